@@ -1,0 +1,416 @@
+//! The event catalogue of EVENTS.md as Rust types.
+//!
+//! One table (the `catalogue!` invocation below) names every event type with its wire name, its stable
+//! binary code and its current schema version; the enums and their dispatch are generated from it, so a
+//! new type is one line here plus its payload struct.
+//!
+//! Binary-stability rules (bincode is not self-describing): never reorder or remove payload fields or enum
+//! variants; add enum variants only at the end; adding a field means a new schema version, a frozen copy
+//! of the old struct in [`crate::upcast`], and an upcaster.
+
+use crate::ids::StreamKind;
+use crate::time::Timestamp;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// How a complaint reached the company.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Hotline,
+    Email,
+    Web,
+    Letter,
+    InPerson,
+    Survey,
+    Social,
+    Other,
+}
+
+/// How serious a complaint is; decides its service-level deadlines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Low,
+    Normal,
+    High,
+    Critical,
+}
+
+/// Key customers get a senior manager's apology visit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CustomerTier {
+    Standard,
+    Key,
+}
+
+/// How an acknowledgement or apology reached the customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ContactVia {
+    Phone,
+    Email,
+    Letter,
+    Sms,
+    InPerson,
+}
+
+/// How a revisit was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RevisitVia {
+    Phone,
+    Visit,
+}
+
+/// How a complaint ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Resolved,
+    Withdrawn,
+    Unfounded,
+    Refunded,
+    Replaced,
+}
+
+/// `complaint_received`: the first event of a complaint stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ComplaintReceived {
+    #[schemars(length(min = 1))]
+    pub complaint_id: String,
+    #[schemars(length(min = 1))]
+    pub customer_id: String,
+    pub channel: Channel,
+    #[schemars(length(min = 1))]
+    pub category: String,
+    pub severity: Severity,
+    #[schemars(length(min = 1))]
+    pub description: String,
+    #[serde(default)]
+    pub product: Option<String>,
+    #[serde(default)]
+    pub customer_tier: Option<CustomerTier>,
+}
+
+/// `complaint_acknowledged`: the first one stops the acknowledgement clock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ComplaintAcknowledged {
+    pub via: ContactVia,
+    #[schemars(length(min = 1))]
+    pub message: String,
+}
+
+/// `apology_sent`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApologySent {
+    pub via: ContactVia,
+    #[schemars(length(min = 1))]
+    pub message: String,
+}
+
+/// `cause_analyzed` (schema version 2: adds the optional `corrective_action` that removes the root cause).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CauseAnalyzed {
+    #[schemars(length(min = 1))]
+    pub root_cause: String,
+    #[schemars(length(min = 1))]
+    pub responsible_department: String,
+    /// Is the complaint factually right?
+    pub founded: bool,
+    /// What is done so the same cause does not come back (schema version 2).
+    #[serde(default)]
+    pub corrective_action: Option<String>,
+}
+
+/// `solution_offered`: one of possibly several alternatives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SolutionOffered {
+    #[schemars(length(min = 1))]
+    pub solution_id: String,
+    #[schemars(length(min = 1))]
+    pub description: String,
+    #[serde(default)]
+    pub promised_by: Option<Timestamp>,
+}
+
+/// `solution_accepted`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SolutionAccepted {
+    #[schemars(length(min = 1))]
+    pub solution_id: String,
+}
+
+/// `solution_rejected`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SolutionRejected {
+    #[schemars(length(min = 1))]
+    pub solution_id: String,
+    #[schemars(length(min = 1))]
+    pub reason: String,
+}
+
+/// `commitment_made`: sets the resolution deadline to `due_at`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommitmentMade {
+    #[schemars(length(min = 1))]
+    pub what: String,
+    pub due_at: Timestamp,
+}
+
+/// `progress_updated`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProgressUpdated {
+    #[schemars(length(min = 1))]
+    pub note: String,
+    pub customer_informed: bool,
+}
+
+/// `escalated`: raises the escalation level by one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Escalated {
+    /// e.g. supervisor, department_head, executive.
+    #[schemars(length(min = 1))]
+    pub to: String,
+    #[schemars(length(min = 1))]
+    pub reason: String,
+}
+
+/// `standard_answer_used`: feeds back into suggestions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StandardAnswerUsed {
+    #[schemars(length(min = 1))]
+    pub answer_id: String,
+}
+
+/// `solution_delivered`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SolutionDelivered {
+    #[schemars(length(min = 1))]
+    pub solution_id: String,
+    #[schemars(length(min = 1))]
+    pub note: String,
+}
+
+/// `resolution_confirmed`: `satisfied: false` sends the complaint back to in-progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolutionConfirmed {
+    pub satisfied: bool,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+/// `revisit_done`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevisitDone {
+    pub via: RevisitVia,
+    /// 1 (very unhappy) ..= 5 (very satisfied).
+    #[schemars(range(min = 1, max = 5))]
+    pub satisfaction: u8,
+    pub issue_persists: bool,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// `apology_visit_made` (道歉小组: key customers and major complaints).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApologyVisitMade {
+    #[schemars(length(min = 1))]
+    pub visitor: String,
+    #[serde(default)]
+    pub gift: Option<String>,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// `complaint_reopened`: back to in-progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ComplaintReopened {
+    #[schemars(length(min = 1))]
+    pub reason: String,
+}
+
+/// `complaint_closed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ComplaintClosed {
+    pub outcome: Outcome,
+}
+
+/// `standard_answer_published`: the first event of a `qa-` stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StandardAnswerPublished {
+    #[schemars(length(min = 1))]
+    pub answer_id: String,
+    #[schemars(length(min = 1))]
+    pub category: String,
+    #[schemars(length(min = 1))]
+    pub title: String,
+    #[schemars(length(min = 1))]
+    pub answer: String,
+    pub keywords: Vec<String>,
+}
+
+/// `standard_answer_revised`: any of the fields, at least one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StandardAnswerRevised {
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub answer: Option<String>,
+    #[serde(default)]
+    pub keywords: Option<Vec<String>>,
+    #[serde(default)]
+    pub category: Option<String>,
+}
+
+/// `standard_answer_retired`: retired answers are never suggested.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StandardAnswerRetired {
+    #[schemars(length(min = 1))]
+    pub reason: String,
+}
+
+macro_rules! catalogue {
+    ($( $variant:ident($payload:ident) = $name:literal, code $code:literal, version $version:literal, stream $kind:ident; )*) => {
+        /// The payload of an event, one variant per event type of EVENTS.md.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub enum EventData {
+            $( #[doc = concat!("`", $name, "`")] $variant($payload), )*
+        }
+
+        /// The type of an event: its wire name, binary code and current schema version.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum EventType {
+            $( #[doc = concat!("`", $name, "`")] $variant, )*
+        }
+
+        impl EventType {
+            /// Every event type of the catalogue.
+            pub const ALL: &'static [EventType] = &[$( EventType::$variant, )*];
+
+            /// The wire name (`complaint_received`, ...).
+            pub const fn name(self) -> &'static str {
+                match self { $( EventType::$variant => $name, )* }
+            }
+
+            /// The stable code stored in binary records. Never reuse or change one.
+            pub const fn code(self) -> u16 {
+                match self { $( EventType::$variant => $code, )* }
+            }
+
+            /// The schema version new events of this type are written with.
+            pub const fn schema_version(self) -> u16 {
+                match self { $( EventType::$variant => $version, )* }
+            }
+
+            /// The kind of stream this type may be appended to.
+            pub const fn stream_kind(self) -> StreamKind {
+                match self { $( EventType::$variant => StreamKind::$kind, )* }
+            }
+
+            /// The type with wire name `name`.
+            pub fn from_name(name: &str) -> Option<EventType> {
+                match name { $( $name => Some(EventType::$variant), )* _ => None }
+            }
+
+            /// The type with binary code `code`.
+            pub fn from_code(code: u16) -> Option<EventType> {
+                match code { $( $code => Some(EventType::$variant), )* _ => None }
+            }
+
+            /// The JSON Schema of this type's `data` object.
+            pub fn data_schema(self) -> schemars::schema::RootSchema {
+                match self { $( EventType::$variant => schemars::schema_for!($payload), )* }
+            }
+        }
+
+        impl EventData {
+            /// This payload's type.
+            pub const fn event_type(&self) -> EventType {
+                match self { $( EventData::$variant(_) => EventType::$variant, )* }
+            }
+
+            /// Parses the `data` object of an event of type `event_type`; the error names the bad field.
+            pub(crate) fn from_json_value(
+                event_type: EventType,
+                value: serde_json::Value,
+            ) -> Result<EventData, serde_path_to_error::Error<serde_json::Error>> {
+                Ok(match event_type {
+                    $( EventType::$variant => EventData::$variant(serde_path_to_error::deserialize(value)?), )*
+                })
+            }
+
+            /// The payload as a JSON value (absent optional fields are `null`).
+            pub(crate) fn to_json_value_with_nulls(&self) -> serde_json::Value {
+                let value = match self {
+                    $( EventData::$variant(payload) => serde_json::to_value(payload), )*
+                };
+                value.expect("payloads are plain structs with string keys and always serialize")
+            }
+
+            /// Appends the payload's current-version binary form to `out`.
+            pub(crate) fn encode_payload(&self, out: &mut Vec<u8>) -> Result<(), bincode::Error> {
+                match self {
+                    $( EventData::$variant(payload) => crate::codec::encode_into(out, payload), )*
+                }
+            }
+
+            /// Reads a payload of the current schema version of `event_type`.
+            pub(crate) fn decode_current(event_type: EventType, bytes: &[u8]) -> Result<EventData, bincode::Error> {
+                Ok(match event_type {
+                    $( EventType::$variant => EventData::$variant(crate::codec::decode_exact(bytes)?), )*
+                })
+            }
+        }
+    };
+}
+
+catalogue! {
+    ComplaintReceived(ComplaintReceived) = "complaint_received", code 1, version 1, stream Complaint;
+    ComplaintAcknowledged(ComplaintAcknowledged) = "complaint_acknowledged", code 2, version 1, stream Complaint;
+    ApologySent(ApologySent) = "apology_sent", code 3, version 1, stream Complaint;
+    CauseAnalyzed(CauseAnalyzed) = "cause_analyzed", code 4, version 2, stream Complaint;
+    SolutionOffered(SolutionOffered) = "solution_offered", code 5, version 1, stream Complaint;
+    SolutionAccepted(SolutionAccepted) = "solution_accepted", code 6, version 1, stream Complaint;
+    SolutionRejected(SolutionRejected) = "solution_rejected", code 7, version 1, stream Complaint;
+    CommitmentMade(CommitmentMade) = "commitment_made", code 8, version 1, stream Complaint;
+    ProgressUpdated(ProgressUpdated) = "progress_updated", code 9, version 1, stream Complaint;
+    Escalated(Escalated) = "escalated", code 10, version 1, stream Complaint;
+    StandardAnswerUsed(StandardAnswerUsed) = "standard_answer_used", code 11, version 1, stream Complaint;
+    SolutionDelivered(SolutionDelivered) = "solution_delivered", code 12, version 1, stream Complaint;
+    ResolutionConfirmed(ResolutionConfirmed) = "resolution_confirmed", code 13, version 1, stream Complaint;
+    RevisitDone(RevisitDone) = "revisit_done", code 14, version 1, stream Complaint;
+    ApologyVisitMade(ApologyVisitMade) = "apology_visit_made", code 15, version 1, stream Complaint;
+    ComplaintReopened(ComplaintReopened) = "complaint_reopened", code 16, version 1, stream Complaint;
+    ComplaintClosed(ComplaintClosed) = "complaint_closed", code 17, version 1, stream Complaint;
+    StandardAnswerPublished(StandardAnswerPublished) = "standard_answer_published", code 101, version 1, stream StandardAnswer;
+    StandardAnswerRevised(StandardAnswerRevised) = "standard_answer_revised", code 102, version 1, stream StandardAnswer;
+    StandardAnswerRetired(StandardAnswerRetired) = "standard_answer_retired", code 103, version 1, stream StandardAnswer;
+}
+
+impl std::fmt::Display for EventType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}

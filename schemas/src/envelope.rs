@@ -1,0 +1,570 @@
+//! The envelope: what a publisher proposes ([`ProposedEvent`]) and what a read returns ([`RecordedEvent`]).
+
+use crate::canonical::{put_str, write_canonical_json, CANONICAL_TAG};
+use crate::catalogue::{EventData, EventType};
+use crate::codec::RecordHeader;
+use crate::ids::{EventId, Position, StreamKind, StreamName};
+use crate::time::Timestamp;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// The most metadata entries one event may carry.
+pub const METADATA_ENTRIES_MAX: usize = 64;
+
+/// Why an event was refused before it reached the store. Each variant names the offending field.
+///
+/// Handling: the request is malformed; report it to the publisher (HTTP 422) and do not retry unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidEvent {
+    /// `event_type` is not in the catalogue.
+    #[error("unknown event type {event_type:?}")]
+    UnknownEventType { event_type: String },
+    /// The type exists but may not be appended to this kind of stream.
+    #[error("event type {event_type} is not registered for stream {stream:?}")]
+    WrongStream { event_type: EventType, stream: String },
+    /// A field is missing, of the wrong type, unknown, or breaks a value rule.
+    #[error("{field}: {reason}")]
+    Field { field: String, reason: String },
+}
+
+impl InvalidEvent {
+    fn field(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        InvalidEvent::Field { field: field.into(), reason: reason.into() }
+    }
+}
+
+/// Publisher-supplied string metadata: `actor`, `source`, `correlation_id`, `causation_id`, and any other keys.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Metadata(pub BTreeMap<String, String>);
+
+impl Metadata {
+    /// The value under `key`, if any.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+
+    /// Who did it.
+    pub fn actor(&self) -> Option<&str> {
+        self.get("actor")
+    }
+
+    /// Metadata with one entry, handy in tests and examples.
+    pub fn with(mut self, key: &str, value: &str) -> Self {
+        self.0.insert(key.to_owned(), value.to_owned());
+        self
+    }
+
+    /// The metadata as a JSON object.
+    pub fn to_json_value(&self) -> Value {
+        Value::Object(self.0.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect())
+    }
+
+    fn from_json_value(value: Value) -> Result<Self, InvalidEvent> {
+        let Value::Object(map) = value else {
+            return Err(InvalidEvent::field("metadata", "must be an object of strings"));
+        };
+        if map.len() > METADATA_ENTRIES_MAX {
+            return Err(InvalidEvent::field(
+                "metadata",
+                format!("has {} entries, the limit is {METADATA_ENTRIES_MAX}", map.len()),
+            ));
+        }
+        let mut entries = BTreeMap::new();
+        for (key, value) in map {
+            match value {
+                Value::String(text) => {
+                    entries.insert(key, text);
+                }
+                Value::Null => {}
+                _ => return Err(InvalidEvent::field(format!("metadata.{key}"), "must be a string")),
+            }
+        }
+        Ok(Metadata(entries))
+    }
+}
+
+/// A 32-byte SHA-256 value of the audit chain, shown as lowercase hex.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+pub struct Hash(pub [u8; 32]);
+
+impl Hash {
+    /// The hash before the first event.
+    pub const GENESIS: Hash = Hash([0; 32]);
+
+    /// Lowercase hex.
+    pub fn to_hex(&self) -> String {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut text = String::with_capacity(64);
+        for byte in self.0 {
+            text.push(DIGITS[usize::from(byte >> 4)] as char);
+            text.push(DIGITS[usize::from(byte & 0xf)] as char);
+        }
+        text
+    }
+
+    /// Parses 64 hex digits.
+    pub fn from_hex(text: &str) -> Option<Hash> {
+        let bytes = text.as_bytes();
+        if bytes.len() != 64 {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        for (i, pair) in bytes.chunks(2).enumerate() {
+            let hi = (pair[0] as char).to_digit(16)?;
+            let lo = (pair[1] as char).to_digit(16)?;
+            out[i] = u8::try_from(hi * 16 + lo).ok()?;
+        }
+        Some(Hash(out))
+    }
+}
+
+impl fmt::Debug for Hash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Hash({})", self.to_hex())
+    }
+}
+
+impl fmt::Display for Hash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+/// An event a publisher wants appended. The engine assigns version, position, `recorded_at` and hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProposedEvent {
+    /// The identity; `None` lets the engine pick a v7 UUID (then a retry cannot be recognised).
+    pub event_id: Option<EventId>,
+    /// When it happened in the world; `None` means "when the store accepted it".
+    pub occurred_at: Option<Timestamp>,
+    pub metadata: Metadata,
+    pub data: EventData,
+}
+
+impl ProposedEvent {
+    /// An event with no id, time or metadata.
+    pub fn new(data: EventData) -> Self {
+        ProposedEvent { event_id: None, occurred_at: None, metadata: Metadata::default(), data }
+    }
+
+    /// The same event with id `id`.
+    pub fn with_id(mut self, id: EventId) -> Self {
+        self.event_id = Some(id);
+        self
+    }
+
+    /// The same event, happened at `at`.
+    pub fn occurred_at(mut self, at: Timestamp) -> Self {
+        self.occurred_at = Some(at);
+        self
+    }
+
+    /// Parses one event object of an append request: `{"event_id"?, "event_type", "occurred_at"?, "metadata"?, "data"}`.
+    ///
+    /// Unknown members are refused (a typo must not be silently dropped). The data is checked against its
+    /// type and against the stream it goes to; the error names the first bad field.
+    pub fn from_json(value: Value, stream: &StreamName) -> Result<Self, InvalidEvent> {
+        let Value::Object(mut object) = value else {
+            return Err(InvalidEvent::field("event", "must be a JSON object"));
+        };
+        if let Some(unknown) = object
+            .keys()
+            .find(|k| !matches!(k.as_str(), "event_id" | "event_type" | "occurred_at" | "metadata" | "data"))
+        {
+            return Err(InvalidEvent::field(unknown.clone(), "unknown field"));
+        }
+        let event_type = match object.remove("event_type") {
+            Some(Value::String(name)) => {
+                EventType::from_name(&name).ok_or(InvalidEvent::UnknownEventType { event_type: name })?
+            }
+            Some(_) => return Err(InvalidEvent::field("event_type", "must be a string")),
+            None => return Err(InvalidEvent::field("event_type", "missing")),
+        };
+        let event_id = match object.remove("event_id") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(text)) => Some(EventId(
+                uuid::Uuid::parse_str(&text)
+                    .map_err(|_| InvalidEvent::field("event_id", format!("{text:?} is not a UUID")))?,
+            )),
+            Some(_) => return Err(InvalidEvent::field("event_id", "must be a UUID string")),
+        };
+        let occurred_at = match object.remove("occurred_at") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(text)) => {
+                Some(Timestamp::parse(&text).map_err(|e| InvalidEvent::field("occurred_at", e.to_string()))?)
+            }
+            Some(_) => return Err(InvalidEvent::field("occurred_at", "must be an RFC 3339 string")),
+        };
+        let metadata = match object.remove("metadata") {
+            None | Some(Value::Null) => Metadata::default(),
+            Some(value) => Metadata::from_json_value(value)?,
+        };
+        let data_value = object.remove("data").ok_or_else(|| InvalidEvent::field("data", "missing"))?;
+        let data = parse_data(event_type, data_value)?;
+        validate_for_stream(&data, stream)?;
+        Ok(ProposedEvent { event_id, occurred_at, metadata, data })
+    }
+}
+
+/// Parses the `data` object of an event of `event_type` and checks its value rules.
+pub fn parse_data(event_type: EventType, value: Value) -> Result<EventData, InvalidEvent> {
+    if !value.is_object() {
+        return Err(InvalidEvent::field("data", "must be a JSON object"));
+    }
+    let data = EventData::from_json_value(event_type, value).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." || path.is_empty() { "data".to_owned() } else { format!("data.{path}") };
+        InvalidEvent::Field { field, reason: e.into_inner().to_string() }
+    })?;
+    validate_values(&data)?;
+    Ok(data)
+}
+
+/// Checks the value rules the types cannot express: required text is not blank, grades are 1..=5, ...
+pub fn validate_values(data: &EventData) -> Result<(), InvalidEvent> {
+    fn text(field: &str, value: &str) -> Result<(), InvalidEvent> {
+        if value.trim().is_empty() {
+            Err(InvalidEvent::field(format!("data.{field}"), "must not be empty"))
+        } else {
+            Ok(())
+        }
+    }
+    fn keywords(list: &[String]) -> Result<(), InvalidEvent> {
+        match list.iter().position(|k| k.trim().is_empty()) {
+            Some(i) => Err(InvalidEvent::field(format!("data.keywords[{i}]"), "must not be empty")),
+            None => Ok(()),
+        }
+    }
+    match data {
+        EventData::ComplaintReceived(d) => {
+            text("complaint_id", &d.complaint_id)?;
+            text("customer_id", &d.customer_id)?;
+            text("category", &d.category)?;
+            text("description", &d.description)
+        }
+        EventData::ComplaintAcknowledged(d) => text("message", &d.message),
+        EventData::ApologySent(d) => text("message", &d.message),
+        EventData::CauseAnalyzed(d) => {
+            text("root_cause", &d.root_cause)?;
+            text("responsible_department", &d.responsible_department)
+        }
+        EventData::SolutionOffered(d) => {
+            text("solution_id", &d.solution_id)?;
+            text("description", &d.description)
+        }
+        EventData::SolutionAccepted(d) => text("solution_id", &d.solution_id),
+        EventData::SolutionRejected(d) => {
+            text("solution_id", &d.solution_id)?;
+            text("reason", &d.reason)
+        }
+        EventData::CommitmentMade(d) => text("what", &d.what),
+        EventData::ProgressUpdated(d) => text("note", &d.note),
+        EventData::Escalated(d) => {
+            text("to", &d.to)?;
+            text("reason", &d.reason)
+        }
+        EventData::StandardAnswerUsed(d) => text("answer_id", &d.answer_id),
+        EventData::SolutionDelivered(d) => {
+            text("solution_id", &d.solution_id)?;
+            text("note", &d.note)
+        }
+        EventData::ResolutionConfirmed(_) => Ok(()),
+        EventData::RevisitDone(d) => {
+            if (1..=5).contains(&d.satisfaction) {
+                Ok(())
+            } else {
+                Err(InvalidEvent::field("data.satisfaction", format!("{} is not in 1..=5", d.satisfaction)))
+            }
+        }
+        EventData::ApologyVisitMade(d) => text("visitor", &d.visitor),
+        EventData::ComplaintReopened(d) => text("reason", &d.reason),
+        EventData::ComplaintClosed(_) => Ok(()),
+        EventData::StandardAnswerPublished(d) => {
+            text("answer_id", &d.answer_id)?;
+            text("category", &d.category)?;
+            text("title", &d.title)?;
+            text("answer", &d.answer)?;
+            keywords(&d.keywords)
+        }
+        EventData::StandardAnswerRevised(d) => {
+            if d.title.is_none() && d.answer.is_none() && d.keywords.is_none() && d.category.is_none() {
+                return Err(InvalidEvent::field("data", "names none of title, answer, keywords, category"));
+            }
+            for (field, value) in [("title", &d.title), ("answer", &d.answer), ("category", &d.category)] {
+                if let Some(value) = value {
+                    text(field, value)?;
+                }
+            }
+            d.keywords.as_deref().map_or(Ok(()), keywords)
+        }
+        EventData::StandardAnswerRetired(d) => text("reason", &d.reason),
+    }
+}
+
+/// Checks that `data` may go to `stream`: its type belongs to the stream's kind, and the id it carries
+/// matches the stream name (`complaint_received.complaint_id` in `complaint-<id>`, likewise for answers).
+pub fn validate_for_stream(data: &EventData, stream: &StreamName) -> Result<(), InvalidEvent> {
+    let (kind, id) = stream.kind();
+    let event_type = data.event_type();
+    if event_type.stream_kind() != kind || kind == StreamKind::Other {
+        return Err(InvalidEvent::WrongStream { event_type, stream: stream.to_string() });
+    }
+    let carried = match data {
+        EventData::ComplaintReceived(d) => Some(("data.complaint_id", &d.complaint_id)),
+        EventData::StandardAnswerPublished(d) => Some(("data.answer_id", &d.answer_id)),
+        _ => None,
+    };
+    match carried {
+        Some((field, value)) if value != id => {
+            Err(InvalidEvent::field(field, format!("{value:?} does not match the stream name {stream:?}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// An event as stored: the envelope of EVENTS.md. `data` is always in the current schema version of its
+/// type (upcast on read); `schema_version` says which version it was written with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedEvent {
+    pub event_id: EventId,
+    pub stream: StreamName,
+    pub version: u64,
+    pub position: Position,
+    pub schema_version: u16,
+    pub occurred_at: Timestamp,
+    pub recorded_at: Timestamp,
+    pub metadata: Metadata,
+    pub data: EventData,
+    pub hash: Hash,
+}
+
+impl RecordedEvent {
+    /// The event's type.
+    pub fn event_type(&self) -> EventType {
+        self.data.event_type()
+    }
+
+    /// The JSON envelope of EVENTS.md, with `data` in its current form.
+    pub fn to_json(&self) -> Value {
+        envelope_json(&self.header(), self.data.to_json_value())
+    }
+
+    /// The envelope fields without the payload.
+    pub fn header(&self) -> RecordHeader {
+        RecordHeader {
+            event_id: self.event_id,
+            stream: self.stream.clone(),
+            version: self.version,
+            position: self.position,
+            event_type: self.event_type(),
+            schema_version: self.schema_version,
+            occurred_at: self.occurred_at,
+            recorded_at: self.recorded_at,
+            metadata: self.metadata.clone(),
+            hash: self.hash,
+        }
+    }
+}
+
+impl EventData {
+    /// The payload as JSON, absent optional fields left out.
+    pub fn to_json_value(&self) -> Value {
+        strip_nulls(self.to_json_value_with_nulls())
+    }
+}
+
+fn strip_nulls(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(map.into_iter().filter(|(_, v)| !v.is_null()).collect()),
+        other => other,
+    }
+}
+
+/// The JSON envelope of `event` carrying `data` (the current form, or the as-written form for exports).
+pub(crate) fn envelope_json(event: &RecordHeader, data: Value) -> Value {
+    let mut map = Map::new();
+    map.insert("event_id".into(), Value::String(event.event_id.to_string()));
+    map.insert("stream".into(), Value::String(event.stream.to_string()));
+    map.insert("version".into(), Value::from(event.version));
+    map.insert("position".into(), Value::from(event.position.0));
+    map.insert("event_type".into(), Value::String(event.event_type.name().into()));
+    map.insert("schema_version".into(), Value::from(event.schema_version));
+    map.insert("occurred_at".into(), Value::String(event.occurred_at.to_rfc3339()));
+    map.insert("recorded_at".into(), Value::String(event.recorded_at.to_rfc3339()));
+    map.insert("metadata".into(), event.metadata.to_json_value());
+    map.insert("data".into(), data);
+    map.insert("hash".into(), Value::String(event.hash.to_hex()));
+    Value::Object(map)
+}
+
+/// The fields of one event that its hash covers, in the form the canonical layout needs.
+#[derive(Debug, Clone, Copy)]
+pub struct ContentFields<'a> {
+    pub position: Position,
+    pub stream: &'a str,
+    pub version: u64,
+    pub event_id: &'a EventId,
+    pub event_type: &'a str,
+    pub schema_version: u16,
+    pub occurred_at: Timestamp,
+    pub recorded_at: Timestamp,
+    /// Canonical JSON of the metadata ([`canonical_json_bytes`]).
+    pub metadata_json: &'a [u8],
+    /// Canonical JSON of the data as written ([`canonical_json_bytes`]).
+    pub data_json: &'a [u8],
+}
+
+/// The canonical bytes the audit hash covers (layout in [`crate::canonical`]).
+pub fn canonical_content(fields: &ContentFields<'_>, out: &mut Vec<u8>) {
+    out.extend_from_slice(CANONICAL_TAG);
+    out.extend_from_slice(&fields.position.0.to_be_bytes());
+    put_str(out, fields.stream.as_bytes());
+    out.extend_from_slice(&fields.version.to_be_bytes());
+    out.extend_from_slice(fields.event_id.as_bytes());
+    put_str(out, fields.event_type.as_bytes());
+    out.extend_from_slice(&fields.schema_version.to_be_bytes());
+    out.extend_from_slice(&fields.occurred_at.unix_nanos().to_be_bytes());
+    out.extend_from_slice(&fields.recorded_at.unix_nanos().to_be_bytes());
+    put_str(out, fields.metadata_json);
+    put_str(out, fields.data_json);
+}
+
+/// `value` in canonical JSON form.
+pub fn canonical_json_bytes(value: &Value) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128);
+    write_canonical_json(value, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn stream(name: &str) -> StreamName {
+        StreamName::new(name).unwrap()
+    }
+
+    fn received(id: &str) -> Value {
+        json!({"event_type": "complaint_received", "data": {
+            "complaint_id": id, "customer_id": "cust-1", "channel": "hotline",
+            "category": "delivery", "severity": "high", "description": "配送延迟"}})
+    }
+
+    fn field_of(err: InvalidEvent) -> String {
+        match err {
+            InvalidEvent::Field { field, .. } => field,
+            other => panic!("expected a field error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_valid_event_parses_with_its_defaults() {
+        let event = ProposedEvent::from_json(received("c1"), &stream("complaint-c1")).unwrap();
+        assert_eq!(event.event_id, None);
+        assert_eq!(event.occurred_at, None);
+        let EventData::ComplaintReceived(d) = event.data else { panic!("wrong variant") };
+        assert_eq!(d.customer_tier, None);
+        assert_eq!(d.description, "配送延迟");
+    }
+
+    #[test]
+    fn a_wrongly_typed_field_is_named() {
+        let mut v = received("c1");
+        v["data"]["severity"] = json!(3);
+        let err = ProposedEvent::from_json(v, &stream("complaint-c1")).unwrap_err();
+        assert_eq!(field_of(err), "data.severity");
+    }
+
+    #[test]
+    fn a_missing_field_is_reported() {
+        let mut v = received("c1");
+        v["data"].as_object_mut().unwrap().remove("customer_id");
+        let err = ProposedEvent::from_json(v, &stream("complaint-c1")).unwrap_err();
+        assert!(err.to_string().contains("customer_id"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_enum_value_is_named() {
+        let mut v = received("c1");
+        v["data"]["channel"] = json!("carrier_pigeon");
+        let err = ProposedEvent::from_json(v, &stream("complaint-c1")).unwrap_err();
+        assert_eq!(field_of(err), "data.channel");
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_in_data_and_envelope() {
+        let mut v = received("c1");
+        v["data"]["colour"] = json!("red");
+        assert!(ProposedEvent::from_json(v, &stream("complaint-c1")).unwrap_err().to_string().contains("colour"));
+        let mut v = received("c1");
+        v["evnt_id"] = json!("x");
+        assert_eq!(field_of(ProposedEvent::from_json(v, &stream("complaint-c1")).unwrap_err()), "evnt_id");
+    }
+
+    #[test]
+    fn unknown_event_types_are_refused() {
+        let v = json!({"event_type": "complaint_teleported", "data": {}});
+        assert_eq!(
+            ProposedEvent::from_json(v, &stream("complaint-c1")).unwrap_err(),
+            InvalidEvent::UnknownEventType { event_type: "complaint_teleported".into() }
+        );
+    }
+
+    #[test]
+    fn blank_text_and_out_of_range_grades_are_refused() {
+        let mut v = received("c1");
+        v["data"]["description"] = json!("   ");
+        assert_eq!(field_of(ProposedEvent::from_json(v, &stream("complaint-c1")).unwrap_err()), "data.description");
+        let v =
+            json!({"event_type": "revisit_done", "data": {"via": "phone", "satisfaction": 6, "issue_persists": false}});
+        assert_eq!(field_of(ProposedEvent::from_json(v, &stream("complaint-c1")).unwrap_err()), "data.satisfaction");
+        let v = json!({"event_type": "revisit_done", "data": {"via": "phone", "satisfaction": -1, "issue_persists": false}});
+        assert_eq!(field_of(ProposedEvent::from_json(v, &stream("complaint-c1")).unwrap_err()), "data.satisfaction");
+    }
+
+    #[test]
+    fn events_must_fit_their_stream() {
+        assert!(matches!(
+            ProposedEvent::from_json(received("c1"), &stream("qa-1")).unwrap_err(),
+            InvalidEvent::WrongStream { .. }
+        ));
+        assert!(matches!(
+            ProposedEvent::from_json(received("c1"), &stream("orders-1")).unwrap_err(),
+            InvalidEvent::WrongStream { .. }
+        ));
+        assert_eq!(
+            field_of(ProposedEvent::from_json(received("c2"), &stream("complaint-c1")).unwrap_err()),
+            "data.complaint_id"
+        );
+    }
+
+    #[test]
+    fn bad_envelope_fields_are_named() {
+        let mut v = received("c1");
+        v["event_id"] = json!("not-a-uuid");
+        assert_eq!(field_of(ProposedEvent::from_json(v, &stream("complaint-c1")).unwrap_err()), "event_id");
+        let mut v = received("c1");
+        v["occurred_at"] = json!("last tuesday");
+        assert_eq!(field_of(ProposedEvent::from_json(v, &stream("complaint-c1")).unwrap_err()), "occurred_at");
+        let mut v = received("c1");
+        v["metadata"] = json!({"actor": 7});
+        assert_eq!(field_of(ProposedEvent::from_json(v, &stream("complaint-c1")).unwrap_err()), "metadata.actor");
+    }
+
+    #[test]
+    fn a_revision_must_change_something() {
+        let v = json!({"event_type": "standard_answer_revised", "data": {}});
+        assert_eq!(field_of(ProposedEvent::from_json(v, &stream("qa-1")).unwrap_err()), "data");
+    }
+
+    #[test]
+    fn hashes_round_trip_through_hex() {
+        let h = Hash([0xab; 32]);
+        assert_eq!(Hash::from_hex(&h.to_hex()), Some(h));
+        assert_eq!(Hash::from_hex("zz"), None);
+    }
+}

@@ -1,0 +1,147 @@
+//! Old schema versions, frozen, and the upcasters that read them as the current version.
+//!
+//! Events on disk are never rewritten. When a payload changes shape, its old struct is copied here
+//! unchanged, registered in [`OLD_VERSIONS`] with a function that turns its JSON form into the next
+//! version's, and reads chain those functions up to the current version. Exports keep the as-written
+//! form (the audit hash covers it), so the frozen struct also re-encodes an imported old event.
+
+use crate::catalogue::{EventData, EventType};
+use crate::codec::{decode_exact, encode_into, CodecError};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde_json::Value;
+
+/// One frozen schema version of one event type.
+pub(crate) struct OldVersion {
+    pub event_type: EventType,
+    pub schema_version: u16,
+    /// The as-written payload bytes as JSON.
+    pub to_json: fn(&[u8]) -> Result<Value, CodecError>,
+    /// JSON in this version's shape back to its binary payload (imports of old events).
+    pub from_json: fn(Value) -> Result<Vec<u8>, String>,
+    /// This version's JSON form to the next version's.
+    pub to_next: fn(Value) -> Value,
+}
+
+fn to_json<T: DeserializeOwned + Serialize>(bytes: &[u8]) -> Result<Value, CodecError> {
+    let value: T = decode_exact(bytes)?;
+    serde_json::to_value(value).map_err(|e| CodecError::Malformed(e.to_string()))
+}
+
+fn from_json<T: DeserializeOwned + Serialize>(value: Value) -> Result<Vec<u8>, String> {
+    let typed: T = serde_json::from_value(value).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    encode_into(&mut out, &typed).map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+/// `cause_analyzed` as written with schema version 1, before `corrective_action` was added in version 2.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CauseAnalyzedV1 {
+    pub root_cause: String,
+    pub responsible_department: String,
+    pub founded: bool,
+}
+
+fn cause_analyzed_v1_to_v2(mut value: Value) -> Value {
+    if let Value::Object(map) = &mut value {
+        map.insert("corrective_action".into(), Value::Null);
+    }
+    value
+}
+
+pub(crate) static OLD_VERSIONS: &[OldVersion] = &[OldVersion {
+    event_type: EventType::CauseAnalyzed,
+    schema_version: 1,
+    to_json: to_json::<CauseAnalyzedV1>,
+    from_json: from_json::<CauseAnalyzedV1>,
+    to_next: cause_analyzed_v1_to_v2,
+}];
+
+pub(crate) fn old_version(event_type: EventType, schema_version: u16) -> Result<&'static OldVersion, CodecError> {
+    OLD_VERSIONS
+        .iter()
+        .find(|v| v.event_type == event_type && v.schema_version == schema_version)
+        .ok_or(CodecError::UnknownSchemaVersion { event_type, schema_version })
+}
+
+/// JSON of `event_type` written at `schema_version` lifted to the current version.
+pub(crate) fn upcast_json(event_type: EventType, schema_version: u16, mut value: Value) -> Result<Value, CodecError> {
+    let current = event_type.schema_version();
+    if schema_version > current {
+        return Err(CodecError::UnknownSchemaVersion { event_type, schema_version });
+    }
+    for version in schema_version..current {
+        value = (old_version(event_type, version)?.to_next)(value);
+    }
+    Ok(value)
+}
+
+/// Reads an old payload as the current version of its type.
+pub(crate) fn upcast_payload(
+    event_type: EventType,
+    schema_version: u16,
+    payload: &[u8],
+) -> Result<EventData, CodecError> {
+    let as_written = (old_version(event_type, schema_version)?.to_json)(payload)?;
+    let current = upcast_json(event_type, schema_version, as_written)?;
+    EventData::from_json_value(event_type, current).map_err(|e| CodecError::Malformed(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalogue::CauseAnalyzed;
+    use crate::codec::{decode_record, encode_record, tests_support::header};
+
+    fn v1_payload() -> Vec<u8> {
+        let mut out = Vec::new();
+        let v1 = CauseAnalyzedV1 {
+            root_cause: "courier lost parcel".into(),
+            responsible_department: "logistics".into(),
+            founded: true,
+        };
+        encode_into(&mut out, &v1).unwrap();
+        out
+    }
+
+    #[test]
+    fn a_v1_payload_reads_as_v2_after_the_field_was_added() {
+        let mut record = Vec::new();
+        encode_record(&header(EventType::CauseAnalyzed, 1), &v1_payload(), &mut record).unwrap();
+        let event = decode_record(&record).unwrap();
+        assert_eq!(event.schema_version, 1, "the envelope says what it was written with");
+        assert_eq!(
+            event.data,
+            EventData::CauseAnalyzed(CauseAnalyzed {
+                root_cause: "courier lost parcel".into(),
+                responsible_department: "logistics".into(),
+                founded: true,
+                corrective_action: None,
+            })
+        );
+    }
+
+    #[test]
+    fn without_the_upcaster_the_v1_bytes_do_not_read_as_v2() {
+        // bincode is not self-describing: the layout change is real, and only the upcaster bridges it.
+        assert!(EventData::decode_current(EventType::CauseAnalyzed, &v1_payload()).is_err());
+    }
+
+    #[test]
+    fn versions_newer_than_this_build_are_refused() {
+        let mut record = Vec::new();
+        encode_record(&header(EventType::CauseAnalyzed, 9), &v1_payload(), &mut record).unwrap();
+        assert_eq!(
+            decode_record(&record),
+            Err(CodecError::UnknownSchemaVersion { event_type: EventType::CauseAnalyzed, schema_version: 9 })
+        );
+    }
+
+    #[test]
+    fn every_old_version_is_below_its_current_version() {
+        for old in OLD_VERSIONS {
+            assert!(old.schema_version < old.event_type.schema_version());
+        }
+    }
+}
