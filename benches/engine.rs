@@ -1,0 +1,845 @@
+//! The Redress engine benchmark: durable append throughput and latency, group commit, `$all` reads.
+//!
+//! `cargo bench --bench engine [-- OPTIONS]`
+//!
+//! Every figure is reported next to its ratio to a raw `write + fdatasync` baseline measured in the same
+//! run on the same filesystem, because the machine is shared and noisy: absolute numbers drift, ratios
+//! much less. Each scenario opens a fresh store in a fresh temp dir under the target dir (not /tmp, which
+//! may be tmpfs).
+//!
+//! Options:
+//! - `--quick`: halve every timed phase.
+//! - `--only a,b,..`: run only these scenarios: `fsync`, `single`, `concurrent`, `batch`, `read`, `parts`.
+//! - `--appends N`: `single` makes exactly N appends instead of running for a time (for strace).
+//! - `--streams N`: streams `single` appends to, round-robin (default 8).
+//! - `--per-writer N`: `concurrent` makes exactly N appends per writer instead of running for a time.
+//! - `--writers N`: writers of `concurrent` (default 64).
+//! - `--load N`: events loaded before `read` (default 200,000).
+
+use redress_engine::{prepare, verify_store, EventFilter, EventStore, ExpectedVersion, SledStore, Verification};
+use redress_schemas::{
+    canonical_content, codec, ContentFields, Position, ProposedEvent, RecordHeader, StreamName, Timestamp,
+};
+use serde_json::json;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::broadcast::error::RecvError;
+
+const SCENARIOS: &[&str] = &["fsync", "single", "concurrent", "batch", "read", "parts"];
+
+struct Opts {
+    scale: f64,
+    only: Vec<String>,
+    appends: Option<u64>,
+    streams: usize,
+    per_writer: Option<u64>,
+    writers: usize,
+    load: u64,
+}
+
+impl Opts {
+    fn parse() -> Opts {
+        let mut opts = Opts {
+            scale: 1.0,
+            only: SCENARIOS.iter().map(|s| s.to_string()).collect(),
+            appends: None,
+            streams: 8,
+            per_writer: None,
+            writers: 64,
+            load: 200_000,
+        };
+        let mut args = std::env::args().skip(1);
+        while let Some(arg) = args.next() {
+            let mut value = |name: &str| args.next().unwrap_or_else(|| panic!("{name} needs a value"));
+            match arg.as_str() {
+                "--quick" => opts.scale = 0.5,
+                "--only" => opts.only = value("--only").split(',').map(str::to_string).collect(),
+                "--appends" => opts.appends = Some(value("--appends").parse().expect("--appends N")),
+                "--streams" => opts.streams = value("--streams").parse().expect("--streams N"),
+                "--per-writer" => opts.per_writer = Some(value("--per-writer").parse().expect("--per-writer N")),
+                "--writers" => opts.writers = value("--writers").parse().expect("--writers N"),
+                "--load" => opts.load = value("--load").parse().expect("--load N"),
+                // `cargo bench` passes `--bench`; libtest-style filters are ignored.
+                _ => {}
+            }
+        }
+        for name in &opts.only {
+            assert!(SCENARIOS.contains(&name.as_str()), "unknown scenario {name:?}; known: {SCENARIOS:?}");
+        }
+        opts
+    }
+
+    fn runs(&self, scenario: &str) -> bool {
+        self.only.iter().any(|s| s == scenario)
+    }
+
+    fn secs(&self, seconds: f64) -> Duration {
+        Duration::from_secs_f64(seconds * self.scale)
+    }
+}
+
+/// Where scenario temp dirs go: the target dir's tmp (same filesystem as the repo).
+fn bench_root() -> PathBuf {
+    let root = option_env!("CARGO_TARGET_TMPDIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("CARGO_TARGET_TMPDIR").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target").join("tmp"));
+    std::fs::create_dir_all(&root).expect("create the bench root");
+    root
+}
+
+fn fresh_dir() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("redress-bench-").tempdir_in(bench_root()).expect("temp dir")
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Events
+
+fn complaint(i: usize) -> StreamName {
+    StreamName::new(format!("complaint-B-{i:06}")).expect("valid stream name")
+}
+
+fn meta() -> serde_json::Value {
+    json!({"actor": "agent-0042", "source": "bench", "correlation_id": "corr-7f3a9c"})
+}
+
+fn received(stream: &StreamName) -> ProposedEvent {
+    let id = stream.as_str().strip_prefix("complaint-").expect("a complaint stream");
+    ProposedEvent::from_json(
+        json!({"event_type": "complaint_received", "metadata": meta(), "data": {
+            "complaint_id": id, "customer_id": "K-31337", "channel": "hotline", "category": "delivery",
+            "severity": "high", "description": "笔记本电脑送达时屏幕碎了, customer asks for a replacement",
+            "product": "LX-14 laptop"}}),
+        stream,
+    )
+    .expect("valid complaint_received")
+}
+
+fn acknowledged(stream: &StreamName) -> ProposedEvent {
+    ProposedEvent::from_json(
+        json!({"event_type": "complaint_acknowledged", "metadata": meta(), "data": {
+            "via": "phone", "message": "We are sorry, a replacement is being arranged."}}),
+        stream,
+    )
+    .expect("valid complaint_acknowledged")
+}
+
+/// The event every write scenario appends (cloned; the engine assigns ids).
+fn progress(stream: &StreamName) -> ProposedEvent {
+    ProposedEvent::from_json(
+        json!({"event_type": "progress_updated", "metadata": meta(), "data": {
+            "note": "courier booked for pickup on Tuesday; replacement unit reserved", "customer_informed": true}}),
+        stream,
+    )
+    .expect("valid progress_updated")
+}
+
+async fn open_store(dir: &Path) -> Arc<SledStore> {
+    let dir = dir.to_path_buf();
+    Arc::new(tokio::task::spawn_blocking(move || SledStore::open(dir)).await.unwrap().expect("open the store"))
+}
+
+/// Opens `n` complaint streams, each with its `complaint_received`, so later appends are `Exact(0)`...
+async fn open_streams(store: &Arc<SledStore>, n: usize) -> Vec<StreamName> {
+    let streams: Vec<StreamName> = (0..n).map(complaint).collect();
+    let mut tasks = Vec::new();
+    for stream in streams.clone() {
+        let store = Arc::clone(store);
+        tasks.push(tokio::spawn(async move {
+            store.append(&stream, ExpectedVersion::NoStream, vec![received(&stream)]).await.expect("received");
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    streams
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Group commit, observed: every committed group is one batch on `live()` and one flush + fdatasync.
+
+struct GroupCounter {
+    groups: Arc<AtomicU64>,
+    events: Arc<AtomicU64>,
+    lagged: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl GroupCounter {
+    fn start(store: &SledStore) -> GroupCounter {
+        let mut live = store.live();
+        let (groups, events, lagged) =
+            (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let (g, e, l) = (Arc::clone(&groups), Arc::clone(&events), Arc::clone(&lagged));
+        let task = tokio::spawn(async move {
+            loop {
+                match live.recv().await {
+                    Ok(batch) => {
+                        g.fetch_add(1, Ordering::Relaxed);
+                        e.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    }
+                    Err(RecvError::Lagged(n)) => drop(l.fetch_add(n, Ordering::Relaxed)),
+                    Err(RecvError::Closed) => break,
+                }
+            }
+        });
+        GroupCounter { groups, events, lagged, task }
+    }
+
+    /// Waits until the counter saw `expected_events` (or lagged), then returns (groups, lagged groups).
+    async fn finish(self, expected_events: u64) -> (u64, u64) {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while self.events.load(Ordering::Relaxed) < expected_events
+            && self.lagged.load(Ordering::Relaxed) == 0
+            && Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        self.task.abort();
+        (self.groups.load(Ordering::Relaxed), self.lagged.load(Ordering::Relaxed))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Results
+
+#[derive(Default, Clone)]
+struct Row {
+    scenario: String,
+    events: u64,
+    seconds: f64,
+    /// Events per second, or syncs per second for the baseline.
+    rate: f64,
+    target: Target,
+    latencies_ns: Vec<u64>,
+    groups: Option<(u64, u64)>,
+    note: String,
+}
+
+#[derive(Default, Clone, Copy)]
+enum Target {
+    #[default]
+    None,
+    /// At least this many events per second.
+    Rate(f64),
+    /// At least this fraction of the fsync baseline.
+    OfBaseline(f64),
+}
+
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    sorted[((p / 100.0) * (sorted.len() - 1) as f64).round() as usize]
+}
+
+fn fmt_rate(x: f64) -> String {
+    let whole = x.round() as u64;
+    let digits = whole.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn fmt_us(ns: u64) -> String {
+    format!("{:.0} µs", ns as f64 / 1_000.0)
+}
+
+fn print_tables(rows: &mut [Row], baseline: Option<f64>) {
+    println!();
+    println!("| scenario | events/s | × fsync baseline | target | met? |");
+    println!("| --- | ---: | ---: | --- | --- |");
+    for row in rows.iter() {
+        let ratio = baseline.map_or("–".to_string(), |b| format!("{:.2}×", row.rate / b));
+        let (target, met) = match row.target {
+            Target::None => ("–".to_string(), "–".to_string()),
+            Target::Rate(t) => (format!("≥ {}/s", fmt_rate(t)), yes_no(row.rate >= t)),
+            Target::OfBaseline(f) => (
+                format!("≥ {f:.1}× baseline"),
+                baseline.map_or("? (no baseline)".into(), |b| yes_no(row.rate >= f * b)),
+            ),
+        };
+        println!("| {} | {} | {} | {} | {} |", row.scenario, fmt_rate(row.rate), ratio, target, met);
+    }
+    println!();
+    println!(
+        "| scenario | events | seconds | p50 | p99 | max | groups (= flush + fdatasync) | events/group | syncs/event |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for row in rows.iter_mut() {
+        row.latencies_ns.sort_unstable();
+        let l = &row.latencies_ns;
+        let (p50, p99, max) = if l.is_empty() {
+            ("–".into(), "–".into(), "–".into())
+        } else {
+            (fmt_us(percentile(l, 50.0)), fmt_us(percentile(l, 99.0)), fmt_us(*l.last().unwrap()))
+        };
+        let (groups, per_group, per_event) = match row.groups {
+            Some((g, lagged)) if g + lagged > 0 => {
+                let g = g + lagged;
+                let lag = if lagged > 0 { format!(" ({lagged} lagged)") } else { String::new() };
+                (
+                    format!("{g}{lag}"),
+                    format!("{:.1}", row.events as f64 / g as f64),
+                    format!("{:.4}", g as f64 / row.events as f64),
+                )
+            }
+            _ => ("–".into(), "–".into(), "–".into()),
+        };
+        println!(
+            "| {} | {} | {:.2} | {} | {} | {} | {} | {} | {} |",
+            row.scenario,
+            fmt_rate(row.events as f64),
+            row.seconds,
+            p50,
+            p99,
+            max,
+            groups,
+            per_group,
+            per_event
+        );
+    }
+    let notes: Vec<_> = rows.iter().filter(|r| !r.note.is_empty()).collect();
+    if !notes.is_empty() {
+        println!();
+        for row in notes {
+            println!("- {}: {}", row.scenario, row.note);
+        }
+    }
+}
+
+fn yes_no(ok: bool) -> String {
+    if ok { "yes" } else { "**no**" }.to_string()
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 1. Raw fdatasync baseline
+
+fn fsync_baseline(duration: Duration, overwrite: bool) -> Row {
+    let dir = fresh_dir();
+    let mut file =
+        OpenOptions::new().create(true).append(!overwrite).write(true).open(dir.path().join("sync.dat")).unwrap();
+    let buf = [0x5au8; 100];
+    let start = Instant::now();
+    let mut syncs = 0u64;
+    while start.elapsed() < duration {
+        if overwrite {
+            file.write_all_at(&buf, 0).unwrap();
+        } else {
+            file.write_all(&buf).unwrap();
+        }
+        file.sync_data().unwrap();
+        syncs += 1;
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    Row {
+        scenario: if overwrite {
+            "1b. raw: overwrite 100 B + fdatasync (info)".into()
+        } else {
+            "1. raw: append 100 B + fdatasync (baseline, syncs/s)".into()
+        },
+        events: syncs,
+        seconds,
+        rate: syncs as f64 / seconds,
+        ..Row::default()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 2. One writer, one event per append
+
+async fn single(opts: &Opts) -> Row {
+    let dir = fresh_dir();
+    let store = open_store(dir.path()).await;
+    let streams = open_streams(&store, opts.streams.max(1)).await;
+    let events: Vec<ProposedEvent> = streams.iter().map(progress).collect();
+    let mut versions = vec![0u64; streams.len()];
+    let counter = GroupCounter::start(&store);
+    let duration = opts.secs(3.0);
+    let mut latencies = Vec::with_capacity(64 * 1024);
+    let start = Instant::now();
+    let mut n = 0u64;
+    loop {
+        match opts.appends {
+            Some(limit) if n >= limit => break,
+            None if start.elapsed() >= duration => break,
+            _ => {}
+        }
+        let i = n as usize % streams.len();
+        let t = Instant::now();
+        let outcome = store
+            .append(&streams[i], ExpectedVersion::Exact(versions[i]), vec![events[i].clone()])
+            .await
+            .expect("append");
+        latencies.push(t.elapsed().as_nanos() as u64);
+        versions[i] = outcome.result.last_version;
+        n += 1;
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let groups = counter.finish(n).await;
+    store.close().await;
+    Row {
+        scenario: format!("2. one writer, 1 event/append ({} streams round-robin)", streams.len()),
+        events: n,
+        seconds,
+        rate: n as f64 / seconds,
+        target: Target::OfBaseline(0.8),
+        latencies_ns: latencies,
+        groups: Some(groups),
+        ..Row::default()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 3. Many concurrent writers, one event per append, each on its own stream
+
+async fn concurrent(opts: &Opts) -> Row {
+    let dir = fresh_dir();
+    let store = open_store(dir.path()).await;
+    let streams = open_streams(&store, opts.writers).await;
+    let counter = GroupCounter::start(&store);
+    let deadline = Instant::now() + opts.secs(3.0);
+    let per_writer = opts.per_writer;
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for stream in streams {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            let event = progress(&stream);
+            let mut latencies = Vec::with_capacity(4096);
+            let mut version = 0;
+            loop {
+                match per_writer {
+                    Some(limit) if latencies.len() as u64 >= limit => break,
+                    None if Instant::now() >= deadline => break,
+                    _ => {}
+                }
+                let t = Instant::now();
+                let outcome =
+                    store.append(&stream, ExpectedVersion::Exact(version), vec![event.clone()]).await.expect("append");
+                latencies.push(t.elapsed().as_nanos() as u64);
+                version = outcome.result.last_version;
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.unwrap());
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let n = latencies.len() as u64;
+    let groups = counter.finish(n).await;
+    store.close().await;
+    Row {
+        scenario: format!("3. {} concurrent writers, 1 event/append", opts.writers),
+        events: n,
+        seconds,
+        rate: n as f64 / seconds,
+        target: Target::Rate(30_000.0),
+        latencies_ns: latencies,
+        groups: Some(groups),
+        ..Row::default()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 4. Batches of 100 events per append
+
+async fn batches(opts: &Opts, writers: usize) -> Row {
+    const BATCH: usize = 100;
+    let dir = fresh_dir();
+    let store = open_store(dir.path()).await;
+    let streams = open_streams(&store, writers).await;
+    let counter = GroupCounter::start(&store);
+    let deadline = Instant::now() + opts.secs(3.0);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for stream in streams {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            let event = progress(&stream);
+            let mut latencies = Vec::with_capacity(4096);
+            let mut version = 0;
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                let batch = vec![event.clone(); BATCH];
+                let outcome = store.append(&stream, ExpectedVersion::Exact(version), batch).await.expect("append");
+                latencies.push(t.elapsed().as_nanos() as u64);
+                version = outcome.result.last_version;
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.unwrap());
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let n = latencies.len() as u64 * BATCH as u64;
+    let groups = counter.finish(n).await;
+    store.close().await;
+    Row {
+        scenario: format!("4{}. batches of {BATCH}, {writers} task(s)", if writers == 1 { "a" } else { "b" }),
+        events: n,
+        seconds,
+        rate: n as f64 / seconds,
+        target: Target::Rate(200_000.0),
+        latencies_ns: latencies,
+        groups: Some(groups),
+        note: "latencies are per append of 100 events".into(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 5. Read $all and decode; verify
+
+async fn read(opts: &Opts) -> Vec<Row> {
+    const PER_STREAM: usize = 100;
+    const LOADERS: usize = 4;
+    let dir = fresh_dir();
+    let store = open_store(dir.path()).await;
+    let complaints = (opts.load as usize).div_ceil(PER_STREAM);
+    let load_start = Instant::now();
+    let mut tasks = Vec::new();
+    for loader in 0..LOADERS {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            for i in (loader..complaints).step_by(LOADERS) {
+                let stream = complaint(i);
+                let mut events = vec![received(&stream), acknowledged(&stream)];
+                let p = progress(&stream);
+                events.extend(std::iter::repeat(p).take(PER_STREAM - 2));
+                store.append(&stream, ExpectedVersion::NoStream, events).await.expect("load");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let total = (complaints * PER_STREAM) as u64;
+    let load_seconds = load_start.elapsed().as_secs_f64();
+    eprintln!(
+        "  loaded {total} events in {load_seconds:.2} s ({:.0} events/s, appends of 100, {LOADERS} tasks)",
+        total as f64 / load_seconds
+    );
+
+    // read_all over the whole log, pages of 10,000; three passes, the median reported.
+    let mut passes = Vec::new();
+    for _ in 0..3 {
+        let start = Instant::now();
+        let mut from = Position(0);
+        let mut seen = 0u64;
+        let mut bytes = 0usize;
+        loop {
+            let page = store.read_all(from, 10_000, &EventFilter::all()).await.expect("read_all");
+            seen += page.events.len() as u64;
+            bytes += page.events.iter().map(|e| e.stream.as_str().len()).sum::<usize>();
+            match page.next {
+                Some(next) => from = Position(next),
+                None => break,
+            }
+        }
+        let seconds = start.elapsed().as_secs_f64();
+        assert_eq!(seen, total, "read_all saw every event");
+        std::hint::black_box(bytes);
+        passes.push(seconds);
+    }
+    let mut sorted = passes.clone();
+    sorted.sort_by(f64::total_cmp);
+    let read_seconds = sorted[1];
+
+    let mut verifies = Vec::new();
+    for _ in 0..2 {
+        let start = Instant::now();
+        let verdict = verify_store(store.as_ref(), |_| {}).await.expect("verify");
+        verifies.push(start.elapsed().as_secs_f64());
+        assert!(matches!(verdict, Verification::Intact { events, .. } if events == total), "{verdict:?}");
+    }
+    let verify_seconds = verifies.iter().copied().fold(f64::INFINITY, f64::min);
+    store.close().await;
+    drop(store);
+
+    // The same log straight from sled (no decode), and the decode alone (no sled): where read time goes.
+    let (scan_seconds, decode_seconds) = raw_read(dir.path(), total);
+
+    let fmt_passes = |p: &[f64]| p.iter().map(|s| format!("{s:.3}")).collect::<Vec<_>>().join(", ");
+    vec![
+        Row {
+            scenario: "5a. read_all $all, pages of 10,000, decoded".into(),
+            events: total,
+            seconds: read_seconds,
+            rate: total as f64 / read_seconds,
+            target: Target::Rate(1_000_000.0),
+            note: format!("median of 3 passes ({} s); load took {load_seconds:.2} s", fmt_passes(&passes)),
+            ..Row::default()
+        },
+        Row {
+            scenario: "5b. verify_store (read_written + SHA-256 chain)".into(),
+            events: total,
+            seconds: verify_seconds,
+            rate: total as f64 / verify_seconds,
+            note: format!("best of 2 passes ({} s)", fmt_passes(&verifies)),
+            ..Row::default()
+        },
+        Row {
+            scenario: "5c. raw sled range scan of the log, no decode (info)".into(),
+            events: total,
+            seconds: scan_seconds,
+            rate: total as f64 / scan_seconds,
+            note: "the store reopened with plain sled; second (warm-cache) pass".into(),
+            ..Row::default()
+        },
+        Row {
+            scenario: "5d. codec decode_header + decode_payload alone (info)".into(),
+            events: total,
+            seconds: decode_seconds,
+            rate: total as f64 / decode_seconds,
+            note: "records already in memory, one thread".into(),
+            ..Row::default()
+        },
+    ]
+}
+
+/// Reopens the store's directory with plain sled: times a warm range scan of the log, then the decode of
+/// the same records from memory.
+fn raw_read(path: &Path, total: u64) -> (f64, f64) {
+    let mut db = None;
+    for _ in 0..100 {
+        match sled::Config::new().path(path).flush_every_ms(None).open() {
+            Ok(opened) => {
+                db = Some(opened);
+                break;
+            }
+            // The store's sled may still be releasing its lock.
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+    let db = db.expect("reopen the store with sled");
+    let tree = db.open_tree("events").unwrap();
+    let scan = || {
+        let mut values = Vec::with_capacity(total as usize);
+        for entry in tree.range(&b"L"[..]..&b"M"[..]) {
+            let (_, value) = entry.unwrap();
+            values.push(value);
+        }
+        values
+    };
+    drop(scan()); // warm sled's page cache
+    let start = Instant::now();
+    let values = scan();
+    let scan_seconds = start.elapsed().as_secs_f64();
+    assert_eq!(values.len() as u64, total);
+    let start = Instant::now();
+    for value in &values {
+        let (header, payload) = codec::decode_header(value).unwrap();
+        let data = codec::decode_payload(header.event_type, header.schema_version, payload).unwrap();
+        std::hint::black_box((header, data));
+    }
+    (scan_seconds, start.elapsed().as_secs_f64())
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Parts: what each step of the write path costs per event, one thread, no I/O sync (for the analysis).
+
+fn parts(opts: &Opts) -> Vec<(String, f64)> {
+    let stream = complaint(0);
+    let template = progress(&stream);
+    let rounds = (2_000.0 * opts.scale) as usize;
+    let mut out = Vec::new();
+    let mut time = |name: &str, events: usize, f: &mut dyn FnMut()| {
+        let start = Instant::now();
+        f();
+        let ns = start.elapsed().as_nanos() as f64 / events as f64;
+        out.push((name.to_string(), ns));
+    };
+
+    // prepare(): validation, canonical JSON of data and metadata, binary payload (caller's task).
+    let mut prepared = Vec::new();
+    time("prepare() (validate, canonical JSON ×2, encode payload) — caller side", rounds * 100, &mut || {
+        for _ in 0..rounds {
+            prepared = prepare(&stream, vec![template.clone(); 100]).unwrap();
+        }
+    });
+    time("clone a ProposedEvent (what the bench itself spends)", rounds * 100, &mut || {
+        for _ in 0..rounds {
+            std::hint::black_box(vec![template.clone(); 100]);
+        }
+    });
+
+    // The writer's per-event work: canonical content + SHA-256, header, encode_record.
+    let now = Timestamp::now();
+    let mut last = redress_schemas::Hash::GENESIS;
+    let mut scratch = Vec::with_capacity(1024);
+    let mut records: Vec<Vec<u8>> = Vec::new();
+    let n = rounds * 100;
+    time("writer: canonical_content + chain_hash (SHA-256)", n, &mut || {
+        for i in 0..n {
+            let e = &prepared[i % prepared.len()];
+            scratch.clear();
+            canonical_content(
+                &ContentFields {
+                    position: Position(i as u64),
+                    stream: stream.as_str(),
+                    version: i as u64,
+                    event_id: &e.event_id,
+                    event_type: e.data.event_type().name(),
+                    schema_version: e.data.event_type().schema_version(),
+                    occurred_at: now,
+                    recorded_at: now,
+                    metadata_json: &e.metadata_json,
+                    data_json: &e.data_json,
+                },
+                &mut scratch,
+            );
+            last = redress_engine::chain_hash(&last, &scratch);
+        }
+    });
+    time("writer: RecordHeader + encode_record", n, &mut || {
+        records.clear();
+        for i in 0..n {
+            let e = &prepared[i % prepared.len()];
+            let header = RecordHeader {
+                event_id: e.event_id,
+                stream: stream.clone(),
+                version: i as u64,
+                position: Position(i as u64),
+                event_type: e.data.event_type(),
+                schema_version: e.data.event_type().schema_version(),
+                occurred_at: now,
+                recorded_at: now,
+                metadata: e.metadata.clone(),
+                hash: last,
+            };
+            let mut record = Vec::with_capacity(e.payload.len() + 128);
+            codec::encode_record(&header, &e.payload, &mut record).unwrap();
+            records.push(record);
+        }
+    });
+    let record_bytes = records.first().map_or(0, Vec::len);
+
+    // sled: the engine's key layout (log + stream index + id index per event, head per batch), batches
+    // of 100, no flush; then the flush + fdatasync of one small group.
+    let dir = fresh_dir();
+    let db = sled::Config::new().path(dir.path()).flush_every_ms(None).open().unwrap();
+    let tree = db.open_tree("events").unwrap();
+    let mut stream_key = vec![b'S'];
+    stream_key.extend_from_slice(stream.as_str().as_bytes());
+    stream_key.push(0);
+    let ids: Vec<redress_schemas::EventId> = (0..n).map(|_| redress_schemas::EventId::new_v7()).collect();
+    time("sled: apply_batch, 3 inserts/event (batches of 100, no flush)", n, &mut || {
+        for chunk in 0..rounds {
+            let mut batch = sled::Batch::default();
+            for j in 0..100 {
+                let i = chunk * 100 + j;
+                let mut log = vec![b'L'];
+                log.extend_from_slice(&(i as u64).to_be_bytes());
+                batch.insert(log, &records[i][..]);
+                let mut s = stream_key.clone();
+                s.extend_from_slice(&(i as u64).to_be_bytes());
+                batch.insert(s, &(i as u64).to_be_bytes()[..]);
+                let mut id = vec![b'I'];
+                id.extend_from_slice(ids[i].as_bytes());
+                batch.insert(id, &[0u8; 40][..]);
+            }
+            batch.insert(&b"M"[..], &[0u8; 40][..]);
+            tree.apply_batch(batch).unwrap();
+        }
+    });
+    let flushes = (200.0 * opts.scale) as usize;
+    let db_file = std::fs::File::open(dir.path().join("db")).unwrap();
+    let mut flush_only = 0.0;
+    let mut flush_sync = 0.0;
+    for k in 0..flushes {
+        let mut log = vec![b'L'];
+        log.extend_from_slice(&((n + k) as u64).to_be_bytes());
+        tree.insert(log, &records[0][..]).unwrap();
+        let t = Instant::now();
+        db.flush().unwrap();
+        let f = t.elapsed().as_nanos() as f64;
+        db_file.sync_data().unwrap();
+        flush_only += f;
+        flush_sync += t.elapsed().as_nanos() as f64;
+    }
+    out.push((
+        "sled: db.flush() of one small group (pwrite + sync_file_range), per group".into(),
+        flush_only / flushes as f64,
+    ));
+    out.push(("sled: db.flush() + fdatasync(db), per group".into(), flush_sync / flushes as f64));
+    out.push((format!("(record size: {record_bytes} bytes)"), f64::NAN));
+    out
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+fn main() {
+    let opts = Opts::parse();
+    eprintln!("redress engine bench: temp dirs under {}", bench_root().display());
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let mut rows = Vec::new();
+    let mut baseline = None;
+    let total_start = Instant::now();
+
+    if opts.runs("fsync") {
+        eprintln!("1. raw fdatasync baseline ...");
+        let row = fsync_baseline(opts.secs(2.0), false);
+        baseline = Some(row.rate);
+        rows.push(row);
+        rows.push(fsync_baseline(opts.secs(1.0), true));
+    }
+    if opts.runs("single") {
+        eprintln!("2. one writer ...");
+        rows.push(runtime.block_on(single(&opts)));
+    }
+    if opts.runs("concurrent") {
+        eprintln!("3. {} concurrent writers ...", opts.writers);
+        rows.push(runtime.block_on(concurrent(&opts)));
+    }
+    if opts.runs("batch") {
+        eprintln!("4. batches of 100 ...");
+        rows.push(runtime.block_on(batches(&opts, 1)));
+        rows.push(runtime.block_on(batches(&opts, 4)));
+    }
+    if opts.runs("read") {
+        eprintln!("5. read $all ...");
+        rows.extend(runtime.block_on(read(&opts)));
+    }
+    let parts = if opts.runs("parts") {
+        eprintln!("parts of the write path ...");
+        Some(parts(&opts))
+    } else {
+        None
+    };
+    if opts.runs("fsync") && rows.len() > 2 {
+        // The disk drifts: measure the baseline again at the end and say how far it moved.
+        let again = fsync_baseline(opts.secs(1.0), false);
+        eprintln!("baseline again at the end: {:.0} syncs/s", again.rate);
+        rows[0].note = format!("{:.0} syncs/s at the start, {:.0} at the end of the run", rows[0].rate, again.rate);
+    }
+
+    print_tables(&mut rows, baseline);
+    if let Some(parts) = parts {
+        println!();
+        println!("| write-path step (one thread) | ns/event |");
+        println!("| --- | ---: |");
+        for (name, ns) in parts {
+            if ns.is_nan() {
+                println!("| {name} | |");
+            } else {
+                println!("| {name} | {ns:.0} |");
+            }
+        }
+    }
+    println!();
+    println!("total run time {:.1} s", total_start.elapsed().as_secs_f64());
+}

@@ -1,0 +1,87 @@
+//! The engine's errors. Each variant says how a caller handles it.
+
+use crate::lifecycle::LifecycleViolation;
+use crate::store::ExpectedVersion;
+use redress_schemas::{CodecError, EventId, InvalidEvent, Position, StreamName, StreamNameError};
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The stream is not at the version the caller expected.
+    /// Handling: re-read the stream, decide again, retry (HTTP 409).
+    #[error("stream {stream}: expected version {expected}, current version is {}", current.map_or("none (no stream)".to_string(), |v| v.to_string()))]
+    WrongExpectedVersion { stream: StreamName, expected: ExpectedVersion, current: Option<u64> },
+
+    /// An event breaks the complaint or Q&A lifecycle. Nothing was written.
+    /// Handling: the history the publisher believes in is not the stored one; re-read (HTTP 422).
+    #[error("event {index} ({event_type}) of the append to {stream}: {violation}")]
+    Lifecycle { stream: StreamName, index: usize, event_type: &'static str, violation: LifecycleViolation },
+
+    /// An event is malformed (unknown type, bad field, wrong stream). Nothing was written (HTTP 422).
+    #[error("event {index}: {error}")]
+    InvalidEvent { index: usize, error: InvalidEvent },
+
+    /// A bad stream name (HTTP 400).
+    #[error("bad stream name: {0}")]
+    StreamName(#[from] StreamNameError),
+
+    /// A bound was exceeded: see [`crate::limits`]. Nothing was written (HTTP 413 or 400).
+    #[error("{limit}: {actual} exceeds the limit of {max}")]
+    LimitExceeded { limit: &'static str, max: usize, actual: usize },
+
+    /// An append with no events (HTTP 400).
+    #[error("an append needs at least one event")]
+    EmptyAppend,
+
+    /// The same event id twice in one append (HTTP 400).
+    #[error("event id {0} appears twice in one append")]
+    DuplicateEventId(EventId),
+
+    /// Some of the append's event ids are stored and some are not, or they were stored by a different
+    /// append or to a different stream: it is not a retry of one earlier append. Nothing was written.
+    /// Handling: a publisher bug (ids reused); HTTP 409 or 422.
+    #[error(
+        "event id {event_id} was already stored, but this append is not a retry of the one that stored it: {reason}"
+    )]
+    IdempotencyConflict { event_id: EventId, reason: String },
+
+    /// Stored data does not read back: a damaged or foreign store. Handling: stop and run `verify`.
+    #[error("corrupt record at position {position}: {reason}")]
+    Corruption { position: Position, reason: String },
+
+    /// A record could not be decoded.
+    #[error("record at position {position}: {error}")]
+    Codec { position: Position, error: CodecError },
+
+    /// An imported event does not continue the store's chain or order. Nothing was written.
+    #[error("import refused at position {position}: {reason}")]
+    ImportRejected { position: Position, reason: String },
+
+    /// The disk failed. Once a sync has failed the store refuses further writes until reopened, because
+    /// after a failed fsync the kernel may have dropped the dirty pages (HTTP 503).
+    #[error("storage I/O failed: {0}")]
+    Io(String),
+
+    /// The store is closed or has failed; see the message (HTTP 503).
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        match e {
+            sled::Error::Corruption { at, .. } => StoreError::Corruption {
+                position: Position(u64::MAX),
+                reason: format!("sled reports corruption at {at:?}"),
+            },
+            other => StoreError::Io(other.to_string()),
+        }
+    }
+}
+
+impl From<std::io::Error> for StoreError {
+    fn from(e: std::io::Error) -> Self {
+        StoreError::Io(e.to_string())
+    }
+}

@@ -1,0 +1,1959 @@
+//! The complaint and Q&A lifecycles: which event may follow which, and the state a stream's history folds to.
+//!
+//! Two plain functions in the decide/evolve style (STYLE.md §2):
+//! - [`check`] says whether an event may be appended to a stream in a given state, and if not, why, as a
+//!   typed [`LifecycleViolation`];
+//! - [`evolve`] applies one accepted event to the state; [`fold`] replays a whole history from [`StreamState::Empty`].
+//!
+//! The writer calls `check` before an append and `evolve` after it; a reader rebuilds any stream's state with
+//! `fold`. The rules are the "rule" columns of EVENTS.md; where the text leaves a choice, the decision is
+//! written on the rule's arm in [`check`].
+//!
+//! Architecture invariant: nothing here does I/O, reads a clock, draws random numbers or awaits. Time comes in
+//! as data (each event's `occurred_at`), so replaying the same history always gives the same state.
+
+use redress_schemas::{Channel, CustomerTier, EventData, EventType, Outcome, Severity, StreamKind, Timestamp};
+use serde::Serialize;
+use std::fmt;
+
+/// Where a complaint stands, derived from its events (EVENTS.md, "Status derived from the events").
+///
+/// The serde form is the snake_case name, the same string [`ComplaintStatus::as_str`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ComplaintStatus {
+    /// `complaint_received` and nothing that moves it on yet.
+    Received,
+    /// The customer was told the complaint arrived.
+    Acknowledged,
+    /// The cause was analysed.
+    Investigating,
+    /// At least one solution was offered and none accepted yet.
+    SolutionProposed,
+    /// A solution was accepted, or the complaint was reopened or its resolution not confirmed.
+    InProgress,
+    /// A solution was delivered and the customer has not confirmed it yet.
+    Resolved,
+    /// The customer confirmed the resolution as satisfying.
+    Confirmed,
+    /// Closed with an outcome; only reopening, acknowledgements, apology visits and revisits follow.
+    Closed,
+}
+
+impl ComplaintStatus {
+    /// The snake_case name (`solution_proposed`), identical to the serde form.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ComplaintStatus::Received => "received",
+            ComplaintStatus::Acknowledged => "acknowledged",
+            ComplaintStatus::Investigating => "investigating",
+            ComplaintStatus::SolutionProposed => "solution_proposed",
+            ComplaintStatus::InProgress => "in_progress",
+            ComplaintStatus::Resolved => "resolved",
+            ComplaintStatus::Confirmed => "confirmed",
+            ComplaintStatus::Closed => "closed",
+        }
+    }
+}
+
+impl fmt::Display for ComplaintStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where one offered solution stands. A solution only moves forward: offered → accepted | rejected,
+/// accepted → delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SolutionState {
+    /// Offered, neither accepted nor rejected yet.
+    Offered,
+    /// The customer accepted it; it waits to be delivered.
+    Accepted,
+    /// The customer rejected it; final.
+    Rejected,
+    /// Carried out; final.
+    Delivered,
+}
+
+impl SolutionState {
+    /// The snake_case name (`delivered`), identical to the serde form.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SolutionState::Offered => "offered",
+            SolutionState::Accepted => "accepted",
+            SolutionState::Rejected => "rejected",
+            SolutionState::Delivered => "delivered",
+        }
+    }
+}
+
+impl fmt::Display for SolutionState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One solution offered on a complaint, as its events left it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Solution {
+    /// The publisher's id; unique within the complaint.
+    pub solution_id: String,
+    /// What was offered.
+    pub description: String,
+    /// The date the offer promised, if it named one.
+    pub promised_by: Option<Timestamp>,
+    /// Where it stands now.
+    pub state: SolutionState,
+    /// `occurred_at` of its `solution_offered`.
+    pub offered_at: Timestamp,
+}
+
+/// One `revisit_done`, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Revisit {
+    /// `occurred_at` of the revisit.
+    pub at: Timestamp,
+    /// 1 (very unhappy) ..= 5 (very satisfied), as published.
+    pub satisfaction: u8,
+    /// The customer says the problem is still there.
+    pub issue_persists: bool,
+}
+
+/// A complaint as its history leaves it: the fold of a `complaint-` stream.
+///
+/// Guarantees, for any state [`evolve`] builds from accepted events: `closed_at` and `outcome` are set exactly
+/// when `status` is [`ComplaintStatus::Closed`]; solution ids are unique; `event_count` is the number of events
+/// folded in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ComplaintState {
+    /// From `complaint_received`.
+    pub complaint_id: String,
+    /// From `complaint_received`.
+    pub customer_id: String,
+    /// From `complaint_received`.
+    pub category: String,
+    /// From `complaint_received`.
+    pub description: String,
+    /// From `complaint_received`.
+    pub channel: Channel,
+    /// From `complaint_received`; decides the service-level deadlines.
+    pub severity: Severity,
+    /// From `complaint_received`.
+    pub product: Option<String>,
+    /// From `complaint_received`.
+    pub customer_tier: Option<CustomerTier>,
+    /// Where the complaint stands.
+    pub status: ComplaintStatus,
+    /// `occurred_at` of `complaint_received`; deadlines run from it.
+    pub received_at: Timestamp,
+    /// `occurred_at` of the first `complaint_acknowledged`: it stops the acknowledgement clock, later ones don't
+    /// move it.
+    pub acknowledged_at: Option<Timestamp>,
+    /// `due_at` of the latest `commitment_made`: the resolution deadline.
+    pub commitment_due: Option<Timestamp>,
+    /// `occurred_at` of the latest `solution_delivered`.
+    pub delivered_at: Option<Timestamp>,
+    /// A satisfied `resolution_confirmed` stands; cleared by a reopen or an unsatisfied confirmation.
+    pub confirmed_satisfied: bool,
+    /// `occurred_at` of the `complaint_closed` that closed it; `None` while open (a reopen clears it).
+    pub closed_at: Option<Timestamp>,
+    /// The outcome it was closed with; `None` while open (a reopen clears it).
+    pub outcome: Option<Outcome>,
+    /// How many times it was escalated.
+    pub escalation_level: u32,
+    /// `to` of the latest escalation.
+    pub escalated_to: Option<String>,
+    /// From the latest `cause_analyzed`.
+    pub root_cause: Option<String>,
+    /// From the latest `cause_analyzed`.
+    pub responsible_department: Option<String>,
+    /// From the latest `cause_analyzed`: is the complaint factually right?
+    pub founded: Option<bool>,
+    /// From the latest `cause_analyzed` (its schema version 2 field; `None` for version 1 events).
+    pub corrective_action: Option<String>,
+    /// Every offered solution, in offer order.
+    pub solutions: Vec<Solution>,
+    /// How many `apology_sent`.
+    pub apologies: u32,
+    /// How many `apology_visit_made`.
+    pub apology_visits: u32,
+    /// How many `complaint_reopened`.
+    pub reopen_count: u32,
+    /// Every `revisit_done`, in order.
+    pub revisits: Vec<Revisit>,
+    /// `answer_id` of every `standard_answer_used`, in order (repeats kept).
+    pub standard_answers_used: Vec<String>,
+    /// The length of the history folded in: every event of the stream counts, `complaint_received` included.
+    pub event_count: u64,
+}
+
+impl ComplaintState {
+    /// `true` unless the complaint is closed (a reopened complaint is open again).
+    pub fn is_open(&self) -> bool {
+        self.status != ComplaintStatus::Closed
+    }
+
+    fn solution(&self, solution_id: &str) -> Option<&Solution> {
+        self.solutions.iter().find(|s| s.solution_id == solution_id)
+    }
+
+    fn solution_mut(&mut self, solution_id: &str) -> Option<&mut Solution> {
+        self.solutions.iter_mut().find(|s| s.solution_id == solution_id)
+    }
+}
+
+/// A standard answer of the Q&A library as its history leaves it: the fold of a `qa-` stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AnswerState {
+    /// From `standard_answer_published`.
+    pub answer_id: String,
+    /// The latest category.
+    pub category: String,
+    /// The latest title.
+    pub title: String,
+    /// The latest answer text.
+    pub answer: String,
+    /// The latest keyword list.
+    pub keywords: Vec<String>,
+    /// Retired answers are never suggested and accept no further events.
+    pub retired: bool,
+    /// How many `standard_answer_revised`.
+    pub revisions: u32,
+}
+
+/// The state of one stream: nothing yet, a complaint, or a standard answer.
+///
+/// The first accepted event decides the kind: `complaint_received` makes a complaint, `standard_answer_published`
+/// an answer; every other event needs one of them first.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[serde(tag = "kind", content = "state", rename_all = "snake_case")]
+pub enum StreamState {
+    /// No event folded in yet.
+    #[default]
+    Empty,
+    /// A `complaint-` stream after its `complaint_received`.
+    Complaint(Box<ComplaintState>),
+    /// A `qa-` stream after its `standard_answer_published`.
+    Answer(Box<AnswerState>),
+}
+
+impl StreamState {
+    /// The complaint, if this stream holds one.
+    pub fn complaint(&self) -> Option<&ComplaintState> {
+        match self {
+            StreamState::Complaint(complaint) => Some(complaint),
+            StreamState::Empty | StreamState::Answer(_) => None,
+        }
+    }
+
+    /// The standard answer, if this stream holds one.
+    pub fn answer(&self) -> Option<&AnswerState> {
+        match self {
+            StreamState::Answer(answer) => Some(answer),
+            StreamState::Empty | StreamState::Complaint(_) => None,
+        }
+    }
+}
+
+/// Why [`check`] refused an event. Every variant names the refused event's type and the state that refused it.
+///
+/// Handling, for every variant: nothing may be written. The publisher's idea of the stream differs from the
+/// stored one, or it skipped a step; it re-reads the stream and decides again. Over HTTP: 422 `invalid_event`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LifecycleViolation {
+    /// `complaint_received` on a stream that already holds a complaint: it comes once, first.
+    /// Handling: a retried append should reuse its `event_id` (then it is an idempotent no-op, not this).
+    #[error("complaint {complaint_id} was already received; complaint_received comes once, as the first event")]
+    AlreadyReceived {
+        /// Always `complaint_received`.
+        event_type: EventType,
+        /// The complaint the stream already holds.
+        complaint_id: String,
+    },
+    /// A complaint event on a stream with no `complaint_received` yet.
+    /// Handling: append `complaint_received` first.
+    #[error("the stream holds no complaint yet; complaint_received must come before {event_type}")]
+    NotReceived {
+        /// The refused event's type.
+        event_type: EventType,
+    },
+    /// An event that needs an open complaint, on a closed one.
+    /// Handling: append `complaint_reopened` first if the complaint really needs more work.
+    #[error("the complaint is closed; reopen it before recording {event_type}")]
+    ComplaintClosed {
+        /// The refused event's type.
+        event_type: EventType,
+    },
+    /// `complaint_closed` on a complaint that is already closed.
+    /// Handling: nothing to do; to change the outcome, reopen and close again.
+    #[error("the complaint is already closed")]
+    AlreadyClosed {
+        /// Always `complaint_closed`.
+        event_type: EventType,
+    },
+    /// `solution_offered` with a `solution_id` this complaint already has.
+    /// Handling: give a new offer its own id.
+    #[error("solution {solution_id} was already offered on this complaint; a new offer needs a new solution_id")]
+    SolutionAlreadyOffered {
+        /// Always `solution_offered`.
+        event_type: EventType,
+        /// The id already in use.
+        solution_id: String,
+    },
+    /// `solution_accepted`, `solution_rejected` or `solution_delivered` naming a solution never offered.
+    /// Handling: offer it first, or fix the id.
+    #[error("solution {solution_id} was never offered on this complaint")]
+    UnknownSolution {
+        /// The refused event's type.
+        event_type: EventType,
+        /// The id that names no offered solution.
+        solution_id: String,
+    },
+    /// `solution_accepted` or `solution_rejected` on a solution that is no longer merely offered.
+    /// Handling: the customer already decided; offer a new solution if needed.
+    #[error("solution {solution_id} is {state}; only a solution still offered can be accepted or rejected")]
+    SolutionNotPending {
+        /// `solution_accepted` or `solution_rejected`.
+        event_type: EventType,
+        /// The solution.
+        solution_id: String,
+        /// Where it stands instead of `offered`.
+        state: SolutionState,
+    },
+    /// `solution_delivered` on a solution that is not accepted (still offered, rejected, or delivered already).
+    /// Handling: have it accepted first; a delivered solution is not delivered twice.
+    #[error("solution {solution_id} is {state}; only an accepted solution can be delivered")]
+    SolutionNotAccepted {
+        /// Always `solution_delivered`.
+        event_type: EventType,
+        /// The solution.
+        solution_id: String,
+        /// Where it stands instead of `accepted`.
+        state: SolutionState,
+    },
+    /// `resolution_confirmed` when no delivered solution awaits confirmation (status is not `resolved`).
+    /// Handling: deliver a solution first.
+    #[error("the complaint is {status}; only a resolved complaint (delivered, not yet confirmed) can be confirmed")]
+    NothingToConfirm {
+        /// Always `resolution_confirmed`.
+        event_type: EventType,
+        /// The complaint's status instead of `resolved`.
+        status: ComplaintStatus,
+    },
+    /// `revisit_done` with no satisfied confirmation standing.
+    /// Handling: revisits follow a confirmed resolution; record progress or an apology instead.
+    #[error("the complaint ({status}) has no standing satisfied confirmation; revisits follow a confirmed resolution")]
+    NotConfirmed {
+        /// Always `revisit_done`.
+        event_type: EventType,
+        /// The complaint's status.
+        status: ComplaintStatus,
+    },
+    /// `complaint_reopened` on a complaint that is neither resolved, confirmed nor closed.
+    /// Handling: the complaint is still being worked on; nothing to reopen.
+    #[error("the complaint is {status}; only a resolved, confirmed or closed complaint can be reopened")]
+    NotReopenable {
+        /// Always `complaint_reopened`.
+        event_type: EventType,
+        /// The complaint's status.
+        status: ComplaintStatus,
+    },
+    /// `standard_answer_published` on a stream that already holds an answer.
+    /// Handling: revise the answer instead.
+    #[error("standard answer {answer_id} is already published; revise it instead")]
+    AnswerAlreadyPublished {
+        /// Always `standard_answer_published`.
+        event_type: EventType,
+        /// The answer the stream holds.
+        answer_id: String,
+    },
+    /// `standard_answer_revised` or `standard_answer_retired` before `standard_answer_published`.
+    /// Handling: publish the answer first.
+    #[error("no standard answer is published on this stream; standard_answer_published must come before {event_type}")]
+    AnswerNotPublished {
+        /// The refused event's type.
+        event_type: EventType,
+    },
+    /// `standard_answer_revised` or `standard_answer_retired` on a retired answer.
+    /// Handling: retired is final; publish a new answer under a new id.
+    #[error("standard answer {answer_id} is retired; it accepts no further changes")]
+    AnswerRetired {
+        /// The refused event's type.
+        event_type: EventType,
+        /// The retired answer.
+        answer_id: String,
+    },
+    /// A complaint event on a standard-answer stream, or the other way round. The schemas crate's stream
+    /// validation normally refuses these first. Handling: a publisher bug; send it to the right stream.
+    #[error(
+        "{event_type} belongs on a {} stream, but this stream holds a {}",
+        stream_noun(event_type.stream_kind()),
+        stream_noun(*.found)
+    )]
+    WrongStreamKind {
+        /// The refused event's type.
+        event_type: EventType,
+        /// What the stream holds.
+        found: StreamKind,
+    },
+}
+
+impl LifecycleViolation {
+    /// The type of the refused event.
+    pub fn event_type(&self) -> EventType {
+        match self {
+            LifecycleViolation::AlreadyReceived { event_type, .. }
+            | LifecycleViolation::NotReceived { event_type }
+            | LifecycleViolation::ComplaintClosed { event_type }
+            | LifecycleViolation::AlreadyClosed { event_type }
+            | LifecycleViolation::SolutionAlreadyOffered { event_type, .. }
+            | LifecycleViolation::UnknownSolution { event_type, .. }
+            | LifecycleViolation::SolutionNotPending { event_type, .. }
+            | LifecycleViolation::SolutionNotAccepted { event_type, .. }
+            | LifecycleViolation::NothingToConfirm { event_type, .. }
+            | LifecycleViolation::NotConfirmed { event_type, .. }
+            | LifecycleViolation::NotReopenable { event_type, .. }
+            | LifecycleViolation::AnswerAlreadyPublished { event_type, .. }
+            | LifecycleViolation::AnswerNotPublished { event_type }
+            | LifecycleViolation::AnswerRetired { event_type, .. }
+            | LifecycleViolation::WrongStreamKind { event_type, .. } => *event_type,
+        }
+    }
+}
+
+fn stream_noun(kind: StreamKind) -> &'static str {
+    match kind {
+        StreamKind::Complaint => "complaint",
+        StreamKind::StandardAnswer => "standard answer",
+        StreamKind::Other => "other",
+    }
+}
+
+/// Decides whether `data` may be appended to a stream whose history folds to `state`.
+///
+/// Returns `Ok(())` when the rules of EVENTS.md allow it, otherwise the first rule it breaks. Pure and total:
+/// it never panics, whatever the state and the event.
+pub fn check(state: &StreamState, data: &EventData) -> Result<(), LifecycleViolation> {
+    match state {
+        StreamState::Empty => check_first(data),
+        StreamState::Complaint(complaint) => check_complaint(complaint, data),
+        StreamState::Answer(answer) => check_answer(answer, data),
+    }
+}
+
+fn check_first(data: &EventData) -> Result<(), LifecycleViolation> {
+    let event_type = data.event_type();
+    match data {
+        EventData::ComplaintReceived(_) | EventData::StandardAnswerPublished(_) => Ok(()),
+        EventData::StandardAnswerRevised(_) | EventData::StandardAnswerRetired(_) => {
+            Err(LifecycleViolation::AnswerNotPublished { event_type })
+        }
+        EventData::ComplaintAcknowledged(_)
+        | EventData::ApologySent(_)
+        | EventData::CauseAnalyzed(_)
+        | EventData::SolutionOffered(_)
+        | EventData::SolutionAccepted(_)
+        | EventData::SolutionRejected(_)
+        | EventData::CommitmentMade(_)
+        | EventData::ProgressUpdated(_)
+        | EventData::Escalated(_)
+        | EventData::StandardAnswerUsed(_)
+        | EventData::SolutionDelivered(_)
+        | EventData::ResolutionConfirmed(_)
+        | EventData::RevisitDone(_)
+        | EventData::ApologyVisitMade(_)
+        | EventData::ComplaintReopened(_)
+        | EventData::ComplaintClosed(_) => Err(LifecycleViolation::NotReceived { event_type }),
+    }
+}
+
+fn check_complaint(complaint: &ComplaintState, data: &EventData) -> Result<(), LifecycleViolation> {
+    let event_type = data.event_type();
+    // Open-only events on a closed complaint are refused for being closed before anything else is looked at:
+    // "reopen first" is the one answer that helps the publisher.
+    let require_open =
+        || if complaint.is_open() { Ok(()) } else { Err(LifecycleViolation::ComplaintClosed { event_type }) };
+    match data {
+        EventData::ComplaintReceived(_) => {
+            Err(LifecycleViolation::AlreadyReceived { event_type, complaint_id: complaint.complaint_id.clone() })
+        }
+        // "after received" / "any time after received": closed complaints included (a late acknowledgement
+        // still happened; apology visits often follow the close).
+        EventData::ComplaintAcknowledged(_) | EventData::ApologyVisitMade(_) => Ok(()),
+        EventData::ApologySent(_)
+        | EventData::CauseAnalyzed(_)
+        | EventData::CommitmentMade(_)
+        | EventData::ProgressUpdated(_)
+        | EventData::Escalated(_)
+        | EventData::StandardAnswerUsed(_) => require_open(),
+        EventData::SolutionOffered(offer) => {
+            require_open()?;
+            match complaint.solution(&offer.solution_id) {
+                None => Ok(()),
+                Some(_) => Err(LifecycleViolation::SolutionAlreadyOffered {
+                    event_type,
+                    solution_id: offer.solution_id.clone(),
+                }),
+            }
+        }
+        EventData::SolutionAccepted(decision) => {
+            require_open()?;
+            check_pending(complaint, &decision.solution_id, event_type)
+        }
+        EventData::SolutionRejected(decision) => {
+            require_open()?;
+            check_pending(complaint, &decision.solution_id, event_type)
+        }
+        EventData::SolutionDelivered(delivery) => {
+            require_open()?;
+            let solution_id = &delivery.solution_id;
+            match complaint.solution(solution_id) {
+                None => Err(LifecycleViolation::UnknownSolution { event_type, solution_id: solution_id.clone() }),
+                Some(solution) if solution.state == SolutionState::Accepted => Ok(()),
+                Some(solution) => Err(LifecycleViolation::SolutionNotAccepted {
+                    event_type,
+                    solution_id: solution_id.clone(),
+                    state: solution.state,
+                }),
+            }
+        }
+        EventData::ResolutionConfirmed(_) => {
+            require_open()?;
+            match complaint.status {
+                ComplaintStatus::Resolved => Ok(()),
+                status => Err(LifecycleViolation::NothingToConfirm { event_type, status }),
+            }
+        }
+        // Not open-only: a revisit typically happens after the close of a confirmed complaint.
+        EventData::RevisitDone(_) => {
+            if complaint.confirmed_satisfied {
+                Ok(())
+            } else {
+                Err(LifecycleViolation::NotConfirmed { event_type, status: complaint.status })
+            }
+        }
+        EventData::ComplaintReopened(_) => match complaint.status {
+            ComplaintStatus::Resolved | ComplaintStatus::Confirmed | ComplaintStatus::Closed => Ok(()),
+            status @ (ComplaintStatus::Received
+            | ComplaintStatus::Acknowledged
+            | ComplaintStatus::Investigating
+            | ComplaintStatus::SolutionProposed
+            | ComplaintStatus::InProgress) => Err(LifecycleViolation::NotReopenable { event_type, status }),
+        },
+        EventData::ComplaintClosed(_) => {
+            if complaint.is_open() {
+                Ok(())
+            } else {
+                Err(LifecycleViolation::AlreadyClosed { event_type })
+            }
+        }
+        EventData::StandardAnswerPublished(_)
+        | EventData::StandardAnswerRevised(_)
+        | EventData::StandardAnswerRetired(_) => {
+            Err(LifecycleViolation::WrongStreamKind { event_type, found: StreamKind::Complaint })
+        }
+    }
+}
+
+fn check_pending(
+    complaint: &ComplaintState,
+    solution_id: &str,
+    event_type: EventType,
+) -> Result<(), LifecycleViolation> {
+    match complaint.solution(solution_id) {
+        None => Err(LifecycleViolation::UnknownSolution { event_type, solution_id: solution_id.to_owned() }),
+        Some(solution) if solution.state == SolutionState::Offered => Ok(()),
+        Some(solution) => Err(LifecycleViolation::SolutionNotPending {
+            event_type,
+            solution_id: solution_id.to_owned(),
+            state: solution.state,
+        }),
+    }
+}
+
+fn check_answer(answer: &AnswerState, data: &EventData) -> Result<(), LifecycleViolation> {
+    let event_type = data.event_type();
+    match data {
+        EventData::StandardAnswerPublished(_) => {
+            Err(LifecycleViolation::AnswerAlreadyPublished { event_type, answer_id: answer.answer_id.clone() })
+        }
+        EventData::StandardAnswerRevised(_) | EventData::StandardAnswerRetired(_) => {
+            if answer.retired {
+                Err(LifecycleViolation::AnswerRetired { event_type, answer_id: answer.answer_id.clone() })
+            } else {
+                Ok(())
+            }
+        }
+        EventData::ComplaintReceived(_)
+        | EventData::ComplaintAcknowledged(_)
+        | EventData::ApologySent(_)
+        | EventData::CauseAnalyzed(_)
+        | EventData::SolutionOffered(_)
+        | EventData::SolutionAccepted(_)
+        | EventData::SolutionRejected(_)
+        | EventData::CommitmentMade(_)
+        | EventData::ProgressUpdated(_)
+        | EventData::Escalated(_)
+        | EventData::StandardAnswerUsed(_)
+        | EventData::SolutionDelivered(_)
+        | EventData::ResolutionConfirmed(_)
+        | EventData::RevisitDone(_)
+        | EventData::ApologyVisitMade(_)
+        | EventData::ComplaintReopened(_)
+        | EventData::ComplaintClosed(_) => {
+            Err(LifecycleViolation::WrongStreamKind { event_type, found: StreamKind::StandardAnswer })
+        }
+    }
+}
+
+/// Applies one event, which happened at `occurred_at`, to `state` and returns the new state.
+///
+/// Callers pass only events [`check`] accepts; debug builds assert it (a refused event here is a caller bug).
+/// Release builds never panic: an event `check` refuses is not applied. On a complaint it still counts in
+/// `event_count` (it is part of the stream's history) and changes nothing else; on an empty or answer stream
+/// it leaves the state exactly as it was. So a history written under looser rules replays to the state of its
+/// acceptable events, and never reaches a state the rules forbid.
+pub fn evolve(state: StreamState, data: &EventData, occurred_at: Timestamp) -> StreamState {
+    debug_assert!(check(&state, data).is_ok(), "evolve got an event check refuses: {:?}", check(&state, data));
+    evolve_unasserted(state, data, occurred_at)
+}
+
+/// [`evolve`] without the debug assertion: the release-build behaviour, callable (and tested) in every build.
+fn evolve_unasserted(state: StreamState, data: &EventData, occurred_at: Timestamp) -> StreamState {
+    match check(&state, data) {
+        Ok(()) => apply(state, data, occurred_at),
+        Err(_) => match state {
+            StreamState::Complaint(mut complaint) => {
+                complaint.event_count = complaint.event_count.saturating_add(1);
+                StreamState::Complaint(complaint)
+            }
+            untouched @ (StreamState::Empty | StreamState::Answer(_)) => untouched,
+        },
+    }
+}
+
+/// Replays a history, oldest first, from [`StreamState::Empty`]: the same as calling [`evolve`] on each
+/// `(event, occurred_at)` in turn, with the same guarantees and the same treatment of refused events.
+pub fn fold<'a>(events: impl IntoIterator<Item = (&'a EventData, Timestamp)>) -> StreamState {
+    events.into_iter().fold(StreamState::Empty, |state, (data, occurred_at)| evolve(state, data, occurred_at))
+}
+
+/// Applies an event `check` accepted.
+fn apply(state: StreamState, data: &EventData, occurred_at: Timestamp) -> StreamState {
+    match state {
+        StreamState::Empty => match data {
+            EventData::ComplaintReceived(received) => StreamState::Complaint(Box::new(ComplaintState {
+                complaint_id: received.complaint_id.clone(),
+                customer_id: received.customer_id.clone(),
+                category: received.category.clone(),
+                description: received.description.clone(),
+                channel: received.channel,
+                severity: received.severity,
+                product: received.product.clone(),
+                customer_tier: received.customer_tier,
+                status: ComplaintStatus::Received,
+                received_at: occurred_at,
+                acknowledged_at: None,
+                commitment_due: None,
+                delivered_at: None,
+                confirmed_satisfied: false,
+                closed_at: None,
+                outcome: None,
+                escalation_level: 0,
+                escalated_to: None,
+                root_cause: None,
+                responsible_department: None,
+                founded: None,
+                corrective_action: None,
+                solutions: Vec::new(),
+                apologies: 0,
+                apology_visits: 0,
+                reopen_count: 0,
+                revisits: Vec::new(),
+                standard_answers_used: Vec::new(),
+                event_count: 1,
+            })),
+            EventData::StandardAnswerPublished(published) => StreamState::Answer(Box::new(AnswerState {
+                answer_id: published.answer_id.clone(),
+                category: published.category.clone(),
+                title: published.title.clone(),
+                answer: published.answer.clone(),
+                keywords: published.keywords.clone(),
+                retired: false,
+                revisions: 0,
+            })),
+            // `check` accepts nothing else on an empty stream.
+            EventData::ComplaintAcknowledged(_)
+            | EventData::ApologySent(_)
+            | EventData::CauseAnalyzed(_)
+            | EventData::SolutionOffered(_)
+            | EventData::SolutionAccepted(_)
+            | EventData::SolutionRejected(_)
+            | EventData::CommitmentMade(_)
+            | EventData::ProgressUpdated(_)
+            | EventData::Escalated(_)
+            | EventData::StandardAnswerUsed(_)
+            | EventData::SolutionDelivered(_)
+            | EventData::ResolutionConfirmed(_)
+            | EventData::RevisitDone(_)
+            | EventData::ApologyVisitMade(_)
+            | EventData::ComplaintReopened(_)
+            | EventData::ComplaintClosed(_)
+            | EventData::StandardAnswerRevised(_)
+            | EventData::StandardAnswerRetired(_) => StreamState::Empty,
+        },
+        StreamState::Complaint(mut complaint) => {
+            complaint.event_count = complaint.event_count.saturating_add(1);
+            apply_to_complaint(&mut complaint, data, occurred_at);
+            StreamState::Complaint(complaint)
+        }
+        StreamState::Answer(mut answer) => {
+            apply_to_answer(&mut answer, data);
+            StreamState::Answer(answer)
+        }
+    }
+}
+
+fn apply_to_complaint(complaint: &mut ComplaintState, data: &EventData, occurred_at: Timestamp) {
+    use ComplaintStatus as S;
+    match data {
+        EventData::ComplaintAcknowledged(_) => {
+            if complaint.acknowledged_at.is_none() {
+                complaint.acknowledged_at = Some(occurred_at);
+            }
+            if complaint.status == S::Received {
+                complaint.status = S::Acknowledged;
+            }
+        }
+        EventData::ApologySent(_) => complaint.apologies = complaint.apologies.saturating_add(1),
+        EventData::CauseAnalyzed(cause) => {
+            complaint.root_cause = Some(cause.root_cause.clone());
+            complaint.responsible_department = Some(cause.responsible_department.clone());
+            complaint.founded = Some(cause.founded);
+            complaint.corrective_action = cause.corrective_action.clone();
+            if matches!(complaint.status, S::Received | S::Acknowledged) {
+                complaint.status = S::Investigating;
+            }
+        }
+        EventData::SolutionOffered(offer) => {
+            complaint.solutions.push(Solution {
+                solution_id: offer.solution_id.clone(),
+                description: offer.description.clone(),
+                promised_by: offer.promised_by,
+                state: SolutionState::Offered,
+                offered_at: occurred_at,
+            });
+            if matches!(complaint.status, S::Received | S::Acknowledged | S::Investigating) {
+                complaint.status = S::SolutionProposed;
+            }
+        }
+        EventData::SolutionAccepted(decision) => {
+            if let Some(solution) = complaint.solution_mut(&decision.solution_id) {
+                solution.state = SolutionState::Accepted;
+            }
+            complaint.status = S::InProgress;
+        }
+        EventData::SolutionRejected(decision) => {
+            if let Some(solution) = complaint.solution_mut(&decision.solution_id) {
+                solution.state = SolutionState::Rejected;
+            }
+        }
+        EventData::CommitmentMade(commitment) => complaint.commitment_due = Some(commitment.due_at),
+        EventData::ProgressUpdated(_) => {}
+        EventData::Escalated(escalation) => {
+            complaint.escalation_level = complaint.escalation_level.saturating_add(1);
+            complaint.escalated_to = Some(escalation.to.clone());
+        }
+        EventData::StandardAnswerUsed(used) => complaint.standard_answers_used.push(used.answer_id.clone()),
+        EventData::SolutionDelivered(delivery) => {
+            if let Some(solution) = complaint.solution_mut(&delivery.solution_id) {
+                solution.state = SolutionState::Delivered;
+            }
+            complaint.delivered_at = Some(occurred_at);
+            complaint.status = S::Resolved;
+        }
+        EventData::ResolutionConfirmed(confirmation) => {
+            complaint.confirmed_satisfied = confirmation.satisfied;
+            complaint.status = if confirmation.satisfied { S::Confirmed } else { S::InProgress };
+        }
+        EventData::RevisitDone(revisit) => complaint.revisits.push(Revisit {
+            at: occurred_at,
+            satisfaction: revisit.satisfaction,
+            issue_persists: revisit.issue_persists,
+        }),
+        EventData::ApologyVisitMade(_) => complaint.apology_visits = complaint.apology_visits.saturating_add(1),
+        EventData::ComplaintReopened(_) => {
+            complaint.status = S::InProgress;
+            complaint.closed_at = None;
+            complaint.outcome = None;
+            complaint.confirmed_satisfied = false;
+            complaint.reopen_count = complaint.reopen_count.saturating_add(1);
+        }
+        EventData::ComplaintClosed(close) => {
+            complaint.status = S::Closed;
+            complaint.closed_at = Some(occurred_at);
+            complaint.outcome = Some(close.outcome);
+        }
+        // `check` refuses these on a complaint.
+        EventData::ComplaintReceived(_)
+        | EventData::StandardAnswerPublished(_)
+        | EventData::StandardAnswerRevised(_)
+        | EventData::StandardAnswerRetired(_) => {}
+    }
+}
+
+fn apply_to_answer(answer: &mut AnswerState, data: &EventData) {
+    match data {
+        EventData::StandardAnswerRevised(revision) => {
+            if let Some(title) = &revision.title {
+                answer.title.clone_from(title);
+            }
+            if let Some(text) = &revision.answer {
+                answer.answer.clone_from(text);
+            }
+            if let Some(keywords) = &revision.keywords {
+                answer.keywords.clone_from(keywords);
+            }
+            if let Some(category) = &revision.category {
+                answer.category.clone_from(category);
+            }
+            answer.revisions = answer.revisions.saturating_add(1);
+        }
+        EventData::StandardAnswerRetired(_) => answer.retired = true,
+        // `check` refuses every other event on an answer stream.
+        EventData::StandardAnswerPublished(_)
+        | EventData::ComplaintReceived(_)
+        | EventData::ComplaintAcknowledged(_)
+        | EventData::ApologySent(_)
+        | EventData::CauseAnalyzed(_)
+        | EventData::SolutionOffered(_)
+        | EventData::SolutionAccepted(_)
+        | EventData::SolutionRejected(_)
+        | EventData::CommitmentMade(_)
+        | EventData::ProgressUpdated(_)
+        | EventData::Escalated(_)
+        | EventData::StandardAnswerUsed(_)
+        | EventData::SolutionDelivered(_)
+        | EventData::ResolutionConfirmed(_)
+        | EventData::RevisitDone(_)
+        | EventData::ApologyVisitMade(_)
+        | EventData::ComplaintReopened(_)
+        | EventData::ComplaintClosed(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use redress_schemas::{
+        ApologySent, ApologyVisitMade, CauseAnalyzed, CommitmentMade, ComplaintAcknowledged, ComplaintReceived,
+        ComplaintReopened, ContactVia, Escalated, ProgressUpdated, ResolutionConfirmed, RevisitDone, RevisitVia,
+        SolutionAccepted, SolutionDelivered, SolutionOffered, SolutionRejected, StandardAnswerPublished,
+        StandardAnswerRetired, StandardAnswerRevised, StandardAnswerUsed,
+    };
+    use std::collections::BTreeSet;
+    use LifecycleViolation as V;
+
+    // ---- events -------------------------------------------------------------------------------------------
+
+    /// 2026-01-01T00:00:00Z plus `minute` minutes.
+    fn at(minute: i64) -> Timestamp {
+        Timestamp::from_unix_nanos(1_767_225_600_000_000_000).plus_seconds(minute * 60)
+    }
+
+    fn received() -> EventData {
+        EventData::ComplaintReceived(ComplaintReceived {
+            complaint_id: "C-1001".into(),
+            customer_id: "K-7".into(),
+            channel: Channel::Hotline,
+            category: "delivery".into(),
+            severity: Severity::High,
+            description: "货到了但是屏幕碎了".into(),
+            product: Some("phone X".into()),
+            customer_tier: Some(CustomerTier::Key),
+        })
+    }
+    fn acknowledged() -> EventData {
+        EventData::ComplaintAcknowledged(ComplaintAcknowledged { via: ContactVia::Sms, message: "got it".into() })
+    }
+    fn apology() -> EventData {
+        EventData::ApologySent(ApologySent { via: ContactVia::Phone, message: "we are sorry".into() })
+    }
+    fn cause(root_cause: &str) -> EventData {
+        EventData::CauseAnalyzed(CauseAnalyzed {
+            root_cause: root_cause.into(),
+            responsible_department: format!("dept of {root_cause}"),
+            founded: true,
+            corrective_action: Some(format!("fix {root_cause}")),
+        })
+    }
+    fn offer(solution_id: &str) -> EventData {
+        EventData::SolutionOffered(SolutionOffered {
+            solution_id: solution_id.into(),
+            description: format!("solution {solution_id}"),
+            promised_by: Some(at(10_000)),
+        })
+    }
+    fn accept(solution_id: &str) -> EventData {
+        EventData::SolutionAccepted(SolutionAccepted { solution_id: solution_id.into() })
+    }
+    fn reject(solution_id: &str) -> EventData {
+        EventData::SolutionRejected(SolutionRejected { solution_id: solution_id.into(), reason: "too slow".into() })
+    }
+    fn commitment(due_at: Timestamp) -> EventData {
+        EventData::CommitmentMade(CommitmentMade { what: "replace the screen".into(), due_at })
+    }
+    fn progress() -> EventData {
+        EventData::ProgressUpdated(ProgressUpdated { note: "part ordered".into(), customer_informed: true })
+    }
+    fn escalate(to: &str) -> EventData {
+        EventData::Escalated(Escalated { to: to.into(), reason: "customer insists".into() })
+    }
+    fn answer_used(answer_id: &str) -> EventData {
+        EventData::StandardAnswerUsed(StandardAnswerUsed { answer_id: answer_id.into() })
+    }
+    fn deliver(solution_id: &str) -> EventData {
+        EventData::SolutionDelivered(SolutionDelivered { solution_id: solution_id.into(), note: "done".into() })
+    }
+    fn confirm(satisfied: bool) -> EventData {
+        EventData::ResolutionConfirmed(ResolutionConfirmed { satisfied, comment: None })
+    }
+    fn revisit(satisfaction: u8, issue_persists: bool) -> EventData {
+        EventData::RevisitDone(RevisitDone { via: RevisitVia::Phone, satisfaction, issue_persists, note: None })
+    }
+    fn apology_visit() -> EventData {
+        EventData::ApologyVisitMade(ApologyVisitMade { visitor: "regional director".into(), gift: None, note: None })
+    }
+    fn reopen() -> EventData {
+        EventData::ComplaintReopened(ComplaintReopened { reason: "broke again".into() })
+    }
+    fn close(outcome: Outcome) -> EventData {
+        EventData::ComplaintClosed(redress_schemas::ComplaintClosed { outcome })
+    }
+    fn publish() -> EventData {
+        EventData::StandardAnswerPublished(StandardAnswerPublished {
+            answer_id: "A-1".into(),
+            category: "delivery".into(),
+            title: "Damaged on arrival".into(),
+            answer: "We replace it within 3 days.".into(),
+            keywords: vec!["broken".into(), "damaged".into()],
+        })
+    }
+    fn revise_title(title: &str) -> EventData {
+        EventData::StandardAnswerRevised(StandardAnswerRevised {
+            title: Some(title.into()),
+            answer: None,
+            keywords: None,
+            category: None,
+        })
+    }
+    fn retire() -> EventData {
+        EventData::StandardAnswerRetired(StandardAnswerRetired { reason: "policy changed".into() })
+    }
+
+    /// One event of every type of the catalogue.
+    fn one_of_each_type() -> Vec<EventData> {
+        vec![
+            received(),
+            acknowledged(),
+            apology(),
+            cause("courier"),
+            offer("S1"),
+            accept("S1"),
+            reject("S1"),
+            commitment(at(5000)),
+            progress(),
+            escalate("supervisor"),
+            answer_used("A-1"),
+            deliver("S1"),
+            confirm(true),
+            revisit(5, false),
+            apology_visit(),
+            reopen(),
+            close(Outcome::Resolved),
+            publish(),
+            revise_title("new"),
+            retire(),
+        ]
+    }
+
+    fn complaint_events_but_received() -> Vec<EventData> {
+        one_of_each_type()
+            .into_iter()
+            .filter(|e| e.event_type().stream_kind() == StreamKind::Complaint)
+            .filter(|e| e.event_type() != EventType::ComplaintReceived)
+            .collect()
+    }
+
+    // ---- given / when / then ------------------------------------------------------------------------------
+
+    /// The state after `events`, the i-th occurring at minute i.
+    fn given(events: &[EventData]) -> StreamState {
+        fold(events.iter().zip(0..).map(|(event, minute)| (event, at(minute))))
+    }
+
+    fn complaint_of(state: StreamState) -> ComplaintState {
+        state.complaint().cloned().expect("a complaint history folds to a complaint")
+    }
+
+    /// Then `next` is accepted after `history`: the complaint it leaves, `next` occurring at minute 100.
+    fn accepted(history: &[EventData], next: EventData) -> ComplaintState {
+        let state = given(history);
+        assert_eq!(check(&state, &next), Ok(()), "{} after {history:?}", next.event_type());
+        complaint_of(evolve(state, &next, at(100)))
+    }
+
+    /// Then `next` is refused after `history`: the violation.
+    fn refused(history: &[EventData], next: EventData) -> LifecycleViolation {
+        let verdict = check(&given(history), &next);
+        verdict.expect_err("the event should be refused")
+    }
+
+    fn delivered_s1() -> Vec<EventData> {
+        vec![received(), offer("S1"), accept("S1"), deliver("S1")]
+    }
+
+    fn confirmed_s1() -> Vec<EventData> {
+        [delivered_s1(), vec![confirm(true)]].concat()
+    }
+
+    #[test]
+    fn the_test_events_cover_every_type_of_the_catalogue() {
+        let covered: BTreeSet<EventType> = one_of_each_type().iter().map(EventData::event_type).collect();
+        let all: BTreeSet<EventType> = EventType::ALL.iter().copied().collect();
+        assert_eq!(covered, all);
+    }
+
+    // ---- complaint_received -------------------------------------------------------------------------------
+
+    #[test]
+    fn complaint_received_on_an_empty_stream_opens_the_complaint_with_its_details() {
+        assert_eq!(check(&StreamState::Empty, &received()), Ok(()));
+        let complaint = complaint_of(evolve(StreamState::Empty, &received(), at(3)));
+        assert_eq!(complaint.complaint_id, "C-1001");
+        assert_eq!(complaint.customer_id, "K-7");
+        assert_eq!(complaint.channel, Channel::Hotline);
+        assert_eq!(complaint.severity, Severity::High);
+        assert_eq!(complaint.product.as_deref(), Some("phone X"));
+        assert_eq!(complaint.customer_tier, Some(CustomerTier::Key));
+        assert_eq!(complaint.status, ComplaintStatus::Received);
+        assert_eq!(complaint.received_at, at(3));
+        assert_eq!(complaint.acknowledged_at, None);
+        assert!(complaint.is_open());
+        assert_eq!(complaint.event_count, 1);
+    }
+
+    #[test]
+    fn complaint_received_twice_is_refused() {
+        assert_eq!(
+            refused(&[received()], received()),
+            V::AlreadyReceived { event_type: EventType::ComplaintReceived, complaint_id: "C-1001".into() }
+        );
+    }
+
+    #[test]
+    fn complaint_received_after_close_is_still_refused() {
+        assert_eq!(
+            refused(&[received(), close(Outcome::Withdrawn)], received()),
+            V::AlreadyReceived { event_type: EventType::ComplaintReceived, complaint_id: "C-1001".into() }
+        );
+    }
+
+    #[test]
+    fn every_complaint_event_before_complaint_received_is_refused_as_not_received() {
+        let events = complaint_events_but_received();
+        assert_eq!(events.len(), 16);
+        for event in events {
+            assert_eq!(refused(&[], event.clone()), V::NotReceived { event_type: event.event_type() });
+        }
+    }
+
+    // ---- complaint_acknowledged ---------------------------------------------------------------------------
+
+    #[test]
+    fn acknowledging_a_received_complaint_moves_it_to_acknowledged_and_stops_the_clock() {
+        let complaint = accepted(&[received()], acknowledged());
+        assert_eq!(complaint.status, ComplaintStatus::Acknowledged);
+        assert_eq!(complaint.acknowledged_at, Some(at(100)));
+    }
+
+    #[test]
+    fn a_second_acknowledgement_is_accepted_but_the_first_keeps_the_clock() {
+        let complaint = accepted(&[received(), acknowledged()], acknowledged());
+        assert_eq!(complaint.acknowledged_at, Some(at(1)));
+        assert_eq!(complaint.status, ComplaintStatus::Acknowledged);
+    }
+
+    #[test]
+    fn acknowledging_later_in_the_lifecycle_stops_the_clock_without_moving_the_status_back() {
+        let complaint = accepted(&[received(), cause("courier")], acknowledged());
+        assert_eq!(complaint.status, ComplaintStatus::Investigating);
+        assert_eq!(complaint.acknowledged_at, Some(at(100)));
+    }
+
+    #[test]
+    fn acknowledging_a_closed_complaint_is_accepted_and_it_stays_closed() {
+        let complaint = accepted(&[received(), close(Outcome::Withdrawn)], acknowledged());
+        assert_eq!(complaint.status, ComplaintStatus::Closed);
+        assert_eq!(complaint.acknowledged_at, Some(at(100)));
+    }
+
+    // ---- apology_sent -------------------------------------------------------------------------------------
+
+    #[test]
+    fn each_apology_on_an_open_complaint_is_counted() {
+        let complaint = accepted(&[received(), apology()], apology());
+        assert_eq!(complaint.apologies, 2);
+        assert_eq!(complaint.status, ComplaintStatus::Received);
+    }
+
+    // ---- open-only events on a closed complaint -----------------------------------------------------------
+
+    #[test]
+    fn every_open_only_event_on_a_closed_complaint_is_refused_as_closed() {
+        // S3 still offered, S2 accepted, S1 delivered: each event below is acceptable while the complaint is open.
+        let open = vec![received(), offer("S1"), offer("S2"), offer("S3"), accept("S2"), accept("S1"), deliver("S1")];
+        let closed = [open.clone(), vec![close(Outcome::Resolved)]].concat();
+        let open_only = [
+            apology(),
+            cause("courier"),
+            offer("S4"),
+            accept("S3"),
+            reject("S3"),
+            commitment(at(5000)),
+            progress(),
+            escalate("supervisor"),
+            answer_used("A-1"),
+            deliver("S2"),
+            confirm(true),
+        ];
+        for event in open_only {
+            assert_eq!(check(&given(&open), &event), Ok(()), "{} while open", event.event_type());
+            assert_eq!(refused(&closed, event.clone()), V::ComplaintClosed { event_type: event.event_type() });
+        }
+    }
+
+    // ---- cause_analyzed -----------------------------------------------------------------------------------
+
+    #[test]
+    fn analysing_the_cause_records_it_and_moves_the_complaint_to_investigating() {
+        let complaint = accepted(&[received(), acknowledged()], cause("courier"));
+        assert_eq!(complaint.status, ComplaintStatus::Investigating);
+        assert_eq!(complaint.root_cause.as_deref(), Some("courier"));
+        assert_eq!(complaint.responsible_department.as_deref(), Some("dept of courier"));
+        assert_eq!(complaint.founded, Some(true));
+        assert_eq!(complaint.corrective_action.as_deref(), Some("fix courier"));
+    }
+
+    #[test]
+    fn a_later_cause_analysis_replaces_the_earlier_one_without_moving_the_status_back() {
+        let complaint = accepted(&[received(), cause("courier"), offer("S1")], cause("warehouse"));
+        assert_eq!(complaint.root_cause.as_deref(), Some("warehouse"));
+        assert_eq!(complaint.responsible_department.as_deref(), Some("dept of warehouse"));
+        assert_eq!(complaint.status, ComplaintStatus::SolutionProposed);
+    }
+
+    // ---- solution_offered ---------------------------------------------------------------------------------
+
+    #[test]
+    fn offering_a_solution_records_it_as_offered_and_proposes_a_solution() {
+        let complaint = accepted(&[received(), cause("courier")], offer("S1"));
+        assert_eq!(complaint.status, ComplaintStatus::SolutionProposed);
+        assert_eq!(
+            complaint.solutions,
+            vec![Solution {
+                solution_id: "S1".into(),
+                description: "solution S1".into(),
+                promised_by: Some(at(10_000)),
+                state: SolutionState::Offered,
+                offered_at: at(100),
+            }]
+        );
+    }
+
+    #[test]
+    fn several_solutions_can_be_offered_as_alternatives_and_keep_their_order() {
+        let complaint = accepted(&[received(), offer("S2"), offer("S1")], offer("S3"));
+        let ids: Vec<&str> = complaint.solutions.iter().map(|s| s.solution_id.as_str()).collect();
+        assert_eq!(ids, ["S2", "S1", "S3"]);
+        assert!(complaint.solutions.iter().all(|s| s.state == SolutionState::Offered));
+    }
+
+    #[test]
+    fn offering_the_same_solution_id_twice_is_refused_whatever_became_of_it() {
+        for history in [vec![received(), offer("S1")], vec![received(), offer("S1"), reject("S1")], delivered_s1()] {
+            assert_eq!(
+                refused(&history, offer("S1")),
+                V::SolutionAlreadyOffered { event_type: EventType::SolutionOffered, solution_id: "S1".into() }
+            );
+        }
+    }
+
+    #[test]
+    fn offering_another_solution_while_in_progress_keeps_the_status() {
+        let complaint = accepted(&[received(), offer("S1"), accept("S1")], offer("S2"));
+        assert_eq!(complaint.status, ComplaintStatus::InProgress);
+        assert_eq!(complaint.solutions.len(), 2);
+    }
+
+    // ---- solution_accepted --------------------------------------------------------------------------------
+
+    #[test]
+    fn accepting_an_offered_solution_puts_the_complaint_in_progress() {
+        let complaint = accepted(&[received(), offer("S1"), offer("S2")], accept("S2"));
+        assert_eq!(complaint.status, ComplaintStatus::InProgress);
+        assert_eq!(complaint.solutions[0].state, SolutionState::Offered);
+        assert_eq!(complaint.solutions[1].state, SolutionState::Accepted);
+    }
+
+    #[test]
+    fn accepting_a_solution_that_was_never_offered_is_refused() {
+        assert_eq!(
+            refused(&[received(), offer("S1")], accept("S9")),
+            V::UnknownSolution { event_type: EventType::SolutionAccepted, solution_id: "S9".into() }
+        );
+    }
+
+    #[test]
+    fn accepting_a_rejected_solution_is_refused() {
+        assert_eq!(
+            refused(&[received(), offer("S1"), reject("S1")], accept("S1")),
+            V::SolutionNotPending {
+                event_type: EventType::SolutionAccepted,
+                solution_id: "S1".into(),
+                state: SolutionState::Rejected
+            }
+        );
+    }
+
+    #[test]
+    fn accepting_a_solution_twice_is_refused() {
+        assert_eq!(
+            refused(&[received(), offer("S1"), accept("S1")], accept("S1")),
+            V::SolutionNotPending {
+                event_type: EventType::SolutionAccepted,
+                solution_id: "S1".into(),
+                state: SolutionState::Accepted
+            }
+        );
+    }
+
+    #[test]
+    fn accepting_a_delivered_solution_is_refused() {
+        assert_eq!(
+            refused(&delivered_s1(), accept("S1")),
+            V::SolutionNotPending {
+                event_type: EventType::SolutionAccepted,
+                solution_id: "S1".into(),
+                state: SolutionState::Delivered
+            }
+        );
+    }
+
+    // ---- solution_rejected --------------------------------------------------------------------------------
+
+    #[test]
+    fn rejecting_an_offered_solution_marks_it_rejected_and_keeps_the_status() {
+        let complaint = accepted(&[received(), offer("S1")], reject("S1"));
+        assert_eq!(complaint.solutions[0].state, SolutionState::Rejected);
+        assert_eq!(complaint.status, ComplaintStatus::SolutionProposed);
+    }
+
+    #[test]
+    fn rejecting_a_solution_that_was_never_offered_is_refused() {
+        assert_eq!(
+            refused(&[received()], reject("S1")),
+            V::UnknownSolution { event_type: EventType::SolutionRejected, solution_id: "S1".into() }
+        );
+    }
+
+    #[test]
+    fn rejecting_an_accepted_solution_is_refused() {
+        assert_eq!(
+            refused(&[received(), offer("S1"), accept("S1")], reject("S1")),
+            V::SolutionNotPending {
+                event_type: EventType::SolutionRejected,
+                solution_id: "S1".into(),
+                state: SolutionState::Accepted
+            }
+        );
+    }
+
+    #[test]
+    fn rejecting_a_solution_twice_is_refused() {
+        assert_eq!(
+            refused(&[received(), offer("S1"), reject("S1")], reject("S1")),
+            V::SolutionNotPending {
+                event_type: EventType::SolutionRejected,
+                solution_id: "S1".into(),
+                state: SolutionState::Rejected
+            }
+        );
+    }
+
+    // ---- commitment_made, progress_updated, escalated, standard_answer_used -------------------------------
+
+    #[test]
+    fn the_latest_commitment_replaces_the_due_date_even_when_it_is_earlier() {
+        let complaint = accepted(&[received(), commitment(at(9000))], commitment(at(4000)));
+        assert_eq!(complaint.commitment_due, Some(at(4000)));
+    }
+
+    #[test]
+    fn a_progress_update_on_an_open_complaint_changes_nothing_but_the_event_count() {
+        let history = [received(), offer("S1"), accept("S1")];
+        let before = complaint_of(given(&history));
+        let after = accepted(&history, progress());
+        assert_eq!(after, ComplaintState { event_count: before.event_count + 1, ..before });
+    }
+
+    #[test]
+    fn each_escalation_raises_the_level_by_one_and_records_the_latest_target() {
+        let complaint = accepted(&[received(), escalate("supervisor")], escalate("department_head"));
+        assert_eq!(complaint.escalation_level, 2);
+        assert_eq!(complaint.escalated_to.as_deref(), Some("department_head"));
+        assert_eq!(complaint.status, ComplaintStatus::Received);
+    }
+
+    #[test]
+    fn standard_answers_used_are_recorded_in_order_with_repeats() {
+        let complaint = accepted(&[received(), answer_used("A-2"), answer_used("A-1")], answer_used("A-2"));
+        assert_eq!(complaint.standard_answers_used, ["A-2", "A-1", "A-2"]);
+    }
+
+    // ---- solution_delivered -------------------------------------------------------------------------------
+
+    #[test]
+    fn delivering_an_accepted_solution_resolves_the_complaint_at_occurred_at() {
+        let complaint = accepted(&[received(), offer("S1"), accept("S1")], deliver("S1"));
+        assert_eq!(complaint.status, ComplaintStatus::Resolved);
+        assert_eq!(complaint.delivered_at, Some(at(100)));
+        assert_eq!(complaint.solutions[0].state, SolutionState::Delivered);
+    }
+
+    #[test]
+    fn delivering_a_solution_that_was_only_offered_is_refused() {
+        assert_eq!(
+            refused(&[received(), offer("S1")], deliver("S1")),
+            V::SolutionNotAccepted {
+                event_type: EventType::SolutionDelivered,
+                solution_id: "S1".into(),
+                state: SolutionState::Offered
+            }
+        );
+    }
+
+    #[test]
+    fn delivering_a_rejected_solution_is_refused() {
+        assert_eq!(
+            refused(&[received(), offer("S1"), reject("S1")], deliver("S1")),
+            V::SolutionNotAccepted {
+                event_type: EventType::SolutionDelivered,
+                solution_id: "S1".into(),
+                state: SolutionState::Rejected
+            }
+        );
+    }
+
+    #[test]
+    fn delivering_a_solution_twice_is_refused() {
+        assert_eq!(
+            refused(&delivered_s1(), deliver("S1")),
+            V::SolutionNotAccepted {
+                event_type: EventType::SolutionDelivered,
+                solution_id: "S1".into(),
+                state: SolutionState::Delivered
+            }
+        );
+    }
+
+    #[test]
+    fn delivering_a_solution_that_was_never_offered_is_refused() {
+        assert_eq!(
+            refused(&[received(), offer("S1"), accept("S1")], deliver("S2")),
+            V::UnknownSolution { event_type: EventType::SolutionDelivered, solution_id: "S2".into() }
+        );
+    }
+
+    // ---- resolution_confirmed -----------------------------------------------------------------------------
+
+    #[test]
+    fn confirming_without_a_delivery_is_refused() {
+        assert_eq!(
+            refused(&[received()], confirm(true)),
+            V::NothingToConfirm { event_type: EventType::ResolutionConfirmed, status: ComplaintStatus::Received }
+        );
+        assert_eq!(
+            refused(&[received(), offer("S1"), accept("S1")], confirm(true)),
+            V::NothingToConfirm { event_type: EventType::ResolutionConfirmed, status: ComplaintStatus::InProgress }
+        );
+    }
+
+    #[test]
+    fn a_satisfied_confirmation_confirms_the_resolution() {
+        let complaint = accepted(&delivered_s1(), confirm(true));
+        assert_eq!(complaint.status, ComplaintStatus::Confirmed);
+        assert!(complaint.confirmed_satisfied);
+        assert!(complaint.is_open());
+    }
+
+    #[test]
+    fn confirming_twice_is_refused() {
+        assert_eq!(
+            refused(&confirmed_s1(), confirm(true)),
+            V::NothingToConfirm { event_type: EventType::ResolutionConfirmed, status: ComplaintStatus::Confirmed }
+        );
+    }
+
+    #[test]
+    fn an_unsatisfied_confirmation_returns_to_in_progress_and_a_new_solution_can_complete_the_cycle() {
+        let mut history = [delivered_s1(), vec![confirm(false)]].concat();
+        let complaint = complaint_of(given(&history));
+        assert_eq!(complaint.status, ComplaintStatus::InProgress);
+        assert!(!complaint.confirmed_satisfied);
+        assert!(matches!(refused(&history, confirm(true)), V::NothingToConfirm { .. }));
+
+        for (next, status_after) in [
+            (offer("S2"), ComplaintStatus::InProgress),
+            (accept("S2"), ComplaintStatus::InProgress),
+            (deliver("S2"), ComplaintStatus::Resolved),
+            (confirm(true), ComplaintStatus::Confirmed),
+        ] {
+            let complaint = accepted(&history, next.clone());
+            assert_eq!(complaint.status, status_after, "after {}", next.event_type());
+            history.push(next);
+        }
+        let complaint = complaint_of(given(&history));
+        assert!(complaint.confirmed_satisfied);
+        let states: Vec<SolutionState> = complaint.solutions.iter().map(|s| s.state).collect();
+        assert_eq!(states, [SolutionState::Delivered, SolutionState::Delivered]);
+    }
+
+    // ---- revisit_done -------------------------------------------------------------------------------------
+
+    #[test]
+    fn a_revisit_after_a_satisfied_confirmation_is_recorded() {
+        let complaint = accepted(&confirmed_s1(), revisit(4, true));
+        assert_eq!(complaint.revisits, [Revisit { at: at(100), satisfaction: 4, issue_persists: true }]);
+        assert_eq!(complaint.status, ComplaintStatus::Confirmed);
+    }
+
+    #[test]
+    fn a_revisit_before_any_confirmation_is_refused() {
+        assert_eq!(
+            refused(&delivered_s1(), revisit(5, false)),
+            V::NotConfirmed { event_type: EventType::RevisitDone, status: ComplaintStatus::Resolved }
+        );
+    }
+
+    #[test]
+    fn a_revisit_after_an_unsatisfied_confirmation_is_refused() {
+        let history = [delivered_s1(), vec![confirm(false)]].concat();
+        assert_eq!(
+            refused(&history, revisit(2, true)),
+            V::NotConfirmed { event_type: EventType::RevisitDone, status: ComplaintStatus::InProgress }
+        );
+    }
+
+    #[test]
+    fn a_revisit_after_a_confirmed_complaint_was_closed_is_accepted() {
+        let history = [confirmed_s1(), vec![close(Outcome::Resolved), revisit(5, false)]].concat();
+        let complaint = accepted(&history, revisit(3, false));
+        assert_eq!(complaint.revisits.len(), 2);
+        assert_eq!(complaint.revisits[1], Revisit { at: at(100), satisfaction: 3, issue_persists: false });
+        assert_eq!(complaint.status, ComplaintStatus::Closed);
+    }
+
+    #[test]
+    fn a_revisit_after_a_close_without_confirmation_is_refused() {
+        assert_eq!(
+            refused(&[received(), close(Outcome::Unfounded)], revisit(5, false)),
+            V::NotConfirmed { event_type: EventType::RevisitDone, status: ComplaintStatus::Closed }
+        );
+    }
+
+    #[test]
+    fn a_revisit_after_a_reopen_is_refused_until_a_new_confirmation() {
+        let history = [confirmed_s1(), vec![reopen()]].concat();
+        assert_eq!(
+            refused(&history, revisit(1, true)),
+            V::NotConfirmed { event_type: EventType::RevisitDone, status: ComplaintStatus::InProgress }
+        );
+    }
+
+    // ---- apology_visit_made -------------------------------------------------------------------------------
+
+    #[test]
+    fn an_apology_visit_is_accepted_at_any_stage_after_received_even_when_closed() {
+        for history in [vec![received()], delivered_s1(), vec![received(), close(Outcome::Refunded)]] {
+            let before = complaint_of(given(&history));
+            let after = accepted(&history, apology_visit());
+            assert_eq!(after.apology_visits, before.apology_visits + 1);
+            assert_eq!(after.status, before.status);
+        }
+    }
+
+    // ---- complaint_reopened -------------------------------------------------------------------------------
+
+    #[test]
+    fn reopening_a_complaint_still_being_worked_on_is_refused() {
+        let cases = [
+            (vec![received()], ComplaintStatus::Received),
+            (vec![received(), acknowledged()], ComplaintStatus::Acknowledged),
+            (vec![received(), cause("courier")], ComplaintStatus::Investigating),
+            (vec![received(), offer("S1")], ComplaintStatus::SolutionProposed),
+            (vec![received(), offer("S1"), accept("S1")], ComplaintStatus::InProgress),
+        ];
+        for (history, status) in cases {
+            assert_eq!(
+                refused(&history, reopen()),
+                V::NotReopenable { event_type: EventType::ComplaintReopened, status }
+            );
+        }
+    }
+
+    #[test]
+    fn reopening_a_closed_complaint_returns_it_to_in_progress_and_clears_the_outcome() {
+        let history = [confirmed_s1(), vec![close(Outcome::Resolved)]].concat();
+        let complaint = accepted(&history, reopen());
+        assert_eq!(complaint.status, ComplaintStatus::InProgress);
+        assert_eq!(complaint.closed_at, None);
+        assert_eq!(complaint.outcome, None);
+        assert!(!complaint.confirmed_satisfied);
+        assert_eq!(complaint.reopen_count, 1);
+        assert!(complaint.is_open());
+    }
+
+    #[test]
+    fn reopening_a_resolved_complaint_returns_it_to_in_progress() {
+        let complaint = accepted(&delivered_s1(), reopen());
+        assert_eq!(complaint.status, ComplaintStatus::InProgress);
+        assert_eq!(complaint.reopen_count, 1);
+    }
+
+    #[test]
+    fn reopening_a_confirmed_complaint_withdraws_the_confirmation() {
+        let complaint = accepted(&confirmed_s1(), reopen());
+        assert_eq!(complaint.status, ComplaintStatus::InProgress);
+        assert!(!complaint.confirmed_satisfied);
+    }
+
+    #[test]
+    fn reopens_are_counted() {
+        let history = [delivered_s1(), vec![reopen(), close(Outcome::Replaced)]].concat();
+        assert_eq!(accepted(&history, reopen()).reopen_count, 2);
+    }
+
+    // ---- complaint_closed ---------------------------------------------------------------------------------
+
+    #[test]
+    fn closing_an_open_complaint_records_the_outcome_and_when() {
+        let complaint = accepted(&[received(), acknowledged()], close(Outcome::Withdrawn));
+        assert_eq!(complaint.status, ComplaintStatus::Closed);
+        assert_eq!(complaint.closed_at, Some(at(100)));
+        assert_eq!(complaint.outcome, Some(Outcome::Withdrawn));
+        assert!(!complaint.is_open());
+    }
+
+    #[test]
+    fn closing_a_closed_complaint_is_refused() {
+        assert_eq!(
+            refused(&[received(), close(Outcome::Withdrawn)], close(Outcome::Resolved)),
+            V::AlreadyClosed { event_type: EventType::ComplaintClosed }
+        );
+    }
+
+    #[test]
+    fn a_reopened_complaint_can_be_closed_again_with_a_new_outcome() {
+        let history = [delivered_s1(), vec![close(Outcome::Resolved), reopen()]].concat();
+        let complaint = accepted(&history, close(Outcome::Refunded));
+        assert_eq!(complaint.outcome, Some(Outcome::Refunded));
+        assert_eq!(complaint.closed_at, Some(at(100)));
+    }
+
+    // ---- Q&A library --------------------------------------------------------------------------------------
+
+    fn answer_of(state: StreamState) -> AnswerState {
+        state.answer().cloned().expect("a Q&A history folds to an answer")
+    }
+
+    #[test]
+    fn publishing_an_answer_on_an_empty_stream_creates_it() {
+        assert_eq!(check(&StreamState::Empty, &publish()), Ok(()));
+        let answer = answer_of(evolve(StreamState::Empty, &publish(), at(0)));
+        assert_eq!(answer.answer_id, "A-1");
+        assert_eq!(answer.title, "Damaged on arrival");
+        assert_eq!(answer.keywords, ["broken", "damaged"]);
+        assert!(!answer.retired);
+        assert_eq!(answer.revisions, 0);
+    }
+
+    #[test]
+    fn publishing_an_answer_twice_is_refused() {
+        assert_eq!(
+            refused(&[publish()], publish()),
+            V::AnswerAlreadyPublished { event_type: EventType::StandardAnswerPublished, answer_id: "A-1".into() }
+        );
+    }
+
+    #[test]
+    fn revising_or_retiring_before_publishing_is_refused() {
+        assert_eq!(
+            refused(&[], revise_title("x")),
+            V::AnswerNotPublished { event_type: EventType::StandardAnswerRevised }
+        );
+        assert_eq!(refused(&[], retire()), V::AnswerNotPublished { event_type: EventType::StandardAnswerRetired });
+    }
+
+    #[test]
+    fn revising_replaces_only_the_given_fields_and_counts_revisions() {
+        let revision = EventData::StandardAnswerRevised(StandardAnswerRevised {
+            title: None,
+            answer: Some("We replace it within 2 days.".into()),
+            keywords: Some(vec!["cracked".into()]),
+            category: None,
+        });
+        let state = given(&[publish(), revise_title("Broken on arrival")]);
+        assert_eq!(check(&state, &revision), Ok(()));
+        let answer = answer_of(evolve(state, &revision, at(5)));
+        assert_eq!(answer.title, "Broken on arrival");
+        assert_eq!(answer.answer, "We replace it within 2 days.");
+        assert_eq!(answer.keywords, ["cracked"]);
+        assert_eq!(answer.category, "delivery");
+        assert_eq!(answer.revisions, 2);
+    }
+
+    #[test]
+    fn retiring_an_answer_marks_it_retired() {
+        let state = given(&[publish()]);
+        assert_eq!(check(&state, &retire()), Ok(()));
+        assert!(answer_of(evolve(state, &retire(), at(1))).retired);
+    }
+
+    #[test]
+    fn revising_a_retired_answer_is_refused() {
+        assert_eq!(
+            refused(&[publish(), retire()], revise_title("x")),
+            V::AnswerRetired { event_type: EventType::StandardAnswerRevised, answer_id: "A-1".into() }
+        );
+    }
+
+    #[test]
+    fn retiring_an_answer_twice_is_refused() {
+        assert_eq!(
+            refused(&[publish(), retire()], retire()),
+            V::AnswerRetired { event_type: EventType::StandardAnswerRetired, answer_id: "A-1".into() }
+        );
+    }
+
+    // ---- stream kinds -------------------------------------------------------------------------------------
+
+    #[test]
+    fn complaint_events_on_an_answer_stream_are_refused_as_wrong_stream_kind() {
+        for event in [vec![received()], complaint_events_but_received()].concat() {
+            assert_eq!(
+                refused(&[publish()], event.clone()),
+                V::WrongStreamKind { event_type: event.event_type(), found: StreamKind::StandardAnswer }
+            );
+        }
+    }
+
+    #[test]
+    fn answer_events_on_a_complaint_stream_are_refused_as_wrong_stream_kind() {
+        for event in [publish(), revise_title("x"), retire()] {
+            assert_eq!(
+                refused(&[received()], event.clone()),
+                V::WrongStreamKind { event_type: event.event_type(), found: StreamKind::Complaint }
+            );
+        }
+    }
+
+    // ---- the state as a whole -----------------------------------------------------------------------------
+
+    #[test]
+    fn every_event_of_a_complaint_history_counts_in_event_count() {
+        let history = [
+            confirmed_s1(),
+            vec![revisit(5, false), close(Outcome::Resolved), acknowledged(), apology_visit(), revisit(4, false)],
+        ]
+        .concat();
+        assert_eq!(complaint_of(given(&history)).event_count, 10);
+    }
+
+    #[test]
+    fn fold_is_evolve_applied_in_order() {
+        let history = confirmed_s1();
+        let by_hand = history.iter().zip(0..).fold(StreamState::Empty, |s, (e, m)| evolve(s, e, at(m)));
+        assert_eq!(given(&history), by_hand);
+        assert_eq!(fold(std::iter::empty()), StreamState::Empty);
+    }
+
+    #[test]
+    fn a_refused_event_leaves_a_complaint_as_it_was_but_counted_in_release_builds() {
+        let state = given(&[received(), offer("S1")]);
+        let before = complaint_of(state.clone());
+        let after = complaint_of(evolve_unasserted(state, &deliver("S1"), at(50)));
+        assert_eq!(after, ComplaintState { event_count: before.event_count + 1, ..before });
+    }
+
+    #[test]
+    fn a_refused_event_leaves_an_empty_or_answer_stream_exactly_as_it_was_in_release_builds() {
+        assert_eq!(evolve_unasserted(StreamState::Empty, &acknowledged(), at(0)), StreamState::Empty);
+        let answer = given(&[publish(), retire()]);
+        assert_eq!(evolve_unasserted(answer.clone(), &revise_title("x"), at(9)), answer);
+        assert_eq!(evolve_unasserted(answer.clone(), &received(), at(9)), answer);
+    }
+
+    #[cfg(debug_assertions)]
+    #[test]
+    #[should_panic(expected = "evolve got an event check refuses")]
+    fn evolving_with_a_refused_event_panics_in_debug_builds() {
+        let _ = evolve(given(&[received()]), &received(), at(1));
+    }
+
+    #[test]
+    fn violations_read_as_sentences_naming_what_went_wrong() {
+        let unknown = refused(&[received(), offer("S1")], accept("S9"));
+        assert_eq!(unknown.to_string(), "solution S9 was never offered on this complaint");
+        assert_eq!(unknown.event_type(), EventType::SolutionAccepted);
+        assert_eq!(
+            refused(&[received()], confirm(true)).to_string(),
+            "the complaint is received; only a resolved complaint (delivered, not yet confirmed) can be confirmed"
+        );
+        assert_eq!(
+            refused(&[], progress()).to_string(),
+            "the stream holds no complaint yet; complaint_received must come before progress_updated"
+        );
+        assert_eq!(
+            refused(&[publish()], acknowledged()).to_string(),
+            "complaint_acknowledged belongs on a complaint stream, but this stream holds a standard answer"
+        );
+    }
+
+    #[test]
+    fn statuses_and_solution_states_serialize_as_their_snake_case_names() {
+        let statuses = [
+            ComplaintStatus::Received,
+            ComplaintStatus::Acknowledged,
+            ComplaintStatus::Investigating,
+            ComplaintStatus::SolutionProposed,
+            ComplaintStatus::InProgress,
+            ComplaintStatus::Resolved,
+            ComplaintStatus::Confirmed,
+            ComplaintStatus::Closed,
+        ];
+        for status in statuses {
+            assert_eq!(serde_json::to_value(status).ok(), Some(serde_json::Value::from(status.as_str())));
+            assert_eq!(status.to_string(), status.as_str());
+        }
+        assert_eq!(ComplaintStatus::SolutionProposed.as_str(), "solution_proposed");
+        for state in
+            [SolutionState::Offered, SolutionState::Accepted, SolutionState::Rejected, SolutionState::Delivered]
+        {
+            assert_eq!(serde_json::to_value(state).ok(), Some(serde_json::Value::from(state.as_str())));
+        }
+    }
+
+    #[test]
+    fn stream_state_defaults_to_empty_and_each_accessor_answers_only_for_its_kind() {
+        assert_eq!(StreamState::default(), StreamState::Empty);
+        assert!(StreamState::Empty.complaint().is_none() && StreamState::Empty.answer().is_none());
+        let complaint = given(&[received()]);
+        assert!(complaint.complaint().is_some() && complaint.answer().is_none());
+        let answer = given(&[publish()]);
+        assert!(answer.answer().is_some() && answer.complaint().is_none());
+    }
+
+    // ---- properties over random histories -----------------------------------------------------------------
+
+    fn any_event() -> impl Strategy<Value = EventData> {
+        let solution = || prop::sample::select(vec!["S1", "S2", "S3"]);
+        let outcomes =
+            vec![Outcome::Resolved, Outcome::Withdrawn, Outcome::Unfounded, Outcome::Refunded, Outcome::Replaced];
+        prop_oneof![
+            2 => Just(received()),
+            2 => Just(acknowledged()),
+            1 => Just(apology()),
+            1 => prop::sample::select(vec!["courier", "warehouse"]).prop_map(cause),
+            3 => solution().prop_map(offer),
+            4 => solution().prop_map(accept),
+            2 => solution().prop_map(reject),
+            1 => (0i64..10_000).prop_map(|minute| commitment(at(minute))),
+            1 => Just(progress()),
+            1 => prop::sample::select(vec!["supervisor", "executive"]).prop_map(escalate),
+            1 => prop::sample::select(vec!["A-1", "A-2"]).prop_map(answer_used),
+            4 => solution().prop_map(deliver),
+            4 => any::<bool>().prop_map(confirm),
+            3 => (1u8..=5, any::<bool>()).prop_map(|(satisfaction, persists)| revisit(satisfaction, persists)),
+            1 => Just(apology_visit()),
+            1 => Just(reopen()),
+            1 => prop::sample::select(outcomes).prop_map(close),
+            1 => Just(publish()),
+            1 => prop::sample::select(vec!["t1", "t2"]).prop_map(revise_title),
+            1 => Just(retire()),
+        ]
+    }
+
+    /// Mostly complaint histories (so the lifecycle gets deep), some Q&A ones, some starting anywhere.
+    fn any_history() -> impl Strategy<Value = Vec<EventData>> {
+        // A move is one random event, or now and then a whole offer-to-revisit run, which random events alone
+        // rarely complete before something else (a close, another acceptance) gets in the way.
+        let single = || any_event().prop_map(|event| vec![event]);
+        let run = (prop::sample::select(vec!["S1", "S2", "S3"]), any::<bool>(), 1u8..=5).prop_map(
+            |(id, satisfied, satisfaction)| {
+                vec![offer(id), accept(id), deliver(id), confirm(satisfied), revisit(satisfaction, false)]
+            },
+        );
+        let moves = prop_oneof![8 => single(), 1 => run];
+        let events = move || prop::collection::vec(moves.clone(), 0..60).prop_map(|moves| moves.concat());
+        prop_oneof![
+            6 => events().prop_map(|rest| [vec![received()], rest].concat()),
+            1 => events().prop_map(|rest| [vec![publish()], rest].concat()),
+            1 => events(),
+        ]
+    }
+
+    /// What a complaint's counters must show after the accepted events, kept independently of `evolve`.
+    #[derive(Default)]
+    struct Tally {
+        apologies: u32,
+        apology_visits: u32,
+        escalations: u32,
+        reopens: u32,
+        revisits: usize,
+        answers_used: usize,
+        offers: usize,
+        revisions: u32,
+    }
+
+    impl Tally {
+        fn count(&mut self, event: &EventData) {
+            match event {
+                EventData::ApologySent(_) => self.apologies += 1,
+                EventData::ApologyVisitMade(_) => self.apology_visits += 1,
+                EventData::Escalated(_) => self.escalations += 1,
+                EventData::ComplaintReopened(_) => self.reopens += 1,
+                EventData::RevisitDone(_) => self.revisits += 1,
+                EventData::StandardAnswerUsed(_) => self.answers_used += 1,
+                EventData::SolutionOffered(_) => self.offers += 1,
+                EventData::StandardAnswerRevised(_) => self.revisions += 1,
+                _ => {}
+            }
+        }
+    }
+
+    fn invariants_hold(state: &StreamState, tally: &Tally, accepted: usize) -> Result<(), TestCaseError> {
+        match state {
+            StreamState::Empty => prop_assert_eq!(accepted, 0),
+            StreamState::Answer(answer) => prop_assert_eq!(answer.revisions, tally.revisions),
+            StreamState::Complaint(c) => {
+                prop_assert_eq!(c.event_count, accepted as u64);
+                prop_assert_eq!(c.closed_at.is_some(), !c.is_open());
+                prop_assert_eq!(c.outcome.is_some(), !c.is_open());
+                let ids: BTreeSet<&str> = c.solutions.iter().map(|s| s.solution_id.as_str()).collect();
+                prop_assert_eq!(ids.len(), c.solutions.len(), "solution ids are unique");
+                if c.status == ComplaintStatus::Resolved {
+                    prop_assert!(c.delivered_at.is_some());
+                    prop_assert!(c.solutions.iter().any(|s| s.state == SolutionState::Delivered));
+                }
+                if c.status == ComplaintStatus::Confirmed {
+                    prop_assert!(c.confirmed_satisfied);
+                }
+                if c.acknowledged_at.is_some() {
+                    prop_assert_ne!(c.status, ComplaintStatus::Received);
+                }
+                prop_assert_eq!(c.apologies, tally.apologies);
+                prop_assert_eq!(c.apology_visits, tally.apology_visits);
+                prop_assert_eq!(c.escalation_level, tally.escalations);
+                prop_assert_eq!(c.reopen_count, tally.reopens);
+                prop_assert_eq!(c.revisits.len(), tally.revisits);
+                prop_assert_eq!(c.standard_answers_used.len(), tally.answers_used);
+                prop_assert_eq!(c.solutions.len(), tally.offers);
+            }
+        }
+        Ok(())
+    }
+
+    /// Probes for `check`: every type, each solution event with every id the generator uses and one it never does.
+    fn probes() -> Vec<EventData> {
+        let mut probes = one_of_each_type();
+        probes.push(confirm(false));
+        for id in ["S1", "S2", "S3", "S-unknown"] {
+            probes.extend([offer(id), accept(id), reject(id), deliver(id)]);
+        }
+        probes
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn random_histories_fold_to_the_state_built_step_by_step(
+            history in any_history(),
+            minutes in prop::collection::vec(0i64..100_000, 101),
+        ) {
+            let mut state = StreamState::Empty;
+            let mut kept: Vec<(EventData, Timestamp)> = Vec::new();
+            let mut tally = Tally::default();
+            for (event, minute) in history.into_iter().zip(minutes) {
+                match check(&state, &event) {
+                    Ok(()) => {
+                        state = evolve(state, &event, at(minute));
+                        tally.count(&event);
+                        kept.push((event, at(minute)));
+                    }
+                    Err(violation) => {
+                        prop_assert_eq!(violation.event_type(), event.event_type());
+                        // Release builds: a refused event changes nothing but a complaint's count.
+                        let mut expected = state.clone();
+                        if let StreamState::Complaint(c) = &mut expected {
+                            c.event_count += 1;
+                        }
+                        prop_assert_eq!(evolve_unasserted(state.clone(), &event, at(minute)), expected);
+                    }
+                }
+                invariants_hold(&state, &tally, kept.len())?;
+            }
+            prop_assert_eq!(fold(kept.iter().map(|(event, occurred_at)| (event, *occurred_at))), state);
+        }
+
+        #[test]
+        fn check_answers_every_event_on_every_reached_state_and_a_closed_complaint_takes_only_the_after_close_events(
+            history in any_history()
+        ) {
+            let mut state = StreamState::Empty;
+            for (event, minute) in history.iter().zip(0..) {
+                for probe in probes() {
+                    match check(&state, &probe) {
+                        Err(violation) => prop_assert_eq!(violation.event_type(), probe.event_type()),
+                        Ok(()) => {
+                            if let Some(c) = state.complaint() {
+                                let after_close = matches!(
+                                    probe.event_type(),
+                                    EventType::ComplaintAcknowledged
+                                        | EventType::ApologyVisitMade
+                                        | EventType::RevisitDone
+                                        | EventType::ComplaintReopened
+                                );
+                                prop_assert!(
+                                    c.is_open() || after_close,
+                                    "{} accepted on a closed complaint",
+                                    probe.event_type()
+                                );
+                            }
+                            let next = evolve(state.clone(), &probe, at(minute));
+                            prop_assert_ne!(&next, &StreamState::Empty);
+                        }
+                    }
+                }
+                if check(&state, event).is_ok() {
+                    state = evolve(state, event, at(minute));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,584 @@
+//! The store conformance suite: every case runs against every backend, unchanged.
+
+use crate::support::*;
+use redress_engine::{
+    verify_store, Direction, EventFilter, EventStore, ExpectedVersion, StoreError, Subscription, Verification,
+};
+use redress_schemas::{EventType, Position, RecordedEvent};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// Instantiates every case for one backend: `conformance_suite!(module_name, opener_expression);`
+macro_rules! conformance_suite {
+    ($backend:ident, $opener:expr) => {
+        conformance_suite!(@cases $backend, $opener, [
+            first_append_starts_at_version_zero_and_position_zero,
+            expected_version_any_no_stream_exists_and_exact_are_enforced,
+            append_with_stale_version_is_rejected_and_writes_nothing,
+            racing_tasks_on_one_stream_lose_no_update_and_share_no_version,
+            a_batch_is_written_whole_in_order_or_not_at_all,
+            retrying_an_append_returns_the_first_result_and_writes_nothing,
+            a_retry_mixing_stored_and_new_ids_is_refused_and_writes_nothing,
+            reusing_event_ids_on_another_stream_is_refused,
+            concurrent_copies_of_one_append_write_it_once,
+            parallel_writers_on_many_streams_get_gapless_positions,
+            streams_read_forward_and_backward_with_paging,
+            reading_all_filters_by_event_type_and_pages,
+            an_unknown_stream_reads_empty_and_has_no_version,
+            subscribers_before_and_after_a_burst_see_every_event_once_in_order,
+            a_lagging_subscriber_catches_up_from_the_log_without_blocking_writers,
+            a_filtered_subscription_sees_only_its_types,
+            limits_are_typed_errors_and_write_nothing,
+            lifecycle_violations_are_refused_and_write_nothing,
+            an_event_for_the_wrong_kind_of_stream_is_refused,
+            the_hash_chain_verifies_and_ends_at_the_head,
+            an_export_imports_into_an_empty_store_with_the_same_head_hash,
+            an_import_that_does_not_continue_the_chain_is_refused_whole,
+        ]);
+    };
+    (@cases $backend:ident, $opener:expr, [$($case:ident),* $(,)?]) => {
+        mod $backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let opener: $crate::support::Opener = $opener;
+                    $crate::conformance::cases::$case(opener).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance_suite!(sled, crate::support::sled_opener());
+
+/// The cases. Each takes an opener so it can make as many fresh stores as it needs.
+pub mod cases {
+    use super::*;
+
+    async fn head_position(store: &dyn EventStore) -> Option<u64> {
+        store.head().await.expect("head").map(|h| h.position.0)
+    }
+
+    pub async fn first_append_starts_at_version_zero_and_position_zero(open: Opener) {
+        let f = open().await;
+        let s = complaint("c1");
+        let out = f.store.append(&s, ExpectedVersion::NoStream, vec![received(&s), progress(&s, "a")]).await.unwrap();
+        assert_eq!((out.result.first_version, out.result.last_version), (0, 1));
+        assert_eq!((out.result.first_position, out.result.last_position), (Position(0), Position(1)));
+        assert!(!out.idempotent_retry);
+        assert_eq!(f.store.stream_version(&s).await.unwrap(), Some(1));
+        assert_eq!(head_position(&*f.store).await, Some(1));
+    }
+
+    pub async fn expected_version_any_no_stream_exists_and_exact_are_enforced(open: Opener) {
+        let f = open().await;
+        let s = complaint("c1");
+        let conflict = |r: Result<_, StoreError>| match r {
+            Err(StoreError::WrongExpectedVersion { current, .. }) => current,
+            other => panic!("expected a version conflict, got {other:?}"),
+        };
+        assert_eq!(conflict(f.store.append(&s, ExpectedVersion::Exists, vec![received(&s)]).await), None);
+        assert_eq!(conflict(f.store.append(&s, ExpectedVersion::Exact(0), vec![received(&s)]).await), None);
+        f.store.append(&s, ExpectedVersion::NoStream, vec![received(&s)]).await.unwrap();
+        assert_eq!(conflict(f.store.append(&s, ExpectedVersion::NoStream, vec![progress(&s, "x")]).await), Some(0));
+        assert_eq!(conflict(f.store.append(&s, ExpectedVersion::Exact(5), vec![progress(&s, "x")]).await), Some(0));
+        f.store.append(&s, ExpectedVersion::Exists, vec![progress(&s, "a")]).await.unwrap();
+        f.store.append(&s, ExpectedVersion::Exact(1), vec![progress(&s, "b")]).await.unwrap();
+        f.store.append(&s, ExpectedVersion::Any, vec![progress(&s, "c")]).await.unwrap();
+        assert_eq!(f.store.stream_version(&s).await.unwrap(), Some(3));
+    }
+
+    pub async fn append_with_stale_version_is_rejected_and_writes_nothing(open: Opener) {
+        let f = open().await;
+        let s = complaint("c1");
+        f.store.append(&s, ExpectedVersion::NoStream, vec![received(&s), progress(&s, "a")]).await.unwrap();
+        let before = read_everything(&*f.store).await;
+        let err = f.store.append(&s, ExpectedVersion::Exact(0), vec![progress(&s, "stale")]).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::WrongExpectedVersion { current: Some(1), expected: ExpectedVersion::Exact(0), .. }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(read_everything(&*f.store).await, before);
+    }
+
+    pub async fn racing_tasks_on_one_stream_lose_no_update_and_share_no_version(open: Opener) {
+        let f = open().await;
+        let s = complaint("race");
+        f.store.append(&s, ExpectedVersion::NoStream, vec![received(&s)]).await.unwrap();
+        const TASKS: u128 = 16;
+        const WINS_PER_TASK: u128 = 8;
+        let mut tasks = Vec::new();
+        for task in 0..TASKS {
+            let store = Arc::clone(&f.store);
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut won = Vec::new();
+                let mut conflicts = 0u32;
+                while (won.len() as u128) < WINS_PER_TASK {
+                    let current = store.stream_version(&s).await.unwrap().unwrap();
+                    let id = 1_000 * (task + 1) + won.len() as u128;
+                    let e = with_id(progress(&s, &format!("task {task}")), id);
+                    match store.append(&s, ExpectedVersion::Exact(current), vec![e]).await {
+                        Ok(out) => {
+                            assert_eq!(out.result.first_version, current + 1, "a win lands right after what it read");
+                            won.push((id, out.result.first_version));
+                        }
+                        Err(StoreError::WrongExpectedVersion { .. }) => conflicts += 1,
+                        Err(other) => panic!("unexpected {other:?}"),
+                    }
+                }
+                (won, conflicts)
+            }));
+        }
+        let mut versions = HashSet::new();
+        let mut ids = HashMap::new();
+        for task in tasks {
+            let (won, _) = task.await.unwrap();
+            for (id, version) in won {
+                assert!(versions.insert(version), "version {version} was given to two appends");
+                ids.insert(uuid::Uuid::from_u128(id), version);
+            }
+        }
+        let page = f.store.read_stream(&s, 0, Direction::Forward, 1_000).await.unwrap();
+        assert_eq!(page.events.len() as u128, 1 + TASKS * WINS_PER_TASK, "no lost update");
+        for (i, e) in page.events.iter().enumerate() {
+            assert_eq!(e.version, i as u64);
+            if i > 0 {
+                assert_eq!(ids.get(&e.event_id.0), Some(&e.version), "every win is stored at its version");
+            }
+        }
+    }
+
+    pub async fn a_batch_is_written_whole_in_order_or_not_at_all(open: Opener) {
+        let f = open().await;
+        let s = complaint("c1");
+        let before = head_position(&*f.store).await;
+        let err = f
+            .store
+            .append(&s, ExpectedVersion::NoStream, vec![received(&s), offered(&s, "s1"), accepted(&s, "s2")])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Lifecycle { index: 2, .. }), "{err:?}");
+        assert_eq!(head_position(&*f.store).await, before, "nothing of the refused batch was written");
+        assert_eq!(f.store.stream_version(&s).await.unwrap(), None);
+
+        let batch: Vec<_> = std::iter::once(received(&s)).chain((0..5).map(|i| progress(&s, &i.to_string()))).collect();
+        f.store.append(&s, ExpectedVersion::NoStream, batch).await.unwrap();
+        let events = f.store.read_stream(&s, 0, Direction::Forward, 100).await.unwrap().events;
+        let notes: Vec<String> =
+            events[1..].iter().map(|e| e.data.to_json_value()["note"].as_str().unwrap().to_owned()).collect();
+        assert_eq!(notes, ["0", "1", "2", "3", "4"], "written in order");
+        let positions: Vec<u64> = events.iter().map(|e| e.position.0).collect();
+        assert_eq!(positions, (0..6).collect::<Vec<_>>(), "one batch takes consecutive positions");
+    }
+
+    pub async fn retrying_an_append_returns_the_first_result_and_writes_nothing(open: Opener) {
+        let f = open().await;
+        let s = complaint("c1");
+        let batch = || vec![with_id(received(&s), 1), with_id(progress(&s, "a"), 2)];
+        let first = f.store.append(&s, ExpectedVersion::NoStream, batch()).await.unwrap();
+        let other = complaint("c2");
+        f.store.append(&other, ExpectedVersion::NoStream, vec![received(&other)]).await.unwrap();
+        let before = read_everything(&*f.store).await;
+        // The retry carries the original (now stale) expectation: it must still be answered, not refused.
+        let retry = f.store.append(&s, ExpectedVersion::NoStream, batch()).await.unwrap();
+        assert!(retry.idempotent_retry);
+        assert!(!first.idempotent_retry);
+        assert_eq!(retry.result, first.result);
+        assert_eq!(read_everything(&*f.store).await, before, "a retry writes nothing");
+    }
+
+    pub async fn a_retry_mixing_stored_and_new_ids_is_refused_and_writes_nothing(open: Opener) {
+        let f = open().await;
+        let s = complaint("c1");
+        f.store.append(&s, ExpectedVersion::NoStream, vec![with_id(received(&s), 1)]).await.unwrap();
+        let before = read_everything(&*f.store).await;
+        let err = f
+            .store
+            .append(&s, ExpectedVersion::Any, vec![with_id(progress(&s, "new"), 2), with_id(received(&s), 1)])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::IdempotencyConflict { .. }), "{err:?}");
+        // A subset of an earlier batch is not a retry of it either.
+        f.store
+            .append(&s, ExpectedVersion::Any, vec![with_id(progress(&s, "a"), 3), with_id(progress(&s, "b"), 4)])
+            .await
+            .unwrap();
+        let err = f.store.append(&s, ExpectedVersion::Any, vec![with_id(progress(&s, "a"), 3)]).await.unwrap_err();
+        assert!(matches!(err, StoreError::IdempotencyConflict { .. }), "{err:?}");
+        assert_eq!(read_everything(&*f.store).await.len(), before.len() + 2);
+    }
+
+    pub async fn reusing_event_ids_on_another_stream_is_refused(open: Opener) {
+        let f = open().await;
+        let (a, b) = (complaint("a"), complaint("b"));
+        f.store.append(&a, ExpectedVersion::NoStream, vec![with_id(received(&a), 9)]).await.unwrap();
+        let err = f.store.append(&b, ExpectedVersion::NoStream, vec![with_id(received(&b), 9)]).await.unwrap_err();
+        assert!(matches!(err, StoreError::IdempotencyConflict { .. }), "{err:?}");
+        assert_eq!(f.store.stream_version(&b).await.unwrap(), None);
+    }
+
+    pub async fn concurrent_copies_of_one_append_write_it_once(open: Opener) {
+        let f = open().await;
+        let s = complaint("c1");
+        f.store.append(&s, ExpectedVersion::NoStream, vec![received(&s)]).await.unwrap();
+        let mut tasks = Vec::new();
+        for _ in 0..12 {
+            let store = Arc::clone(&f.store);
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                let batch = vec![with_id(progress(&s, "x"), 50), with_id(progress(&s, "y"), 51)];
+                store.append(&s, ExpectedVersion::Any, batch).await.unwrap()
+            }));
+        }
+        let mut outcomes = Vec::new();
+        for t in tasks {
+            outcomes.push(t.await.unwrap());
+        }
+        assert_eq!(outcomes.iter().filter(|o| !o.idempotent_retry).count(), 1, "exactly one copy writes");
+        assert!(outcomes.iter().all(|o| o.result == outcomes[0].result), "every copy gets the same answer");
+        assert_eq!(f.store.stream_version(&s).await.unwrap(), Some(2));
+    }
+
+    pub async fn parallel_writers_on_many_streams_get_gapless_positions(open: Opener) {
+        let f = open().await;
+        const STREAMS: usize = 24;
+        for i in 0..STREAMS {
+            let s = complaint(&format!("p{i}"));
+            f.store.append(&s, ExpectedVersion::NoStream, vec![received(&s)]).await.unwrap();
+        }
+        let mut tasks = Vec::new();
+        for task in 0..8u128 {
+            let store = Arc::clone(&f.store);
+            tasks.push(tokio::spawn(async move {
+                let mut acks = Vec::new();
+                for n in 0..40u128 {
+                    let s = complaint(&format!("p{}", (task * 7 + n) as usize % STREAMS));
+                    let size = 1 + (n % 3);
+                    let ids: Vec<u128> = (0..size).map(|k| task << 64 | n << 8 | k).collect();
+                    let batch = ids.iter().map(|id| with_id(progress(&s, "p"), *id)).collect();
+                    let out = store.append(&s, ExpectedVersion::Any, batch).await.unwrap();
+                    acks.push((s, out.result, ids));
+                }
+                acks
+            }));
+        }
+        let all = read_everything(&*f.store).await;
+        let mut acks = Vec::new();
+        for t in tasks {
+            acks.extend(t.await.unwrap());
+        }
+        let all = if all.len() < STREAMS + acks.iter().map(|a| a.2.len()).sum::<usize>() {
+            read_everything(&*f.store).await
+        } else {
+            all
+        };
+        for (i, e) in all.iter().enumerate() {
+            assert_eq!(e.position, Position(i as u64), "positions are gapless from 0");
+        }
+        for (s, result, ids) in &acks {
+            for (k, id) in ids.iter().enumerate() {
+                let e = &all[result.first_position.0 as usize + k];
+                assert_eq!(e.event_id.0, uuid::Uuid::from_u128(*id));
+                assert_eq!(&e.stream, s);
+                assert_eq!(e.version, result.first_version + k as u64);
+            }
+        }
+        let mut versions: HashMap<String, u64> = HashMap::new();
+        for e in &all {
+            let next = versions.entry(e.stream.to_string()).or_insert(0);
+            assert_eq!(e.version, *next, "stream versions are gapless in log order");
+            *next += 1;
+        }
+    }
+
+    pub async fn streams_read_forward_and_backward_with_paging(open: Opener) {
+        let f = open().await;
+        let s = complaint("c1");
+        let other = complaint("c2");
+        f.store.append(&s, ExpectedVersion::NoStream, vec![received(&s)]).await.unwrap();
+        f.store.append(&other, ExpectedVersion::NoStream, vec![received(&other)]).await.unwrap();
+        let notes: Vec<_> = (1..10).map(|i| progress(&s, &format!("n{i}"))).collect();
+        f.store.append(&s, ExpectedVersion::Exact(0), notes).await.unwrap();
+        let versions = |events: &[RecordedEvent]| events.iter().map(|e| e.version).collect::<Vec<_>>();
+
+        let page = f.store.read_stream(&s, 0, Direction::Forward, 4).await.unwrap();
+        assert_eq!(versions(&page.events), [0, 1, 2, 3]);
+        assert_eq!(page.next, Some(4));
+        let page = f.store.read_stream(&s, 8, Direction::Forward, 4).await.unwrap();
+        assert_eq!(versions(&page.events), [8, 9]);
+        assert_eq!(page.next, None);
+
+        let page = f.store.read_stream(&s, u64::MAX, Direction::Backward, 3).await.unwrap();
+        assert_eq!(versions(&page.events), [9, 8, 7]);
+        assert_eq!(page.next, Some(6));
+        let page = f.store.read_stream(&s, 2, Direction::Backward, 10).await.unwrap();
+        assert_eq!(versions(&page.events), [2, 1, 0]);
+        assert_eq!(page.next, None);
+        assert!(page.events.iter().all(|e| e.stream == s), "no event of another stream");
+    }
+
+    pub async fn reading_all_filters_by_event_type_and_pages(open: Opener) {
+        let f = open().await;
+        for i in 0..5 {
+            let s = complaint(&format!("c{i}"));
+            f.store
+                .append(&s, ExpectedVersion::NoStream, vec![received(&s), progress(&s, "a"), progress(&s, "b")])
+                .await
+                .unwrap();
+        }
+        let page = f.store.read_all(Position(0), 6, &EventFilter::all()).await.unwrap();
+        assert_eq!(page.events.len(), 6);
+        assert_eq!(page.next, Some(6));
+        let received_only = EventFilter::types([EventType::ComplaintReceived]);
+        let page = f.store.read_all(Position(0), 100, &received_only).await.unwrap();
+        let positions: Vec<u64> = page.events.iter().map(|e| e.position.0).collect();
+        assert_eq!(positions, [0, 3, 6, 9, 12]);
+        assert!(page.events.iter().all(|e| e.event_type() == EventType::ComplaintReceived));
+        let page = f.store.read_all(Position(4), 2, &received_only).await.unwrap();
+        assert_eq!(page.events.iter().map(|e| e.position.0).collect::<Vec<_>>(), [6, 9]);
+        assert_eq!(page.next, Some(10));
+        assert!(f.store.read_all(Position(15), 10, &EventFilter::all()).await.unwrap().events.is_empty());
+    }
+
+    pub async fn an_unknown_stream_reads_empty_and_has_no_version(open: Opener) {
+        let f = open().await;
+        let s = complaint("nobody");
+        assert!(f.store.read_stream(&s, 0, Direction::Forward, 10).await.unwrap().events.is_empty());
+        assert!(f.store.read_stream(&s, u64::MAX, Direction::Backward, 10).await.unwrap().events.is_empty());
+        assert_eq!(f.store.stream_version(&s).await.unwrap(), None);
+        assert_eq!(f.store.head().await.unwrap(), None);
+    }
+
+    async fn collect(sub: &mut Subscription, n: usize) -> Vec<RecordedEvent> {
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            let e = tokio::time::timeout(std::time::Duration::from_secs(20), sub.next())
+                .await
+                .expect("the subscription delivers within 20 s")
+                .expect("subscription");
+            out.push(e);
+        }
+        out
+    }
+
+    fn assert_exactly_once_in_order(events: &[RecordedEvent], from: u64, count: u64) {
+        let positions: Vec<u64> = events.iter().map(|e| e.position.0).collect();
+        assert_eq!(positions, (from..from + count).collect::<Vec<_>>(), "every event once, in order");
+    }
+
+    pub async fn subscribers_before_and_after_a_burst_see_every_event_once_in_order(open: Opener) {
+        let f = open().await;
+        let s0 = complaint("pre");
+        f.store.append(&s0, ExpectedVersion::NoStream, vec![received(&s0)]).await.unwrap();
+        let mut early = Subscription::new(Arc::clone(&f.store), Position(0), EventFilter::all());
+        let first = collect(&mut early, 1).await;
+        assert_eq!(first[0].position, Position(0));
+
+        let writer = {
+            let store = Arc::clone(&f.store);
+            tokio::spawn(async move {
+                for i in 0..30 {
+                    let s = complaint(&format!("burst{i}"));
+                    store.append(&s, ExpectedVersion::NoStream, vec![received(&s), progress(&s, "a")]).await.unwrap();
+                }
+            })
+        };
+        // Starts mid-burst: part catch-up, part live.
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let mut late = Subscription::new(Arc::clone(&f.store), Position(0), EventFilter::all());
+        let mid = collect(&mut late, 1).await;
+        assert_eq!(mid[0].position, Position(0));
+        writer.await.unwrap();
+        let rest_early = collect(&mut early, 60).await;
+        let rest_late = collect(&mut late, 60).await;
+        assert_exactly_once_in_order(&rest_early, 1, 60);
+        assert_exactly_once_in_order(&rest_late, 1, 60);
+        assert!(late.is_live() && early.is_live());
+        // Nothing more is pending: a further event is the next one delivered.
+        let s = complaint("after");
+        f.store.append(&s, ExpectedVersion::NoStream, vec![received(&s)]).await.unwrap();
+        assert_eq!(collect(&mut early, 1).await[0].position, Position(61));
+        assert_eq!(collect(&mut late, 1).await[0].position, Position(61));
+    }
+
+    pub async fn a_lagging_subscriber_catches_up_from_the_log_without_blocking_writers(open: Opener) {
+        let f = open().await;
+        let mut sub = Subscription::new(Arc::clone(&f.store), Position(0), EventFilter::all());
+        let s = complaint("lag");
+        f.store.append(&s, ExpectedVersion::NoStream, vec![received(&s)]).await.unwrap();
+        assert_eq!(collect(&mut sub, 1).await[0].position, Position(0));
+        assert!(sub.is_live());
+        // More separate commits than the live buffer holds, while the subscriber does not read.
+        let appends = redress_engine::limits::SUBSCRIPTION_QUEUE_BATCHES_MAX as u64 + 200;
+        for i in 0..appends {
+            f.store.append(&s, ExpectedVersion::Exact(i), vec![progress(&s, "x")]).await.unwrap();
+        }
+        let events = collect(&mut sub, appends as usize).await;
+        assert_exactly_once_in_order(&events, 1, appends);
+    }
+
+    pub async fn a_filtered_subscription_sees_only_its_types(open: Opener) {
+        let f = open().await;
+        let mut sub =
+            Subscription::new(Arc::clone(&f.store), Position(0), EventFilter::types([EventType::ComplaintClosed]));
+        for i in 0..3 {
+            let s = complaint(&format!("f{i}"));
+            f.store
+                .append(&s, ExpectedVersion::NoStream, vec![received(&s), progress(&s, "a"), closed(&s)])
+                .await
+                .unwrap();
+        }
+        let events = collect(&mut sub, 3).await;
+        assert_eq!(events.iter().map(|e| e.position.0).collect::<Vec<_>>(), [2, 5, 8]);
+        assert_eq!(sub.position(), Position(9));
+    }
+
+    pub async fn limits_are_typed_errors_and_write_nothing(open: Opener) {
+        let f = open().await;
+        let s = complaint("c1");
+        f.store.append(&s, ExpectedVersion::NoStream, vec![received(&s)]).await.unwrap();
+        let limit_of = |r: Result<_, StoreError>| match r {
+            Err(StoreError::LimitExceeded { limit, .. }) => limit,
+            other => panic!("expected a limit error, got {other:?}"),
+        };
+        let too_many: Vec<_> = (0..1001).map(|_| progress(&s, "x")).collect();
+        assert_eq!(limit_of(f.store.append(&s, ExpectedVersion::Any, too_many).await), "append_events_max");
+        let most: Vec<_> = (0..1000).map(|_| progress(&s, "x")).collect();
+        f.store.append(&s, ExpectedVersion::Exact(0), most).await.expect("exactly the limit is fine");
+
+        let big = "长".repeat(400_000); // 1.2 MB of UTF-8
+        assert_eq!(
+            limit_of(f.store.append(&s, ExpectedVersion::Any, vec![progress(&s, &big)]).await),
+            "event_bytes_max"
+        );
+        assert!(matches!(f.store.append(&s, ExpectedVersion::Any, vec![]).await, Err(StoreError::EmptyAppend)));
+        let mut crowded = progress(&s, "x");
+        for i in 0..=redress_schemas::METADATA_ENTRIES_MAX {
+            crowded.metadata.0.insert(format!("k{i}"), "v".into());
+        }
+        assert_eq!(limit_of(f.store.append(&s, ExpectedVersion::Any, vec![crowded]).await), "metadata_entries_max");
+        let dup = vec![with_id(progress(&s, "a"), 7), with_id(progress(&s, "b"), 7)];
+        assert!(matches!(f.store.append(&s, ExpectedVersion::Any, dup).await, Err(StoreError::DuplicateEventId(_))));
+        assert_eq!(f.store.stream_version(&s).await.unwrap(), Some(1000), "none of the refused appends wrote");
+    }
+
+    pub async fn lifecycle_violations_are_refused_and_write_nothing(open: Opener) {
+        let f = open().await;
+        let s = complaint("c1");
+        let refused = |r: Result<_, StoreError>| assert!(matches!(r, Err(StoreError::Lifecycle { .. })), "{r:?}");
+        refused(f.store.append(&s, ExpectedVersion::Any, vec![progress(&s, "before received")]).await);
+        f.store.append(&s, ExpectedVersion::NoStream, vec![received(&s)]).await.unwrap();
+        refused(f.store.append(&s, ExpectedVersion::Any, vec![received(&s)]).await);
+        refused(f.store.append(&s, ExpectedVersion::Any, vec![accepted(&s, "never-offered")]).await);
+        refused(
+            f.store
+                .append(
+                    &s,
+                    ExpectedVersion::Any,
+                    vec![event(&s, "complaint_reopened", serde_json::json!({"reason": "x"}))],
+                )
+                .await,
+        );
+        f.store.append(&s, ExpectedVersion::Any, vec![closed(&s)]).await.unwrap();
+        refused(f.store.append(&s, ExpectedVersion::Any, vec![progress(&s, "after close")]).await);
+        refused(f.store.append(&s, ExpectedVersion::Any, vec![closed(&s)]).await);
+        let qa = stream("qa-7");
+        refused(
+            f.store
+                .append(
+                    &qa,
+                    ExpectedVersion::Any,
+                    vec![event(&qa, "standard_answer_retired", serde_json::json!({"reason": "old"}))],
+                )
+                .await,
+        );
+        assert_eq!(f.store.stream_version(&s).await.unwrap(), Some(1));
+        assert_eq!(f.store.stream_version(&qa).await.unwrap(), None);
+    }
+
+    pub async fn an_event_for_the_wrong_kind_of_stream_is_refused(open: Opener) {
+        let f = open().await;
+        let s = complaint("c1");
+        // Built for one stream, sent to another: the engine checks again, whatever the caller did.
+        for to in [stream("qa-1"), stream("orders-1"), complaint("c2")] {
+            let err = f.store.append(&to, ExpectedVersion::Any, vec![received(&s)]).await.unwrap_err();
+            assert!(matches!(err, StoreError::InvalidEvent { index: 0, .. }), "{to}: {err:?}");
+        }
+        assert_eq!(f.store.head().await.unwrap(), None);
+    }
+
+    pub async fn the_hash_chain_verifies_and_ends_at_the_head(open: Opener) {
+        let f = open().await;
+        assert_eq!(verify_store(&*f.store, |_| {}).await.unwrap(), Verification::Intact { events: 0, head: None });
+        for i in 0..20 {
+            let s = complaint(&format!("v{i}"));
+            f.store.append(&s, ExpectedVersion::NoStream, vec![received(&s), progress(&s, "看过了")]).await.unwrap();
+        }
+        let head = f.store.head().await.unwrap().unwrap();
+        assert_eq!(head.position, Position(39));
+        match verify_store(&*f.store, |_| {}).await.unwrap() {
+            Verification::Intact { events, head: Some((position, hash)) } => {
+                assert_eq!(events, 40);
+                assert_eq!((position, hash), (head.position, head.hash));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    async fn written(store: &dyn EventStore) -> Vec<redress_schemas::WrittenEvent> {
+        store.read_written(Position(0), 10_000).await.unwrap().events
+    }
+
+    pub async fn an_export_imports_into_an_empty_store_with_the_same_head_hash(open: Opener) {
+        let source = open().await;
+        for i in 0..10 {
+            let s = complaint(&format!("x{i}"));
+            let batch = vec![received(&s), offered(&s, "s1"), accepted(&s, "s1")];
+            source.store.append(&s, ExpectedVersion::NoStream, batch).await.unwrap();
+        }
+        // Through JSON, as an export file carries it.
+        let lines: Vec<String> = written(&*source.store).await.iter().map(|e| e.to_json().to_string()).collect();
+        let parsed: Vec<_> = lines
+            .iter()
+            .map(|l| redress_schemas::WrittenEvent::from_json(serde_json::from_str(l).unwrap()).unwrap())
+            .collect();
+        let target = open().await;
+        for chunk in parsed.chunks(7) {
+            target.store.import(chunk.to_vec()).await.unwrap();
+        }
+        assert_eq!(target.store.head().await.unwrap(), source.store.head().await.unwrap());
+        assert_eq!(read_everything(&*target.store).await, read_everything(&*source.store).await);
+        assert!(verify_store(&*target.store, |_| {}).await.unwrap().is_intact());
+        // The imported history is live history: its lifecycle state continues.
+        let s = complaint("x3");
+        let err = target.store.append(&s, ExpectedVersion::Any, vec![accepted(&s, "s1")]).await.unwrap_err();
+        assert!(matches!(err, StoreError::Lifecycle { .. }), "{err:?}");
+        target.store.append(&s, ExpectedVersion::Exact(2), vec![progress(&s, "continues")]).await.unwrap();
+    }
+
+    pub async fn an_import_that_does_not_continue_the_chain_is_refused_whole(open: Opener) {
+        let source = open().await;
+        for i in 0..4 {
+            let s = complaint(&format!("y{i}"));
+            source.store.append(&s, ExpectedVersion::NoStream, vec![received(&s), progress(&s, "a")]).await.unwrap();
+        }
+        let events = written(&*source.store).await;
+        let target = open().await;
+        // Tamper with one event's data: its hash no longer matches.
+        let mut tampered = events.clone();
+        tampered[5].data["note"] = serde_json::json!("edited");
+        let err = target.store.import(tampered).await.unwrap_err();
+        assert!(matches!(err, StoreError::ImportRejected { position: Position(5), .. }), "{err:?}");
+        assert_eq!(target.store.head().await.unwrap(), None, "all or nothing");
+        // Starting in the middle does not continue an empty store.
+        let err = target.store.import(events[2..].to_vec()).await.unwrap_err();
+        assert!(matches!(err, StoreError::ImportRejected { position: Position(2), .. }), "{err:?}");
+        // Importing twice: the second time the positions are taken.
+        target.store.import(events.clone()).await.unwrap();
+        assert!(matches!(target.store.import(events).await, Err(StoreError::ImportRejected { .. })));
+    }
+}
