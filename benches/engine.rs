@@ -756,6 +756,42 @@ fn parts(opts: &Opts) -> Vec<(String, f64)> {
             tree.apply_batch(batch).unwrap();
         }
     });
+    // Alternatives, for the analysis: the log key alone, and one value per 100-event append.
+    let dir_log = fresh_dir();
+    let db_log = sled::Config::new().path(dir_log.path()).flush_every_ms(None).open().unwrap();
+    let tree_log = db_log.open_tree("events").unwrap();
+    time("sled alternative: log entry only, 1 insert/event (batches of 100)", n, &mut || {
+        for chunk in 0..rounds {
+            let mut batch = sled::Batch::default();
+            for j in 0..100 {
+                let i = chunk * 100 + j;
+                let mut log = vec![b'L'];
+                log.extend_from_slice(&(i as u64).to_be_bytes());
+                batch.insert(log, &records[i][..]);
+            }
+            batch.insert(&b"M"[..], &[0u8; 40][..]);
+            tree_log.apply_batch(batch).unwrap();
+        }
+    });
+    let dir_one = fresh_dir();
+    let db_one = sled::Config::new().path(dir_one.path()).flush_every_ms(None).open().unwrap();
+    let tree_one = db_one.open_tree("events").unwrap();
+    time("sled alternative: one value per 100-event append (1 insert/100 events)", n, &mut || {
+        for chunk in 0..rounds {
+            let mut value = Vec::with_capacity(100 * 256);
+            for record in &records[chunk * 100..chunk * 100 + 100] {
+                value.extend_from_slice(&(record.len() as u32).to_be_bytes());
+                value.extend_from_slice(record);
+            }
+            let mut batch = sled::Batch::default();
+            let mut log = vec![b'L'];
+            log.extend_from_slice(&((chunk * 100) as u64).to_be_bytes());
+            batch.insert(log, value);
+            batch.insert(&b"M"[..], &[0u8; 40][..]);
+            tree_one.apply_batch(batch).unwrap();
+        }
+    });
+    drop((tree_log, db_log, tree_one, db_one));
     let flushes = (200.0 * opts.scale) as usize;
     let db_file = std::fs::File::open(dir.path().join("db")).unwrap();
     let mut flush_only = 0.0;
