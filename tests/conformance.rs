@@ -50,6 +50,7 @@ macro_rules! conformance_suite {
 }
 
 conformance_suite!(sled, crate::support::sled_opener());
+conformance_suite!(postgres, crate::support::postgres_opener());
 
 /// The cases. Each takes an opener so it can make as many fresh stores as it needs.
 pub mod cases {

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+use redress_adapters::postgres::PostgresStore;
 use redress_engine::{EventStore, SledStore};
 use redress_schemas::{EventId, ProposedEvent, StreamName};
 use serde_json::{json, Value};
@@ -24,6 +25,74 @@ pub fn sled_opener() -> Opener {
             let dir = tempfile::tempdir().expect("temp dir");
             let store = SledStore::open(dir.path()).expect("open sled store");
             Fixture { store: Arc::new(store), _guard: Box::new(dir) }
+        })
+    })
+}
+
+/// The database the PostgreSQL tests use: `REDRESS_TEST_DATABASE_URL`, or the local server.
+pub fn test_database_url() -> String {
+    std::env::var("REDRESS_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A schema name no other test uses.
+pub fn fresh_schema() -> String {
+    format!("redress_t_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Opens a PostgreSQL store in `schema` of the test database. Fails the test (never skips it) when the
+/// server does not answer.
+pub async fn connect_postgres(schema: &str) -> PostgresStore {
+    let url = test_database_url();
+    PostgresStore::connect(&url, schema).await.unwrap_or_else(|e| {
+        panic!(
+            "cannot open a PostgreSQL store at {url} (set REDRESS_TEST_DATABASE_URL to use another): {e}\n\
+             The PostgreSQL tests need a running server. Start the local one with:\n    \
+             pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+        )
+    })
+}
+
+/// Drops its schema (and everything in it) when dropped, once the stores using it have let go.
+pub struct SchemaGuard {
+    schema: String,
+}
+
+impl SchemaGuard {
+    pub fn new(schema: &str) -> SchemaGuard {
+        SchemaGuard { schema: schema.to_owned() }
+    }
+}
+
+impl Drop for SchemaGuard {
+    fn drop(&mut self) {
+        // Drop runs inside the test's runtime, which cannot be blocked on: use a thread with its own.
+        let (url, schema) = (test_database_url(), self.schema.clone());
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            runtime.block_on(async {
+                let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.ok()?;
+                let connection = tokio::spawn(connection);
+                // A writer still finishing its last group holds locks for a moment; wait for it, not forever.
+                let sql = format!("SET lock_timeout = '10s'; DROP SCHEMA IF EXISTS {schema} CASCADE");
+                let dropped = client.batch_execute(&sql).await.ok();
+                drop(client);
+                let _ = connection.await;
+                dropped
+            })
+        });
+        // A schema left behind costs nothing but space; it must not fail the test.
+        let _ = dropped.join();
+    }
+}
+
+/// Fresh PostgreSQL stores: each in a new schema of the test database, dropped with the fixture.
+pub fn postgres_opener() -> Opener {
+    Arc::new(|| {
+        Box::pin(async {
+            let schema = fresh_schema();
+            let guard = SchemaGuard::new(&schema);
+            let store = connect_postgres(&schema).await;
+            Fixture { store: Arc::new(store), _guard: Box::new(guard) }
         })
     })
 }

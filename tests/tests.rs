@@ -3,5 +3,7 @@
 mod conformance;
 mod crash;
 mod history;
+mod http;
+mod postgres;
 mod sled_store;
 mod support;

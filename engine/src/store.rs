@@ -168,4 +168,8 @@ pub trait EventStore: Send + Sync + 'static {
     /// A receiver of every batch that becomes durable from now on. It may lag (then it reports
     /// `Lagged`); [`crate::Subscription`] turns it into a gap-free feed.
     fn live(&self) -> broadcast::Receiver<CommittedBatch>;
+
+    /// Stops accepting appends, finishes (durably) those already queued, and releases resources.
+    /// Reads may keep working. The default does nothing.
+    async fn close(&self) {}
 }

@@ -32,14 +32,15 @@ impl Subscription {
         Subscription { store, filter, next: from, ready: VecDeque::new(), live, catching_up: true }
     }
 
-    /// The position of the next event not yet looked at.
+    /// Every event before this position has been delivered or filtered out: a consumer that has
+    /// applied what it received may checkpoint here.
     pub fn position(&self) -> Position {
-        self.next
+        self.ready.front().map_or(self.next, |event| event.position)
     }
 
-    /// Whether the subscription has caught up with the log and is following live.
+    /// Whether the subscription has caught up with the log, delivered what it read, and follows live.
     pub fn is_live(&self) -> bool {
-        !self.catching_up
+        !self.catching_up && self.ready.is_empty()
     }
 
     /// The next event that passes the filter; waits for one when caught up. Fails only if the store
@@ -61,6 +62,27 @@ impl Subscription {
                 }
             }
         }
+    }
+
+    /// Waits for at least one event, then returns it with every other event already at hand (read but
+    /// not delivered, or in the live buffer), up to `max` (≥ 1). Cancel-safe: its only await is for the
+    /// first event, so a `select!` that drops it loses nothing.
+    pub async fn next_batch(&mut self, max: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        let mut batch = vec![self.next().await?];
+        while batch.len() < max.max(1) {
+            if let Some(event) = self.ready.pop_front() {
+                batch.push(event);
+            } else if self.catching_up {
+                break;
+            } else {
+                match self.live.try_recv() {
+                    Ok(committed) => self.take_live(&committed),
+                    Err(broadcast::error::TryRecvError::Lagged(_)) => self.catching_up = true,
+                    Err(_) => break,
+                }
+            }
+        }
+        Ok(batch)
     }
 
     async fn catch_up(&mut self) -> Result<(), StoreError> {

@@ -254,3 +254,29 @@ mod tests {
         assert_eq!(decode_record(&[]), Err(CodecError::Empty));
     }
 }
+
+/// Snapshots (projection states) start with this byte.
+pub const FORMAT_SNAPSHOT_BINCODE_1: u8 = 1;
+
+/// The largest snapshot the codec reads.
+pub const SNAPSHOT_BYTES_MAX: u64 = 1 << 32;
+
+fn snapshot_options() -> impl Options {
+    bincode::DefaultOptions::new().with_limit(SNAPSHOT_BYTES_MAX)
+}
+
+/// Encodes any serde value as a snapshot: a format byte, then bincode.
+pub fn encode_snapshot<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
+    let mut out = vec![FORMAT_SNAPSHOT_BINCODE_1];
+    snapshot_options().serialize_into(&mut out, value)?;
+    Ok(out)
+}
+
+/// Reads a snapshot written by [`encode_snapshot`].
+pub fn decode_snapshot<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    let (&format, rest) = bytes.split_first().ok_or(CodecError::Empty)?;
+    if format != FORMAT_SNAPSHOT_BINCODE_1 {
+        return Err(CodecError::UnknownFormat(format));
+    }
+    Ok(snapshot_options().deserialize(rest)?)
+}

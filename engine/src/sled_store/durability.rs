@@ -6,6 +6,7 @@
 //! `fdatasync` on each blob file created since the last sync and on the blob directory, then on `db`.
 //! It runs once per group commit, so one sync covers every append of the group.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -13,14 +14,16 @@ use std::path::{Path, PathBuf};
 pub(crate) struct DiskSync {
     db_file: File,
     blobs_dir: PathBuf,
-    blobs_synced_max: Option<u64>,
+    /// Blob files already synced. A set, not a high-water mark: sled may create a lower-numbered blob
+    /// (from another thread, or a rewrite) after a higher one.
+    blobs_synced: HashSet<u64>,
 }
 
 impl DiskSync {
     /// Opens sled's files under `path` and makes what sled created at open durable (files and directory).
     pub(crate) fn open(path: &Path) -> io::Result<DiskSync> {
         let db_file = File::open(path.join("db"))?;
-        let mut sync = DiskSync { db_file, blobs_dir: path.join("blobs"), blobs_synced_max: None };
+        let mut sync = DiskSync { db_file, blobs_dir: path.join("blobs"), blobs_synced: HashSet::new() };
         sync.sync()?;
         for file in ["conf", "db"] {
             if let Ok(f) = File::open(path.join(file)) {
@@ -43,11 +46,13 @@ impl DiskSync {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(e),
         };
-        let mut newest = self.blobs_synced_max;
+        let mut present = HashSet::with_capacity(self.blobs_synced.len());
+        let mut synced_any = false;
         for entry in entries {
             let entry = entry?;
             let Some(lsn) = entry.file_name().to_str().and_then(|n| n.parse::<u64>().ok()) else { continue };
-            if self.blobs_synced_max.is_some_and(|max| lsn <= max) {
+            present.insert(lsn);
+            if self.blobs_synced.contains(&lsn) {
                 continue;
             }
             match File::open(entry.path()) {
@@ -56,12 +61,13 @@ impl DiskSync {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(e),
             }
-            newest = Some(newest.map_or(lsn, |n| n.max(lsn)));
+            synced_any = true;
         }
-        if newest != self.blobs_synced_max {
+        if synced_any {
             File::open(&self.blobs_dir)?.sync_all()?;
-            self.blobs_synced_max = newest;
         }
+        // Forget blobs sled has removed, so the set stays as small as the directory.
+        self.blobs_synced = present;
         Ok(())
     }
 }

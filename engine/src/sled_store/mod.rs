@@ -68,7 +68,7 @@ impl SledStore {
 
     /// Stops accepting appends, lets the writer finish (and sync) every append already queued, and waits
     /// for it. Appends after this fail with [`StoreError::Unavailable`]; reads keep working.
-    pub async fn close(&self) {
+    pub async fn shutdown(&self) {
         self.commands.lock().expect("commands lock").take();
         let handle = self.writer.lock().expect("writer lock").take();
         if let Some(handle) = handle {
@@ -340,5 +340,9 @@ impl EventStore for SledStore {
 
     fn live(&self) -> broadcast::Receiver<CommittedBatch> {
         self.shared.live.subscribe()
+    }
+
+    async fn close(&self) {
+        self.shutdown().await;
     }
 }

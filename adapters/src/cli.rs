@@ -1,0 +1,466 @@
+//! The `redress` command line (API.md's table). Every command takes `--data-dir` (the embedded store)
+//! or `--store postgres://…`. Exit codes: 0 ok, 1 failure, 2 usage, 3 verification failed.
+
+use crate::http::{self, AppState, Tokens};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use redress_engine::{
+    verify_export, verify_store, Direction, EventFilter, EventStore, SledStore, StoreError, Subscription, Verification,
+};
+use redress_projections::policy::SlaPolicy;
+use redress_schemas::{Position, StreamName, WrittenEvent};
+use std::io::{BufRead, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Redress: an event-sourced complaint-lifecycle engine.
+#[derive(Debug, Parser)]
+#[command(name = "redress", version, about, long_about = None)]
+pub struct Cli {
+    /// Directory of the embedded (sled) store.
+    #[arg(long, global = true, default_value = "./redress-data", env = "REDRESS_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// Use a PostgreSQL store instead of the embedded one (postgres://user@host:port/db).
+    #[arg(long, global = true, env = "REDRESS_STORE")]
+    pub store: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP API until SIGTERM or Ctrl-C (then finish in-flight appends, flush, exit 0).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:7878")]
+        listen: String,
+        /// Load a realistic year of sample history first, if the store is empty.
+        #[arg(long)]
+        demo: bool,
+        /// Service-level policy file (JSON) overriding API.md's defaults.
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// Tokens file: `role:token` per line (roles: publisher, auditor, admin). Default: REDRESS_TOKENS,
+        /// else an admin token generated into <data-dir>/admin.token.
+        #[arg(long)]
+        tokens_file: Option<PathBuf>,
+    },
+    /// Append events: the same JSON as the HTTP body, from --file or standard input.
+    Append {
+        #[arg(long)]
+        stream: String,
+        /// any, no_stream, exists, or a version; overrides the body's expected_version.
+        #[arg(long)]
+        expected_version: Option<String>,
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// Print a stream's events as JSON Lines.
+    Read {
+        #[arg(long)]
+        stream: String,
+        #[arg(long, default_value_t = 0)]
+        from_version: u64,
+        #[arg(long)]
+        backward: bool,
+    },
+    /// Print `$all` as JSON Lines from a position, then follow live until Ctrl-C.
+    Tail {
+        #[arg(long, default_value_t = 0)]
+        from_position: u64,
+        /// Comma-separated event types.
+        #[arg(long)]
+        event_type: Option<String>,
+    },
+    /// Check the hash chain of the store, or of an export file (no store needed). Exit 3 if broken.
+    Verify {
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// Write the whole log as JSON Lines, one envelope a line, each as written.
+    Export {
+        #[arg(long)]
+        output: PathBuf,
+    },
+    /// Load an export into the store; every event must continue its chain (re-verified as it goes).
+    Import {
+        #[arg(long)]
+        input: PathBuf,
+    },
+    /// Load the sample history and print a short tour.
+    Demo {
+        /// Number of complaints.
+        #[arg(long, default_value_t = 3000)]
+        complaints: usize,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
+    /// Print the OpenAPI document of the HTTP API.
+    Openapi,
+}
+
+/// A command's failure, with its exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Failed(String),
+    #[error("verification failed at position {position}: {reason}")]
+    Verification { position: u64, reason: String },
+}
+
+impl CliError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Verification { .. } => 3,
+            _ => 1,
+        }
+    }
+}
+
+fn failed(context: &str, e: impl std::fmt::Display) -> CliError {
+    CliError::Failed(format!("{context}: {e}"))
+}
+
+/// Parses the arguments, runs the command, returns the exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("REDRESS_LOG").unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// Opens the store the flags name.
+pub async fn open_store(cli: &Cli) -> Result<Arc<dyn EventStore>, CliError> {
+    match &cli.store {
+        Some(url) => {
+            let store = crate::postgres::PostgresStore::connect(url, "redress").await?;
+            Ok(Arc::new(store))
+        }
+        None => {
+            let dir = cli.data_dir.clone();
+            let store = tokio::task::spawn_blocking(move || SledStore::open(dir))
+                .await
+                .map_err(|e| failed("opening the store", e))??;
+            Ok(Arc::new(store))
+        }
+    }
+}
+
+fn progress(len: Option<u64>, what: &str) -> ProgressBar {
+    let bar = match len {
+        Some(n) => ProgressBar::new(n),
+        None => ProgressBar::new_spinner(),
+    };
+    let template = if len.is_some() {
+        "{msg:>10} [{bar:40}] {pos}/{len} ({per_sec}, {eta})"
+    } else {
+        "{msg:>10} {spinner} {pos} ({per_sec})"
+    };
+    bar.set_style(ProgressStyle::with_template(template).expect("a valid template").progress_chars("=> "));
+    bar.set_message(what.to_owned());
+    bar
+}
+
+async fn run(cli: Cli) -> Result<(), CliError> {
+    match &cli.command {
+        Command::Openapi => {
+            println!("{}", http::openapi_json());
+            Ok(())
+        }
+        Command::Verify { file: Some(file) } => verify_file(file),
+        Command::Serve { listen, demo, policy, tokens_file } => serve(&cli, listen, *demo, policy, tokens_file).await,
+        command => {
+            let store = open_store(&cli).await?;
+            let result = match command {
+                Command::Append { stream, expected_version, file } => {
+                    append(&*store, stream, expected_version, file).await
+                }
+                Command::Read { stream, from_version, backward } => {
+                    read(&*store, stream, *from_version, *backward).await
+                }
+                Command::Tail { from_position, event_type } => tail(store.clone(), *from_position, event_type).await,
+                Command::Verify { file: None } => verify(&*store).await,
+                Command::Export { output } => export(&*store, output).await,
+                Command::Import { input } => import(&*store, input).await,
+                Command::Demo { complaints, seed } => demo(&*store, *complaints, *seed).await.map(|summary| {
+                    println!("{summary}");
+                }),
+                Command::Serve { .. } | Command::Openapi | Command::Verify { file: Some(_) } => {
+                    unreachable!("handled above")
+                }
+            };
+            store.close().await;
+            result
+        }
+    }
+}
+
+async fn append(
+    store: &dyn EventStore,
+    stream: &str,
+    expected: &Option<String>,
+    file: &Option<PathBuf>,
+) -> Result<(), CliError> {
+    let body = match file {
+        Some(path) => std::fs::read(path).map_err(|e| failed(&path.display().to_string(), e))?,
+        None => {
+            let mut buf = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
+                .map_err(|e| failed("reading standard input", e))?;
+            buf
+        }
+    };
+    let stream = StreamName::new(stream).map_err(|e| failed("--stream", e))?;
+    let (body_expected, events) =
+        http::parse_append_body(&body, &stream).map_err(|e| CliError::Failed(format!("{}: {}", e.code, e.message)))?;
+    let expected = match expected {
+        Some(text) => http::parse_expected_text(text).map_err(|e| CliError::Failed(e.message))?,
+        None => body_expected,
+    };
+    let outcome = store.append(&stream, expected, events).await?;
+    let r = outcome.result;
+    println!(
+        "{}",
+        serde_json::json!({"first_version": r.first_version, "last_version": r.last_version,
+            "first_position": r.first_position.0, "last_position": r.last_position.0,
+            "idempotent_retry": outcome.idempotent_retry})
+    );
+    Ok(())
+}
+
+async fn read(store: &dyn EventStore, stream: &str, from: u64, backward: bool) -> Result<(), CliError> {
+    let stream = StreamName::new(stream).map_err(|e| failed("--stream", e))?;
+    let (direction, mut from) = if backward {
+        (Direction::Backward, from.max(u64::MAX * u64::from(from == 0)))
+    } else {
+        (Direction::Forward, from)
+    };
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    loop {
+        let page = store.read_stream(&stream, from, direction, 1_000).await?;
+        for event in &page.events {
+            writeln!(out, "{}", event.to_json()).map_err(|e| failed("writing", e))?;
+        }
+        match page.next {
+            Some(next) => from = next,
+            None => break,
+        }
+    }
+    out.flush().map_err(|e| failed("writing", e))
+}
+
+async fn tail(store: Arc<dyn EventStore>, from: u64, event_type: &Option<String>) -> Result<(), CliError> {
+    let filter = match event_type {
+        None => EventFilter::all(),
+        Some(list) => EventFilter::types(
+            list.split(',')
+                .map(|n| {
+                    redress_schemas::EventType::from_name(n.trim())
+                        .ok_or_else(|| failed("--event-type", format!("unknown {n:?}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+    };
+    let mut subscription = Subscription::new(store, Position(from), filter);
+    loop {
+        tokio::select! {
+            next = subscription.next() => {
+                let event = next?;
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "{}", event.to_json()).and_then(|_| out.flush()).map_err(|e| failed("writing", e))?;
+            }
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        }
+    }
+}
+
+fn report(verification: Verification) -> Result<(), CliError> {
+    match verification {
+        Verification::Intact { events, head } => {
+            match head {
+                Some((position, hash)) => println!("ok: {events} events, head position {position}, head hash {hash}"),
+                None => println!("ok: the log is empty"),
+            }
+            Ok(())
+        }
+        Verification::Broken { position, reason } => Err(CliError::Verification { position: position.0, reason }),
+    }
+}
+
+fn verify_file(file: &Path) -> Result<(), CliError> {
+    let handle = std::fs::File::open(file).map_err(|e| failed(&file.display().to_string(), e))?;
+    let bar = progress(None, "verify");
+    let result = verify_export(std::io::BufReader::new(handle), |n| bar.set_position(n));
+    bar.finish_and_clear();
+    report(result.map_err(|e| failed(&file.display().to_string(), e))?)
+}
+
+async fn verify(store: &dyn EventStore) -> Result<(), CliError> {
+    let total = store.head().await?.map_or(0, |h| h.position.0 + 1);
+    let bar = progress(Some(total), "verify");
+    let result = verify_store(store, |n| bar.set_position(n)).await;
+    bar.finish_and_clear();
+    report(result?)
+}
+
+async fn export(store: &dyn EventStore, output: &Path) -> Result<(), CliError> {
+    let total = store.head().await?.map_or(0, |h| h.position.0 + 1);
+    let bar = progress(Some(total), "export");
+    let temporary = output.with_extension("partial");
+    let file = std::fs::File::create(&temporary).map_err(|e| failed(&temporary.display().to_string(), e))?;
+    let mut out = BufWriter::new(file);
+    let mut from = Position(0);
+    loop {
+        let page = store.read_written(from, 5_000).await?;
+        for event in &page.events {
+            writeln!(out, "{}", event.to_json()).map_err(|e| failed("writing the export", e))?;
+        }
+        bar.inc(page.events.len() as u64);
+        match page.next {
+            Some(next) => from = Position(next),
+            None => break,
+        }
+    }
+    let file = out.into_inner().map_err(|e| failed("writing the export", e.error()))?;
+    file.sync_all().map_err(|e| failed("syncing the export", e))?;
+    std::fs::rename(&temporary, output).map_err(|e| failed("renaming the export", e))?;
+    bar.finish_and_clear();
+    println!("exported {} events to {}", bar.position(), output.display());
+    Ok(())
+}
+
+async fn import(store: &dyn EventStore, input: &Path) -> Result<(), CliError> {
+    let handle = std::fs::File::open(input).map_err(|e| failed(&input.display().to_string(), e))?;
+    let bar = progress(None, "import");
+    let mut chunk = Vec::with_capacity(1_000);
+    for (index, line) in std::io::BufReader::new(handle).lines().enumerate() {
+        let line = line.map_err(|e| failed("reading the export", e))?;
+        let line_number = index + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value = serde_json::from_str(&line).map_err(|e| failed(&format!("line {line_number}"), e))?;
+        let event = WrittenEvent::from_json(value).map_err(|e| failed(&format!("line {line_number}"), e))?;
+        chunk.push(event);
+        if chunk.len() == 1_000 {
+            store.import(std::mem::take(&mut chunk)).await?;
+            bar.inc(1_000);
+        }
+    }
+    let rest = chunk.len() as u64;
+    if !chunk.is_empty() {
+        store.import(chunk).await?;
+    }
+    bar.inc(rest);
+    bar.finish_and_clear();
+    let head = store.head().await?;
+    match head {
+        Some(h) => println!("imported {} events; head position {}, head hash {}", bar.position(), h.position, h.hash),
+        None => println!("imported nothing: the file holds no events"),
+    }
+    Ok(())
+}
+
+/// The standard-answer library the demo publishes: REDRESS_QA_LIBRARY, else the shared data set.
+fn qa_library_path() -> PathBuf {
+    std::env::var_os("REDRESS_QA_LIBRARY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/qa-standard-answers.jsonl"))
+}
+
+/// Loads the sample history into `store` (which must be empty) and returns a summary.
+pub async fn demo(store: &dyn EventStore, complaints: usize, seed: u64) -> Result<String, CliError> {
+    if store.head().await?.is_some() {
+        return Err(CliError::Failed("the store is not empty: the demo loads into an empty store".into()));
+    }
+    let path = qa_library_path();
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| failed(&format!("the standard-answer library {} (set REDRESS_QA_LIBRARY)", path.display()), e))?;
+    let answers = crate::demo::parse_standard_answers(&text).map_err(|e| failed("the standard-answer library", e))?;
+    let config = crate::demo::DemoConfig { seed, complaints, ..crate::demo::DemoConfig::default() };
+    let appends = crate::demo::generate(&config, &answers);
+    let bar = progress(Some(appends.len() as u64), "demo");
+    let summary = crate::demo::load(store, appends, |done, _| bar.set_position(done as u64)).await?;
+    bar.finish_and_clear();
+    Ok(format!("{summary:#?}"))
+}
+
+async fn serve(
+    cli: &Cli,
+    listen: &str,
+    demo_data: bool,
+    policy: &Option<PathBuf>,
+    tokens_file: &Option<PathBuf>,
+) -> Result<(), CliError> {
+    let policy = match policy {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| failed(&path.display().to_string(), e))?;
+            SlaPolicy::from_json(&text).map_err(|e| failed(&path.display().to_string(), e))?
+        }
+        None => SlaPolicy::default(),
+    };
+    let tokens = match (tokens_file, std::env::var("REDRESS_TOKENS")) {
+        (Some(path), _) => Tokens::from_file(path).map_err(|e| failed("tokens", e))?,
+        (None, Ok(text)) if !text.trim().is_empty() => Tokens::parse(&text).map_err(|e| failed("REDRESS_TOKENS", e))?,
+        _ => {
+            let (token, created) =
+                http::admin_token_file(&cli.data_dir).map_err(|e| failed("the admin token file", e))?;
+            if created {
+                println!("admin token (printed once; kept in {}): {token}", cli.data_dir.join("admin.token").display());
+            } else {
+                println!("admin token: in {}", cli.data_dir.join("admin.token").display());
+            }
+            Tokens::single_admin(&token)
+        }
+    };
+    let store = open_store(cli).await?;
+    if demo_data && store.head().await?.is_none() {
+        let summary = demo(&*store, 3000, 7).await?;
+        tracing::info!("demo history loaded: {}", summary.replace('\n', " "));
+    }
+    let listener =
+        tokio::net::TcpListener::bind(listen).await.map_err(|e| failed(&format!("listening on {listen}"), e))?;
+    let address = listener.local_addr().map_err(|e| failed("listening", e))?;
+    println!("Redress is listening on http://{address}");
+    let (stop_streams, streams_stopped) = tokio::sync::watch::channel(false);
+    let state = AppState::new(Arc::clone(&store), tokens, policy, streams_stopped);
+    http::serve(listener, state, stop_streams, shutdown_signal()).await.map_err(|e| failed("serving", e))?;
+    tracing::info!("stopped accepting; closing the store");
+    store.close().await;
+    Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown requested");
+}

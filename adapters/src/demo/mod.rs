@@ -1,0 +1,977 @@
+//! Demo data: a year of complaint history for a company that sells and services computer equipment,
+//! deterministic for a seed, for `redress demo` and `redress serve --demo`.
+//!
+//! [`generate`] is pure (no clock, no I/O, its own PRNG): the same [`DemoConfig`] and answers give the same
+//! appends, event ids included, on every platform. [`load`] writes them to any [`EventStore`]. Because the ids
+//! are fixed, loading the same demo twice is harmless: the second load is a series of idempotent retries.
+//!
+//! What the year holds:
+//! - every standard answer published at the start in its `qa-<answer_id>` stream; a few revised during the
+//!   year, and two merged into a sibling of their category (the sibling revised, the merged one retired);
+//! - complaints on every channel and in every category of the Q&A library, plus three themes no answer
+//!   covers (`recycling`, `accessibility`, `data_migration`) and a few uncovered themes inside covered
+//!   categories (overheating laptops, router drop-outs, subscription auto-renewal);
+//! - texts in simplified and traditional Chinese, English and mixed, from per-theme templates with slots;
+//! - about 1,200 customers for 3,000 complaints with a long tail of repeat customers (the same customer in the
+//!   same category within 90 days happens), about 5% of them key customers;
+//! - full timelines: acknowledgements mostly within the service level of API.md, apologies, root causes that
+//!   recur (some seasonal: carrier backlog around shopping festivals, a router firmware defect mid-year),
+//!   offers with rejections, commitments kept and missed, escalations up the ladder, confirmations (some
+//!   unsatisfied), revisits, apology visits for key customers and critical complaints, reopens, closes with
+//!   every outcome; and about a tenth of the complaints still open at the end of the year, some overdue.
+//!
+//! Every history is folded with the engine's own lifecycle rules while it is generated, so the store accepts it.
+
+mod catalogue;
+mod rng;
+mod timeline;
+
+use catalogue::{
+    Lang, ProductKind, Theme, CITIES_EN, CITIES_HANS, CITIES_HANT, CLOSINGS_EN, CLOSINGS_HANS, CLOSINGS_HANT, PRODUCTS,
+    THEMES,
+};
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use redress_engine::lifecycle::{self, ComplaintStatus, StreamState};
+use redress_engine::{EventStore, ExpectedVersion, StoreError};
+use redress_schemas::{
+    Channel, ComplaintReceived, CustomerTier, EventData, EventId, Metadata, ProposedEvent, Severity,
+    StandardAnswerPublished, StandardAnswerRetired, StandardAnswerRevised, StreamName, Timestamp,
+};
+use rng::Rng;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use timeline::{Case, Planned, DAY, HOUR, MINUTE};
+
+/// Events of one complaint written together when they happen within this many seconds of the first
+/// (received + an immediate acknowledgement, an offer of two alternatives, an acceptance and its commitment).
+const APPEND_WINDOW_SECONDS: i64 = 15 * MINUTE;
+/// The most events one demo append carries (far below the engine's `APPEND_EVENTS_MAX`).
+const APPEND_EVENTS_MAX: usize = 32;
+/// Appends [`load`] keeps in flight at once, on distinct streams; the store's group commit syncs them together.
+const LOAD_IN_FLIGHT_APPENDS_MAX: usize = 1_024;
+/// Appends [`load`] holds back because an earlier append of their stream is still in flight.
+const LOAD_WAITING_APPENDS_MAX: usize = 4_096;
+/// Repeat complaints about the same category within this window are what the repeat-issues projection finds.
+const REPEAT_WINDOW_SECONDS: i64 = 90 * DAY;
+
+// Labels of the independent random streams, so that one part of the demo can change without shifting another.
+const RNG_ANSWERS: u64 = 1;
+const RNG_ARRIVALS: u64 = 2;
+const RNG_CUSTOMERS: u64 = 3;
+const RNG_COMPLAINT: u64 = 4;
+const RNG_EVENT_IDS: u64 = 5;
+
+/// What to generate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoConfig {
+    /// Same seed, same demo.
+    pub seed: u64,
+    /// How many complaints (default 3,000).
+    pub complaints: usize,
+    /// The first instant of the demo year (default 2025-12-01T00:00:00Z). The standard answers are published
+    /// at this instant; complaints arrive from an hour later.
+    pub start: Timestamp,
+    /// How many days the demo covers (default 365; at least one day is used). No event is later than
+    /// [`DemoConfig::end`].
+    pub days: u32,
+}
+
+impl Default for DemoConfig {
+    fn default() -> Self {
+        DemoConfig {
+            seed: 2025_12_01,
+            complaints: 3_000,
+            // 2025-12-01T00:00:00Z.
+            start: Timestamp::from_unix_nanos(1_764_547_200 * 1_000_000_000),
+            days: 365,
+        }
+    }
+}
+
+impl DemoConfig {
+    /// The end of the demo: `start` plus `days` (at least one). Complaints still open then stay open.
+    pub fn end(&self) -> Timestamp {
+        self.start.plus_seconds(i64::from(self.days.max(1)) * DAY)
+    }
+}
+
+/// One standard answer of the Q&A library, as the demo publishes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StandardAnswer {
+    /// The stream is `qa-<answer_id>` (so `qa-001` lives in `qa-qa-001`).
+    pub answer_id: String,
+    pub category: String,
+    /// `"<title_zh> / <title_en>"`, or the Chinese title alone when the line has no English one: both
+    /// languages of complaint text then find it by title.
+    pub title: String,
+    pub answer: String,
+    /// `keywords_zh` of the line.
+    pub keywords: Vec<String>,
+}
+
+/// Why the standard answers could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DemoError {
+    /// A line is not a JSON object with the fields of the shared answers file, or one of them is blank.
+    /// Handling: fix the file; `line` counts from 1.
+    #[error("standard answers, line {line}: {reason}")]
+    AnswerLine { line: usize, reason: String },
+    /// An `answer_id` that cannot name a stream (`qa-<answer_id>` must be a valid stream name).
+    /// Handling: fix the id in the file.
+    #[error("standard answers, line {line}: answer_id {answer_id:?} cannot name a stream: {reason}")]
+    AnswerId { line: usize, answer_id: String, reason: String },
+    /// The same `answer_id` twice. Handling: fix the file.
+    #[error("standard answers, line {line}: answer_id {answer_id:?} appears twice")]
+    DuplicateAnswer { line: usize, answer_id: String },
+}
+
+#[derive(Deserialize)]
+struct AnswerLine {
+    answer_id: String,
+    category: String,
+    title_zh: String,
+    #[serde(default)]
+    title_en: Option<String>,
+    answer_zh: String,
+    #[serde(default)]
+    keywords_zh: Vec<String>,
+}
+
+/// Reads the shared standard-answers file (JSON Lines: `answer_id`, `category`, `title_zh`, optional
+/// `title_en`, `answer_zh`, `keywords_zh`; other fields are ignored, blank lines skipped).
+///
+/// Fails on the first line that is not such an object, has a blank required field, an id that cannot name a
+/// stream, or an id seen before. Blank keywords are dropped.
+pub fn parse_standard_answers(jsonl: &str) -> Result<Vec<StandardAnswer>, DemoError> {
+    let mut answers = Vec::new();
+    let mut seen = HashSet::new();
+    for (index, text) in jsonl.lines().enumerate() {
+        let line = index + 1;
+        if text.trim().is_empty() {
+            continue;
+        }
+        let parsed: AnswerLine =
+            serde_json::from_str(text).map_err(|e| DemoError::AnswerLine { line, reason: e.to_string() })?;
+        for (field, value) in [
+            ("answer_id", &parsed.answer_id),
+            ("category", &parsed.category),
+            ("title_zh", &parsed.title_zh),
+            ("answer_zh", &parsed.answer_zh),
+        ] {
+            if value.trim().is_empty() {
+                return Err(DemoError::AnswerLine { line, reason: format!("{field} is blank") });
+            }
+        }
+        StreamName::standard_answer(&parsed.answer_id).map_err(|e| DemoError::AnswerId {
+            line,
+            answer_id: parsed.answer_id.clone(),
+            reason: e.to_string(),
+        })?;
+        if !seen.insert(parsed.answer_id.clone()) {
+            return Err(DemoError::DuplicateAnswer { line, answer_id: parsed.answer_id });
+        }
+        let title = match parsed.title_en.as_deref().map(str::trim) {
+            Some(en) if !en.is_empty() => format!("{} / {en}", parsed.title_zh.trim()),
+            _ => parsed.title_zh.trim().to_owned(),
+        };
+        answers.push(StandardAnswer {
+            answer_id: parsed.answer_id,
+            category: parsed.category,
+            title,
+            answer: parsed.answer_zh,
+            keywords: parsed.keywords_zh.into_iter().filter(|k| !k.trim().is_empty()).collect(),
+        });
+    }
+    Ok(answers)
+}
+
+/// One append of the demo: events for one stream, with the version the stream is expected at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DemoAppend {
+    pub stream: StreamName,
+    /// `NoStream` for a stream's first append, then `Exact(last version)`.
+    pub expected: ExpectedVersion,
+    /// Each with an explicit id, `occurred_at`, and metadata `actor` and `source`.
+    pub events: Vec<ProposedEvent>,
+}
+
+impl DemoAppend {
+    /// The append as the body of `POST /streams/{stream}/events` (what `redress append --file` reads).
+    pub fn to_request_json(&self) -> Value {
+        let expected = match self.expected {
+            ExpectedVersion::Any => json!("any"),
+            ExpectedVersion::NoStream => json!("no_stream"),
+            ExpectedVersion::Exists => json!("exists"),
+            ExpectedVersion::Exact(v) => json!(v),
+        };
+        let events: Vec<Value> = self
+            .events
+            .iter()
+            .map(|e| {
+                json!({
+                    "event_id": e.event_id.map(|id| id.to_string()),
+                    "event_type": e.data.event_type().name(),
+                    "occurred_at": e.occurred_at.map(Timestamp::to_rfc3339),
+                    "metadata": e.metadata.to_json_value(),
+                    "data": e.data.to_json_value(),
+                })
+            })
+            .collect();
+        json!({"expected_version": expected, "events": events})
+    }
+
+    /// When the append's first event happened.
+    fn first_at(&self) -> Option<Timestamp> {
+        self.events.first().and_then(|e| e.occurred_at)
+    }
+}
+
+/// What a demo holds (from [`summarize`]) and, after [`load`], how much of it was already in the store.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DemoSummary {
+    pub complaints: usize,
+    pub events: usize,
+    pub appends: usize,
+    /// Distinct customers who complained.
+    pub customers: usize,
+    /// Of those, customers with `customer_tier: key`.
+    pub key_customers: usize,
+    /// Customers with more than one complaint.
+    pub repeat_customers: usize,
+    /// Complaints escalated at least once.
+    pub escalated: usize,
+    /// Complaints reopened at least once.
+    pub reopened: usize,
+    /// `apology_visit_made` events.
+    pub apology_visits: usize,
+    /// Complaints the investigation found not factually right.
+    pub unfounded: usize,
+    /// Complaints not closed at the last event of the demo.
+    pub open_at_end: usize,
+    /// Open complaints past a deadline at the last event of the demo (the default service levels of API.md:
+    /// acknowledgement not made in time, or no delivered solution by the latest commitment or the resolve limit).
+    pub overdue_at_end: usize,
+    pub answers_published: usize,
+    /// `standard_answer_revised` events.
+    pub answers_revised: usize,
+    pub answers_retired: usize,
+    /// `standard_answer_used` events.
+    pub answers_used: usize,
+    /// Set by [`load`]: appends the store already held (idempotent retries that wrote nothing).
+    pub already_present: usize,
+}
+
+/// The service levels of API.md: hours to acknowledge, hours to resolve.
+pub(crate) fn sla_hours(severity: Severity) -> (i64, i64) {
+    match severity {
+        Severity::Critical => (2, 24),
+        Severity::High => (4, 72),
+        Severity::Normal => (24, 7 * 24),
+        Severity::Low => (48, 14 * 24),
+    }
+}
+
+/// The date in China (UTC+8) at `at`: year, month 1..=12, day.
+pub(crate) fn local_date(at: Timestamp) -> (i32, u8, u8) {
+    let seconds = at.unix_nanos().div_euclid(1_000_000_000) + 8 * HOUR;
+    let date = time::OffsetDateTime::from_unix_timestamp(seconds)
+        .expect("demo instants are within years 1677..2262, which time represents")
+        .date();
+    (date.year(), u8::from(date.month()), date.day())
+}
+
+fn weekday_from_monday(at: Timestamp) -> u8 {
+    let seconds = at.unix_nanos().div_euclid(1_000_000_000) + 8 * HOUR;
+    time::OffsetDateTime::from_unix_timestamp(seconds)
+        .expect("demo instants are within years 1677..2262, which time represents")
+        .weekday()
+        .number_days_from_monday()
+}
+
+/// Generates the demo: the answers' appends first (at `start`), then every complaint's appends, all in
+/// `occurred_at` order of their first event, so the log reads like a year going by. Per stream the appends
+/// are in version order with matching expected versions.
+///
+/// Answers whose id cannot name a stream, whose required text is blank, or whose id repeats an earlier one
+/// are left out (the store would refuse them); [`parse_standard_answers`] never returns such answers.
+pub fn generate(config: &DemoConfig, answers: &[StandardAnswer]) -> Vec<DemoAppend> {
+    let end = config.end();
+    let book = AnswerBook::plan(config, answers);
+    let arrivals = arrival_times(config);
+    let customers = Customers::draw(config);
+    let mut keyed: Vec<(Timestamp, usize, DemoAppend)> = Vec::with_capacity(config.complaints * 6 + 64);
+    let mut stream_index = 0u64;
+
+    for plan in &book.answers {
+        push_appends(&mut keyed, config.seed, stream_index, plan.stream.clone(), plan.events.clone(), end);
+        stream_index += 1;
+    }
+
+    let mut last_complaint: HashMap<usize, (Timestamp, usize)> = HashMap::new();
+    let mut per_day: HashMap<(i32, u8, u8), u32> = HashMap::new();
+    for (i, received_at) in arrivals.iter().copied().enumerate() {
+        let mut rng = Rng::derive(config.seed, RNG_COMPLAINT, i as u64);
+        let customer_index = customers.assignment[i];
+        let customer = &customers.list[customer_index];
+        let fraction = (received_at.unix_nanos() - config.start.unix_nanos()) as f64
+            / (end.unix_nanos() - config.start.unix_nanos()) as f64;
+
+        // The theme: a customer coming back within 90 days often has the same kind of problem.
+        let previous = last_complaint.get(&customer_index).copied();
+        let recent = previous
+            .filter(|(at, _)| received_at.unix_nanos() - at.unix_nanos() <= REPEAT_WINDOW_SECONDS * 1_000_000_000);
+        let (theme_index, same_theme) = match recent {
+            Some((_, previous_theme)) if rng.chance(0.35) => {
+                if rng.chance(0.7) {
+                    (previous_theme, true)
+                } else {
+                    let category = THEMES[previous_theme].category;
+                    let weights: Vec<f64> =
+                        THEMES.iter().map(|t| if t.category == category { t.weight } else { 0.0 }).collect();
+                    let chosen = rng.weighted_index(&weights);
+                    (chosen, chosen == previous_theme)
+                }
+            }
+            _ => {
+                let (_, month, _) = local_date(received_at);
+                let weights: Vec<f64> = THEMES.iter().map(|t| t.weight * seasonal(t.key, month, fraction)).collect();
+                (rng.weighted_index(&weights), false)
+            }
+        };
+        last_complaint.insert(customer_index, (received_at, theme_index));
+        let theme = &THEMES[theme_index];
+
+        let date = local_date(received_at);
+        let counter = per_day.entry(date).or_insert(0);
+        *counter += 1;
+        let complaint_id = format!("C-{:04}{:02}{:02}-{:04}", date.0, date.1, date.2, counter);
+
+        let case_text = describe(&mut rng, theme, customer, same_theme);
+        let severity = severity(&mut rng, theme, customer.key, same_theme, case_text.product_kind);
+        let channel = *rng.weighted(&[
+            (Channel::Hotline, 34),
+            (Channel::Email, 16),
+            (Channel::Web, 20),
+            (Channel::Letter, 3),
+            (Channel::InPerson, 7),
+            (Channel::Survey, 6),
+            (Channel::Social, 9),
+            (Channel::Other, 5),
+        ]);
+        let chinese = case_text.lang != Lang::En;
+        let description = format!("{}{}", catalogue::channel_prefix(channel, chinese, rng.below(3)), case_text.text);
+        let intake = intake(&mut rng, channel);
+        let haystack = format!("{} {}", description, theme.hints.join(" "));
+        let category = theme.category;
+        let answer_at = |at: Timestamp| book.best(category, &haystack, at);
+        let received = ComplaintReceived {
+            complaint_id: complaint_id.clone(),
+            customer_id: customer.id.clone(),
+            channel,
+            category: category.to_owned(),
+            severity,
+            description,
+            product: case_text.product_field,
+            customer_tier: customer.tier,
+        };
+        let reply = match case_text.lang {
+            Lang::En => Lang::En,
+            Lang::Hant => Lang::Hant,
+            Lang::Hans | Lang::Mixed => Lang::Hans,
+        };
+        let case = Case {
+            received,
+            received_at,
+            theme,
+            reply,
+            key_customer: customer.key,
+            product: case_text.product_names,
+            amount: case_text.amount,
+            intake,
+            answer_at: &answer_at,
+        };
+        let planned = timeline::history(&case, &mut rng);
+        let stream = StreamName::complaint(&complaint_id).expect("complaint ids are ASCII letters, digits and '-'");
+        push_appends(&mut keyed, config.seed, stream_index, stream, planned, end);
+        stream_index += 1;
+    }
+
+    // Stable: appends of one stream keep their order, since each starts after the previous one's events.
+    keyed.sort_by_key(|(at, seq, _)| (*at, *seq));
+    keyed.into_iter().map(|(_, _, append)| append).collect()
+}
+
+/// Cuts `planned` at `end`, gives each event its id, and groups events close in time into appends.
+fn push_appends(
+    out: &mut Vec<(Timestamp, usize, DemoAppend)>,
+    seed: u64,
+    stream_index: u64,
+    stream: StreamName,
+    planned: Vec<Planned>,
+    end: Timestamp,
+) {
+    let mut ids = Rng::derive(seed, RNG_EVENT_IDS, stream_index);
+    let mut version: Option<u64> = None;
+    let mut current: Vec<ProposedEvent> = Vec::new();
+    let mut group_start: Option<Timestamp> = None;
+    let flush =
+        |out: &mut Vec<(Timestamp, usize, DemoAppend)>, events: &mut Vec<ProposedEvent>, version: &mut Option<u64>| {
+            if events.is_empty() {
+                return;
+            }
+            let expected = version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
+            let count = events.len() as u64;
+            *version = Some(version.map_or(count - 1, |v| v + count));
+            let append = DemoAppend { stream: stream.clone(), expected, events: std::mem::take(events) };
+            let at = append.first_at().expect("demo events carry occurred_at");
+            let seq = out.len();
+            out.push((at, seq, append));
+        };
+    for event in planned.into_iter().take_while(|e| e.at <= end) {
+        let starts_group = match group_start {
+            None => true,
+            Some(start) => {
+                event.at.unix_nanos() - start.unix_nanos() > APPEND_WINDOW_SECONDS * 1_000_000_000
+                    || current.len() >= APPEND_EVENTS_MAX
+            }
+        };
+        if starts_group {
+            flush(out, &mut current, &mut version);
+            group_start = Some(event.at);
+        }
+        let metadata = Metadata::default().with("actor", &event.actor).with("source", event.source);
+        current.push(ProposedEvent {
+            event_id: Some(EventId(ids.uuid())),
+            occurred_at: Some(event.at),
+            metadata,
+            data: event.data,
+        });
+    }
+    flush(out, &mut current, &mut version);
+}
+
+/// How much more (or less) often a theme comes up at a point of the year.
+fn seasonal(theme: &str, month: u8, fraction: f64) -> f64 {
+    match theme {
+        // Shopping festivals (11.11, 6.18) and the Spring Festival jam the carriers.
+        "late_delivery" => match month {
+            11 => 2.2,
+            1 | 2 => 1.6,
+            6 => 1.5,
+            _ => 1.0,
+        },
+        "damaged_on_arrival" if month == 11 => 1.5,
+        "hotline_wait" if matches!(month, 11 | 12) => 1.6,
+        "licence_activation" if month == 1 => 1.5,
+        // Firmware 3.2 ships a little before mid-year and is fixed three months later.
+        "router_firmware" => {
+            if (0.45..0.72).contains(&fraction) {
+                1.0
+            } else {
+                0.0
+            }
+        }
+        // Themes no answer covers grow over the year, so the gap becomes visible.
+        "ewaste_pickup" | "web_accessibility" | "migration_incomplete" => 0.5 + fraction,
+        _ => 1.0,
+    }
+}
+
+/// A drawn complaint text with what it is about.
+struct CaseText {
+    lang: Lang,
+    text: String,
+    product_kind: Option<&'static ProductKind>,
+    product_field: Option<String>,
+    product_names: (String, String),
+    amount: i64,
+}
+
+fn describe(rng: &mut Rng, theme: &'static Theme, customer: &Customer, repeat: bool) -> CaseText {
+    let kind = (!theme.products.is_empty())
+        .then(|| *rng.pick(theme.products))
+        .and_then(|key| PRODUCTS.iter().find(|p| p.key == key));
+    let model = kind.map_or("", |k| *rng.pick(k.models));
+    let price = kind.map_or(0, |k| rng.range(k.price.0 / 100, k.price.1 / 100) * 100 - 1);
+    let amount = match theme.amount {
+        Some((lo, hi)) => rng.range(lo / 10, hi / 10) * 10,
+        None => price.max(rng.range(5, 50) * 10),
+    };
+    let days = rng.range(theme.days.0, theme.days.1);
+    let candidates: Vec<&(Lang, &str)> = {
+        let exact: Vec<_> = theme.texts.iter().filter(|(l, _)| *l == customer.lang).collect();
+        if exact.is_empty() {
+            theme.texts.iter().filter(|(l, _)| *l == Lang::Hans).collect()
+        } else {
+            exact
+        }
+    };
+    let (lang, template) = **rng.pick(&candidates);
+    let product_text = kind.map_or("", |k| match lang {
+        Lang::En => k.en,
+        Lang::Hant => k.hant,
+        Lang::Hans | Lang::Mixed => k.hans,
+    });
+    let days_text = days.to_string();
+    let amount_text = amount.to_string();
+    let text = timeline::fill(
+        template,
+        &[
+            ("product", product_text),
+            ("model", model),
+            ("days", &days_text),
+            ("amount", &amount_text),
+            ("city", customer.city),
+        ],
+    );
+    // Customers often quote their order and close with a plea of their own.
+    let text = if kind.is_some() && rng.chance(0.35) {
+        let order = format!("SO{}", rng.range(10_000_000, 99_999_999));
+        match lang {
+            Lang::En => format!("{text} (order {order})"),
+            Lang::Hant => format!("{text}（訂單號 {order}）"),
+            Lang::Hans | Lang::Mixed => format!("{text}（订单号 {order}）"),
+        }
+    } else {
+        text
+    };
+    let text = if rng.chance(0.5) {
+        let closing = match lang {
+            Lang::En => *rng.pick(CLOSINGS_EN),
+            Lang::Hant => *rng.pick(CLOSINGS_HANT),
+            Lang::Hans | Lang::Mixed => *rng.pick(CLOSINGS_HANS),
+        };
+        let space = if lang == Lang::En { " " } else { "" };
+        format!("{text}{space}{closing}")
+    } else {
+        text
+    };
+    let text = if repeat {
+        let prefix = match lang {
+            Lang::En => "This is the second time I am reporting this. ",
+            Lang::Hant => "這是我第二次反映這個問題了。",
+            Lang::Hans | Lang::Mixed => "这是我第二次反映这个问题了。",
+        };
+        format!("{prefix}{text}")
+    } else {
+        text
+    };
+    let product_field = kind.filter(|_| rng.chance(0.9)).map(|k| format!("{model} {}", k.en));
+    let product_names = match kind {
+        Some(k) => (format!("{}（{model}）", k.hans), format!("{} {}", model, k.en)),
+        None => ("此次服务".to_owned(), "service".to_owned()),
+    };
+    CaseText { lang, text, product_kind: kind, product_field, product_names, amount }
+}
+
+fn severity(rng: &mut Rng, theme: &Theme, key: bool, repeat: bool, kind: Option<&ProductKind>) -> Severity {
+    const LADDER: [Severity; 4] = [Severity::Low, Severity::Normal, Severity::High, Severity::Critical];
+    let mut level: i32 = *rng.weighted(&[(0, 16), (1, 66), (2, 14), (3, 4)]);
+    if theme.severity_bias != 0 && rng.chance(0.4) {
+        level += i32::from(theme.severity_bias.signum());
+    }
+    if key && rng.chance(0.25) {
+        level += 1;
+    }
+    if repeat && rng.chance(0.2) {
+        level += 1;
+    }
+    if kind.is_some_and(|k| k.key == "server") && rng.chance(0.25) {
+        level += 1;
+    }
+    LADDER[level.clamp(0, 3) as usize]
+}
+
+/// Who takes a complaint in on each channel, and the service that records it.
+fn intake(rng: &mut Rng, channel: Channel) -> (String, &'static str) {
+    match channel {
+        Channel::Hotline => (format!("agent-{:02}", rng.range(1, 35)), "callcenter"),
+        Channel::Email => (format!("agent-{:02}", rng.range(1, 35)), "email-gateway"),
+        Channel::Web => ("web-form".to_owned(), "web-portal"),
+        Channel::Letter => (format!("mailroom-{}", rng.range(1, 3)), "mailroom"),
+        Channel::InPerson => (format!("service-desk-{:02}", rng.range(1, 12)), "service-desk"),
+        Channel::Survey => ("survey-bot".to_owned(), "survey-platform"),
+        Channel::Social => (format!("social-care-{:02}", rng.range(1, 4)), "social-listening"),
+        Channel::Other => (format!("agent-{:02}", rng.range(1, 35)), "crm"),
+    }
+}
+
+/// Arrival instants of every complaint, sorted: more on weekdays and in office hours, peaks around the
+/// shopping festivals, a dip at the Spring Festival, and a business growing through the year.
+fn arrival_times(config: &DemoConfig) -> Vec<Timestamp> {
+    let mut rng = Rng::derive(config.seed, RNG_ARRIVALS, 0);
+    let days = i64::from(config.days.max(1));
+    let mut cumulative = Vec::with_capacity(days as usize);
+    let mut total = 0.0;
+    for d in 0..days {
+        let noon = config.start.plus_seconds(d * DAY + 12 * HOUR);
+        let (_, month, _) = local_date(noon);
+        let month_factor = match month {
+            11 => 1.45,
+            12 | 1 => 1.15,
+            2 => 0.8,
+            6 => 1.2,
+            _ => 1.0,
+        };
+        let weekday_factor = if weekday_from_monday(noon) >= 5 { 0.65 } else { 1.0 };
+        let growth = 1.0 + 0.5 * d as f64 / days as f64;
+        total += month_factor * weekday_factor * growth;
+        cumulative.push(total);
+    }
+    // Local (UTC+8) hours of the day.
+    const HOURS: [f64; 24] = [
+        0.2, 0.1, 0.1, 0.1, 0.1, 0.2, 0.4, 0.8, 1.5, 2.5, 2.8, 2.6, 2.0, 2.3, 2.6, 2.5, 2.3, 2.0, 1.6, 1.5, 1.4, 1.2,
+        0.8, 0.4,
+    ];
+    let earliest = config.start.plus_seconds(HOUR);
+    let latest = config.end().plus_seconds(-5 * MINUTE);
+    let mut times: Vec<Timestamp> = (0..config.complaints)
+        .map(|_| {
+            let target = rng.unit() * total;
+            let day = cumulative.partition_point(|c| *c <= target).min(cumulative.len() - 1) as i64;
+            let hour = rng.weighted_index(&HOURS) as i64;
+            let local = day * DAY + hour * HOUR + rng.range(0, HOUR - 1);
+            config.start.plus_seconds(local - 8 * HOUR).clamp(earliest, latest.max(earliest))
+        })
+        .collect();
+    times.sort_unstable();
+    times
+}
+
+struct Customer {
+    id: String,
+    lang: Lang,
+    city: &'static str,
+    key: bool,
+    tier: Option<CustomerTier>,
+}
+
+struct Customers {
+    list: Vec<Customer>,
+    /// The customer of each complaint, in arrival order.
+    assignment: Vec<usize>,
+}
+
+impl Customers {
+    /// About two customers per five complaints. Every customer complains at least once; the remaining
+    /// complaints go to customers with weight 1/√rank (a long tail), key customers weighing more.
+    fn draw(config: &DemoConfig) -> Customers {
+        let mut rng = Rng::derive(config.seed, RNG_CUSTOMERS, 0);
+        let count = if config.complaints == 0 { 0 } else { (config.complaints * 2 / 5).max(1) };
+        let mut numbers: Vec<usize> = (0..count).collect();
+        rng.shuffle(&mut numbers);
+        let mut list = Vec::with_capacity(count);
+        let mut cumulative = Vec::with_capacity(count);
+        let mut total = 0.0;
+        for (rank, number) in numbers.into_iter().enumerate() {
+            // The heaviest complainers are mostly companies with a key-account contract.
+            let key = rng.chance(if rank < 20 { 0.6 } else { 0.04 });
+            let lang = if key {
+                *rng.weighted(&[(Lang::Hans, 75), (Lang::En, 20), (Lang::Hant, 5)])
+            } else {
+                *rng.weighted(&[(Lang::Hans, 68), (Lang::Hant, 8), (Lang::En, 14), (Lang::Mixed, 10)])
+            };
+            let city = match lang {
+                Lang::Hans | Lang::Mixed => *rng.pick(CITIES_HANS),
+                Lang::Hant => *rng.pick(CITIES_HANT),
+                Lang::En => *rng.pick(CITIES_EN),
+            };
+            let tier = if key {
+                Some(CustomerTier::Key)
+            } else if rng.chance(0.8) {
+                Some(CustomerTier::Standard)
+            } else {
+                None
+            };
+            list.push(Customer { id: format!("K-{}", 10_000 + number), lang, city, key, tier });
+            total += (if key { 2.5 } else { 1.0 }) / ((rank + 1) as f64).sqrt();
+            cumulative.push(total);
+        }
+        let mut assignment: Vec<usize> = (0..count).collect();
+        for _ in count..config.complaints {
+            let target = rng.unit() * total;
+            assignment.push(cumulative.partition_point(|c| *c <= target).min(count - 1));
+        }
+        rng.shuffle(&mut assignment);
+        Customers { list, assignment }
+    }
+}
+
+/// The answers' streams and how their keywords and liveness change over the year.
+struct AnswerBook {
+    answers: Vec<AnswerPlan>,
+}
+
+struct AnswerPlan {
+    answer_id: String,
+    category: String,
+    stream: StreamName,
+    /// Keyword lists from the given instant on, oldest first; the first is the published one.
+    keywords: Vec<(Timestamp, Vec<String>)>,
+    retired_at: Option<Timestamp>,
+    events: Vec<Planned>,
+}
+
+impl AnswerPlan {
+    fn keywords_at(&self, at: Timestamp) -> &[String] {
+        self.keywords.iter().rev().find(|(from, _)| *from <= at).map_or(&[], |(_, k)| k.as_slice())
+    }
+}
+
+const REVISION_NOTE: &str =
+    "（修订）自本次修订起，处理进度将通过短信和邮件同步告知；超过承诺时限仍未完成的，您可直接要求升级至主管处理。";
+
+impl AnswerBook {
+    /// Publishes every usable answer at `start`; merges two answers into a sibling of their category (the
+    /// sibling gets the merged keywords and text, the other is retired) and revises three more.
+    fn plan(config: &DemoConfig, answers: &[StandardAnswer]) -> AnswerBook {
+        let mut rng = Rng::derive(config.seed, RNG_ANSWERS, 0);
+        let span = i64::from(config.days.max(1)) * DAY;
+        let mut seen = HashSet::new();
+        let usable: Vec<&StandardAnswer> = answers
+            .iter()
+            .filter(|a| {
+                !a.answer_id.trim().is_empty()
+                    && !a.category.trim().is_empty()
+                    && !a.title.trim().is_empty()
+                    && !a.answer.trim().is_empty()
+                    && StreamName::standard_answer(&a.answer_id).is_ok()
+                    && seen.insert(a.answer_id.clone())
+            })
+            .collect();
+        let editor = |rng: &mut Rng| format!("qa-editor-{}", rng.range(1, 3));
+        let mut plans: Vec<AnswerPlan> = usable
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let at = config.start.plus_seconds(i as i64);
+                let keywords: Vec<String> = a.keywords.iter().filter(|k| !k.trim().is_empty()).cloned().collect();
+                let data = EventData::StandardAnswerPublished(StandardAnswerPublished {
+                    answer_id: a.answer_id.clone(),
+                    category: a.category.clone(),
+                    title: a.title.clone(),
+                    answer: a.answer.clone(),
+                    keywords: keywords.clone(),
+                });
+                AnswerPlan {
+                    answer_id: a.answer_id.clone(),
+                    category: a.category.clone(),
+                    stream: StreamName::standard_answer(&a.answer_id).expect("checked above"),
+                    keywords: vec![(at, keywords)],
+                    retired_at: None,
+                    events: vec![Planned { at, data, actor: editor(&mut rng), source: "qa-library" }],
+                }
+            })
+            .collect();
+
+        // Merges: two categories with at least two answers each.
+        let mut by_category: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, plan) in plans.iter().enumerate() {
+            by_category.entry(usable[i].category.as_str()).or_default().push(i);
+            let _ = plan;
+        }
+        let mut categories: Vec<Vec<usize>> = by_category.into_values().filter(|v| v.len() >= 2).collect();
+        rng.shuffle(&mut categories);
+        let mut touched = HashSet::new();
+        for members in categories.iter().take(2) {
+            let retired = members[rng.below(members.len())];
+            let others: Vec<usize> = members.iter().copied().filter(|m| *m != retired).collect();
+            let target = others[rng.below(others.len())];
+            let at = config.start.plus_seconds(span * rng.range(35, 75) / 100);
+            let mut keywords = plans[target].keywords_at(at).to_vec();
+            for k in plans[retired].keywords_at(at) {
+                if !keywords.contains(k) {
+                    keywords.push(k.clone());
+                }
+            }
+            let answer = format!("{}\n\n{}：{}", usable[target].answer, usable[retired].title, usable[retired].answer);
+            let revision = EventData::StandardAnswerRevised(StandardAnswerRevised {
+                title: None,
+                answer: Some(answer),
+                keywords: Some(keywords.clone()),
+                category: None,
+            });
+            plans[target].events.push(Planned { at, data: revision, actor: editor(&mut rng), source: "qa-library" });
+            plans[target].keywords.push((at, keywords));
+            let retire_at = at.plus_seconds(10 * MINUTE);
+            let reason = format!("已合并到 {0} / merged into {0}", usable[target].answer_id);
+            plans[retired].events.push(Planned {
+                at: retire_at,
+                data: EventData::StandardAnswerRetired(StandardAnswerRetired { reason }),
+                actor: editor(&mut rng),
+                source: "qa-library",
+            });
+            plans[retired].retired_at = Some(retire_at);
+            touched.insert(retired);
+            touched.insert(target);
+        }
+
+        // Plain revisions: new keywords that complaints kept using, and a line on progress and escalation.
+        let mut candidates: Vec<usize> = (0..plans.len()).filter(|i| !touched.contains(i)).collect();
+        rng.shuffle(&mut candidates);
+        for &i in candidates.iter().take(3) {
+            let at = config.start.plus_seconds(span * rng.range(15, 90) / 100);
+            let mut keywords = plans[i].keywords_at(at).to_vec();
+            for k in catalogue::revision_keywords(&plans[i].category) {
+                if !keywords.iter().any(|existing| existing == k) {
+                    keywords.push((*k).to_owned());
+                }
+            }
+            let revision = EventData::StandardAnswerRevised(StandardAnswerRevised {
+                title: None,
+                answer: Some(format!("{}\n\n{REVISION_NOTE}", usable[i].answer)),
+                keywords: Some(keywords.clone()),
+                category: None,
+            });
+            plans[i].events.push(Planned { at, data: revision, actor: editor(&mut rng), source: "qa-library" });
+            plans[i].keywords.push((at, keywords));
+        }
+        for plan in &mut plans {
+            plan.events.sort_by_key(|e| e.at);
+        }
+        debug_assert!(plans
+            .iter()
+            .all(|p| { lifecycle::fold(p.events.iter().map(|e| (&e.data, e.at))).answer().is_some() }));
+        AnswerBook { answers: plans }
+    }
+
+    /// The live answer of `category` whose keywords best match `haystack` at `at`; none when no keyword
+    /// matches (staff found nothing that fits).
+    fn best(&self, category: &str, haystack: &str, at: Timestamp) -> Option<String> {
+        let mut best: Option<(usize, &AnswerPlan)> = None;
+        for plan in &self.answers {
+            if plan.category != category || plan.retired_at.is_some_and(|r| r <= at) {
+                continue;
+            }
+            let score = plan.keywords_at(at).iter().filter(|k| haystack.contains(k.as_str())).count();
+            if score > 0 && best.is_none_or(|(s, _)| score > s) {
+                best = Some((score, plan));
+            }
+        }
+        best.map(|(_, plan)| plan.answer_id.clone())
+    }
+}
+
+/// Counts what `appends` hold. Open and overdue complaints are judged at the latest `occurred_at` of all
+/// events (the end of the demo), with the default service levels of API.md.
+pub fn summarize(appends: &[DemoAppend]) -> DemoSummary {
+    let mut summary = DemoSummary { appends: appends.len(), ..DemoSummary::default() };
+    let mut states: HashMap<&StreamName, StreamState> = HashMap::new();
+    let mut as_of = Timestamp::from_unix_nanos(i64::MIN);
+    for append in appends {
+        let state = states.entry(&append.stream).or_default();
+        for event in &append.events {
+            let at = event.occurred_at.unwrap_or(as_of);
+            as_of = as_of.max(at);
+            summary.events += 1;
+            match &event.data {
+                EventData::ComplaintReceived(_) => summary.complaints += 1,
+                EventData::ApologyVisitMade(_) => summary.apology_visits += 1,
+                EventData::StandardAnswerPublished(_) => summary.answers_published += 1,
+                EventData::StandardAnswerRevised(_) => summary.answers_revised += 1,
+                EventData::StandardAnswerRetired(_) => summary.answers_retired += 1,
+                EventData::StandardAnswerUsed(_) => summary.answers_used += 1,
+                _ => {}
+            }
+            *state = lifecycle::evolve(std::mem::take(state), &event.data, at);
+        }
+    }
+    let mut complaints_per_customer: HashMap<&str, (usize, bool)> = HashMap::new();
+    for state in states.values() {
+        let Some(c) = state.complaint() else { continue };
+        let entry = complaints_per_customer.entry(c.customer_id.as_str()).or_insert((0, false));
+        entry.0 += 1;
+        entry.1 |= c.customer_tier == Some(CustomerTier::Key);
+        summary.escalated += usize::from(c.escalation_level > 0);
+        summary.reopened += usize::from(c.reopen_count > 0);
+        summary.unfounded += usize::from(c.founded == Some(false));
+        if c.is_open() {
+            summary.open_at_end += 1;
+            let (ack_hours, resolve_hours) = sla_hours(c.severity);
+            let ack_due = c.received_at.plus_seconds(ack_hours * HOUR);
+            let resolve_due = c.commitment_due.unwrap_or(c.received_at.plus_seconds(resolve_hours * HOUR));
+            let ack_overdue = c.acknowledged_at.is_none() && as_of > ack_due;
+            let resolution_overdue =
+                !matches!(c.status, ComplaintStatus::Resolved | ComplaintStatus::Confirmed) && as_of > resolve_due;
+            summary.overdue_at_end += usize::from(ack_overdue || resolution_overdue);
+        }
+    }
+    summary.customers = complaints_per_customer.len();
+    summary.key_customers = complaints_per_customer.values().filter(|(_, key)| *key).count();
+    summary.repeat_customers = complaints_per_customer.values().filter(|(n, _)| *n > 1).count();
+    summary
+}
+
+/// Appends the demo to `store` and returns its [`summarize`] summary with `already_present` set.
+///
+/// Appends to different streams run concurrently (up to [`LOAD_IN_FLIGHT_APPENDS_MAX`]) so the store's group
+/// commit syncs many with one write; appends to one stream are never in flight together: a stream's next
+/// append waits in a per-stream queue until the previous one is durable, while later appends of other streams
+/// go ahead (at most [`LOAD_WAITING_APPENDS_MAX`] wait). So each stream is written in order and every expected
+/// version holds, and the stored log follows the generated order within a window of a few hundred appends.
+/// `progress(events_done, events_total)` is called after each append completes.
+///
+/// Meant for an empty store, or one holding this same demo (then every append is an idempotent retry that
+/// writes nothing). Fails with the first error the store returns; appends that completed before it stay written.
+pub async fn load(
+    store: &dyn EventStore,
+    appends: Vec<DemoAppend>,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<DemoSummary, StoreError> {
+    let mut summary = summarize(&appends);
+    let total = summary.events;
+    let mut done = 0;
+    let mut source = appends.into_iter();
+    // A stream is busy while one of its appends is in flight; its later appends wait behind it, in order.
+    let mut busy: HashSet<StreamName> = HashSet::new();
+    let mut waiting: HashMap<StreamName, VecDeque<DemoAppend>> = HashMap::new();
+    let mut waiting_count = 0;
+    let mut in_flight = FuturesUnordered::new();
+    loop {
+        while in_flight.len() < LOAD_IN_FLIGHT_APPENDS_MAX && waiting_count < LOAD_WAITING_APPENDS_MAX {
+            let Some(next) = source.next() else { break };
+            if busy.contains(&next.stream) {
+                waiting.entry(next.stream.clone()).or_default().push_back(next);
+                waiting_count += 1;
+            } else {
+                busy.insert(next.stream.clone());
+                in_flight.push(append_one(store, next));
+            }
+        }
+        let Some((stream, count, outcome)) = in_flight.next().await else {
+            debug_assert_eq!(waiting_count, 0, "an append waits only behind one in flight");
+            break;
+        };
+        summary.already_present += usize::from(outcome?.idempotent_retry);
+        done += count;
+        progress(done, total);
+        let next = waiting.get_mut(&stream).and_then(VecDeque::pop_front);
+        match next {
+            Some(next) => {
+                waiting_count -= 1;
+                if waiting.get(&stream).is_some_and(VecDeque::is_empty) {
+                    waiting.remove(&stream);
+                }
+                in_flight.push(append_one(store, next));
+            }
+            None => {
+                busy.remove(&stream);
+            }
+        }
+    }
+    Ok(summary)
+}
+
+async fn append_one(
+    store: &dyn EventStore,
+    append: DemoAppend,
+) -> (StreamName, usize, Result<redress_engine::AppendOutcome, StoreError>) {
+    let count = append.events.len();
+    let outcome = store.append(&append.stream, append.expected, append.events).await;
+    (append.stream, count, outcome)
+}
+
+#[cfg(test)]
+mod tests;

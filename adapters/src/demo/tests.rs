@@ -1,0 +1,372 @@
+use super::*;
+use redress_engine::{verify_store, SledStore, Verification};
+use redress_schemas::{validate_for_stream, validate_values, StreamKind};
+use std::collections::BTreeSet;
+use std::sync::OnceLock;
+
+/// The shared file the demo is meant to run with (`../shared/data` next to the workspace).
+const SHARED_ANSWERS: &str = include_str!("../../../../shared/data/qa-standard-answers.jsonl");
+
+fn answers() -> Vec<StandardAnswer> {
+    parse_standard_answers(SHARED_ANSWERS).expect("the shared answers parse")
+}
+
+/// The default demo, generated once for all tests that only read it.
+fn default_demo() -> &'static [DemoAppend] {
+    static DEMO: OnceLock<Vec<DemoAppend>> = OnceLock::new();
+    DEMO.get_or_init(|| generate(&DemoConfig::default(), &answers()))
+}
+
+fn small(seed: u64, complaints: usize) -> DemoConfig {
+    DemoConfig { seed, complaints, ..DemoConfig::default() }
+}
+
+fn as_json(appends: &[DemoAppend]) -> String {
+    let all: Vec<Value> =
+        appends.iter().map(|a| json!({"stream": a.stream.as_str(), "append": a.to_request_json()})).collect();
+    serde_json::to_string(&all).expect("JSON values serialize")
+}
+
+fn received(appends: &[DemoAppend]) -> Vec<&ComplaintReceived> {
+    appends
+        .iter()
+        .flat_map(|a| &a.events)
+        .filter_map(|e| match &e.data {
+            EventData::ComplaintReceived(r) => Some(r),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Each stream's state after folding all its events, checking every event on the way.
+fn fold_checked(appends: &[DemoAppend]) -> BTreeMap<String, StreamState> {
+    let mut states: BTreeMap<String, StreamState> = BTreeMap::new();
+    for append in appends {
+        let state = states.entry(append.stream.to_string()).or_default();
+        for event in &append.events {
+            if let Err(violation) = lifecycle::check(state, &event.data) {
+                panic!("{}: {} refused: {violation}", append.stream, event.data.event_type());
+            }
+            *state = lifecycle::evolve(std::mem::take(state), &event.data, event.occurred_at.expect("set"));
+        }
+    }
+    states
+}
+
+#[test]
+fn the_same_seed_gives_the_same_demo_and_another_seed_a_different_one() {
+    let answers = answers();
+    let a = generate(&small(11, 300), &answers);
+    let b = generate(&small(11, 300), &answers);
+    let c = generate(&small(12, 300), &answers);
+    assert_eq!(as_json(&a), as_json(&b));
+    assert_ne!(as_json(&a), as_json(&c));
+}
+
+#[test]
+fn every_event_passes_the_schema_and_stream_rules_and_carries_id_time_and_metadata() {
+    let config = DemoConfig::default();
+    let mut ids = HashSet::new();
+    for append in default_demo() {
+        assert!(!append.events.is_empty() && append.events.len() <= APPEND_EVENTS_MAX);
+        for event in &append.events {
+            validate_values(&event.data).unwrap_or_else(|e| panic!("{}: {e}", append.stream));
+            validate_for_stream(&event.data, &append.stream).unwrap_or_else(|e| panic!("{}: {e}", append.stream));
+            assert!(ids.insert(event.event_id.expect("explicit id")), "event ids are unique");
+            assert_eq!(event.event_id.expect("id").0.get_version_num(), 4);
+            let at = event.occurred_at.expect("explicit occurred_at");
+            assert!(config.start <= at && at <= config.end(), "{at} is outside the demo year");
+            assert!(event.metadata.actor().is_some_and(|a| !a.is_empty()));
+            assert!(event.metadata.get("source").is_some_and(|s| !s.is_empty()));
+        }
+    }
+}
+
+#[test]
+fn every_stream_follows_the_lifecycle_with_matching_expected_versions_in_time_order() {
+    let appends = default_demo();
+    fold_checked(appends);
+    let mut versions: HashMap<&StreamName, u64> = HashMap::new();
+    let mut last_at: HashMap<&StreamName, Timestamp> = HashMap::new();
+    let mut previous_first = Timestamp::from_unix_nanos(i64::MIN);
+    for append in appends {
+        let current = versions.get(&append.stream).copied();
+        let expected = current.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
+        assert_eq!(append.expected, expected, "{}", append.stream);
+        versions.insert(&append.stream, current.map_or(0, |v| v + 1) + append.events.len() as u64 - 1);
+        for event in &append.events {
+            let at = event.occurred_at.expect("set");
+            if let Some(previous) = last_at.insert(&append.stream, at) {
+                assert!(previous < at, "{}: occurred_at goes back", append.stream);
+            }
+        }
+        let first = append.first_at().expect("set");
+        assert!(previous_first <= first, "appends are in occurred_at order");
+        previous_first = first;
+    }
+}
+
+#[test]
+fn answers_are_published_first_and_only_live_answers_of_the_category_are_used() {
+    let appends = default_demo();
+    let published = appends.iter().take_while(|a| a.stream.kind().0 == StreamKind::StandardAnswer).count();
+    assert_eq!(published, answers().len(), "every answer is published before the first complaint");
+    let mut live: HashMap<String, String> = HashMap::new(); // answer_id -> category
+    let mut category_of: HashMap<&StreamName, String> = HashMap::new();
+    for append in appends {
+        for event in &append.events {
+            match &event.data {
+                EventData::StandardAnswerPublished(p) => {
+                    live.insert(p.answer_id.clone(), p.category.clone());
+                }
+                EventData::StandardAnswerRetired(_) => {
+                    let (_, id) = append.stream.kind();
+                    live.remove(id);
+                }
+                EventData::ComplaintReceived(r) => {
+                    category_of.insert(&append.stream, r.category.clone());
+                }
+                EventData::StandardAnswerUsed(u) => {
+                    let category = live.get(&u.answer_id).unwrap_or_else(|| panic!("{} is not live", u.answer_id));
+                    assert_eq!(Some(category), category_of.get(&append.stream));
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+#[test]
+fn the_default_year_has_the_mix_the_projections_need() {
+    let appends = default_demo();
+    let summary = summarize(appends);
+    let complaints = received(appends);
+    assert_eq!(summary.complaints, 3_000);
+    assert_eq!(complaints.len(), 3_000);
+
+    let channels: BTreeSet<Channel> = complaints.iter().map(|r| r.channel).collect();
+    assert_eq!(channels.len(), 8, "every channel appears: {channels:?}");
+    let categories: BTreeSet<&str> = complaints.iter().map(|r| r.category.as_str()).collect();
+    let answer_categories: BTreeSet<String> = answers().into_iter().map(|a| a.category).collect();
+    for category in &answer_categories {
+        assert!(categories.contains(category.as_str()), "category {category} appears");
+    }
+    let uncovered: Vec<&&str> = categories.iter().filter(|c| !answer_categories.contains(**c)).collect();
+    assert!(uncovered.len() >= 3, "some categories have no standard answer: {uncovered:?}");
+    let severities: BTreeSet<Severity> = complaints.iter().map(|r| r.severity).collect();
+    assert_eq!(severities.len(), 4);
+    let normal = complaints.iter().filter(|r| r.severity == Severity::Normal).count();
+    assert!(normal * 2 > complaints.len(), "mostly normal severity");
+
+    assert!((1_100..=1_300).contains(&summary.customers), "{summary:?}");
+    let key_share = summary.key_customers as f64 / summary.customers as f64;
+    assert!((0.03..0.08).contains(&key_share), "{summary:?}");
+    assert!(summary.repeat_customers > 300, "{summary:?}");
+
+    let states = fold_checked(appends);
+    let complaint_states: Vec<&lifecycle::ComplaintState> = states.values().filter_map(|s| s.complaint()).collect();
+    // Key customers get apology visits (most of those whose complaint got far enough).
+    let key_closed: Vec<_> = complaint_states
+        .iter()
+        .filter(|c| c.customer_tier == Some(CustomerTier::Key) && !c.is_open() && c.founded == Some(true))
+        .collect();
+    let key_visited = key_closed.iter().filter(|c| c.apology_visits > 0).count();
+    assert!(key_visited * 10 >= key_closed.len() * 7, "{key_visited} of {}", key_closed.len());
+    let share = |n: usize| n as f64 / summary.complaints as f64;
+    assert!((0.02..0.07).contains(&share(summary.reopened)), "{summary:?}");
+    assert!((0.05..0.25).contains(&share(summary.escalated)), "{summary:?}");
+    assert!(complaint_states.iter().any(|c| c.escalation_level == 3), "some reach the executive");
+    assert!((0.07..0.14).contains(&share(summary.open_at_end)), "{summary:?}");
+    assert!(summary.overdue_at_end > 0, "{summary:?}");
+    assert!(summary.unfounded > 0 && summary.answers_used > 500, "{summary:?}");
+    assert_eq!((summary.answers_published, summary.answers_revised, summary.answers_retired), (24, 5, 2));
+
+    // The same customer in the same category within 90 days.
+    let mut by_customer: HashMap<(&str, &str), Vec<Timestamp>> = HashMap::new();
+    for c in &complaint_states {
+        by_customer.entry((c.customer_id.as_str(), c.category.as_str())).or_default().push(c.received_at);
+    }
+    let repeats = by_customer
+        .values_mut()
+        .map(|times| {
+            times.sort();
+            times.windows(2).any(|w| w[1].unix_nanos() - w[0].unix_nanos() <= REPEAT_WINDOW_SECONDS * 1_000_000_000)
+        })
+        .filter(|repeat| *repeat)
+        .count();
+    assert!(repeats >= 50, "{repeats} customer-category repeats within 90 days");
+
+    // Chinese (simplified and traditional) and English texts.
+    let has = |f: &dyn Fn(&str) -> bool| complaints.iter().filter(|r| f(&r.description)).count();
+    let han = |c: char| ('\u{4e00}'..='\u{9fff}').contains(&c);
+    let english = has(&|d| !d.chars().any(han));
+    let chinese = has(&|d| d.chars().any(han));
+    let traditional = has(&|d| d.contains('們') || d.contains('還') || d.contains('請') || d.contains('這'));
+    let mixed = has(&|d| d.chars().any(han) && d.split(|c: char| !c.is_ascii_alphabetic()).any(|w| w.len() >= 4));
+    assert!(
+        english > 200 && chinese > 1_500 && traditional > 50 && mixed > 100,
+        "{english} {chinese} {traditional} {mixed}"
+    );
+
+    // Outcomes of every kind.
+    let outcomes: BTreeSet<String> =
+        complaint_states.iter().filter_map(|c| c.outcome).map(|o| format!("{o:?}")).collect();
+    assert_eq!(outcomes.len(), 5, "{outcomes:?}");
+    // Texts vary.
+    let distinct: HashSet<&str> = complaints.iter().map(|r| r.description.as_str()).collect();
+    assert!(distinct.len() * 10 > complaints.len() * 8, "{} distinct texts", distinct.len());
+}
+
+#[test]
+fn a_tiny_config_and_no_answers_still_give_a_valid_demo() {
+    let none = generate(&DemoConfig { complaints: 0, ..DemoConfig::default() }, &answers());
+    assert!(none.iter().all(|a| a.stream.kind().0 == StreamKind::StandardAnswer));
+    assert_eq!(summarize(&none).answers_published, 24);
+    assert_eq!(summarize(&none).complaints, 0);
+    let one_day = generate(&DemoConfig { seed: 3, complaints: 40, days: 0, ..DemoConfig::default() }, &[]);
+    fold_checked(&one_day);
+    assert_eq!(summarize(&one_day).complaints, 40);
+    assert_eq!(summarize(&one_day).answers_used, 0);
+}
+
+#[test]
+fn the_shared_answers_parse_with_bilingual_titles() {
+    let answers = answers();
+    assert_eq!(answers.len(), 24);
+    assert_eq!(answers[0].answer_id, "qa-001");
+    assert_eq!(answers[0].title, "配送延迟未按期送达 / Late delivery");
+    assert!(!answers[0].keywords.is_empty());
+    assert_eq!(StreamName::standard_answer(&answers[0].answer_id).unwrap().as_str(), "qa-qa-001");
+}
+
+#[test]
+fn malformed_answer_lines_are_refused_with_their_line_number() {
+    let good =
+        r#"{"answer_id": "a1", "category": "delivery", "title_zh": "t", "answer_zh": "x", "keywords_zh": ["k"]}"#;
+    assert_eq!(parse_standard_answers(&format!("\n{good}\n")).unwrap()[0].title, "t");
+    let err = parse_standard_answers(&format!("{good}\nnot json")).unwrap_err();
+    assert!(matches!(err, DemoError::AnswerLine { line: 2, .. }), "{err}");
+    let blank = good.replace(r#""answer_zh": "x""#, r#""answer_zh": " ""#);
+    assert!(matches!(parse_standard_answers(&blank).unwrap_err(), DemoError::AnswerLine { line: 1, .. }));
+    let bad_id = good.replace("a1", "a 1");
+    assert!(matches!(parse_standard_answers(&bad_id).unwrap_err(), DemoError::AnswerId { line: 1, .. }));
+    let twice = format!("{good}\n{good}");
+    assert!(matches!(parse_standard_answers(&twice).unwrap_err(), DemoError::DuplicateAnswer { line: 2, .. }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loading_into_sled_stores_every_event_with_an_intact_chain_and_a_second_load_is_a_no_op() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SledStore::open(dir.path()).expect("open store");
+    let appends = generate(&small(5, 200), &answers());
+    let expected = summarize(&appends);
+    let mut calls = 0;
+    let mut last = (0, 0);
+    let summary = load(&store, appends.clone(), |done, total| {
+        calls += 1;
+        last = (done, total);
+    })
+    .await
+    .expect("load");
+    assert_eq!(summary, expected);
+    assert_eq!(calls, appends.len());
+    assert_eq!(last, (expected.events, expected.events));
+    let head = store.head().await.expect("head").expect("not empty");
+    assert_eq!(head.position.0 + 1, expected.events as u64);
+    match verify_store(&store, |_| {}).await.expect("verify") {
+        Verification::Intact { events, .. } => assert_eq!(events, expected.events as u64),
+        broken => panic!("{broken:?}"),
+    }
+
+    let again = load(&store, appends.clone(), |_, _| {}).await.expect("reload");
+    assert_eq!(again.already_present, appends.len());
+    let head_again = store.head().await.expect("head").expect("not empty");
+    assert_eq!(head_again, head);
+    store.close().await;
+}
+
+#[test]
+fn zz_print_stats() {
+    let appends = default_demo();
+    let s = summarize(appends);
+    println!("{s:#?}");
+    let complaints = received(appends);
+    let mut sev: BTreeMap<String, usize> = BTreeMap::new();
+    let mut ch: BTreeMap<String, usize> = BTreeMap::new();
+    let mut cat: BTreeMap<String, usize> = BTreeMap::new();
+    for r in &complaints {
+        *sev.entry(format!("{:?}", r.severity)).or_default() += 1;
+        *ch.entry(format!("{:?}", r.channel)).or_default() += 1;
+        *cat.entry(r.category.clone()).or_default() += 1;
+    }
+    println!("{sev:?}\n{ch:?}\n{cat:?}");
+    let key = complaints.iter().filter(|r| r.customer_tier == Some(CustomerTier::Key)).count();
+    let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+    let mut types: BTreeMap<String, usize> = BTreeMap::new();
+    for e in appends.iter().flat_map(|a| &a.events) {
+        *types.entry(e.data.event_type().name().to_owned()).or_default() += 1;
+        if let EventData::Escalated(x) = &e.data {
+            *reasons.entry(format!("{} {}", x.to, x.reason)).or_default() += 1;
+        }
+    }
+    println!("key complaints {key}\n{reasons:#?}\n{types:#?}");
+    let states = fold_checked(appends);
+    let mut status: BTreeMap<String, usize> = BTreeMap::new();
+    let mut causes: BTreeMap<String, usize> = BTreeMap::new();
+    let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
+    for c in states.values().filter_map(|s| s.complaint()) {
+        *status.entry(c.status.to_string()).or_default() += 1;
+        *causes.entry(c.root_cause.clone().unwrap_or_default()).or_default() += 1;
+        *outcomes.entry(format!("{:?}", c.outcome)).or_default() += 1;
+    }
+    println!("{status:?}\n{outcomes:?}");
+    for (k, v) in causes {
+        println!("{v:5} {k}");
+    }
+    for r in complaints.iter().step_by(150) {
+        println!("{} | {:?} | {}", r.complaint_id, r.product, r.description);
+    }
+    let stream = &appends[500].stream;
+    for a in appends.iter().filter(|a| &a.stream == stream) {
+        println!("{}", serde_json::to_string_pretty(&a.to_request_json()).unwrap());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn zz_timing() {
+    let answers = answers();
+    let t = std::time::Instant::now();
+    let appends = generate(&DemoConfig::default(), &answers);
+    println!("generate: {:?} ({} appends)", t.elapsed(), appends.len());
+    let t = std::time::Instant::now();
+    let s = summarize(&appends);
+    println!("summarize: {:?}", t.elapsed());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SledStore::open(dir.path()).expect("open store");
+    let t = std::time::Instant::now();
+    let out = load(&store, appends.clone(), |_, _| {}).await.expect("load");
+    println!("load: {:?} ({} events)", t.elapsed(), out.events);
+    let t = std::time::Instant::now();
+    let again = load(&store, appends, |_, _| {}).await.expect("load");
+    println!("reload: {:?} ({} already)", t.elapsed(), again.already_present);
+    let t = std::time::Instant::now();
+    let v = verify_store(&store, |_| {}).await.expect("verify");
+    println!("verify: {:?} {}", t.elapsed(), v.is_intact());
+    assert_eq!(s.events, out.events);
+    let mut from = redress_schemas::Position(0);
+    let mut max_back = 0i64;
+    let mut latest = i64::MIN;
+    let mut inversions = 0;
+    loop {
+        let page = store.read_all(from, 5000, &redress_engine::EventFilter::all()).await.unwrap();
+        for e in &page.events {
+            let t = e.occurred_at.unix_nanos();
+            if t < latest { inversions += 1; max_back = max_back.max(latest - t); }
+            latest = latest.max(t);
+        }
+        match page.next { Some(n) => from = redress_schemas::Position(n), None => break }
+        if page.events.is_empty() { break }
+    }
+    println!("behind the latest occurred_at so far: {inversions} events, at most {} h", max_back / 3_600_000_000_000);
+    store.close().await;
+}

@@ -1,0 +1,218 @@
+//! Bearer tokens and roles. Tokens are kept only as SHA-256 digests and compared in constant time
+//! against every known token; they are never logged.
+
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::path::Path;
+use subtle::ConstantTimeEq;
+
+/// What a token may do. `Admin` ⊇ everything; `Publisher` writes and reads; `Auditor` reads and audits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    Publisher,
+    Auditor,
+    Admin,
+}
+
+/// What a route needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Append events: publisher, admin.
+    Write,
+    /// Read the log and the read models: every role.
+    Read,
+    /// Verify and replay history: auditor, admin.
+    Audit,
+    /// Rebuild projections: admin.
+    Admin,
+}
+
+impl Role {
+    /// Whether this role grants `access`.
+    pub fn grants(self, access: Access) -> bool {
+        matches!(
+            (self, access),
+            (Role::Admin, _) | (_, Access::Read) | (Role::Publisher, Access::Write) | (Role::Auditor, Access::Audit)
+        )
+    }
+
+    fn parse(name: &str) -> Option<Role> {
+        match name.trim() {
+            "publisher" => Some(Role::Publisher),
+            "auditor" => Some(Role::Auditor),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Publisher => "publisher",
+            Role::Auditor => "auditor",
+            Role::Admin => "admin",
+        })
+    }
+}
+
+/// Why a token configuration was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenError {
+    #[error("token entry {entry}: expected <role>:<token> with role publisher, auditor or admin")]
+    BadEntry { entry: usize },
+    #[error("token entry {entry}: a token must be at least {min} characters")]
+    TooShort { entry: usize, min: usize },
+    #[error("tokens file {path}: {error}")]
+    File { path: String, error: std::io::Error },
+}
+
+/// The shortest token accepted.
+pub const TOKEN_CHARS_MIN: usize = 16;
+
+/// The known tokens, as digests with their roles.
+#[derive(Clone, Default)]
+pub struct Tokens {
+    entries: Vec<([u8; 32], Role)>,
+}
+
+impl fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Tokens({} configured)", self.entries.len())
+    }
+}
+
+fn digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+impl Tokens {
+    /// Parses `role:token` entries separated by commas or new lines (`#` starts a comment line).
+    pub fn parse(text: &str) -> Result<Tokens, TokenError> {
+        let mut entries = Vec::new();
+        let items = text.split([',', '\n']).map(str::trim).filter(|item| !item.is_empty() && !item.starts_with('#'));
+        for (entry, item) in items.enumerate() {
+            let (role, token) = item.split_once(':').ok_or(TokenError::BadEntry { entry })?;
+            let role = Role::parse(role).ok_or(TokenError::BadEntry { entry })?;
+            let token = token.trim();
+            if token.chars().count() < TOKEN_CHARS_MIN {
+                return Err(TokenError::TooShort { entry, min: TOKEN_CHARS_MIN });
+            }
+            entries.push((digest(token), role));
+        }
+        Ok(Tokens { entries })
+    }
+
+    /// Reads a tokens file in the same format.
+    pub fn from_file(path: &Path) -> Result<Tokens, TokenError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| TokenError::File { path: path.display().to_string(), error })?;
+        Tokens::parse(&text)
+    }
+
+    /// One admin token.
+    pub fn single_admin(token: &str) -> Tokens {
+        Tokens { entries: vec![(digest(token), Role::Admin)] }
+    }
+
+    /// Whether no token is configured.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The role of `token`, comparing against every entry in constant time.
+    pub fn role_of(&self, token: &str) -> Option<Role> {
+        let presented = digest(token);
+        let mut found = None;
+        for (known, role) in &self.entries {
+            if bool::from(known.ct_eq(&presented)) {
+                found = Some(*role);
+            }
+        }
+        found
+    }
+}
+
+/// A new random token (256 bits from the OS, hex).
+pub fn generate_token() -> String {
+    let a = uuid::Uuid::new_v4();
+    let b = uuid::Uuid::new_v4();
+    format!("{}{}", a.simple(), b.simple())
+}
+
+/// The admin token kept in `<data-dir>/admin.token` (created with mode 0600 if absent).
+/// Returns the token and whether it was created now (then the caller prints it once).
+pub fn admin_token_file(data_dir: &Path) -> std::io::Result<(String, bool)> {
+    let path = data_dir.join("admin.token");
+    match std::fs::read_to_string(&path) {
+        Ok(text) if !text.trim().is_empty() => return Ok((text.trim().to_owned(), false)),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    std::fs::create_dir_all(data_dir)?;
+    let token = generate_token();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    use std::io::Write;
+    let mut file = options.open(&path)?;
+    file.write_all(token.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()?;
+    Ok((token, true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_grant_what_the_api_says() {
+        use Access::*;
+        assert!(Role::Publisher.grants(Write) && Role::Publisher.grants(Read));
+        assert!(!Role::Publisher.grants(Audit) && !Role::Publisher.grants(Admin));
+        assert!(Role::Auditor.grants(Read) && Role::Auditor.grants(Audit));
+        assert!(!Role::Auditor.grants(Write) && !Role::Auditor.grants(Admin));
+        assert!([Write, Read, Audit, Admin].into_iter().all(|a| Role::Admin.grants(a)));
+    }
+
+    #[test]
+    fn tokens_parse_and_match_only_exactly() {
+        let tokens =
+            Tokens::parse("admin:aaaaaaaaaaaaaaaa1, publisher:pppppppppppppppp1\n# c\nauditor:uuuuuuuuuuuuuuuu1")
+                .unwrap();
+        assert_eq!(tokens.role_of("aaaaaaaaaaaaaaaa1"), Some(Role::Admin));
+        assert_eq!(tokens.role_of("pppppppppppppppp1"), Some(Role::Publisher));
+        assert_eq!(tokens.role_of("uuuuuuuuuuuuuuuu1"), Some(Role::Auditor));
+        assert_eq!(tokens.role_of("aaaaaaaaaaaaaaaa"), None);
+        assert_eq!(tokens.role_of(""), None);
+    }
+
+    #[test]
+    fn bad_entries_are_refused() {
+        assert!(matches!(Tokens::parse("root:xxxxxxxxxxxxxxxxxxxx"), Err(TokenError::BadEntry { entry: 0 })));
+        assert!(matches!(Tokens::parse("admin:short"), Err(TokenError::TooShort { .. })));
+        assert!(matches!(Tokens::parse("admin"), Err(TokenError::BadEntry { .. })));
+    }
+
+    #[test]
+    fn the_generated_admin_token_is_private_and_stable() {
+        let dir = tempfile::tempdir().unwrap();
+        let (token, created) = admin_token_file(dir.path()).unwrap();
+        assert!(created && token.len() == 64);
+        let (again, created_again) = admin_token_file(dir.path()).unwrap();
+        assert_eq!((again.as_str(), created_again), (token.as_str(), false));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("admin.token")).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}

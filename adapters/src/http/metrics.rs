@@ -1,0 +1,88 @@
+//! Prometheus metrics in the text exposition format, kept with atomics and one small map.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Upper bounds (seconds) of the append latency histogram.
+const LATENCY_BUCKETS: [f64; 12] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+
+#[derive(Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+    pub events_appended: AtomicU64,
+    pub appends_idempotent: AtomicU64,
+    pub sse_clients: AtomicU64,
+    append_latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
+    append_latency_count: AtomicU64,
+    append_latency_micros_sum: AtomicU64,
+}
+
+impl Metrics {
+    /// Counts one answered request by route template, method and status.
+    pub fn request(&self, method: &str, route: &str, status: u16) {
+        let mut map = self.requests.lock().expect("metrics lock");
+        *map.entry((route.to_owned(), method.to_owned(), status)).or_insert(0) += 1;
+    }
+
+    /// Records how long one successful append took, end to end (durable).
+    pub fn append_latency(&self, took: Duration) {
+        let seconds = took.as_secs_f64();
+        for (bound, counter) in LATENCY_BUCKETS.iter().zip(&self.append_latency_buckets) {
+            if seconds <= *bound {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.append_latency_count.fetch_add(1, Ordering::Relaxed);
+        self.append_latency_micros_sum.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// The exposition text; `head_position` is the log's last position, if any.
+    pub fn render(&self, head_position: Option<u64>) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "# HELP redress_http_requests_total Answered HTTP requests.");
+        let _ = writeln!(out, "# TYPE redress_http_requests_total counter");
+        for ((route, method, status), n) in self.requests.lock().expect("metrics lock").iter() {
+            let _ = writeln!(
+                out,
+                "redress_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {n}"
+            );
+        }
+        let counter = |out: &mut String, name: &str, help: &str, v: u64| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+        };
+        counter(
+            &mut out,
+            "redress_events_appended_total",
+            "Events written by appends.",
+            self.events_appended.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "redress_appends_idempotent_total",
+            "Appends answered as retries, writing nothing.",
+            self.appends_idempotent.load(Ordering::Relaxed),
+        );
+        let _ =
+            writeln!(out, "# HELP redress_sse_clients Open subscription streams.\n# TYPE redress_sse_clients gauge");
+        let _ = writeln!(out, "redress_sse_clients {}", self.sse_clients.load(Ordering::Relaxed));
+        let _ = writeln!(out, "# HELP redress_log_head_position Position of the last durable event (-1: empty).\n# TYPE redress_log_head_position gauge");
+        let _ = writeln!(out, "redress_log_head_position {}", head_position.map_or(-1, |p| p as i64));
+        let _ = writeln!(out, "# HELP redress_append_duration_seconds Durable append latency.\n# TYPE redress_append_duration_seconds histogram");
+        for (bound, counter) in LATENCY_BUCKETS.iter().zip(&self.append_latency_buckets) {
+            let _ = writeln!(
+                out,
+                "redress_append_duration_seconds_bucket{{le=\"{bound}\"}} {}",
+                counter.load(Ordering::Relaxed)
+            );
+        }
+        let count = self.append_latency_count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "redress_append_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
+        let sum = self.append_latency_micros_sum.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ =
+            writeln!(out, "redress_append_duration_seconds_sum {sum}\nredress_append_duration_seconds_count {count}");
+        out
+    }
+}

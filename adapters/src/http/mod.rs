@@ -1,0 +1,500 @@
+//! The HTTP API of API.md on axum. Each handler: authorize → parse → call the engine → render.
+
+mod auth;
+mod error;
+mod metrics;
+mod openapi;
+
+pub use auth::{admin_token_file, generate_token, Access, Role, TokenError, Tokens, TOKEN_CHARS_MIN};
+pub use error::ApiError;
+pub use metrics::Metrics;
+pub use openapi::{openapi_json, ROUTES};
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Query, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use redress_engine::{
+    lifecycle, verify_store, Direction, EventFilter, EventStore, ExpectedVersion, Subscription, Verification,
+};
+use redress_projections::policy::SlaPolicy;
+use redress_schemas::{EventType, Position, ProposedEvent, StreamName, Timestamp};
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::watch;
+
+/// The largest request body accepted, in bytes (413 beyond).
+pub const REQUEST_BYTES_MAX: usize = 8 * 1024 * 1024;
+/// Events per read page when the caller does not say.
+pub const PAGE_EVENTS_DEFAULT: usize = 100;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn EventStore>,
+    tokens: Tokens,
+    policy: SlaPolicy,
+    metrics: Metrics,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl AppState {
+    /// State over `store`, answering `tokens`, judging deadlines by `policy`. Long-lived responses
+    /// (subscriptions) end when `shutdown` turns true.
+    pub fn new(
+        store: Arc<dyn EventStore>,
+        tokens: Tokens,
+        policy: SlaPolicy,
+        shutdown: watch::Receiver<bool>,
+    ) -> AppState {
+        AppState { inner: Arc::new(Inner { store, tokens, policy, metrics: Metrics::default(), shutdown }) }
+    }
+
+    fn authorize(&self, headers: &HeaderMap, access: Access, what: &str) -> Result<Role, ApiError> {
+        let token = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(ApiError::unauthorized)?;
+        let role = self.inner.tokens.role_of(token.trim()).ok_or_else(ApiError::unauthorized)?;
+        if role.grants(access) {
+            Ok(role)
+        } else {
+            Err(ApiError::forbidden(role, what))
+        }
+    }
+}
+
+/// The router with every route of API.md.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/streams/{stream}/events", post(append))
+        .route("/streams/{stream}", get(read_stream))
+        .route("/all", get(read_all))
+        .route("/subscribe", get(subscribe))
+        .route("/complaints/{complaint_id}", get(complaint))
+        .route("/audit/verify", get(audit_verify))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .layer(middleware::from_fn_with_state(state.clone(), count_requests))
+        // Bodies are read by the handlers with their own limit and a JSON 413; this only caps axum's.
+        .layer(DefaultBodyLimit::max(REQUEST_BYTES_MAX))
+        .with_state(state)
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then stops accepting, ends open
+/// subscriptions and waits for in-flight requests (appends answer once durable).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    stop_streams: watch::Sender<bool>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stop_streams.send(true);
+        })
+        .await
+}
+
+async fn count_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |m| m.as_str()).to_owned();
+    let method = request.method().to_string();
+    let response = next.run(request).await;
+    state.inner.metrics.request(&method, &route, response.status().as_u16());
+    response
+}
+
+fn stream_name(raw: &str) -> Result<StreamName, ApiError> {
+    StreamName::new(raw).map_err(|e| ApiError::bad_request(format!("bad stream name: {e}")))
+}
+
+/// Query parameters, refusing names the route does not know (a typo must not be ignored silently).
+struct Params(HashMap<String, String>);
+
+impl Params {
+    fn new(query: HashMap<String, String>, known: &[&str]) -> Result<Params, ApiError> {
+        if let Some(unknown) = query.keys().find(|k| !known.contains(&k.as_str())) {
+            return Err(ApiError::bad_request(format!(
+                "unknown query parameter {unknown:?}; known: {}",
+                known.join(", ")
+            )));
+        }
+        Ok(Params(query))
+    }
+
+    fn u64(&self, name: &str) -> Result<Option<u64>, ApiError> {
+        self.0
+            .get(name)
+            .map(|v| v.parse().map_err(|_| ApiError::bad_request(format!("{name} must be a non-negative integer"))))
+            .transpose()
+    }
+
+    fn limit(&self) -> Result<usize, ApiError> {
+        let limit = self.u64("limit")?.unwrap_or(PAGE_EVENTS_DEFAULT as u64);
+        let max = redress_engine::limits::READ_EVENTS_MAX as u64;
+        if limit == 0 || limit > max {
+            return Err(ApiError::bad_request(format!("limit must be in 1..={max}")));
+        }
+        Ok(limit as usize)
+    }
+
+    fn as_of(&self) -> Result<Option<Timestamp>, ApiError> {
+        self.0
+            .get("as_of")
+            .map(|v| Timestamp::parse(v).map_err(|e| ApiError::bad_request(format!("as_of: {e}"))))
+            .transpose()
+    }
+
+    fn filter(&self) -> Result<EventFilter, ApiError> {
+        match self.0.get("event_type").filter(|v| !v.is_empty()) {
+            None => Ok(EventFilter::all()),
+            Some(list) => {
+                let types = list
+                    .split(',')
+                    .map(|name| {
+                        EventType::from_name(name.trim())
+                            .ok_or_else(|| ApiError::bad_request(format!("unknown event type {name:?} in event_type")))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(EventFilter::types(types))
+            }
+        }
+    }
+}
+
+fn page_json(events: Vec<redress_schemas::RecordedEvent>, next: Option<u64>) -> Json<Value> {
+    Json(json!({"events": events.iter().map(|e| e.to_json()).collect::<Vec<_>>(), "next": next}))
+}
+
+/// Parses an expected version given as text (`any`, `no_stream`, `exists` or a version).
+pub fn parse_expected_text(text: &str) -> Result<ExpectedVersion, ApiError> {
+    parse_expected(Some(&Value::String(text.to_owned())))
+}
+
+fn parse_expected(value: Option<&Value>) -> Result<ExpectedVersion, ApiError> {
+    match value {
+        None | Some(Value::Null) => Ok(ExpectedVersion::Any),
+        Some(Value::String(s)) => match s.as_str() {
+            "any" => Ok(ExpectedVersion::Any),
+            "no_stream" => Ok(ExpectedVersion::NoStream),
+            "exists" => Ok(ExpectedVersion::Exists),
+            other => other.parse().map(ExpectedVersion::Exact).map_err(|_| {
+                ApiError::bad_request(format!("expected_version {other:?}: use any, no_stream, exists or a version"))
+            }),
+        },
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .map(ExpectedVersion::Exact)
+            .ok_or_else(|| ApiError::bad_request("expected_version must be a non-negative integer")),
+        Some(_) => {
+            Err(ApiError::bad_request("expected_version must be \"any\", \"no_stream\", \"exists\" or a version"))
+        }
+    }
+}
+
+/// Parses an append request body (the same JSON as `redress append --file`).
+pub fn parse_append_body(body: &[u8], stream: &StreamName) -> Result<(ExpectedVersion, Vec<ProposedEvent>), ApiError> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+    let Value::Object(mut object) = value else {
+        return Err(ApiError::bad_request("the body must be a JSON object with expected_version and events"));
+    };
+    if let Some(unknown) = object.keys().find(|k| !matches!(k.as_str(), "expected_version" | "events")) {
+        return Err(ApiError::bad_request(format!("unknown field {unknown:?}")));
+    }
+    let expected = parse_expected(object.get("expected_version"))?;
+    let events = match object.remove("events") {
+        Some(Value::Array(events)) => events,
+        Some(_) => return Err(ApiError::bad_request("events must be an array")),
+        None => return Err(ApiError::bad_request("events is missing")),
+    };
+    if events.is_empty() {
+        return Err(ApiError::bad_request("events is empty: an append needs at least one event"));
+    }
+    let max = redress_engine::limits::APPEND_EVENTS_MAX;
+    if events.len() > max {
+        return Err(ApiError::payload_too_large(format!("{} events in one append; the limit is {max}", events.len())));
+    }
+    let proposed = events
+        .into_iter()
+        .enumerate()
+        .map(|(index, event)| ProposedEvent::from_json(event, stream).map_err(|e| ApiError::invalid_event(index, &e)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((expected, proposed))
+}
+
+#[utoipa::path(post, path = "/streams/{stream}/events", tag = "write",
+    params(("stream" = String, Path, description = "Stream name: 1..=200 bytes of [A-Za-z0-9_.:-]")),
+    request_body = openapi::AppendRequest,
+    responses(
+        (status = 201, description = "Written and durable", body = openapi::AppendResultDoc),
+        (status = 200, description = "Every event id was written before: the original result", body = openapi::AppendResultDoc),
+        (status = 400, description = "Malformed request", body = openapi::ErrorDoc),
+        (status = 401, description = "No or unknown token", body = openapi::ErrorDoc),
+        (status = 403, description = "The token's role may not write", body = openapi::ErrorDoc),
+        (status = 409, description = "wrong_expected_version (with current_version) or idempotency_conflict", body = openapi::ErrorDoc),
+        (status = 413, description = "Body, event or batch over its limit", body = openapi::ErrorDoc),
+        (status = 422, description = "invalid_event: unknown type, bad field, broken lifecycle rule", body = openapi::ErrorDoc),
+        (status = 503, description = "The store cannot write", body = openapi::ErrorDoc),
+    ))]
+async fn append(
+    State(state): State<AppState>,
+    Path(stream): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    state.authorize(&headers, Access::Write, "append events")?;
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::payload_too_large(format!("the request body exceeds {REQUEST_BYTES_MAX} bytes"))
+        } else {
+            ApiError::bad_request(rejection.body_text())
+        }
+    })?;
+    let stream = stream_name(&stream)?;
+    let (expected, events) = parse_append_body(&body, &stream)?;
+    let count = events.len() as u64;
+    let started = Instant::now();
+    let outcome = state.inner.store.append(&stream, expected, events).await?;
+    let metrics = &state.inner.metrics;
+    metrics.append_latency(started.elapsed());
+    let status = if outcome.idempotent_retry {
+        metrics.appends_idempotent.fetch_add(1, Ordering::Relaxed);
+        StatusCode::OK
+    } else {
+        metrics.events_appended.fetch_add(count, Ordering::Relaxed);
+        StatusCode::CREATED
+    };
+    let r = outcome.result;
+    Ok((
+        status,
+        Json(json!({
+            "first_version": r.first_version, "last_version": r.last_version,
+            "first_position": r.first_position.0, "last_position": r.last_position.0,
+        })),
+    ))
+}
+
+#[utoipa::path(get, path = "/streams/{stream}", tag = "read",
+    params(("stream" = String, Path, description = "Stream name"),
+        ("from_version" = Option<u64>, Query, description = "First version (default 0, or the last when backward)"),
+        ("limit" = Option<usize>, Query, description = "1..=10000, default 100"),
+        ("direction" = Option<String>, Query, description = "forward (default) or backward")),
+    responses((status = 200, description = "A page of the stream", body = openapi::PageDoc),
+        (status = 400, description = "Bad parameter", body = openapi::ErrorDoc),
+        (status = 401, description = "No or unknown token", body = openapi::ErrorDoc),
+        (status = 404, description = "The stream has no events", body = openapi::ErrorDoc)))]
+async fn read_stream(
+    State(state): State<AppState>,
+    Path(stream): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    state.authorize(&headers, Access::Read, "read")?;
+    let stream = stream_name(&stream)?;
+    let params = Params::new(query, &["from_version", "limit", "direction"])?;
+    let direction = match params.0.get("direction").map(String::as_str) {
+        None | Some("forward") => Direction::Forward,
+        Some("backward") => Direction::Backward,
+        Some(other) => return Err(ApiError::bad_request(format!("direction {other:?}: use forward or backward"))),
+    };
+    let from = params.u64("from_version")?.unwrap_or(match direction {
+        Direction::Forward => 0,
+        Direction::Backward => u64::MAX,
+    });
+    let limit = params.limit()?;
+    if state.inner.store.stream_version(&stream).await?.is_none() {
+        return Err(ApiError::not_found(format!("stream {stream} has no events")));
+    }
+    let page = state.inner.store.read_stream(&stream, from, direction, limit).await?;
+    Ok(page_json(page.events, page.next))
+}
+
+#[utoipa::path(get, path = "/all", tag = "read",
+    params(("from_position" = Option<u64>, Query, description = "First position (default 0)"),
+        ("limit" = Option<usize>, Query, description = "1..=10000, default 1000"),
+        ("event_type" = Option<String>, Query, description = "Comma-separated event types")),
+    responses((status = 200, description = "A page of the global log", body = openapi::PageDoc),
+        (status = 400, description = "Bad parameter", body = openapi::ErrorDoc),
+        (status = 401, description = "No or unknown token", body = openapi::ErrorDoc)))]
+async fn read_all(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    state.authorize(&headers, Access::Read, "read")?;
+    let params = Params::new(query, &["from_position", "limit", "event_type"])?;
+    let from = Position(params.u64("from_position")?.unwrap_or(0));
+    let limit = params.u64("limit")?.map_or(Ok(1000), |_| params.limit())?;
+    let page = state.inner.store.read_all(from, limit, &params.filter()?).await?;
+    Ok(page_json(page.events, page.next))
+}
+
+#[utoipa::path(get, path = "/subscribe", tag = "read",
+    params(("from_position" = Option<u64>, Query, description = "Catch up from here, then follow live (default: live only)"),
+        ("event_type" = Option<String>, Query, description = "Comma-separated event types")),
+    responses((status = 200, description = "Server-Sent Events: one `data:` envelope per event, `id:` its position", content_type = "text/event-stream", body = String),
+        (status = 401, description = "No or unknown token", body = openapi::ErrorDoc)))]
+async fn subscribe(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    state.authorize(&headers, Access::Read, "subscribe")?;
+    let params = Params::new(query, &["from_position", "event_type"])?;
+    let from = match params.u64("from_position")? {
+        Some(p) => Position(p),
+        // Without a position: from the current end of the log (live only).
+        None => state.inner.store.head().await?.map_or(Position(0), |h| h.position.next()),
+    };
+    let subscription = Subscription::new(Arc::clone(&state.inner.store), from, params.filter()?);
+    state.inner.metrics.sse_clients.fetch_add(1, Ordering::Relaxed);
+    let guard = SseClient(state.clone());
+    let shutdown = state.inner.shutdown.clone();
+    let events = futures_util::stream::unfold(
+        (subscription, shutdown, guard),
+        |(mut subscription, mut shutdown, guard)| async move {
+            if *shutdown.borrow() {
+                return None;
+            }
+            tokio::select! {
+                next = subscription.next() => match next {
+                    Ok(event) => {
+                        let sse = SseEvent::default().id(event.position.0.to_string()).data(event.to_json().to_string());
+                        Some((Ok(sse), (subscription, shutdown, guard)))
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "subscription ended");
+                        None
+                    }
+                },
+                _ = shutdown.changed() => None,
+            }
+        },
+    );
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
+
+/// Counts an open subscription stream for as long as it lives.
+struct SseClient(AppState);
+
+impl Drop for SseClient {
+    fn drop(&mut self) {
+        self.0.inner.metrics.sse_clients.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The JSON view of a complaint: its folded state and its deadlines at `as_of`.
+pub fn complaint_view(
+    complaint: &lifecycle::ComplaintState,
+    version: u64,
+    policy: &SlaPolicy,
+    as_of: Timestamp,
+) -> Value {
+    let deadlines = policy.deadlines(complaint, as_of);
+    let mut view = match serde_json::to_value(complaint) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    };
+    view.insert("version".into(), json!(version));
+    view.insert("history_length".into(), json!(complaint.event_count));
+    view.insert("as_of".into(), json!(as_of));
+    view.insert("ack_due".into(), json!(deadlines.ack_due));
+    view.insert("resolution_due".into(), json!(deadlines.resolution_due));
+    view.insert("resolution_due_from_commitment".into(), json!(deadlines.committed));
+    view.insert("overdue".into(), json!(!deadlines.overdue_reasons.is_empty()));
+    view.insert("overdue_reasons".into(), json!(deadlines.overdue_reasons));
+    Value::Object(view)
+}
+
+#[utoipa::path(get, path = "/complaints/{complaint_id}", tag = "read",
+    params(("complaint_id" = String, Path, description = "The complaint id (stream complaint-<id>)"),
+        ("as_of" = Option<String>, Query, description = "RFC 3339 instant at which deadlines are judged (default now)")),
+    responses((status = 200, description = "Status, deadlines, solutions, escalation level, history length", body = Object),
+        (status = 401, description = "No or unknown token", body = openapi::ErrorDoc),
+        (status = 404, description = "No such complaint", body = openapi::ErrorDoc)))]
+async fn complaint(
+    State(state): State<AppState>,
+    Path(complaint_id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    state.authorize(&headers, Access::Read, "read")?;
+    let params = Params::new(query, &["as_of"])?;
+    let as_of = params.as_of()?.unwrap_or_else(Timestamp::now);
+    let stream =
+        StreamName::complaint(&complaint_id).map_err(|e| ApiError::bad_request(format!("bad complaint id: {e}")))?;
+    let mut events = Vec::new();
+    let mut from = 0;
+    loop {
+        let page = state.inner.store.read_stream(&stream, from, Direction::Forward, 10_000).await?;
+        events.extend(page.events);
+        match page.next {
+            Some(next) => from = next,
+            None => break,
+        }
+    }
+    let last_version = events
+        .last()
+        .map(|e| e.version)
+        .ok_or_else(|| ApiError::not_found(format!("no complaint {complaint_id:?}")))?;
+    let folded = lifecycle::fold(events.iter().map(|e| (&e.data, e.occurred_at)));
+    let complaint = folded.complaint().ok_or_else(|| ApiError::not_found(format!("no complaint {complaint_id:?}")))?;
+    Ok(Json(complaint_view(complaint, last_version, &state.inner.policy, as_of)))
+}
+
+#[utoipa::path(get, path = "/audit/verify", tag = "audit",
+    responses((status = 200, description = "`{ok: true, head_position, head_hash}` or `{ok: false, position, reason}`", body = Object),
+        (status = 401, description = "No or unknown token", body = openapi::ErrorDoc),
+        (status = 403, description = "Publishers may not audit", body = openapi::ErrorDoc)))]
+async fn audit_verify(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    state.authorize(&headers, Access::Audit, "audit")?;
+    Ok(Json(match verify_store(&*state.inner.store, |_| {}).await? {
+        Verification::Intact { events, head } => json!({
+            "ok": true, "events": events,
+            "head_position": head.map(|(p, _)| p.0), "head_hash": head.map(|(_, h)| h.to_hex()),
+        }),
+        Verification::Broken { position, reason } => json!({"ok": false, "position": position.0, "reason": reason}),
+    }))
+}
+
+#[utoipa::path(get, path = "/health", tag = "operations", security(()),
+    responses((status = 200, description = "The server is up; the log's head position", body = Object)))]
+async fn health(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let head = state.inner.store.head().await?;
+    Ok(Json(json!({"status": "ok", "head_position": head.map(|h| h.position.0)})))
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String),
+        (status = 401, description = "No or unknown token", body = openapi::ErrorDoc)))]
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    state.authorize(&headers, Access::Read, "read metrics")?;
+    let head = state.inner.store.head().await?.map(|h| h.position.0);
+    let text = state.inner.metrics.render(head);
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
+}
+
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", security(()),
+    responses((status = 200, description = "This document", body = Object)))]
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], openapi_json()).into_response()
+}

@@ -1,0 +1,451 @@
+//! The HTTP API through a real server on an ephemeral port, over real sled files.
+
+use futures_util::StreamExt;
+use redress_adapters::http::{self, AppState, Tokens, ROUTES};
+use redress_engine::{EventStore, SledStore};
+use redress_projections::policy::SlaPolicy;
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+const ADMIN: &str = "admin-token-0123456789";
+const PUBLISHER: &str = "publisher-token-0123456789";
+const AUDITOR: &str = "auditor-token-0123456789";
+
+/// A running server and a client for it. Dropping it stops the server.
+pub struct Server {
+    pub base: String,
+    pub client: Client,
+    pub store: Arc<dyn EventStore>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+pub async fn start() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn EventStore> = Arc::new(SledStore::open(dir.path()).unwrap());
+    let tokens = Tokens::parse(&format!("admin:{ADMIN},publisher:{PUBLISHER},auditor:{AUDITOR}")).unwrap();
+    let (stop_streams, streams_stopped) = tokio::sync::watch::channel(false);
+    let state = AppState::new(Arc::clone(&store), tokens, SlaPolicy::default(), streams_stopped);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(http::serve(listener, state, stop_streams, async move {
+        let _ = stopped.await;
+    }));
+    Server { base, client: Client::new(), store, stop: Some(stop), _dir: dir }
+}
+
+impl Server {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the server answers");
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    pub async fn raw_post(&self, path: &str, token: &str, body: Vec<u8>) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("the server answers");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn head(&self) -> Option<u64> {
+        let (_, body) = self.call(Method::GET, "/health", None, None).await;
+        body["head_position"].as_u64()
+    }
+}
+
+fn received_json(id: &str) -> Value {
+    json!({"event_type": "complaint_received", "event_id": uuid::Uuid::new_v4().to_string(), "data": {
+        "complaint_id": id, "customer_id": "K-1", "channel": "web", "category": "delivery",
+        "severity": "critical", "description": "The monitor arrived cracked"}})
+}
+
+fn body(expected: Value, events: Vec<Value>) -> Value {
+    json!({"expected_version": expected, "events": events})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appending_answers_201_then_200_for_a_retry_and_409_for_a_stale_version() {
+    let s = start().await;
+    let request = body(json!("no_stream"), vec![received_json("c1")]);
+    let (status, first) =
+        s.call(Method::POST, "/streams/complaint-c1/events", Some(PUBLISHER), Some(request.clone())).await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    assert_eq!(first, json!({"first_version": 0, "last_version": 0, "first_position": 0, "last_position": 0}));
+    let (status, again) = s.call(Method::POST, "/streams/complaint-c1/events", Some(PUBLISHER), Some(request)).await;
+    assert_eq!((status, &again), (StatusCode::OK, &first), "a retry gets the first result");
+    let progress = json!({"event_type": "progress_updated", "data": {"note": "called", "customer_informed": true}});
+    let (status, conflict) = s
+        .call(Method::POST, "/streams/complaint-c1/events", Some(PUBLISHER), Some(body(json!(5), vec![progress])))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(conflict["error"], "wrong_expected_version");
+    assert_eq!(conflict["current_version"], 0);
+    assert_eq!(conflict["expected"], 5);
+    assert_eq!(s.head().await, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kind_of_bad_input_gets_its_error_and_writes_nothing() {
+    let s = start().await;
+    s.call(
+        Method::POST,
+        "/streams/complaint-c1/events",
+        Some(ADMIN),
+        Some(body(json!("no_stream"), vec![received_json("c1")])),
+    )
+    .await;
+    let path = "/streams/complaint-c1/events";
+    let progress =
+        |note: Value| json!({"event_type": "progress_updated", "data": {"note": note, "customer_informed": false}});
+    let cases: Vec<(&str, Vec<u8>, StatusCode, &str, Option<&str>)> = vec![
+        ("malformed JSON", b"{\"events\": [".to_vec(), StatusCode::BAD_REQUEST, "bad_request", None),
+        ("not an object", b"[1,2]".to_vec(), StatusCode::BAD_REQUEST, "bad_request", None),
+        ("no events member", b"{}".to_vec(), StatusCode::BAD_REQUEST, "bad_request", None),
+        ("events not a list", br#"{"events": {}}"#.to_vec(), StatusCode::BAD_REQUEST, "bad_request", None),
+        ("empty event list", br#"{"events": []}"#.to_vec(), StatusCode::BAD_REQUEST, "bad_request", None),
+        ("unknown member", br#"{"events": [], "expected": 1}"#.to_vec(), StatusCode::BAD_REQUEST, "bad_request", None),
+        ("bad expected_version", br#"{"expected_version": true, "events": [{}]}"#.to_vec(), StatusCode::BAD_REQUEST, "bad_request", None),
+        ("unknown event type", json!({"events": [{"event_type": "complaint_vanished", "data": {}}]}).to_string().into_bytes(),
+            StatusCode::UNPROCESSABLE_ENTITY, "invalid_event", None),
+        ("missing field", json!({"events": [{"event_type": "progress_updated", "data": {"note": "x"}}]}).to_string().into_bytes(),
+            StatusCode::UNPROCESSABLE_ENTITY, "invalid_event", None),
+        ("wrong field type", json!({"events": [progress(json!(42))]}).to_string().into_bytes(),
+            StatusCode::UNPROCESSABLE_ENTITY, "invalid_event", Some("data.note")),
+        ("unknown enum value", json!({"events": [{"event_type": "complaint_closed", "data": {"outcome": "vanished"}}]}).to_string().into_bytes(),
+            StatusCode::UNPROCESSABLE_ENTITY, "invalid_event", Some("data.outcome")),
+        ("bad event id", json!({"events": [{"event_id": "42", "event_type": "progress_updated", "data": {"note": "x", "customer_informed": true}}]}).to_string().into_bytes(),
+            StatusCode::UNPROCESSABLE_ENTITY, "invalid_event", Some("event_id")),
+        ("missing data", json!({"events": [{"event_type": "progress_updated"}]}).to_string().into_bytes(),
+            StatusCode::UNPROCESSABLE_ENTITY, "invalid_event", Some("data")),
+        ("broken lifecycle rule", json!({"events": [{"event_type": "solution_accepted", "data": {"solution_id": "never"}}]}).to_string().into_bytes(),
+            StatusCode::UNPROCESSABLE_ENTITY, "invalid_event", None),
+        ("too many events", json!({"events": vec![progress(json!("x")); 1001]}).to_string().into_bytes(),
+            StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", None),
+        ("event over 1 MiB", json!({"events": [progress(json!("x".repeat(1_100_000)))]}).to_string().into_bytes(),
+            StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", None),
+        ("body over the limit", vec![b' '; http::REQUEST_BYTES_MAX + 1], StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", None),
+    ];
+    for (name, raw, status, code, field) in cases {
+        let (got, answer) = s.raw_post(path, ADMIN, raw).await;
+        assert_eq!(got, status, "{name}: {answer}");
+        assert_eq!(answer["error"], code, "{name}: {answer}");
+        assert!(answer["message"].as_str().is_some_and(|m| !m.is_empty()), "{name}: a human message");
+        if let Some(field) = field {
+            assert_eq!(answer["field"], field, "{name}: names the field: {answer}");
+        }
+        assert_eq!(s.head().await, Some(0), "{name}: nothing was written");
+    }
+    for bad_stream in
+        ["/streams/$all/events", "/streams/has%20space/events", &format!("/streams/{}/events", "x".repeat(201))]
+    {
+        let (got, answer) =
+            s.raw_post(bad_stream, ADMIN, body(json!("any"), vec![received_json("c1")]).to_string().into_bytes()).await;
+        assert_eq!(got, StatusCode::BAD_REQUEST, "{bad_stream}: {answer}");
+    }
+    assert_eq!(s.head().await, Some(0));
+}
+
+/// (method, path, body, access) for one request of every route, in an order that makes each succeed.
+fn one_request_per_route() -> Vec<(Method, String, Option<Value>, &'static str)> {
+    vec![
+        (
+            Method::POST,
+            "/streams/complaint-r1/events".into(),
+            Some(body(json!("any"), vec![received_json("r1")])),
+            "write",
+        ),
+        (Method::GET, "/streams/complaint-r1".into(), None, "read"),
+        (Method::GET, "/all".into(), None, "read"),
+        (Method::GET, "/complaints/r1".into(), None, "read"),
+        (Method::GET, "/audit/verify".into(), None, "audit"),
+        (Method::GET, "/metrics".into(), None, "read"),
+        (Method::GET, "/health".into(), None, "open"),
+        (Method::GET, "/openapi.json".into(), None, "open"),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_role_matrix_holds_on_every_kind_of_route() {
+    let s = start().await;
+    for (method, path, request, access) in one_request_per_route() {
+        let call = |token: Option<&'static str>| s.call(method.clone(), &path, token, request.clone());
+        if access == "open" {
+            assert!(call(None).await.0.is_success(), "{path} needs no token");
+            continue;
+        }
+        let (status, answer) = call(None).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("unauthorized")),
+            "{path} without a token"
+        );
+        assert_eq!(
+            call(Some("not-a-known-token-at-all")).await.0,
+            StatusCode::UNAUTHORIZED,
+            "{path} with an unknown token"
+        );
+        for (role, token) in [("admin", ADMIN), ("publisher", PUBLISHER), ("auditor", AUDITOR)] {
+            let allowed = match access {
+                "write" => role != "auditor",
+                "audit" => role != "publisher",
+                _ => true,
+            };
+            let (status, answer) = call(Some(token)).await;
+            if allowed {
+                assert!(status.is_success(), "{role} on {path}: {status} {answer}");
+            } else {
+                assert_eq!(
+                    (status, answer["error"].as_str()),
+                    (StatusCode::FORBIDDEN, Some("forbidden")),
+                    "{role} on {path}"
+                );
+            }
+        }
+    }
+    // The auditor's refused write wrote nothing: only admin's and publisher's appends (same event id: one write).
+    assert_eq!(s.head().await, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_page_in_both_directions_and_filter_by_type() {
+    let s = start().await;
+    let notes: Vec<Value> = (0..5)
+        .map(
+            |i| json!({"event_type": "progress_updated", "data": {"note": format!("n{i}"), "customer_informed": true}}),
+        )
+        .collect();
+    let mut events = vec![received_json("c1")];
+    events.extend(notes);
+    s.call(Method::POST, "/streams/complaint-c1/events", Some(PUBLISHER), Some(body(json!("no_stream"), events))).await;
+    s.call(
+        Method::POST,
+        "/streams/complaint-c2/events",
+        Some(PUBLISHER),
+        Some(body(json!("no_stream"), vec![received_json("c2")])),
+    )
+    .await;
+
+    let versions = |page: &Value| {
+        page["events"].as_array().unwrap().iter().map(|e| e["version"].as_u64().unwrap()).collect::<Vec<_>>()
+    };
+    let (status, page) = s.call(Method::GET, "/streams/complaint-c1?limit=4", Some(AUDITOR), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!((versions(&page), page["next"].clone()), (vec![0, 1, 2, 3], json!(4)));
+    let (_, page) = s.call(Method::GET, "/streams/complaint-c1?direction=backward&limit=2", Some(AUDITOR), None).await;
+    assert_eq!((versions(&page), page["next"].clone()), (vec![5, 4], json!(3)));
+    let (_, page) = s.call(Method::GET, "/streams/complaint-c1?from_version=4", Some(AUDITOR), None).await;
+    assert_eq!((versions(&page), page["next"].clone()), (vec![4, 5], Value::Null));
+    let first = &page["events"][0];
+    for key in [
+        "event_id",
+        "stream",
+        "version",
+        "position",
+        "event_type",
+        "schema_version",
+        "occurred_at",
+        "recorded_at",
+        "metadata",
+        "data",
+        "hash",
+    ] {
+        assert!(first.get(key).is_some(), "the envelope has {key}");
+    }
+
+    let (status, _) = s.call(Method::GET, "/streams/complaint-none", Some(AUDITOR), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    for bad in [
+        "/streams/complaint-c1?direction=sideways",
+        "/streams/complaint-c1?limit=0",
+        "/streams/complaint-c1?from_version=-1",
+        "/streams/complaint-c1?colour=red",
+        "/all?event_type=nope",
+    ] {
+        let (status, answer) = s.call(Method::GET, bad, Some(AUDITOR), None).await;
+        assert_eq!((status, answer["error"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_request")), "{bad}");
+    }
+
+    let (_, all) = s.call(Method::GET, "/all?event_type=complaint_received", Some(AUDITOR), None).await;
+    let positions: Vec<u64> =
+        all["events"].as_array().unwrap().iter().map(|e| e["position"].as_u64().unwrap()).collect();
+    assert_eq!(positions, [0, 6]);
+    let (_, all) = s.call(Method::GET, "/all?from_position=5&limit=1", Some(AUDITOR), None).await;
+    assert_eq!((all["events"][0]["position"].as_u64(), all["next"].as_u64()), (Some(5), Some(6)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn complaint_state_shows_status_deadlines_and_overdue_as_of_an_instant() {
+    let s = start().await;
+    let mut received = received_json("c9");
+    received["occurred_at"] = json!("2026-03-01T08:00:00Z");
+    let offered = json!({"event_type": "solution_offered", "occurred_at": "2026-03-01T09:00:00Z",
+        "data": {"solution_id": "s1", "description": "replace the monitor"}});
+    s.call(
+        Method::POST,
+        "/streams/complaint-c9/events",
+        Some(PUBLISHER),
+        Some(body(json!("no_stream"), vec![received, offered])),
+    )
+    .await;
+    // critical: acknowledge within 2 h, resolve within 24 h.
+    let (status, view) = s.call(Method::GET, "/complaints/c9?as_of=2026-03-01T09:30:00Z", Some(AUDITOR), None).await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(view["status"], "solution_proposed");
+    assert_eq!(view["ack_due"], "2026-03-01T10:00:00Z");
+    assert_eq!(view["resolution_due"], "2026-03-02T08:00:00Z");
+    assert_eq!((view["overdue"].clone(), view["history_length"].clone()), (json!(false), json!(2)));
+    assert_eq!(view["solutions"][0]["state"], "offered");
+    let (_, later) = s.call(Method::GET, "/complaints/c9?as_of=2026-03-01T10:00:01Z", Some(AUDITOR), None).await;
+    assert_eq!((later["overdue"].clone(), later["overdue_reasons"].clone()), (json!(true), json!(["acknowledgement"])));
+    let (status, _) = s.call(Method::GET, "/complaints/nobody", Some(AUDITOR), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_verify_health_and_metrics_report_the_log() {
+    let s = start().await;
+    for i in 0..3 {
+        s.call(
+            Method::POST,
+            &format!("/streams/complaint-m{i}/events"),
+            Some(PUBLISHER),
+            Some(body(json!("no_stream"), vec![received_json(&format!("m{i}"))])),
+        )
+        .await;
+    }
+    let (status, verify) = s.call(Method::GET, "/audit/verify", Some(AUDITOR), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let head = s.store.head().await.unwrap().unwrap();
+    assert_eq!(verify, json!({"ok": true, "events": 3, "head_position": 2, "head_hash": head.hash.to_hex()}));
+    let (_, metrics) = s.call(Method::GET, "/metrics", Some(AUDITOR), None).await;
+    let metrics = metrics.as_str().unwrap().to_owned();
+    assert!(metrics.contains("redress_events_appended_total 3"), "{metrics}");
+    assert!(metrics.contains("redress_log_head_position 2"));
+    assert!(
+        metrics
+            .contains(r#"redress_http_requests_total{route="/streams/{stream}/events",method="POST",status="201"} 3"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains("redress_append_duration_seconds_count 3"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_lists_every_route_and_every_route_is_served() {
+    let s = start().await;
+    let (status, doc) = s.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "OpenAPI 3");
+    let paths = doc["paths"].as_object().unwrap();
+    assert_eq!(
+        paths.values().map(|p| p.as_object().unwrap().len()).sum::<usize>(),
+        ROUTES.len(),
+        "no undocumented extras"
+    );
+    for (method, path) in ROUTES {
+        let operation = &paths[*path][*method];
+        assert!(operation["responses"].as_object().is_some_and(|r| !r.is_empty()), "{method} {path} is documented");
+    }
+    for (method, path, request, _) in one_request_per_route() {
+        let (status, answer) = s.call(method.clone(), &path, Some(ADMIN), request).await;
+        assert!(status.is_success(), "{method} {path}: {status} {answer}");
+        let template = ROUTES.iter().any(|(m, p)| {
+            m.eq_ignore_ascii_case(method.as_str()) && {
+                let prefix = p.split('{').next().unwrap();
+                path.starts_with(prefix)
+            }
+        });
+        assert!(template, "{method} {path} is one of ROUTES");
+    }
+    let (status, answer) = s.call(Method::GET, "/nowhere", Some(ADMIN), None).await;
+    assert_eq!((status, answer["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+}
+
+/// Reads `n` SSE events (`id:` + `data:` envelopes) from a subscription response.
+async fn read_sse(response: reqwest::Response, n: usize) -> Vec<(u64, Value)> {
+    let mut stream = response.bytes_stream();
+    let mut buffer = String::new();
+    let mut out = Vec::new();
+    while out.len() < n {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(20), stream.next())
+            .await
+            .expect("events arrive within 20 s")
+            .expect("the stream stays open")
+            .unwrap();
+        buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+        while let Some(end) = buffer.find("\n\n") {
+            let frame: String = buffer.drain(..end + 2).collect();
+            let id = frame.lines().find_map(|l| l.strip_prefix("id:")).map(|v| v.trim().parse::<u64>().unwrap());
+            let data =
+                frame.lines().find_map(|l| l.strip_prefix("data:")).map(|v| serde_json::from_str(v.trim()).unwrap());
+            if let (Some(id), Some(data)) = (id, data) {
+                out.push((id, data));
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sse_subscribers_before_and_after_a_burst_see_every_event_once_in_order() {
+    let s = start().await;
+    let subscribe =
+        |from: u64| s.client.get(format!("{}/subscribe?from_position={from}", s.base)).bearer_auth(AUDITOR).send();
+    let early = subscribe(0).await.unwrap();
+    assert_eq!(early.status(), StatusCode::OK);
+    assert!(early.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    const COMPLAINTS: usize = 40;
+    for i in 0..COMPLAINTS {
+        let stream = format!("/streams/complaint-b{i}/events");
+        let progress = json!({"event_type": "progress_updated", "data": {"note": "x", "customer_informed": true}});
+        let (status, _) = s
+            .call(
+                Method::POST,
+                &stream,
+                Some(PUBLISHER),
+                Some(body(json!("no_stream"), vec![received_json(&format!("b{i}")), progress])),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let late = subscribe(0).await.unwrap();
+    let (early_events, late_events) = tokio::join!(read_sse(early, 2 * COMPLAINTS), read_sse(late, 2 * COMPLAINTS));
+    for events in [&early_events, &late_events] {
+        let ids: Vec<u64> = events.iter().map(|(id, _)| *id).collect();
+        assert_eq!(ids, (0..2 * COMPLAINTS as u64).collect::<Vec<_>>(), "every event once, in order");
+        assert!(events.iter().all(|(id, e)| e["position"].as_u64() == Some(*id)));
+    }
+    let (status, _) = s.call(Method::GET, "/subscribe?event_type=bogus", Some(AUDITOR), None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
