@@ -1,9 +1,11 @@
 //! One integration-test binary (builds once), through the public API and real sled files.
 
+mod cli;
 mod conformance;
 mod crash;
 mod history;
 mod http;
 mod postgres;
+mod server_crash;
 mod sled_store;
 mod support;

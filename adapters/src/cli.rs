@@ -8,6 +8,7 @@ use redress_engine::{
     verify_export, verify_store, Direction, EventFilter, EventStore, SledStore, StoreError, Subscription, Verification,
 };
 use redress_projections::policy::SlaPolicy;
+use redress_projections::{Basis, CheckpointStore, MemoryCheckpoints, Projections, Query, SledCheckpoints};
 use redress_schemas::{Position, StreamName, WrittenEvent};
 use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -88,6 +89,26 @@ pub enum Command {
         #[arg(long)]
         input: PathBuf,
     },
+    /// Print a projection's answer as it stood at an instant, rebuilt from the log up to then.
+    Replay {
+        /// RFC 3339 instant.
+        #[arg(long)]
+        as_of: String,
+        /// open-complaints, repeat-issues, satisfaction, customer-history, suggestions, answer-gaps.
+        #[arg(long)]
+        projection: String,
+        /// recorded (what the desk knew then) or occurred (how things stood in the world).
+        #[arg(long, default_value = "recorded")]
+        basis: String,
+        /// Projection parameters as key=value (e.g. group_by=category, customer_id=K-1).
+        #[arg(long = "param", value_name = "KEY=VALUE")]
+        params: Vec<String>,
+    },
+    /// Projection status, or rebuild one from position 0.
+    Projections {
+        #[command(subcommand)]
+        action: ProjectionsAction,
+    },
     /// Load the sample history and print a short tour.
     Demo {
         /// Number of complaints.
@@ -98,6 +119,14 @@ pub enum Command {
     },
     /// Print the OpenAPI document of the HTTP API.
     Openapi,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectionsAction {
+    /// Each projection's version, checkpoint, lag and state (catches up first).
+    Status,
+    /// Rebuild a projection from position 0 and save it.
+    Rebuild { name: String },
 }
 
 /// A command's failure, with its exit code.
@@ -200,6 +229,10 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 Command::Verify { file: None } => verify(&*store).await,
                 Command::Export { output } => export(&*store, output).await,
                 Command::Import { input } => import(&*store, input).await,
+                Command::Replay { as_of, projection, basis, params } => {
+                    replay(&*store, as_of, projection, basis, params).await
+                }
+                Command::Projections { action } => projections_command(&cli, &store, action).await,
                 Command::Demo { complaints, seed } => demo(&*store, *complaints, *seed).await.map(|summary| {
                     println!("{summary}");
                 }),
@@ -379,6 +412,67 @@ async fn import(store: &dyn EventStore, input: &Path) -> Result<(), CliError> {
     Ok(())
 }
 
+async fn replay(
+    store: &dyn EventStore,
+    as_of: &str,
+    name: &str,
+    basis: &str,
+    params: &[String],
+) -> Result<(), CliError> {
+    let as_of = redress_schemas::Timestamp::parse(as_of).map_err(|e| failed("--as-of", e))?;
+    let basis = match basis {
+        "recorded" => Basis::Recorded,
+        "occurred" => Basis::Occurred,
+        other => return Err(failed("--basis", format!("{other:?}: use recorded or occurred"))),
+    };
+    let mut query = Query::at(as_of);
+    for param in params {
+        let (k, v) = param.split_once('=').ok_or_else(|| failed("--param", format!("{param:?} is not KEY=VALUE")))?;
+        query = query.with(k, v);
+    }
+    let bar = progress(None, "replay");
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    let answer = redress_projections::replay_builtin(name, store, &SlaPolicy::default(), basis, &query).await;
+    bar.finish_and_clear();
+    let answer = answer.map_err(|e| failed("replay", e))?;
+    println!("{}", serde_json::to_string_pretty(&answer).unwrap_or_default());
+    Ok(())
+}
+
+async fn projections_command(
+    cli: &Cli,
+    store: &Arc<dyn EventStore>,
+    action: &ProjectionsAction,
+) -> Result<(), CliError> {
+    let projections = start_projections(cli, store, &SlaPolicy::default())?;
+    let head = store.head().await?.map_or(0, |h| h.position.0 + 1);
+    if let ProjectionsAction::Rebuild { name } = action {
+        projections.get(name).map_err(|e| failed("rebuild", e))?.rebuild();
+        // Let the rebuild begin before waiting for it to catch up.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    let bar = progress(Some(head), "catch up");
+    loop {
+        let statuses = projections.statuses().await;
+        let behind = statuses.iter().map(|s| s.lag).max().unwrap_or(0);
+        bar.set_position(head.saturating_sub(behind));
+        let settled = statuses.iter().all(|s| {
+            matches!(s.health, redress_projections::Health::Running | redress_projections::Health::Failed { .. })
+                && s.lag == 0
+        });
+        if settled {
+            bar.finish_and_clear();
+            for status in statuses {
+                println!("{}", serde_json::to_string(&status).unwrap_or_default());
+            }
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    projections.stop().await;
+    Ok(())
+}
+
 /// The standard-answer library the demo publishes: REDRESS_QA_LIBRARY, else the shared data set.
 fn qa_library_path() -> PathBuf {
     std::env::var_os("REDRESS_QA_LIBRARY")
@@ -440,12 +534,29 @@ async fn serve(
         tokio::net::TcpListener::bind(listen).await.map_err(|e| failed(&format!("listening on {listen}"), e))?;
     let address = listener.local_addr().map_err(|e| failed("listening", e))?;
     println!("Redress is listening on http://{address}");
+    let projections = Arc::new(start_projections(cli, &store, &policy)?);
     let (stop_streams, streams_stopped) = tokio::sync::watch::channel(false);
-    let state = AppState::new(Arc::clone(&store), tokens, policy, streams_stopped);
+    let state = AppState::new(Arc::clone(&store), Arc::clone(&projections), tokens, policy, streams_stopped);
     http::serve(listener, state, stop_streams, shutdown_signal()).await.map_err(|e| failed("serving", e))?;
-    tracing::info!("stopped accepting; closing the store");
+    tracing::info!("stopped accepting; saving projections and closing the store");
+    projections.stop().await;
     store.close().await;
     Ok(())
+}
+
+/// Starts the built-in projections, checkpointed beside the store (`<data-dir>/projections`, or in
+/// memory for a PostgreSQL store until its checkpoint table lands).
+fn start_projections(cli: &Cli, store: &Arc<dyn EventStore>, policy: &SlaPolicy) -> Result<Projections, CliError> {
+    let checkpoints: Arc<dyn CheckpointStore> = match cli.store {
+        Some(_) => Arc::new(MemoryCheckpoints::default()),
+        None => Arc::new(
+            SledCheckpoints::open(&cli.data_dir.join("projections"))
+                .map_err(|e| failed("projection checkpoints", e))?,
+        ),
+    };
+    let mut projections = Projections::new(Arc::clone(store), checkpoints);
+    redress_projections::start_builtins(&mut projections, policy);
+    Ok(projections)
 }
 
 /// Resolves on SIGTERM or SIGINT.

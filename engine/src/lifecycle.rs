@@ -13,13 +13,13 @@
 //! as data (each event's `occurred_at`), so replaying the same history always gives the same state.
 
 use redress_schemas::{Channel, CustomerTier, EventData, EventType, Outcome, Severity, StreamKind, Timestamp};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Where a complaint stands, derived from its events (EVENTS.md, "Status derived from the events").
 ///
 /// The serde form is the snake_case name, the same string [`ComplaintStatus::as_str`] returns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ComplaintStatus {
     /// `complaint_received` and nothing that moves it on yet.
@@ -64,7 +64,7 @@ impl fmt::Display for ComplaintStatus {
 
 /// Where one offered solution stands. A solution only moves forward: offered → accepted | rejected,
 /// accepted → delivered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SolutionState {
     /// Offered, neither accepted nor rejected yet.
@@ -96,7 +96,7 @@ impl fmt::Display for SolutionState {
 }
 
 /// One solution offered on a complaint, as its events left it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Solution {
     /// The publisher's id; unique within the complaint.
     pub solution_id: String,
@@ -111,7 +111,7 @@ pub struct Solution {
 }
 
 /// One `revisit_done`, as recorded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Revisit {
     /// `occurred_at` of the revisit.
     pub at: Timestamp,
@@ -126,7 +126,7 @@ pub struct Revisit {
 /// Guarantees, for any state [`evolve`] builds from accepted events: `closed_at` and `outcome` are set exactly
 /// when `status` is [`ComplaintStatus::Closed`]; solution ids are unique; `event_count` is the number of events
 /// folded in.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ComplaintState {
     /// From `complaint_received`.
     pub complaint_id: String,
@@ -205,7 +205,7 @@ impl ComplaintState {
 }
 
 /// A standard answer of the Q&A library as its history leaves it: the fold of a `qa-` stream.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AnswerState {
     /// From `standard_answer_published`.
     pub answer_id: String,
@@ -227,8 +227,8 @@ pub struct AnswerState {
 ///
 /// The first accepted event decides the kind: `complaint_received` makes a complaint, `standard_answer_published`
 /// an answer; every other event needs one of them first.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
-#[serde(tag = "kind", content = "state", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum StreamState {
     /// No event folded in yet.
     #[default]

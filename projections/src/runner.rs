@@ -359,20 +359,27 @@ pub struct Projections {
     store: Arc<dyn EventStore>,
     checkpoints: Arc<dyn CheckpointStore>,
     runners: Vec<Arc<dyn RunningProjection>>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     stop: watch::Sender<bool>,
 }
 
 impl Projections {
     /// No projections yet; add them with [`Projections::start`].
     pub fn new(store: Arc<dyn EventStore>, checkpoints: Arc<dyn CheckpointStore>) -> Projections {
-        Projections { store, checkpoints, runners: Vec::new(), tasks: Vec::new(), stop: watch::channel(false).0 }
+        Projections {
+            store,
+            checkpoints,
+            runners: Vec::new(),
+            tasks: Mutex::new(Vec::new()),
+            stop: watch::channel(false).0,
+        }
     }
 
     /// Starts running `projection` (on the current tokio runtime).
     pub fn start<P: Projection>(&mut self, projection: P) -> &mut Self {
         let runner = Runner::new(projection, Arc::clone(&self.store), Arc::clone(&self.checkpoints));
-        self.tasks.push(tokio::spawn(Arc::clone(&runner).run(self.stop.subscribe())));
+        let task = tokio::spawn(Arc::clone(&runner).run(self.stop.subscribe()));
+        self.tasks.lock().expect("tasks lock").push(task);
         self.runners.push(runner);
         self
     }
@@ -409,10 +416,11 @@ impl Projections {
         all
     }
 
-    /// Stops every projection, saving its checkpoint.
-    pub async fn stop(self) {
+    /// Stops every projection, saving its checkpoint. Queries keep answering from the last state.
+    pub async fn stop(&self) {
         let _ = self.stop.send(true);
-        for task in self.tasks {
+        let tasks = std::mem::take(&mut *self.tasks.lock().expect("tasks lock"));
+        for task in tasks {
             let _ = task.await;
         }
     }

@@ -40,7 +40,7 @@ use redress_schemas::{
 use rng::Rng;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use timeline::{Case, Planned, DAY, HOUR, MINUTE};
 
 /// Events of one complaint written together when they happen within this many seconds of the first
@@ -52,6 +52,9 @@ const APPEND_EVENTS_MAX: usize = 32;
 const LOAD_IN_FLIGHT_APPENDS_MAX: usize = 1_024;
 /// Appends [`load`] holds back because an earlier append of their stream is still in flight.
 const LOAD_WAITING_APPENDS_MAX: usize = 4_096;
+/// How far (in `occurred_at`) [`load`] may run ahead of the oldest append not yet durable: this bounds how far
+/// the stored log departs from the generated order.
+const LOAD_REORDER_WINDOW_SECONDS: i64 = 6 * HOUR;
 /// Repeat complaints about the same category within this window are what the repeat-issues projection finds.
 const REPEAT_WINDOW_SECONDS: i64 = 90 * DAY;
 
@@ -80,7 +83,7 @@ pub struct DemoConfig {
 impl Default for DemoConfig {
     fn default() -> Self {
         DemoConfig {
-            seed: 2025_12_01,
+            seed: 20_251_201,
             complaints: 3_000,
             // 2025-12-01T00:00:00Z.
             start: Timestamp::from_unix_nanos(1_764_547_200 * 1_000_000_000),
@@ -264,7 +267,7 @@ pub struct DemoSummary {
 }
 
 /// The service levels of API.md: hours to acknowledge, hours to resolve.
-pub(crate) fn sla_hours(severity: Severity) -> (i64, i64) {
+fn sla_hours(severity: Severity) -> (i64, i64) {
     match severity {
         Severity::Critical => (2, 24),
         Severity::High => (4, 72),
@@ -274,7 +277,7 @@ pub(crate) fn sla_hours(severity: Severity) -> (i64, i64) {
 }
 
 /// The date in China (UTC+8) at `at`: year, month 1..=12, day.
-pub(crate) fn local_date(at: Timestamp) -> (i32, u8, u8) {
+fn local_date(at: Timestamp) -> (i32, u8, u8) {
     let seconds = at.unix_nanos().div_euclid(1_000_000_000) + 8 * HOUR;
     let date = time::OffsetDateTime::from_unix_timestamp(seconds)
         .expect("demo instants are within years 1677..2262, which time represents")
@@ -318,28 +321,10 @@ pub fn generate(config: &DemoConfig, answers: &[StandardAnswer]) -> Vec<DemoAppe
         let fraction = (received_at.unix_nanos() - config.start.unix_nanos()) as f64
             / (end.unix_nanos() - config.start.unix_nanos()) as f64;
 
-        // The theme: a customer coming back within 90 days often has the same kind of problem.
         let previous = last_complaint.get(&customer_index).copied();
         let recent = previous
             .filter(|(at, _)| received_at.unix_nanos() - at.unix_nanos() <= REPEAT_WINDOW_SECONDS * 1_000_000_000);
-        let (theme_index, same_theme) = match recent {
-            Some((_, previous_theme)) if rng.chance(0.35) => {
-                if rng.chance(0.7) {
-                    (previous_theme, true)
-                } else {
-                    let category = THEMES[previous_theme].category;
-                    let weights: Vec<f64> =
-                        THEMES.iter().map(|t| if t.category == category { t.weight } else { 0.0 }).collect();
-                    let chosen = rng.weighted_index(&weights);
-                    (chosen, chosen == previous_theme)
-                }
-            }
-            _ => {
-                let (_, month, _) = local_date(received_at);
-                let weights: Vec<f64> = THEMES.iter().map(|t| t.weight * seasonal(t.key, month, fraction)).collect();
-                (rng.weighted_index(&weights), false)
-            }
-        };
+        let (theme_index, same_theme) = choose_theme(&mut rng, recent.map(|(_, theme)| theme), received_at, fraction);
         last_complaint.insert(customer_index, (received_at, theme_index));
         let theme = &THEMES[theme_index];
 
@@ -401,6 +386,30 @@ pub fn generate(config: &DemoConfig, answers: &[StandardAnswer]) -> Vec<DemoAppe
     // Stable: appends of one stream keep their order, since each starts after the previous one's events.
     keyed.sort_by_key(|(at, seq, _)| (*at, *seq));
     keyed.into_iter().map(|(_, _, append)| append).collect()
+}
+
+/// The theme of a complaint: a customer coming back within 90 days (`recent` is the theme of their last
+/// complaint) often has the same kind of problem; otherwise the seasonal mix decides. Returns the theme's
+/// index and whether it repeats the recent one.
+fn choose_theme(rng: &mut Rng, recent: Option<usize>, received_at: Timestamp, fraction: f64) -> (usize, bool) {
+    match recent {
+        Some(previous) if rng.chance(0.35) => {
+            if rng.chance(0.7) {
+                (previous, true)
+            } else {
+                let category = THEMES[previous].category;
+                let weights: Vec<f64> =
+                    THEMES.iter().map(|t| if t.category == category { t.weight } else { 0.0 }).collect();
+                let chosen = rng.weighted_index(&weights);
+                (chosen, chosen == previous)
+            }
+        }
+        _ => {
+            let (_, month, _) = local_date(received_at);
+            let weights: Vec<f64> = THEMES.iter().map(|t| t.weight * seasonal(t.key, month, fraction)).collect();
+            (rng.weighted_index(&weights), false)
+        }
+    }
 }
 
 /// Cuts `planned` at `end`, gives each event its id, and groups events close in time into appends.
@@ -768,9 +777,8 @@ impl AnswerBook {
 
         // Merges: two categories with at least two answers each.
         let mut by_category: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-        for (i, plan) in plans.iter().enumerate() {
-            by_category.entry(usable[i].category.as_str()).or_default().push(i);
-            let _ = plan;
+        for (i, answer) in usable.iter().enumerate() {
+            by_category.entry(answer.category.as_str()).or_default().push(i);
         }
         let mut categories: Vec<Vec<usize>> = by_category.into_values().filter(|v| v.len() >= 2).collect();
         rng.shuffle(&mut categories);
@@ -923,38 +931,49 @@ pub async fn load(
     let mut summary = summarize(&appends);
     let total = summary.events;
     let mut done = 0;
-    let mut source = appends.into_iter();
+    let mut source = appends.into_iter().enumerate().peekable();
     // A stream is busy while one of its appends is in flight; its later appends wait behind it, in order.
     let mut busy: HashSet<StreamName> = HashSet::new();
-    let mut waiting: HashMap<StreamName, VecDeque<DemoAppend>> = HashMap::new();
+    let mut waiting: HashMap<StreamName, VecDeque<(usize, DemoAppend)>> = HashMap::new();
     let mut waiting_count = 0;
+    // Appends taken from the source and not yet durable, by (first occurred_at, index): the oldest bounds how
+    // far ahead the load may run.
+    let mut pending: BTreeSet<(Timestamp, usize)> = BTreeSet::new();
+    let window = LOAD_REORDER_WINDOW_SECONDS;
     let mut in_flight = FuturesUnordered::new();
     loop {
         while in_flight.len() < LOAD_IN_FLIGHT_APPENDS_MAX && waiting_count < LOAD_WAITING_APPENDS_MAX {
-            let Some(next) = source.next() else { break };
+            let horizon = pending.first().map(|(at, _)| at.plus_seconds(window));
+            let Some((index, next)) =
+                source.next_if(|(_, a)| horizon.is_none_or(|h| a.first_at().is_none_or(|at| at <= h)))
+            else {
+                break;
+            };
+            pending.insert((next.first_at().unwrap_or(Timestamp::from_unix_nanos(0)), index));
             if busy.contains(&next.stream) {
-                waiting.entry(next.stream.clone()).or_default().push_back(next);
+                waiting.entry(next.stream.clone()).or_default().push_back((index, next));
                 waiting_count += 1;
             } else {
                 busy.insert(next.stream.clone());
-                in_flight.push(append_one(store, next));
+                in_flight.push(append_one(store, index, next));
             }
         }
-        let Some((stream, count, outcome)) = in_flight.next().await else {
+        let Some((index, first_at, stream, count, outcome)) = in_flight.next().await else {
             debug_assert_eq!(waiting_count, 0, "an append waits only behind one in flight");
             break;
         };
+        pending.remove(&(first_at, index));
         summary.already_present += usize::from(outcome?.idempotent_retry);
         done += count;
         progress(done, total);
         let next = waiting.get_mut(&stream).and_then(VecDeque::pop_front);
         match next {
-            Some(next) => {
+            Some((index, next)) => {
                 waiting_count -= 1;
                 if waiting.get(&stream).is_some_and(VecDeque::is_empty) {
                     waiting.remove(&stream);
                 }
-                in_flight.push(append_one(store, next));
+                in_flight.push(append_one(store, index, next));
             }
             None => {
                 busy.remove(&stream);
@@ -966,11 +985,13 @@ pub async fn load(
 
 async fn append_one(
     store: &dyn EventStore,
+    index: usize,
     append: DemoAppend,
-) -> (StreamName, usize, Result<redress_engine::AppendOutcome, StoreError>) {
+) -> (usize, Timestamp, StreamName, usize, Result<redress_engine::AppendOutcome, StoreError>) {
     let count = append.events.len();
+    let first_at = append.first_at().unwrap_or(Timestamp::from_unix_nanos(0));
     let outcome = store.append(&append.stream, append.expected, append.events).await;
-    (append.stream, count, outcome)
+    (index, first_at, append.stream, count, outcome)
 }
 
 #[cfg(test)]

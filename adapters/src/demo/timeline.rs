@@ -170,11 +170,12 @@ impl<'c, 'a> History<'c, 'a> {
 
 /// A phrase in the reply language (traditional falls back to simplified where no traditional form exists).
 fn say(rng: &mut Rng, phrases: &Phrases, lang: Lang) -> &'static str {
-    match lang {
-        Lang::En => *rng.pick(phrases.en),
-        Lang::Hant if !phrases.hant.is_empty() => *rng.pick(phrases.hant),
-        Lang::Hans | Lang::Hant | Lang::Mixed => *rng.pick(phrases.hans),
-    }
+    let list = match lang {
+        Lang::En => phrases.en,
+        Lang::Hant if !phrases.hant.is_empty() => phrases.hant,
+        Lang::Hans | Lang::Hant | Lang::Mixed => phrases.hans,
+    };
+    list[rng.below(list.len())]
 }
 
 /// `template` with each `{name}` replaced.
@@ -685,7 +686,7 @@ fn aftercare(h: &mut History<'_, '_>, rng: &mut Rng, allow_reopen: bool) -> bool
             h.by_owner(at, EventData::ComplaintReopened(ComplaintReopened { reason }));
             return true;
         }
-    } else if allow_reopen && rng.chance(0.03) {
+    } else if allow_reopen && rng.chance(0.035) {
         let at = h.later(rng, 5 * DAY, 40 * DAY);
         let reason = h.say(rng, &LATE_REOPEN_REASONS).to_owned();
         h.by_owner(at, EventData::ComplaintReopened(ComplaintReopened { reason }));

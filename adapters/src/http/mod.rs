@@ -23,6 +23,7 @@ use redress_engine::{
     lifecycle, verify_store, Direction, EventFilter, EventStore, ExpectedVersion, Subscription, Verification,
 };
 use redress_projections::policy::SlaPolicy;
+use redress_projections::{Basis, ProjectionError, Projections, Query as ProjectionQuery};
 use redress_schemas::{EventType, Position, ProposedEvent, StreamName, Timestamp};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -45,6 +46,7 @@ pub struct AppState {
 
 struct Inner {
     store: Arc<dyn EventStore>,
+    projections: Arc<Projections>,
     tokens: Tokens,
     policy: SlaPolicy,
     metrics: Metrics,
@@ -52,15 +54,18 @@ struct Inner {
 }
 
 impl AppState {
-    /// State over `store`, answering `tokens`, judging deadlines by `policy`. Long-lived responses
-    /// (subscriptions) end when `shutdown` turns true.
+    /// State over `store` and its running `projections`, answering `tokens`, judging deadlines by
+    /// `policy`. Long-lived responses (subscriptions) end when `shutdown` turns true.
     pub fn new(
         store: Arc<dyn EventStore>,
+        projections: Arc<Projections>,
         tokens: Tokens,
         policy: SlaPolicy,
         shutdown: watch::Receiver<bool>,
     ) -> AppState {
-        AppState { inner: Arc::new(Inner { store, tokens, policy, metrics: Metrics::default(), shutdown }) }
+        AppState {
+            inner: Arc::new(Inner { store, projections, tokens, policy, metrics: Metrics::default(), shutdown }),
+        }
     }
 
     fn authorize(&self, headers: &HeaderMap, access: Access, what: &str) -> Result<Role, ApiError> {
@@ -86,7 +91,12 @@ pub fn router(state: AppState) -> Router {
         .route("/all", get(read_all))
         .route("/subscribe", get(subscribe))
         .route("/complaints/{complaint_id}", get(complaint))
+        .route("/customers/{customer_id}/history", get(customer_history))
+        .route("/projections", get(projection_statuses))
+        .route("/projections/{name}", get(projection_query))
+        .route("/projections/{name}/rebuild", post(projection_rebuild))
         .route("/audit/verify", get(audit_verify))
+        .route("/audit/replay", get(audit_replay))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
@@ -497,4 +507,123 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Re
     responses((status = 200, description = "This document", body = Object)))]
 async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], openapi_json()).into_response()
+}
+
+impl From<ProjectionError> for ApiError {
+    fn from(error: ProjectionError) -> ApiError {
+        let message = error.to_string();
+        match error {
+            ProjectionError::BadQuery(_) => ApiError::bad_request(message),
+            ProjectionError::Unknown(_) => ApiError::not_found(message),
+            ProjectionError::Failed { position, .. } => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+                    .with("failed_at", json!(position))
+            }
+            ProjectionError::Starting(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message),
+            ProjectionError::Store(e) => e.into(),
+            other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", other.to_string()),
+        }
+    }
+}
+
+/// A projection query from query parameters; `as_of` (RFC 3339) defaults to now.
+fn projection_query_of(query: HashMap<String, String>) -> Result<ProjectionQuery, ApiError> {
+    let as_of = match query.get("as_of") {
+        Some(v) => Timestamp::parse(v).map_err(|e| ApiError::bad_request(format!("as_of: {e}")))?,
+        None => Timestamp::now(),
+    };
+    Ok(ProjectionQuery { params: query.into_iter().collect(), as_of })
+}
+
+#[utoipa::path(get, path = "/projections", tag = "projections",
+    responses((status = 200, description = "Each projection's name, version, checkpoint, lag and state", body = Object),
+        (status = 401, description = "No or unknown token", body = openapi::ErrorDoc)))]
+async fn projection_statuses(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    state.authorize(&headers, Access::Read, "read")?;
+    Ok(Json(json!({"projections": state.inner.projections.statuses().await})))
+}
+
+#[utoipa::path(get, path = "/projections/{name}", tag = "projections",
+    params(("name" = String, Path, description = "open-complaints, repeat-issues, suggestions, answer-gaps, satisfaction, customer-history"),
+        ("as_of" = Option<String>, Query, description = "RFC 3339 instant the answer is judged at (default now); other parameters per projection (API.md)")),
+    responses((status = 200, description = "The projection's answer", body = Object),
+        (status = 400, description = "Bad parameter", body = openapi::ErrorDoc),
+        (status = 401, description = "No or unknown token", body = openapi::ErrorDoc),
+        (status = 404, description = "No such projection", body = openapi::ErrorDoc),
+        (status = 503, description = "The projection is starting or failed", body = openapi::ErrorDoc)))]
+async fn projection_query(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    state.authorize(&headers, Access::Read, "read")?;
+    let query = projection_query_of(query)?;
+    Ok(Json(state.inner.projections.get(&name)?.query(&query).await?))
+}
+
+#[utoipa::path(post, path = "/projections/{name}/rebuild", tag = "projections",
+    params(("name" = String, Path, description = "The projection to rebuild from position 0")),
+    responses((status = 202, description = "Rebuilding beside the current state, which keeps answering", body = Object),
+        (status = 401, description = "No or unknown token", body = openapi::ErrorDoc),
+        (status = 403, description = "Only admins rebuild", body = openapi::ErrorDoc),
+        (status = 404, description = "No such projection", body = openapi::ErrorDoc)))]
+async fn projection_rebuild(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    state.authorize(&headers, Access::Admin, "rebuild projections")?;
+    let projection = state.inner.projections.get(&name)?;
+    projection.rebuild();
+    Ok((StatusCode::ACCEPTED, Json(json!({"rebuilding": name}))))
+}
+
+#[utoipa::path(get, path = "/customers/{customer_id}/history", tag = "read",
+    params(("customer_id" = String, Path, description = "The customer"),
+        ("as_of" = Option<String>, Query, description = "RFC 3339 (default now)")),
+    responses((status = 200, description = "The customer's complaints and outcomes, newest first (客户档案)", body = Object),
+        (status = 401, description = "No or unknown token", body = openapi::ErrorDoc),
+        (status = 404, description = "No complaint from this customer", body = openapi::ErrorDoc)))]
+async fn customer_history(
+    State(state): State<AppState>,
+    Path(customer_id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    state.authorize(&headers, Access::Read, "read")?;
+    let mut query = projection_query_of(query)?;
+    query.params.insert("customer_id".into(), customer_id.clone());
+    let answer = state.inner.projections.get("customer-history")?.query(&query).await?;
+    if answer["complaint_count"] == 0 {
+        return Err(ApiError::not_found(format!("no complaint from customer {customer_id:?}")));
+    }
+    Ok(Json(answer))
+}
+
+#[utoipa::path(get, path = "/audit/replay", tag = "audit",
+    params(("as_of" = String, Query, description = "RFC 3339 instant"),
+        ("projection" = String, Query, description = "The projection to rebuild as of then"),
+        ("basis" = Option<String>, Query, description = "recorded (default: what the desk knew) or occurred (how things stood in the world)")),
+    responses((status = 200, description = "The projection's answer as it stood at as_of", body = Object),
+        (status = 400, description = "Bad parameter", body = openapi::ErrorDoc),
+        (status = 403, description = "Publishers may not audit", body = openapi::ErrorDoc),
+        (status = 404, description = "No such projection", body = openapi::ErrorDoc)))]
+async fn audit_replay(
+    State(state): State<AppState>,
+    Query(mut query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    state.authorize(&headers, Access::Audit, "audit")?;
+    let name = query.remove("projection").ok_or_else(|| ApiError::bad_request("projection is required"))?;
+    if !query.contains_key("as_of") {
+        return Err(ApiError::bad_request("as_of is required"));
+    }
+    let basis = match query.remove("basis").as_deref() {
+        None | Some("recorded") => Basis::Recorded,
+        Some("occurred") => Basis::Occurred,
+        Some(other) => return Err(ApiError::bad_request(format!("basis {other:?}: use recorded or occurred"))),
+    };
+    let query = projection_query_of(query)?;
+    Ok(Json(state.inner.projections.get(&name)?.replay(basis, &query).await?))
 }

@@ -10,7 +10,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/all"),
     ("get", "/subscribe"),
     ("get", "/complaints/{complaint_id}"),
+    ("get", "/customers/{customer_id}/history"),
+    ("get", "/projections"),
+    ("get", "/projections/{name}"),
+    ("post", "/projections/{name}/rebuild"),
     ("get", "/audit/verify"),
+    ("get", "/audit/replay"),
     ("get", "/health"),
     ("get", "/metrics"),
     ("get", "/openapi.json"),
@@ -97,7 +102,8 @@ pub struct ErrorDoc {
     info(title = "Redress", description = "Event-sourced complaint lifecycle: append, read, subscribe, audit."),
     paths(
         super::append, super::read_stream, super::read_all, super::subscribe, super::complaint,
-        super::audit_verify, super::health, super::metrics, super::openapi
+        super::customer_history, super::projection_statuses, super::projection_query, super::projection_rebuild,
+        super::audit_verify, super::audit_replay, super::health, super::metrics, super::openapi
     ),
     components(schemas(AppendRequest, ProposedEventDoc, AppendResultDoc, EnvelopeDoc, PageDoc, ErrorDoc)),
     modifiers(&BearerAuth),

@@ -88,11 +88,8 @@ async fn listen(config: tokio_postgres::Config, channel: String, heard: Arc<Hear
                 };
                 let subscribe = async {
                     match client.batch_execute(&format!("LISTEN {channel}")).await {
-                        Ok(()) => {
-                            // Commits made while we were not listening were not announced to us.
-                            heard.wake.notify_one();
-                            std::future::pending::<()>().await;
-                        }
+                        // Commits made while nobody listened were not announced: the poll finds them.
+                        Ok(()) => std::future::pending::<()>().await,
                         Err(e) => tracing::warn!("LISTEN {channel} failed: {}", describe(&e)),
                     }
                 };

@@ -76,34 +76,14 @@ impl PostgresStore {
         }
         let (mut client, connection) = config.connect(NoTls).await.map_err(unavailable)?;
         let connection = tokio::spawn(connection);
-        let opened = async {
-            schema::migrate(&mut client, schema).await?;
-            let statements = schema::Statements::new(schema);
-            let row = client.query_one(&statements.head_and_last, &[]).await.map_err(pg_error)?;
-            let next_position = to_u64(row.get(0), "head.next_position")?;
-            let last: Option<i64> = row.get(1);
-            let agrees = match last {
-                None => next_position == 0,
-                Some(last) => last.checked_add(1).map(|n| n as u64) == Some(next_position),
-            };
-            if !agrees {
-                return Err(StoreError::Corruption {
-                    position: Position(next_position),
-                    reason: format!("the head says next position {next_position}, the log ends at {last:?}"),
-                });
-            }
-            let durability: String =
-                client.query_one("SELECT current_setting('synchronous_commit')", &[]).await.map_err(pg_error)?.get(0);
-            Ok((statements, next_position, durability))
-        }
-        .await;
+        let opened = schema::open(&mut client, schema).await;
         drop(client);
         let _ = connection.await;
-        let (statements, next_position, durability) = opened?;
+        let schema::Opened { statements, next_position, synchronous_commit_off } = opened?;
         let statements = Arc::new(statements);
-        if durability == "off" {
+        if synchronous_commit_off {
             // An append is answered after its commit, and must then be durable: turn it back on for our
-            // sessions (any other value — local, remote_write, on, remote_apply — flushes the local WAL).
+            // sessions (every other value — local, remote_write, on, remote_apply — flushes the local WAL).
             tracing::warn!("synchronous_commit is off for this database or role; Redress turns it on for its sessions");
             let options = config.get_options().map_or(String::new(), |o| format!("{o} "));
             config.options(format!("{options}-c synchronous_commit=on"));

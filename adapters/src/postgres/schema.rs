@@ -12,8 +12,9 @@
 //! verification and export are shared. The other columns are indexes over it, written in the same
 //! transaction.
 
-use super::pg_error;
+use super::{pg_error, to_u64};
 use redress_engine::StoreError;
+use redress_schemas::Position;
 use tokio_postgres::Client;
 
 /// The longest schema name: `redress_` + the name must fit PostgreSQL's 63-byte identifiers, because the
@@ -107,6 +108,33 @@ pub(crate) async fn migrate(client: &mut Client, schema: &str) -> Result<(), Sto
         .map_err(pg_error)?;
     }
     tx.commit().await.map_err(pg_error)
+}
+
+/// What [`open`] found.
+pub(crate) struct Opened {
+    pub statements: Statements,
+    /// The first position not yet written.
+    pub next_position: u64,
+    /// Whether this database or role turns `synchronous_commit` off (the store's sessions turn it on).
+    pub synchronous_commit_off: bool,
+}
+
+/// Migrates `schema`, then checks that the head and the log agree (they are written in one transaction).
+pub(crate) async fn open(client: &mut Client, schema: &str) -> Result<Opened, StoreError> {
+    migrate(client, schema).await?;
+    let statements = Statements::new(schema);
+    let row = client.query_one(&statements.head_and_last, &[]).await.map_err(pg_error)?;
+    let next_position = to_u64(row.get(0), "head.next_position")?;
+    let last: Option<i64> = row.get(1);
+    if last.map_or(0, |last| last.saturating_add(1)) != row.get::<_, i64>(0) {
+        return Err(StoreError::Corruption {
+            position: Position(next_position),
+            reason: format!("the head says next position {next_position}, the log ends at {last:?}"),
+        });
+    }
+    let setting: String =
+        client.query_one("SELECT current_setting('synchronous_commit')", &[]).await.map_err(pg_error)?.get(0);
+    Ok(Opened { statements, next_position, synchronous_commit_off: setting == "off" })
 }
 
 /// Every statement the store runs, with its schema written in (prepared once per connection).

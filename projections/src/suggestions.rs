@@ -1,0 +1,667 @@
+//! `suggestions`: the standard answers that fit a complaint's text best, with a score and a reason.
+//!
+//! The answers come only from the log (`standard_answer_published/revised/retired`), kept as plain
+//! records in a [`Library`]. Ranking is BM25F over the answer's fields (title, keywords, answer text,
+//! category) and three cuts of the text (words, character bigrams, single characters; see
+//! [`crate::text`]), then two bounded multipliers: the query's category, and feedback — how often the
+//! answer was used on complaints later confirmed satisfied (or not).
+//!
+//! The term index is derived data: `apply` only edits records and drops the cached index, and the
+//! first query after a change rebuilds it (one rebuild per burst of answer edits, never one per event,
+//! so replaying a million events stays cheap). It is not part of the snapshot.
+
+use crate::projection::{Projection, ProjectionError, Query};
+use crate::text::{self, Term, TermKind};
+use async_trait::async_trait;
+use redress_schemas::{EventData, EventType, RecordedEvent, StreamKind};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+/// Suggestions one query may ask for.
+pub const SUGGESTIONS_MAX: usize = 20;
+/// Suggestions when the query does not say.
+pub const SUGGESTIONS_DEFAULT: usize = 3;
+/// The longest complaint text a query may carry, in characters (a typed error beyond, not a cut).
+pub const QUERY_TEXT_CHARS_MAX: usize = 4_000;
+
+/// BM25's term-frequency saturation.
+const BM25_K1: f32 = 1.2;
+/// BM25's length normalisation.
+const BM25_B: f32 = 0.75;
+
+/// An answer of the query's category scores this much more (a boost, not a filter: complaints are
+/// often filed under a neighbouring category).
+const CATEGORY_BOOST: f32 = 0.3;
+/// Feedback moves a score by at most this share, up or down: it breaks near-ties, it does not
+/// outrank text relevance.
+const FEEDBACK_BOOST_MAX: f32 = 0.25;
+/// Judged uses at which feedback has half its weight (fewer are mostly noise).
+const FEEDBACK_HALF_WEIGHT_USES: f32 = 5.0;
+/// Matched terms a reason names.
+const WHY_TERMS_MAX: usize = 3;
+
+/// A field of a standard answer, with its weight in BM25F: a title or keyword match says much more
+/// than one in the long answer text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    Title,
+    Keywords,
+    Answer,
+    Category,
+}
+
+impl Field {
+    const ALL: [Field; 4] = [Field::Title, Field::Keywords, Field::Answer, Field::Category];
+
+    fn weight(self) -> f32 {
+        match self {
+            Field::Title => 3.0,
+            Field::Keywords => 3.0,
+            Field::Answer => 1.0,
+            Field::Category => 1.0,
+        }
+    }
+
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Field::Title => "title",
+            Field::Keywords => "keywords",
+            Field::Answer => "answer",
+            Field::Category => "category",
+        }
+    }
+}
+
+/// How much a query term of each kind counts: a whole word is the strongest evidence, a shared
+/// single character the weakest.
+fn kind_weight(kind: TermKind) -> f32 {
+    match kind {
+        TermKind::Word => 1.0,
+        TermKind::Bigram => 0.8,
+        TermKind::Char => 0.25,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The library: standard answers as the log tells them.
+
+/// A standard answer as published and revised.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StandardAnswer {
+    pub answer_id: String,
+    pub category: String,
+    pub title: String,
+    pub answer: String,
+    pub keywords: Vec<String>,
+    /// Retired answers are kept (a late revise still finds its answer) but never suggested.
+    pub retired: bool,
+}
+
+/// Every standard answer of the log, by id.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Library {
+    answers: BTreeMap<String, StandardAnswer>,
+}
+
+impl Library {
+    /// Folds a standard-answer event in; returns whether the answers changed (other events: `false`).
+    ///
+    /// A revision or retirement of an answer the library has not seen is ignored rather than failing the
+    /// projection: an "as of occurred" replay may skip a publication that a later-dated revision follows.
+    pub fn apply(&mut self, event: &RecordedEvent) -> bool {
+        let (StreamKind::StandardAnswer, stream_id) = event.stream.kind() else { return false };
+        match &event.data {
+            EventData::StandardAnswerPublished(p) => {
+                let answer = StandardAnswer {
+                    answer_id: p.answer_id.clone(),
+                    category: p.category.clone(),
+                    title: p.title.clone(),
+                    answer: p.answer.clone(),
+                    keywords: p.keywords.clone(),
+                    retired: false,
+                };
+                self.answers.insert(p.answer_id.clone(), answer);
+                true
+            }
+            EventData::StandardAnswerRevised(r) => {
+                let Some(answer) = self.answers.get_mut(stream_id) else { return false };
+                if let Some(title) = &r.title {
+                    answer.title.clone_from(title);
+                }
+                if let Some(text) = &r.answer {
+                    answer.answer.clone_from(text);
+                }
+                if let Some(keywords) = &r.keywords {
+                    answer.keywords.clone_from(keywords);
+                }
+                if let Some(category) = &r.category {
+                    answer.category.clone_from(category);
+                }
+                true
+            }
+            EventData::StandardAnswerRetired(_) => {
+                let Some(answer) = self.answers.get_mut(stream_id) else { return false };
+                answer.retired = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The answers that may be suggested, in id order.
+    pub fn active(&self) -> impl Iterator<Item = &StandardAnswer> {
+        self.answers.values().filter(|a| !a.retired)
+    }
+
+    /// One answer, retired or not.
+    pub fn get(&self, answer_id: &str) -> Option<&StandardAnswer> {
+        self.answers.get(answer_id)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The index: derived from the library, rebuilt on demand.
+
+/// One answer's entry in a term's postings.
+#[derive(Debug, Clone, Copy)]
+struct Posting {
+    doc: u32,
+    /// The term's BM25F weight in this answer (idf included).
+    bm25: f32,
+    /// The term's weight in the answer's unit-length tf-idf vector (words and bigrams only; 0 for
+    /// characters), for cosine similarity.
+    cosine: f32,
+    /// Which fields hold the term ([`Field::bit`]).
+    fields: u8,
+}
+
+/// An active answer as the index knows it.
+#[derive(Debug, Clone)]
+struct IndexedAnswer {
+    answer_id: String,
+    title: String,
+    category: String,
+}
+
+/// The term index over the active answers.
+#[derive(Debug, Default)]
+pub(crate) struct AnswerIndex {
+    answers: Vec<IndexedAnswer>,
+    term_ids: HashMap<Term, u32>,
+    terms: Vec<Term>,
+    /// Postings of each term id, sorted by answer.
+    postings: Vec<Vec<Posting>>,
+    idf: Vec<f32>,
+}
+
+/// A query's terms resolved against an index: (term id, how often the query holds it).
+struct QueryTerms(Vec<(u32, u32)>);
+
+impl AnswerIndex {
+    fn build(library: &Library) -> AnswerIndex {
+        let active: Vec<&StandardAnswer> = library.active().collect();
+        let mut index = AnswerIndex::default();
+        // Per answer: term id -> (tf per field).
+        let mut answer_terms: Vec<HashMap<u32, [f32; 4]>> = Vec::with_capacity(active.len());
+        let mut field_lengths: Vec<[f32; 4]> = Vec::with_capacity(active.len());
+        for answer in &active {
+            let mut tfs: HashMap<u32, [f32; 4]> = HashMap::new();
+            let mut lengths = [0.0f32; 4];
+            for field in Field::ALL {
+                let terms = match field {
+                    Field::Title => text::terms(&answer.title),
+                    Field::Keywords => answer.keywords.iter().flat_map(|k| text::terms(k)).collect(),
+                    Field::Answer => text::terms(&answer.answer),
+                    Field::Category => text::terms(&answer.category.replace(['_', '-'], " ")),
+                };
+                lengths[field as usize] = terms.len() as f32;
+                for term in terms {
+                    let id = index.intern(term);
+                    tfs.entry(id).or_default()[field as usize] += 1.0;
+                }
+            }
+            answer_terms.push(tfs);
+            field_lengths.push(lengths);
+            index.answers.push(IndexedAnswer {
+                answer_id: answer.answer_id.clone(),
+                title: answer.title.clone(),
+                category: answer.category.clone(),
+            });
+        }
+        let n = active.len() as f32;
+        let mut average = [0.0f32; 4];
+        for lengths in &field_lengths {
+            for (sum, length) in average.iter_mut().zip(lengths) {
+                *sum += length / n.max(1.0);
+            }
+        }
+        let mut df = vec![0u32; index.terms.len()];
+        for tfs in &answer_terms {
+            for id in tfs.keys() {
+                df[*id as usize] += 1;
+            }
+        }
+        index.idf = df.iter().map(|&df| idf(n, df as f32)).collect();
+        index.postings = vec![Vec::new(); index.terms.len()];
+        for (doc, tfs) in answer_terms.iter().enumerate() {
+            let mut entries: Vec<(u32, f32, f32, u8)> = Vec::with_capacity(tfs.len());
+            let mut norm = 0.0f32;
+            for (&id, tf) in tfs {
+                let mut pseudo_tf = 0.0f32;
+                let mut weighted_tf = 0.0f32;
+                let mut fields = 0u8;
+                for field in Field::ALL {
+                    let f = field as usize;
+                    if tf[f] > 0.0 {
+                        fields |= field.bit();
+                        let relative = if average[f] > 0.0 { field_lengths[doc][f] / average[f] } else { 1.0 };
+                        pseudo_tf += field.weight() * tf[f] / (1.0 - BM25_B + BM25_B * relative);
+                        weighted_tf += field.weight() * tf[f];
+                    }
+                }
+                let idf = index.idf[id as usize];
+                let bm25 = idf * pseudo_tf * (BM25_K1 + 1.0) / (pseudo_tf + BM25_K1);
+                let cosine =
+                    if index.terms[id as usize].kind == TermKind::Char { 0.0 } else { (1.0 + weighted_tf.ln()) * idf };
+                norm += cosine * cosine;
+                entries.push((id, bm25, cosine, fields));
+            }
+            let norm = norm.sqrt().max(f32::MIN_POSITIVE);
+            for (id, bm25, cosine, fields) in entries {
+                index.postings[id as usize].push(Posting { doc: doc as u32, bm25, cosine: cosine / norm, fields });
+            }
+        }
+        index
+    }
+
+    fn intern(&mut self, term: Term) -> u32 {
+        if let Some(&id) = self.term_ids.get(&term) {
+            return id;
+        }
+        let id = u32::try_from(self.terms.len()).expect("fewer than 2^32 distinct terms in the answers");
+        self.terms.push(term.clone());
+        self.term_ids.insert(term, id);
+        id
+    }
+
+    /// The query's terms this index knows, with their counts.
+    fn resolve(&self, query_terms: &[Term]) -> QueryTerms {
+        let mut counts: BTreeMap<u32, u32> = BTreeMap::new();
+        for term in query_terms {
+            if let Some(&id) = self.term_ids.get(term) {
+                *counts.entry(id).or_default() += 1;
+            }
+        }
+        QueryTerms(counts.into_iter().collect())
+    }
+
+    /// The BM25F text score of every answer for `query`.
+    fn text_scores(&self, query: &QueryTerms) -> Vec<f32> {
+        let mut scores = vec![0.0f32; self.answers.len()];
+        for &(id, count) in &query.0 {
+            // A term repeated in the query counts a little more, with saturation like a document's.
+            let weight = kind_weight(self.terms[id as usize].kind) * (1.0 + (count as f32).ln());
+            for posting in &self.postings[id as usize] {
+                scores[posting.doc as usize] += weight * posting.bm25;
+            }
+        }
+        scores
+    }
+
+    /// The highest cosine similarity between `query` and any answer (words and bigrams, tf-idf), with the
+    /// answer it is reached on; `None` when the index is empty or nothing is shared.
+    pub(crate) fn best_cosine(&self, query_terms: &[Term]) -> Option<(usize, f32)> {
+        let mut counts: BTreeMap<&Term, u32> = BTreeMap::new();
+        for term in query_terms.iter().filter(|t| t.kind != TermKind::Char) {
+            *counts.entry(term).or_default() += 1;
+        }
+        let n = self.answers.len() as f32;
+        let mut norm = 0.0f32;
+        let mut similarity = vec![0.0f32; self.answers.len()];
+        for (term, count) in counts {
+            let id = self.term_ids.get(term).copied();
+            // Terms no answer uses still make the complaint's vector longer: they lower its similarity.
+            let idf = id.map_or_else(|| idf(n, 0.0), |id| self.idf[id as usize]);
+            let w = (1.0 + (count as f32).ln()) * idf;
+            norm += w * w;
+            for posting in id.map_or(&[][..], |id| &self.postings[id as usize]) {
+                similarity[posting.doc as usize] += w * posting.cosine;
+            }
+        }
+        if norm <= 0.0 {
+            return None;
+        }
+        let norm = norm.sqrt();
+        similarity
+            .iter()
+            .enumerate()
+            .map(|(doc, s)| (doc, s / norm))
+            .filter(|(_, s)| *s > 0.0)
+            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+    }
+
+    /// The id of the answer at `doc`.
+    pub(crate) fn answer_id(&self, doc: usize) -> &str {
+        &self.answers[doc].answer_id
+    }
+
+    /// Whether any active answer has `category`.
+    pub(crate) fn has_category(&self, category: &str) -> bool {
+        self.answers.iter().any(|a| a.category == category)
+    }
+
+    /// The query terms that matched answer `doc`, strongest first, as (text, fields bits).
+    fn matched_terms(&self, query: &QueryTerms, doc: u32) -> Vec<(String, f32, u8)> {
+        let mut matched: Vec<(String, f32, u8, TermKind)> = Vec::new();
+        for &(id, _) in &query.0 {
+            let postings = &self.postings[id as usize];
+            if let Ok(i) = postings.binary_search_by_key(&doc, |p| p.doc) {
+                let term = &self.terms[id as usize];
+                let p = postings[i];
+                matched.push((term.text.clone(), kind_weight(term.kind) * p.bm25, p.fields, term.kind));
+            }
+        }
+        matched.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        // Name words and bigrams a reader recognises; skip a fragment of a term already named.
+        let mut shown: Vec<(String, f32, u8)> = Vec::new();
+        for (text, weight, fields, kind) in matched {
+            if kind == TermKind::Char && !shown.is_empty() {
+                continue;
+            }
+            if shown.iter().any(|(s, _, _)| s.contains(text.as_str()) || text.contains(s.as_str())) {
+                continue;
+            }
+            shown.push((text, weight, fields));
+            if shown.len() == WHY_TERMS_MAX {
+                break;
+            }
+        }
+        shown
+    }
+}
+
+/// BM25's idf: never negative, so a term in every answer adds (almost) nothing rather than subtracting.
+fn idf(n: f32, df: f32) -> f32 {
+    (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
+}
+
+/// The derived index of a state: dropped by `apply` when answers change, rebuilt by the next query.
+/// Not serialised (a restored snapshot rebuilds it); a clone starts empty.
+#[derive(Default)]
+pub(crate) struct IndexCache(Mutex<Option<Arc<AnswerIndex>>>);
+
+impl IndexCache {
+    /// Forgets the index (called from `apply`, which holds the state exclusively: no lock wait).
+    pub(crate) fn invalidate(&mut self) {
+        *self.0.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+
+    /// The index of `library`, built now if it is missing.
+    pub(crate) fn get(&self, library: &Library) -> Arc<AnswerIndex> {
+        // A panic while building leaves `None` behind: the next caller simply builds again.
+        let mut slot = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(slot.get_or_insert_with(|| Arc::new(AnswerIndex::build(library))))
+    }
+}
+
+impl Clone for IndexCache {
+    fn clone(&self) -> Self {
+        IndexCache::default()
+    }
+}
+
+impl std::fmt::Debug for IndexCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IndexCache")
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Feedback: which answers were used on complaints that ended satisfied.
+
+/// What the customer last said about a complaint's resolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+enum Verdict {
+    Satisfied,
+    Unsatisfied,
+}
+
+/// The standard answers used on one complaint, each with the verdict it has been credited with
+/// (`None`: used after the last verdict, waiting for the next).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct ComplaintFeedback {
+    used: Vec<(String, Option<Verdict>)>,
+}
+
+/// How one answer fared: complaints it was used on, by their latest verdict.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnswerFeedback {
+    pub uses: u32,
+    pub satisfied: u32,
+    pub unsatisfied: u32,
+}
+
+impl AnswerFeedback {
+    /// The score multiplier: 1 without judged uses, towards `1 ± FEEDBACK_BOOST_MAX` as judged uses
+    /// grow, by the (smoothed) share that ended satisfied.
+    fn factor(&self) -> f32 {
+        let judged = (self.satisfied + self.unsatisfied) as f32;
+        let share = (self.satisfied as f32 + 1.0) / (judged + 2.0);
+        let confidence = judged / (judged + FEEDBACK_HALF_WEIGHT_USES);
+        1.0 + FEEDBACK_BOOST_MAX * confidence * (2.0 * share - 1.0)
+    }
+}
+
+/// Feedback from complaints that used standard answers.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Feedback {
+    /// Only complaints that used at least one answer.
+    complaints: HashMap<String, ComplaintFeedback>,
+    answers: HashMap<String, AnswerFeedback>,
+}
+
+impl Feedback {
+    /// Folds a complaint event in: `standard_answer_used`, and the verdicts `resolution_confirmed`,
+    /// `revisit_done` (4–5 with the issue gone: satisfied; 1–2 or the issue persisting: unsatisfied) and
+    /// `complaint_reopened` (unsatisfied). A verdict applies to every answer used before it.
+    pub fn apply(&mut self, event: &RecordedEvent) {
+        let (StreamKind::Complaint, complaint_id) = event.stream.kind() else { return };
+        let verdict = match &event.data {
+            EventData::StandardAnswerUsed(used) => {
+                let complaint = self.complaints.entry(complaint_id.to_owned()).or_default();
+                if !complaint.used.iter().any(|(id, _)| *id == used.answer_id) {
+                    complaint.used.push((used.answer_id.clone(), None));
+                    self.answers.entry(used.answer_id.clone()).or_default().uses += 1;
+                }
+                return;
+            }
+            EventData::ResolutionConfirmed(c) if c.satisfied => Verdict::Satisfied,
+            EventData::ResolutionConfirmed(_) | EventData::ComplaintReopened(_) => Verdict::Unsatisfied,
+            EventData::RevisitDone(r) if r.issue_persists || r.satisfaction <= 2 => Verdict::Unsatisfied,
+            EventData::RevisitDone(r) if r.satisfaction >= 4 => Verdict::Satisfied,
+            _ => return,
+        };
+        let Some(complaint) = self.complaints.get_mut(complaint_id) else { return };
+        for (answer_id, credited) in &mut complaint.used {
+            if *credited == Some(verdict) {
+                continue;
+            }
+            let counts = self.answers.entry(answer_id.clone()).or_default();
+            match credited {
+                Some(Verdict::Satisfied) => counts.satisfied -= 1,
+                Some(Verdict::Unsatisfied) => counts.unsatisfied -= 1,
+                None => {}
+            }
+            match verdict {
+                Verdict::Satisfied => counts.satisfied += 1,
+                Verdict::Unsatisfied => counts.unsatisfied += 1,
+            }
+            *credited = Some(verdict);
+        }
+    }
+
+    /// How `answer_id` fared (zeros when never used).
+    pub fn of(&self, answer_id: &str) -> AnswerFeedback {
+        self.answers.get(answer_id).copied().unwrap_or_default()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The projection.
+
+/// One suggestion: an answer, its score, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Suggestion {
+    pub answer_id: String,
+    pub title: String,
+    pub score: f64,
+    pub why: String,
+}
+
+/// The state of [`Suggestions`]: the library, the feedback, and the derived index.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SuggestionsState {
+    library: Library,
+    feedback: Feedback,
+    #[serde(skip)]
+    index: IndexCache,
+}
+
+impl SuggestionsState {
+    /// The best `k` active answers for `text`, best first; answers of `category` get a boost.
+    ///
+    /// Only answers sharing at least one term with the text are returned (possibly none). Ties go to the
+    /// smaller answer id, so the same state always gives the same list.
+    pub fn suggest(&self, text: &str, category: Option<&str>, k: usize) -> Vec<Suggestion> {
+        let index = self.index.get(&self.library);
+        let query_terms = text::terms(text);
+        let query = index.resolve(&query_terms);
+        let scores = index.text_scores(&query);
+        let mut ranked: Vec<(u32, f32)> = Vec::new();
+        for (doc, &text_score) in scores.iter().enumerate() {
+            if text_score <= 0.0 {
+                continue;
+            }
+            let answer = &index.answers[doc];
+            let mut score = text_score * self.feedback.of(&answer.answer_id).factor();
+            if category == Some(answer.category.as_str()) {
+                score *= 1.0 + CATEGORY_BOOST;
+            }
+            ranked.push((doc as u32, score));
+        }
+        ranked.sort_by(|a, b| {
+            b.1.total_cmp(&a.1)
+                .then_with(|| index.answers[a.0 as usize].answer_id.cmp(&index.answers[b.0 as usize].answer_id))
+        });
+        ranked.truncate(k);
+        ranked
+            .into_iter()
+            .map(|(doc, score)| {
+                let answer = &index.answers[doc as usize];
+                Suggestion {
+                    answer_id: answer.answer_id.clone(),
+                    title: answer.title.clone(),
+                    score: (f64::from(score) * 1000.0).round() / 1000.0,
+                    why: self.why(&index, &query, doc, category),
+                }
+            })
+            .collect()
+    }
+
+    fn why(&self, index: &AnswerIndex, query: &QueryTerms, doc: u32, category: Option<&str>) -> String {
+        let answer = &index.answers[doc as usize];
+        let matched = index.matched_terms(query, doc);
+        let mut parts = Vec::new();
+        if !matched.is_empty() {
+            let fields = matched.iter().fold(0u8, |bits, (_, _, f)| bits | f);
+            let names: Vec<&str> = matched.iter().map(|(t, _, _)| t.as_str()).collect();
+            let places: Vec<&str> = Field::ALL.iter().filter(|f| fields & f.bit() != 0).map(|f| f.label()).collect();
+            parts.push(format!("matches {} in {}", names.join(", "), places.join(", ")));
+        }
+        if category == Some(answer.category.as_str()) {
+            parts.push("same category".to_owned());
+        }
+        let feedback = self.feedback.of(&answer.answer_id);
+        if feedback.satisfied > 0 {
+            let plural = if feedback.satisfied == 1 { "" } else { "s" };
+            parts.push(format!("used on {} satisfied complaint{plural}", feedback.satisfied));
+        }
+        if feedback.unsatisfied > 0 {
+            let plural = if feedback.unsatisfied == 1 { "" } else { "s" };
+            parts.push(format!("{} unsatisfied complaint{plural}", feedback.unsatisfied));
+        }
+        parts.join("; ")
+    }
+
+    /// The library the state holds.
+    pub fn library(&self) -> &Library {
+        &self.library
+    }
+
+    /// How `answer_id` fared.
+    pub fn feedback(&self, answer_id: &str) -> AnswerFeedback {
+        self.feedback.of(answer_id)
+    }
+}
+
+/// `suggestions`: query `text` (required), `category` (optional, boosts that category), `k` (1..=20,
+/// default 3) → `{"suggestions": [{"answer_id", "title", "score", "why"}]}`, best first. Retired answers
+/// never appear.
+pub struct Suggestions;
+
+#[async_trait]
+impl Projection for Suggestions {
+    type State = SuggestionsState;
+
+    fn name(&self) -> &'static str {
+        "suggestions"
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn event_types(&self) -> Option<Vec<EventType>> {
+        Some(vec![
+            EventType::StandardAnswerPublished,
+            EventType::StandardAnswerRevised,
+            EventType::StandardAnswerRetired,
+            EventType::StandardAnswerUsed,
+            EventType::ResolutionConfirmed,
+            EventType::RevisitDone,
+            EventType::ComplaintReopened,
+        ])
+    }
+
+    fn apply(&self, state: &mut SuggestionsState, event: &RecordedEvent) -> Result<(), String> {
+        if state.library.apply(event) {
+            state.index.invalidate();
+        } else {
+            state.feedback.apply(event);
+        }
+        Ok(())
+    }
+
+    async fn query(&self, state: &SuggestionsState, query: &Query) -> Result<Value, ProjectionError> {
+        query.only(&["text", "category", "k"])?;
+        let text = query.get("text").ok_or_else(|| ProjectionError::BadQuery("text is required".into()))?;
+        let chars = text.chars().count();
+        if chars > QUERY_TEXT_CHARS_MAX {
+            return Err(ProjectionError::BadQuery(format!(
+                "text has {chars} characters, the limit is {QUERY_TEXT_CHARS_MAX}"
+            )));
+        }
+        let k = query.parse::<usize>("k")?.unwrap_or(SUGGESTIONS_DEFAULT);
+        if !(1..=SUGGESTIONS_MAX).contains(&k) {
+            return Err(ProjectionError::BadQuery(format!("k: {k} is not in 1..={SUGGESTIONS_MAX}")));
+        }
+        let suggestions = state.suggest(text, query.get("category"), k);
+        Ok(json!({ "suggestions": suggestions }))
+    }
+}

@@ -1,0 +1,278 @@
+//! Complaint and answer text as terms: what the suggestion and answer-gap read models match on.
+//!
+//! Texts come in simplified and traditional Chinese, English, or a mix, typed on phones and PCs with
+//! full-width letters. [`normalize`] folds those variants onto one form (half-width, lower case, simplified);
+//! [`terms`] then cuts the text three ways, because no single cut is reliable on short complaints:
+//! - words: jieba's search-mode cut for Chinese (precise when the dictionary knows the word), and
+//!   lower-cased, lightly stemmed English words;
+//! - character bigrams: robust where jieba splits an unknown compound differently in two texts;
+//! - single characters: a weak signal for paraphrases that share only one character (夹纸/卡纸).
+//!
+//! Architecture invariant: pure functions, no I/O; the jieba dictionary is compiled into the binary.
+
+use jieba_rs::Jieba;
+use std::sync::OnceLock;
+
+/// What kind of cut a term comes from; the scorers weigh the kinds differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TermKind {
+    /// A Chinese word of two or more characters, or an English word.
+    Word,
+    /// Two adjacent Chinese characters.
+    Bigram,
+    /// One Chinese character.
+    Char,
+}
+
+/// One term of a text: its kind and its normalised text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Term {
+    pub kind: TermKind,
+    pub text: String,
+}
+
+impl Term {
+    fn new(kind: TermKind, text: impl Into<String>) -> Term {
+        Term { kind, text: text.into() }
+    }
+}
+
+/// Chinese function words: frequent in every complaint, they say nothing about its subject.
+const STOP_WORDS_ZH: &[&str] = &[
+    "我们",
+    "你们",
+    "他们",
+    "她们",
+    "它们",
+    "我的",
+    "你的",
+    "这个",
+    "那个",
+    "这些",
+    "那些",
+    "什么",
+    "怎么",
+    "为什么",
+    "已经",
+    "还是",
+    "但是",
+    "因为",
+    "所以",
+    "如果",
+    "就是",
+    "一个",
+    "一下",
+    "一直",
+    "可以",
+    "不是",
+    "现在",
+    "时候",
+    "这样",
+    "那样",
+    "自己",
+    "然后",
+    "结果",
+    "而且",
+    "或者",
+    "还有",
+    "非常",
+    "真的",
+    "请问",
+    "你好",
+    "您好",
+    "麻烦",
+    "谢谢",
+    "一些",
+    "这么",
+    "那么",
+    "怎么办",
+    "到底",
+    "为了",
+    "以及",
+    "并且",
+    "您的",
+];
+
+/// Characters that carry no subject on their own (skipped as single-character terms, and as bigrams when
+/// both characters are such).
+const STOP_CHARS_ZH: &str =
+    "的了是我你他她它们在和与就都也还吗呢吧啊呀这那有个着把被给说要会能对让很又才得地之其及或而";
+
+/// English function words.
+const STOP_WORDS_EN: &[&str] = &[
+    "a", "an", "the", "and", "or", "but", "of", "to", "in", "on", "at", "for", "from", "by", "with", "is", "are",
+    "was", "were", "be", "been", "am", "it", "its", "this", "that", "these", "those", "my", "me", "we", "our", "you",
+    "your", "he", "she", "they", "them", "his", "her", "i", "im", "as", "so", "if", "not", "no", "do", "does", "did",
+    "have", "has", "had", "can", "could", "would", "will", "should", "please", "hi", "hello", "there", "here", "what",
+    "when", "which", "who", "why", "how", "all", "any", "some", "just", "very",
+];
+
+/// Folds the forms one text may be typed in onto one: full-width ASCII to half-width, the ideographic
+/// space to a space, upper to lower case, traditional Chinese characters to simplified.
+pub fn normalize(text: &str) -> String {
+    let mut folded = String::with_capacity(text.len());
+    for c in text.chars() {
+        let c = match c {
+            '\u{3000}' => ' ',
+            // Full-width forms of ASCII 0x21..=0x7E sit at a fixed offset.
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(u32::from(c) - 0xFEE0).unwrap_or(c),
+            _ => c,
+        };
+        folded.extend(c.to_lowercase());
+    }
+    fast2s::convert(&folded)
+}
+
+/// Whether `c` is a Chinese character (CJK unified ideographs and their extensions A and B..).
+pub fn is_han(c: char) -> bool {
+    matches!(c, '\u{4E00}'..='\u{9FFF}' | '\u{3400}'..='\u{4DBF}' | '\u{F900}'..='\u{FAFF}' | '\u{20000}'..='\u{3134F}')
+}
+
+fn jieba() -> &'static Jieba {
+    static JIEBA: OnceLock<Jieba> = OnceLock::new();
+    JIEBA.get_or_init(Jieba::new)
+}
+
+/// Loads the segmentation dictionary now rather than on the first text (it takes a few hundred
+/// milliseconds once per process).
+pub fn warm_up() {
+    let _ = jieba();
+}
+
+/// The terms of `text` (normalised first), in text order, repeats kept (they are term frequencies).
+pub fn terms(text: &str) -> Vec<Term> {
+    let normalized = normalize(text);
+    let mut out = Vec::new();
+    let mut run = String::new();
+    let mut run_is_han = false;
+    for c in normalized.chars().chain(std::iter::once(' ')) {
+        let han = is_han(c);
+        let latin = !han && c.is_alphanumeric();
+        if (han || latin) && (run.is_empty() || run_is_han == han) {
+            run.push(c);
+            run_is_han = han;
+            continue;
+        }
+        if !run.is_empty() {
+            if run_is_han {
+                han_terms(&run, &mut out);
+            } else {
+                latin_term(&run, &mut out);
+            }
+            run.clear();
+        }
+        if han || latin {
+            run.push(c);
+            run_is_han = han;
+        }
+    }
+    out
+}
+
+fn is_stop_char(c: char) -> bool {
+    STOP_CHARS_ZH.contains(c)
+}
+
+/// Words, bigrams and single characters of a run of Chinese characters.
+fn han_terms(run: &str, out: &mut Vec<Term>) {
+    for token in jieba().cut_for_search(run, true) {
+        if token.word.chars().nth(1).is_some() && !STOP_WORDS_ZH.contains(&token.word) {
+            out.push(Term::new(TermKind::Word, token.word));
+        }
+    }
+    let chars: Vec<char> = run.chars().collect();
+    for pair in chars.windows(2) {
+        if !(is_stop_char(pair[0]) && is_stop_char(pair[1])) {
+            out.push(Term::new(TermKind::Bigram, pair.iter().collect::<String>()));
+        }
+    }
+    for &c in chars.iter().filter(|c| !is_stop_char(**c)) {
+        out.push(Term::new(TermKind::Char, c));
+    }
+}
+
+/// One English (or other alphabetic) word: stop words and bare numbers dropped, plurals folded.
+fn latin_term(word: &str, out: &mut Vec<Term>) {
+    if word.chars().count() < 2 || word.chars().all(|c| c.is_ascii_digit()) || STOP_WORDS_EN.contains(&word) {
+        return;
+    }
+    out.push(Term::new(TermKind::Word, stem(word)));
+}
+
+/// A light English stemmer: folds plurals, the commonest verb endings and a final e or y, so that
+/// "charge", "charges" and "charged" meet, and so do "delivery" and "delivered".
+fn stem(word: &str) -> String {
+    if !word.is_ascii() {
+        return word.to_owned();
+    }
+    let mut stem = word;
+    if word.ends_with("ss") || word.ends_with("us") {
+        return word.to_owned();
+    }
+    for (suffix, min_stem) in [("ies", 3), ("ing", 4), ("ed", 4), ("es", 4), ("s", 3)] {
+        if let Some(s) = word.strip_suffix(suffix).filter(|s| s.len() >= min_stem) {
+            stem = s;
+            break;
+        }
+    }
+    match stem.strip_suffix(['e', 'y']) {
+        Some(s) if s.len() >= 4 => s.to_owned(),
+        _ => stem.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn of_kind(text: &str, kind: TermKind) -> Vec<String> {
+        terms(text).into_iter().filter(|t| t.kind == kind).map(|t| t.text).collect()
+    }
+
+    #[test]
+    fn full_width_and_case_fold_to_half_width_lower_case() {
+        assert_eq!(normalize("ＯＦＦＩＣＥ\u{3000}２０２３！"), "office 2023!");
+    }
+
+    #[test]
+    fn traditional_folds_to_simplified() {
+        assert_eq!(normalize("電話裡態度"), "电话里态度");
+        assert_eq!(terms("發票"), terms("发票"));
+    }
+
+    #[test]
+    fn chinese_is_cut_into_words_bigrams_and_characters() {
+        let words = of_kind("打印机频繁卡纸", TermKind::Word);
+        assert!(words.contains(&"打印机".to_owned()), "{words:?}");
+        assert_eq!(of_kind("卡纸了", TermKind::Bigram), ["卡纸", "纸了"]);
+        assert_eq!(of_kind("卡纸了", TermKind::Char), ["卡", "纸"]);
+    }
+
+    #[test]
+    fn function_words_are_dropped() {
+        assert!(of_kind("我们的", TermKind::Word).is_empty());
+        assert!(of_kind("我们", TermKind::Bigram).is_empty());
+        assert_eq!(of_kind("The monitors were broken", TermKind::Word), ["monitor", "broken"]);
+    }
+
+    #[test]
+    fn mixed_text_keeps_both_scripts_apart() {
+        let words = of_kind("Office激活失败，提示product key is invalid", TermKind::Word);
+        for expected in ["office", "激活", "product", "key", "invalid"] {
+            assert!(words.contains(&expected.to_owned()), "{expected} missing from {words:?}");
+        }
+        assert!(!of_kind("i7/16G 配置", TermKind::Word).contains(&"16".to_owned()));
+    }
+
+    #[test]
+    fn stemming_folds_plurals_and_endings() {
+        for word in ["charge", "charges", "charged", "charging"] {
+            assert_eq!(stem(word), "charg", "{word}");
+        }
+        assert_eq!(stem("delivery"), stem("delivered"));
+        assert_eq!(stem("items"), "item");
+        assert_eq!(stem("batteries"), stem("battery"));
+        assert_eq!(stem("address"), "address");
+        assert_eq!(stem("bus"), "bus");
+    }
+}

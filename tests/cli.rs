@@ -1,0 +1,875 @@
+//! The `redress` command line through the real binary, over a fresh `--data-dir` per test: one test per
+//! command (API.md's table), its output and its exit code (0 ok, 1 failure, 2 usage, 3 verification failed).
+//!
+//! The server-process helpers ([`ServerProcess`]) are shared with the HTTP crash test (`server_crash.rs`).
+
+use redress_adapters::http::ROUTES;
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a child process may take to print an expected line or to exit.
+const CHILD_WAIT: Duration = Duration::from_secs(30);
+const PUBLISHER: &str = "cli-publisher-token-0123456789";
+const AUDITOR: &str = "cli-auditor-token-0123456789";
+
+/// `redress` with a clean environment (no tokens, store or data dir inherited from the caller).
+pub fn redress() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_redress"));
+    for name in ["REDRESS_TOKENS", "REDRESS_STORE", "REDRESS_DATA_DIR", "REDRESS_QA_LIBRARY"] {
+        command.env_remove(name);
+    }
+    command.env("REDRESS_LOG", "warn").stdin(Stdio::null());
+    command
+}
+
+/// `redress --data-dir <dir> <args>`, run to completion.
+fn run(dir: &Path, args: &[&str]) -> Output {
+    run_with_stdin(dir, args, None)
+}
+
+fn run_with_stdin(dir: &Path, args: &[&str], input: Option<&str>) -> Output {
+    let mut command = redress();
+    command.arg("--data-dir").arg(dir).args(args);
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    if input.is_some() {
+        command.stdin(Stdio::piped());
+    }
+    let mut child = command.spawn().unwrap_or_else(|e| panic!("spawn redress {args:?}: {e}"));
+    if let Some(input) = input {
+        let mut stdin = child.stdin.take().expect("stdin is piped");
+        stdin.write_all(input.as_bytes()).expect("write stdin");
+    }
+    child.wait_with_output().unwrap_or_else(|e| panic!("redress {args:?}: {e}"))
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Asserts the exit code, showing both outputs when it differs.
+#[track_caller]
+fn assert_exit(output: &Output, code: i32, what: &str) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "{what}: exit status {}\n--- stdout\n{}--- stderr\n{}",
+        output.status,
+        stdout(output),
+        stderr(output)
+    );
+}
+
+fn json_lines(text: &str) -> Vec<Value> {
+    text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}"))).collect()
+}
+
+fn received(complaint_id: &str) -> Value {
+    json!({"event_id": uuid::Uuid::new_v4().to_string(), "event_type": "complaint_received", "data": {
+        "complaint_id": complaint_id, "customer_id": "K-7", "channel": "hotline", "category": "delivery",
+        "severity": "high", "description": "洗衣机送达时外壳凹陷"}})
+}
+
+fn progress(note: &str) -> Value {
+    json!({"event_id": uuid::Uuid::new_v4().to_string(), "event_type": "progress_updated",
+        "data": {"note": note, "customer_informed": true}})
+}
+
+/// Appends `events` to `stream` through `redress append` (stdin), expecting success.
+fn append(dir: &Path, stream: &str, expected: &str, events: Vec<Value>) -> Value {
+    let body = json!({"events": events}).to_string();
+    let output =
+        run_with_stdin(dir, &["append", "--stream", stream, "--expected-version", expected], Some(body.as_str()));
+    assert_exit(&output, 0, &format!("append to {stream} at {expected}"));
+    serde_json::from_str(stdout(&output).trim()).expect("append prints its result as JSON")
+}
+
+/// A complaint with `notes` progress updates after its `complaint_received`: 1 + notes events.
+fn complaint_with_notes(dir: &Path, complaint_id: &str, notes: usize) {
+    let mut events = vec![received(complaint_id)];
+    events.extend((0..notes).map(|i| progress(&format!("note {i}"))));
+    append(dir, &format!("complaint-{complaint_id}"), "no_stream", events);
+}
+
+/// Lines of a child's pipe, read on a thread, so a test can wait for one with a timeout.
+pub struct Lines {
+    receiver: Receiver<String>,
+}
+
+impl Lines {
+    pub fn spawn(pipe: impl Read + Send + 'static) -> Lines {
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Lines { receiver }
+    }
+
+    /// The next line, or `None` when the pipe closed or nothing came within `timeout`.
+    pub fn next(&self, timeout: Duration) -> Option<String> {
+        self.receiver.recv_timeout(timeout).ok()
+    }
+}
+
+/// Collects a child's stderr on a thread, for failure messages.
+fn collect(pipe: impl Read + Send + 'static) -> Arc<Mutex<String>> {
+    let text = Arc::new(Mutex::new(String::new()));
+    let sink = Arc::clone(&text);
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            let mut text = sink.lock().expect("stderr lock");
+            text.push_str(&line);
+            text.push('\n');
+        }
+    });
+    text
+}
+
+/// Sends `signal` (`TERM`, `INT`) to our own child, by its pid.
+pub fn signal(child: &Child, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap_or_else(|e| panic!("run kill -{signal}: {e}"));
+    assert!(status.success(), "kill -{signal} {} failed: {status}", child.id());
+}
+
+/// Waits for `child` to exit, at most `timeout`.
+pub fn wait_for_exit(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A `redress serve` process on an ephemeral port. Dropping it kills the process (SIGKILL) if it still runs.
+pub struct ServerProcess {
+    pub child: Child,
+    /// `http://127.0.0.1:PORT`, parsed from the "Redress is listening on" line.
+    pub base: String,
+    /// Standard-output lines printed before the listening line (the admin-token notice).
+    pub preamble: Vec<String>,
+    stderr: Arc<Mutex<String>>,
+    _stdout: Lines,
+}
+
+impl ServerProcess {
+    /// Starts `redress --data-dir dir serve --listen 127.0.0.1:0`, with `REDRESS_TOKENS=tokens` when given, and
+    /// waits until it listens.
+    pub fn start(dir: &Path, tokens: Option<&str>) -> ServerProcess {
+        let mut command = redress();
+        command.arg("--data-dir").arg(dir).args(["serve", "--listen", "127.0.0.1:0"]);
+        if let Some(tokens) = tokens {
+            command.env("REDRESS_TOKENS", tokens);
+        }
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn redress serve: {e}"));
+        let stdout = Lines::spawn(child.stdout.take().expect("stdout is piped"));
+        let stderr = collect(child.stderr.take().expect("stderr is piped"));
+        let mut preamble = Vec::new();
+        let deadline = Instant::now() + CHILD_WAIT;
+        let base = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match stdout.next(left) {
+                Some(line) => match line.strip_prefix("Redress is listening on ") {
+                    Some(url) => break url.trim().to_owned(),
+                    None => preamble.push(line),
+                },
+                None => {
+                    let _ = child.kill();
+                    let status = child.wait();
+                    std::thread::sleep(Duration::from_millis(100));
+                    panic!(
+                        "redress serve did not say where it listens within {CHILD_WAIT:?} ({status:?}); stdout so \
+                         far: {preamble:?}; stderr:\n{}",
+                        stderr.lock().expect("stderr lock")
+                    );
+                }
+            }
+        };
+        assert!(base.starts_with("http://127.0.0.1:") && !base.ends_with(":0"), "an ephemeral port: {base}");
+        ServerProcess { child, base, preamble, stderr, _stdout: stdout }
+    }
+
+    /// What the server wrote to standard error so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().expect("stderr lock").clone()
+    }
+
+    /// SIGTERM, then the exit status (within [`CHILD_WAIT`]).
+    pub fn terminate(mut self) -> ExitStatus {
+        signal(&self.child, "TERM");
+        let status = wait_for_exit(&mut self.child, CHILD_WAIT);
+        status.unwrap_or_else(|| panic!("redress serve did not exit within {CHILD_WAIT:?} of SIGTERM"))
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A child killed (SIGKILL) when dropped, so a failing test leaves no process behind.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// append, read
+
+#[test]
+fn cli_append_takes_the_body_from_a_file_or_stdin_and_refuses_a_stale_version_writing_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("events.json");
+    let first = received("a1");
+    std::fs::write(&file, json!({"expected_version": "no_stream", "events": [first]}).to_string()).unwrap();
+    let data = dir.path().join("data");
+
+    // From --file, the body's own expected_version.
+    let output = run(&data, &["append", "--stream", "complaint-a1", "--file", file.to_str().unwrap()]);
+    assert_exit(&output, 0, "append --file");
+    let result: Value = serde_json::from_str(stdout(&output).trim()).unwrap();
+    assert_eq!(
+        result,
+        json!({"first_version": 0, "last_version": 0, "first_position": 0, "last_position": 0,
+            "idempotent_retry": false})
+    );
+
+    // From stdin, two events at --expected-version 0.
+    let result = append(&data, "complaint-a1", "0", vec![progress("called back"), progress("sent a courier")]);
+    assert_eq!((result["first_version"].clone(), result["last_version"].clone()), (json!(1), json!(2)));
+    assert_eq!((result["first_position"].clone(), result["last_position"].clone()), (json!(1), json!(2)));
+
+    // --expected-version overrides the body's: the file says no_stream (the stream exists), the flag says 2.
+    let override_file = dir.path().join("override.json");
+    std::fs::write(&override_file, json!({"expected_version": "no_stream", "events": [progress("x")]}).to_string())
+        .unwrap();
+    let output = run(
+        &data,
+        &["append", "--stream", "complaint-a1", "--expected-version", "2", "--file", override_file.to_str().unwrap()],
+    );
+    assert_exit(&output, 0, "--expected-version over the body's");
+    assert_eq!(serde_json::from_str::<Value>(&stdout(&output)).unwrap()["last_version"], 3);
+
+    // Stale: the stream is at 3. Exit 1, a message naming both versions, nothing written.
+    let body = json!({"events": [progress("late")]}).to_string();
+    let output =
+        run_with_stdin(&data, &["append", "--stream", "complaint-a1", "--expected-version", "1"], Some(body.as_str()));
+    assert_exit(&output, 1, "a stale --expected-version");
+    let message = stderr(&output);
+    assert!(
+        message.contains("expected version 1") && message.contains("current version is 3"),
+        "the refusal names the expected and the current version: {message}"
+    );
+    assert!(stdout(&output).is_empty(), "no result is printed for a refused append");
+
+    // A retry of the stdin append (same ids) is idempotent: the original result, flagged.
+    let retry = json!({"events": [received("a2")]}).to_string();
+    let first = run_with_stdin(&data, &["append", "--stream", "complaint-a2"], Some(retry.as_str()));
+    let again = run_with_stdin(&data, &["append", "--stream", "complaint-a2"], Some(retry.as_str()));
+    assert_exit(&first, 0, "a first append");
+    assert_exit(&again, 0, "its retry");
+    let (first, again): (Value, Value) =
+        (serde_json::from_str(&stdout(&first)).unwrap(), serde_json::from_str(&stdout(&again)).unwrap());
+    assert_eq!((first["last_position"].clone(), again["last_position"].clone()), (json!(4), json!(4)));
+    assert_eq!((first["idempotent_retry"].clone(), again["idempotent_retry"].clone()), (json!(false), json!(true)));
+
+    // Bad input fails with 1 and says why; still nothing written.
+    let valid = json!({"events": [progress("fine")]}).to_string();
+    for (args, body, says) in [
+        (vec!["append", "--stream", "complaint-a1"], "{\"events\": [", "malformed JSON"),
+        (vec!["append", "--stream", "complaint-a1"], "{\"events\": []}", "events is empty"),
+        (
+            vec!["append", "--stream", "complaint-a1"],
+            r#"{"events": [{"event_type": "progress_updated", "data": {"note": 3, "customer_informed": true}}]}"#,
+            "invalid_event",
+        ),
+        (vec!["append", "--stream", "bad stream"], valid.as_str(), "--stream"),
+        (vec!["append", "--stream", "complaint-a1", "--expected-version", "soon"], valid.as_str(), "soon"),
+    ] {
+        let output = run_with_stdin(&data, &args, Some(body));
+        assert_exit(&output, 1, &format!("{args:?} with {body}"));
+        assert!(stderr(&output).contains(says), "{args:?} with {body}: says {says:?}: {}", stderr(&output));
+    }
+    let log = run(&data, &["read", "--stream", "complaint-a1"]);
+    assert_eq!(json_lines(&stdout(&log)).len(), 4, "only the four accepted events are in the stream");
+}
+
+#[test]
+fn cli_read_prints_a_stream_as_json_lines_forward_and_backward() {
+    let dir = tempfile::tempdir().unwrap();
+    complaint_with_notes(dir.path(), "r1", 4);
+    complaint_with_notes(dir.path(), "r2", 1);
+
+    let output = run(dir.path(), &["read", "--stream", "complaint-r1"]);
+    assert_exit(&output, 0, "read");
+    let events = json_lines(&stdout(&output));
+    let versions: Vec<u64> = events.iter().map(|e| e["version"].as_u64().unwrap()).collect();
+    assert_eq!(versions, [0, 1, 2, 3, 4]);
+    assert!(events.iter().all(|e| e["stream"] == "complaint-r1"), "only this stream's events");
+    for key in ["event_id", "position", "event_type", "schema_version", "occurred_at", "recorded_at", "data", "hash"] {
+        assert!(events[0].get(key).is_some(), "the envelope has {key}: {}", events[0]);
+    }
+    assert_eq!(events[0]["event_type"], "complaint_received");
+
+    let output = run(dir.path(), &["read", "--stream", "complaint-r1", "--backward"]);
+    assert_exit(&output, 0, "read --backward");
+    let backward: Vec<Value> = json_lines(&stdout(&output));
+    let mut reversed = events.clone();
+    reversed.reverse();
+    assert_eq!(backward, reversed, "--backward gives the same envelopes, newest first");
+
+    let output = run(dir.path(), &["read", "--stream", "complaint-r1", "--from-version", "3"]);
+    let versions: Vec<u64> = json_lines(&stdout(&output)).iter().map(|e| e["version"].as_u64().unwrap()).collect();
+    assert_eq!(versions, [3, 4]);
+    let output = run(dir.path(), &["read", "--stream", "complaint-r1", "--from-version", "2", "--backward"]);
+    let versions: Vec<u64> = json_lines(&stdout(&output)).iter().map(|e| e["version"].as_u64().unwrap()).collect();
+    assert_eq!(versions, [2, 1, 0]);
+
+    let output = run(dir.path(), &["read", "--stream", "complaint-none"]);
+    assert_exit(&output, 0, "read of a stream with no events");
+    assert!(stdout(&output).is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// tail
+
+#[test]
+fn cli_tail_prints_the_log_from_a_position_then_keeps_following_until_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    complaint_with_notes(dir.path(), "t1", 2);
+    complaint_with_notes(dir.path(), "t2", 1);
+
+    let mut tail = redress();
+    tail.arg("--data-dir").arg(dir.path()).args(["tail", "--from-position", "1"]);
+    let mut tail = Reaped(tail.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap());
+    let lines = Lines::spawn(tail.0.stdout.take().unwrap());
+    let mut positions = Vec::new();
+    for _ in 0..4 {
+        let line = lines.next(CHILD_WAIT).expect("tail prints every event from position 1");
+        positions.push(serde_json::from_str::<Value>(&line).unwrap()["position"].as_u64().unwrap());
+    }
+    assert_eq!(positions, [1, 2, 3, 4]);
+    // Caught up, it keeps running (following), printing nothing more.
+    assert_eq!(lines.next(Duration::from_millis(500)), None);
+    assert!(tail.0.try_wait().unwrap().is_none(), "tail keeps following after catching up");
+
+    // The embedded store is held by one process: while tail holds it, another process's append is refused
+    // with a clear message (live following across processes needs --store postgres://, tested below).
+    let body = json!({"events": [progress("while tailing")]}).to_string();
+    let output = run_with_stdin(
+        dir.path(),
+        &["append", "--stream", "complaint-t1", "--expected-version", "2"],
+        Some(body.as_str()),
+    );
+    assert_exit(&output, 1, "append while tail holds the embedded store");
+    assert!(stderr(&output).contains("in use by another Redress process"), "{}", stderr(&output));
+
+    signal(&tail.0, "INT");
+    let status = wait_for_exit(&mut tail.0, CHILD_WAIT).expect("tail exits on Ctrl-C");
+    assert_eq!(status.code(), Some(0), "tail ends with 0 on Ctrl-C");
+
+    // An event-type filter.
+    let mut typed = redress();
+    typed.arg("--data-dir").arg(dir.path()).args(["tail", "--event-type", "complaint_received"]);
+    let mut typed = Reaped(typed.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap());
+    let lines = Lines::spawn(typed.0.stdout.take().unwrap());
+    let first = serde_json::from_str::<Value>(&lines.next(CHILD_WAIT).unwrap()).unwrap();
+    let second = serde_json::from_str::<Value>(&lines.next(CHILD_WAIT).unwrap()).unwrap();
+    assert_eq!((first["position"].clone(), second["position"].clone()), (json!(0), json!(3)));
+    assert_eq!(lines.next(Duration::from_millis(300)), None);
+    signal(&typed.0, "INT");
+    assert_eq!(wait_for_exit(&mut typed.0, CHILD_WAIT).and_then(|s| s.code()), Some(0));
+}
+
+/// A fresh database on the test PostgreSQL server, dropped afterwards.
+struct FreshDatabase {
+    name: String,
+    admin_url: String,
+}
+
+impl FreshDatabase {
+    async fn create() -> FreshDatabase {
+        let admin_url = crate::support::test_database_url();
+        let name = format!("redress_cli_{}", uuid::Uuid::new_v4().simple());
+        let (client, connection) =
+            tokio_postgres::connect(&admin_url, tokio_postgres::NoTls).await.unwrap_or_else(|e| {
+                panic!(
+                    "cannot reach PostgreSQL at {admin_url} (set REDRESS_TEST_DATABASE_URL): {e}. Start it with: \
+                 pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+                )
+            });
+        let connection = tokio::spawn(connection);
+        client.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create a test database");
+        drop(client);
+        let _ = connection.await;
+        FreshDatabase { name, admin_url }
+    }
+
+    /// The URL of the new database: the test server's URL with its database name replaced.
+    fn url(&self) -> String {
+        let (base, query) = match self.admin_url.split_once('?') {
+            Some((base, query)) => (base, format!("?{query}")),
+            None => (self.admin_url.as_str(), String::new()),
+        };
+        let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
+        format!("{server}/{}{query}", self.name)
+    }
+
+    async fn drop_now(self) {
+        let (client, connection) =
+            tokio_postgres::connect(&self.admin_url, tokio_postgres::NoTls).await.expect("reconnect");
+        let connection = tokio::spawn(connection);
+        client
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
+            .await
+            .expect("drop the test database");
+        drop(client);
+        let _ = connection.await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_tail_over_postgres_follows_an_append_made_by_another_process() {
+    let database = FreshDatabase::create().await;
+    let url = database.url();
+    let store_run = |args: Vec<String>, input: Option<String>| {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut command = redress();
+            command.arg("--store").arg(&url).args(&args).stdout(Stdio::piped()).stderr(Stdio::piped());
+            command.stdin(Stdio::piped());
+            let mut child = command.spawn().unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(input.unwrap_or_default().as_bytes()).unwrap();
+            drop(stdin);
+            child.wait_with_output().unwrap()
+        })
+    };
+    let append_args = |expected: &str| {
+        ["append", "--stream", "complaint-p1", "--expected-version", expected].map(String::from).to_vec()
+    };
+    let body = json!({"events": [received("p1")]}).to_string();
+    let output = store_run(append_args("no_stream"), Some(body)).await.unwrap();
+    assert_exit(&output, 0, "append over postgres");
+
+    let url_for_tail = url.clone();
+    let (mut tail, lines) = tokio::task::spawn_blocking(move || {
+        let mut tail = redress();
+        tail.arg("--store").arg(&url_for_tail).arg("tail").stdout(Stdio::piped()).stderr(Stdio::null());
+        let mut tail = Reaped(tail.spawn().unwrap());
+        let lines = Lines::spawn(tail.0.stdout.take().unwrap());
+        (tail, lines)
+    })
+    .await
+    .unwrap();
+    let first: Value = serde_json::from_str(&lines.next(CHILD_WAIT).expect("the existing event")).unwrap();
+    assert_eq!((first["position"].clone(), first["event_type"].clone()), (json!(0), json!("complaint_received")));
+
+    let note = progress("followed live");
+    let body = json!({"events": [note.clone()]}).to_string();
+    let output = store_run(append_args("0"), Some(body)).await.unwrap();
+    assert_exit(&output, 0, "a second process appends while tail runs");
+    let line = tokio::task::spawn_blocking(move || lines.next(CHILD_WAIT)).await.unwrap();
+    let live: Value = serde_json::from_str(&line.expect("tail prints the new append live")).unwrap();
+    assert_eq!((live["position"].clone(), live["event_id"].clone()), (json!(1), note["event_id"].clone()));
+
+    signal(&tail.0, "INT");
+    let status = tokio::task::spawn_blocking(move || wait_for_exit(&mut tail.0, CHILD_WAIT)).await.unwrap();
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "tail ends with 0 on Ctrl-C");
+    database.drop_now().await;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// verify, export, import
+
+/// `ok: N events, head position P, head hash H` → (N, P, H).
+fn parse_ok(line: &str) -> (u64, u64, String) {
+    let rest = line.trim().strip_prefix("ok: ").unwrap_or_else(|| panic!("not an ok line: {line:?}"));
+    let parts: Vec<&str> = rest.split(", ").collect();
+    let [events, position, hash] = parts[..] else { panic!("unexpected ok line: {line:?}") };
+    (
+        events.strip_suffix(" events").unwrap().parse().unwrap(),
+        position.strip_prefix("head position ").unwrap().parse().unwrap(),
+        hash.strip_prefix("head hash ").unwrap().to_owned(),
+    )
+}
+
+#[test]
+fn cli_verify_of_an_intact_store_exits_0_and_prints_the_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(dir.path(), &["verify"]);
+    assert_exit(&output, 0, "verify of an empty store");
+    assert_eq!(stdout(&output).trim(), "ok: the log is empty");
+
+    complaint_with_notes(dir.path(), "v1", 3);
+    complaint_with_notes(dir.path(), "v2", 2);
+    let output = run(dir.path(), &["verify"]);
+    assert_exit(&output, 0, "verify");
+    let (events, position, hash) = parse_ok(&stdout(&output));
+    assert_eq!((events, position), (7, 6));
+    let last = json_lines(&stdout(&run(dir.path(), &["read", "--stream", "complaint-v2", "--backward"])))[0].clone();
+    assert_eq!((last["position"].as_u64(), last["hash"].as_str()), (Some(6), Some(hash.as_str())), "the head's hash");
+}
+
+#[test]
+fn cli_verify_file_of_a_tampered_export_exits_3_naming_the_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    for id in ["x1", "x2", "x3"] {
+        complaint_with_notes(&data, id, 3);
+    }
+    let export = dir.path().join("log.jsonl");
+    let output = run(&data, &["export", "--output", export.to_str().unwrap()]);
+    assert_exit(&output, 0, "export");
+    assert!(stdout(&output).contains("exported 12 events"), "{}", stdout(&output));
+    let lines: Vec<String> = std::fs::read_to_string(&export).unwrap().lines().map(String::from).collect();
+    assert_eq!(lines.len(), 12, "one envelope a line");
+    let output = run(&data, &["verify", "--file", export.to_str().unwrap()]);
+    assert_exit(&output, 0, "verify --file of an untouched export");
+    let (_, _, store_head) = parse_ok(&stdout(&run(&data, &["verify"])));
+    assert_eq!(parse_ok(&stdout(&output)).2, store_head, "the export ends at the store's head");
+
+    // Change one field of line k (position k): the note of a progress update, the customer of a complaint.
+    let tampered = |k: usize, edit: &dyn Fn(&mut Value)| {
+        let mut lines = lines.clone();
+        let mut envelope: Value = serde_json::from_str(&lines[k]).unwrap();
+        assert_eq!(envelope["position"], json!(k));
+        edit(&mut envelope);
+        lines[k] = envelope.to_string();
+        let path = dir.path().join(format!("tampered-{k}.jsonl"));
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        path
+    };
+    let edits: [(usize, &dyn Fn(&mut Value)); 4] = [
+        (6, &|e| e["data"]["note"] = json!("nothing happened")),
+        (4, &|e| e["data"]["customer_id"] = json!("K-8")),
+        (11, &|e| e["occurred_at"] = json!("2020-01-01T00:00:00Z")),
+        (0, &|e| e["metadata"] = json!({"actor": "someone else"})),
+    ];
+    for (k, edit) in edits {
+        let path = tampered(k, edit);
+        let output = run(&data, &["verify", "--file", path.to_str().unwrap()]);
+        assert_exit(&output, 3, &format!("verify --file with line {k} changed"));
+        let message = stderr(&output);
+        assert!(message.contains(&format!("verification failed at position {k}:")), "names position {k}: {message}");
+    }
+    // A removed line is found where the gap is.
+    let mut removed = lines.clone();
+    removed.remove(5);
+    let path = dir.path().join("removed.jsonl");
+    std::fs::write(&path, removed.join("\n") + "\n").unwrap();
+    let output = run(&data, &["verify", "--file", path.to_str().unwrap()]);
+    assert_exit(&output, 3, "verify --file with line 5 removed");
+    assert!(stderr(&output).contains("position 5"), "{}", stderr(&output));
+
+    // The store itself is untouched and still verifies; a missing file is a failure (1), not a verdict.
+    assert_exit(&run(&data, &["verify"]), 0, "verify of the store");
+    let missing = dir.path().join("missing.jsonl");
+    assert_exit(&run(&data, &["verify", "--file", missing.to_str().unwrap()]), 1, "verify --file of no file");
+}
+
+#[test]
+fn cli_export_then_import_into_an_empty_dir_gives_the_same_head_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let (source, target) = (dir.path().join("source"), dir.path().join("target"));
+    for i in 0..5 {
+        complaint_with_notes(&source, &format!("e{i}"), i);
+    }
+    let export = dir.path().join("log.jsonl");
+    assert_exit(&run(&source, &["export", "--output", export.to_str().unwrap()]), 0, "export");
+
+    let output = run(&target, &["import", "--input", export.to_str().unwrap()]);
+    assert_exit(&output, 0, "import into an empty dir");
+    let (source_ok, target_ok) = (stdout(&run(&source, &["verify"])), stdout(&run(&target, &["verify"])));
+    assert_eq!(parse_ok(&source_ok), parse_ok(&target_ok), "the same events, head position and head hash");
+    let (events, position, hash) = parse_ok(&target_ok);
+    assert_eq!((events, position), (15, 14));
+    assert!(
+        stdout(&output).contains(&format!("imported 15 events; head position 14, head hash {hash}")),
+        "{}",
+        stdout(&output)
+    );
+    // Byte for byte: the re-export equals the export.
+    let again = dir.path().join("again.jsonl");
+    assert_exit(&run(&target, &["export", "--output", again.to_str().unwrap()]), 0, "re-export");
+    assert_eq!(std::fs::read(&export).unwrap(), std::fs::read(&again).unwrap(), "the re-export is identical");
+
+    // The imported store keeps working: an append continues the chain.
+    append(&target, "complaint-e4", "4", vec![progress("after the move")]);
+    let (events, position, _) = parse_ok(&stdout(&run(&target, &["verify"])));
+    assert_eq!((events, position), (16, 15), "the chain grows from the imported head");
+
+    // Importing again into a non-empty store is refused; so is a broken chain, naming its position, and
+    // nothing of it is kept.
+    let output = run(&target, &["import", "--input", export.to_str().unwrap()]);
+    assert_exit(&output, 1, "import into a non-empty store");
+    assert!(stderr(&output).contains("import refused at position 0"), "{}", stderr(&output));
+    let mut lines: Vec<Value> =
+        std::fs::read_to_string(&export).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    lines[3]["data"]["note"] = json!("tampered");
+    let broken = dir.path().join("broken.jsonl");
+    std::fs::write(&broken, lines.iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+    let empty = dir.path().join("empty");
+    let output = run(&empty, &["import", "--input", broken.to_str().unwrap()]);
+    assert_ne!(output.status.code(), Some(0), "import of a broken chain fails: {}", stdout(&output));
+    assert!(stderr(&output).contains("position 3"), "names the broken position: {}", stderr(&output));
+    assert_eq!(stdout(&run(&empty, &["verify"])).trim(), "ok: the log is empty", "nothing of it was kept");
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// demo, openapi
+
+#[test]
+fn cli_demo_loads_the_sample_history_prints_a_summary_and_the_chain_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(dir.path(), &["demo", "--complaints", "200"]);
+    assert_exit(&output, 0, "demo --complaints 200");
+    let summary = stdout(&output);
+    assert!(summary.contains("complaints: 200"), "the summary counts the complaints: {summary}");
+    let events: u64 = summary
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("events: "))
+        .and_then(|n| n.trim_end_matches(',').parse().ok())
+        .unwrap_or_else(|| panic!("the summary counts the events: {summary}"));
+    assert!(events > 200, "more than one event per complaint: {events}");
+
+    let output = run(dir.path(), &["verify"]);
+    assert_exit(&output, 0, "verify after the demo");
+    let (verified, position, _) = parse_ok(&stdout(&output));
+    assert_eq!((verified, position), (events, events - 1), "every event the summary counted is in the chain");
+
+    let output = run(dir.path(), &["demo", "--complaints", "10"]);
+    assert_exit(&output, 1, "demo into a non-empty store");
+    assert!(stderr(&output).contains("not empty"), "{}", stderr(&output));
+}
+
+#[test]
+fn cli_openapi_prints_one_valid_json_document_with_every_route() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(dir.path(), &["openapi"]);
+    assert_exit(&output, 0, "openapi");
+    let document: Value = serde_json::from_slice(&output.stdout).expect("the whole output is one JSON document");
+    assert!(document["openapi"].as_str().is_some_and(|v| v.starts_with("3.1")), "OpenAPI 3.1: {}", document["openapi"]);
+    assert_eq!(document["info"]["title"], "Redress");
+    for (method, path) in ROUTES {
+        assert!(document["paths"][*path][*method].is_object(), "{method} {path} is in the document");
+    }
+    assert!(document["components"]["securitySchemes"]["bearer"].is_object(), "the bearer scheme is declared");
+    assert!(!dir.path().join("db").exists(), "printing the document opens no store");
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// serve
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_serve_listens_on_an_ephemeral_port_and_sigterm_exits_0_keeping_every_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = format!("publisher:{PUBLISHER},auditor:{AUDITOR}");
+    let path = dir.path().to_path_buf();
+    let server = tokio::task::spawn_blocking(move || ServerProcess::start(&path, Some(&tokens))).await.unwrap();
+    assert!(server.preamble.is_empty(), "with REDRESS_TOKENS no admin token is printed: {:?}", server.preamble);
+    assert!(!dir.path().join("admin.token").exists(), "nor created");
+    let client = reqwest::Client::new();
+    let base = server.base.clone();
+
+    let health = client.get(format!("{base}/health")).send().await.unwrap();
+    assert_eq!(health.status(), reqwest::StatusCode::OK);
+    assert_eq!(health.json::<Value>().await.unwrap(), json!({"status": "ok", "head_position": null}));
+
+    let event = received("s1");
+    let body = json!({"expected_version": "no_stream", "events": [event.clone()]});
+    let url = format!("{base}/streams/complaint-s1/events");
+    let refused = client.post(&url).json(&body).send().await.unwrap();
+    assert_eq!(refused.status(), reqwest::StatusCode::UNAUTHORIZED, "no token, no write");
+    let refused = client.post(&url).bearer_auth(AUDITOR).json(&body).send().await.unwrap();
+    assert_eq!(refused.status(), reqwest::StatusCode::FORBIDDEN, "an auditor may not write");
+    let created = client.post(&url).bearer_auth(PUBLISHER).json(&body).send().await.unwrap();
+    assert_eq!(created.status(), reqwest::StatusCode::CREATED);
+    assert_eq!(
+        created.json::<Value>().await.unwrap(),
+        json!({"first_version": 0, "last_version": 0, "first_position": 0, "last_position": 0})
+    );
+    let verify: Value =
+        client.get(format!("{base}/audit/verify")).bearer_auth(AUDITOR).send().await.unwrap().json().await.unwrap();
+    assert_eq!((verify["ok"].clone(), verify["head_position"].clone()), (json!(true), json!(0)));
+    // The served document is the one `redress openapi` prints.
+    let served: Value = client.get(format!("{base}/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let printed: Value = serde_json::from_slice(&run(dir.path(), &["openapi"]).stdout).unwrap();
+    assert_eq!(served, printed);
+
+    // An open subscription does not hold the shutdown up.
+    let mut subscription = client
+        .get(format!("{base}/subscribe?from_position=0"))
+        .bearer_auth(AUDITOR)
+        .send()
+        .await
+        .unwrap()
+        .bytes_stream();
+    use futures_util::StreamExt;
+    let first = tokio::time::timeout(CHILD_WAIT, subscription.next()).await.unwrap().unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&first).contains("complaint_received"));
+
+    let status = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let status = server.terminate();
+        (status, started.elapsed())
+    })
+    .await
+    .unwrap();
+    assert_eq!(status.0.code(), Some(0), "SIGTERM ends the server with 0");
+    assert!(status.1 < Duration::from_secs(10), "and promptly, though a subscription was open: {:?}", status.1);
+
+    // The store is released and holds the appended event.
+    let output = run(dir.path(), &["read", "--stream", "complaint-s1"]);
+    assert_exit(&output, 0, "read after the server stopped");
+    let events = json_lines(&stdout(&output));
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["event_id"], event["event_id"]);
+    assert_exit(&run(dir.path(), &["verify"]), 0, "verify after the server stopped");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_serve_without_tokens_creates_a_private_admin_token_and_prints_it_only_once() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data: PathBuf = dir.path().join("data");
+    let start = |data: PathBuf| tokio::task::spawn_blocking(move || ServerProcess::start(&data, None));
+
+    let server = start(data.clone()).await.unwrap();
+    let file = data.join("admin.token");
+    let token = std::fs::read_to_string(&file).expect("admin.token is created").trim().to_owned();
+    assert!(token.len() >= 16, "a long token: {token:?}");
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "admin.token is readable by its owner only");
+    let printed: Vec<&String> = server.preamble.iter().filter(|l| l.contains(&token)).collect();
+    assert_eq!(printed.len(), 1, "the token is printed once on the first start: {:?}", server.preamble);
+    assert!(printed[0].contains("admin.token"), "and says where it is kept: {}", printed[0]);
+
+    let client = reqwest::Client::new();
+    let verify = |base: String, token: Option<String>| {
+        let client = client.clone();
+        async move {
+            let mut request = client.get(format!("{base}/audit/verify"));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            request.send().await.unwrap().status()
+        }
+    };
+    assert_eq!(verify(server.base.clone(), Some(token.clone())).await, reqwest::StatusCode::OK, "the token is admin");
+    assert_eq!(verify(server.base.clone(), None).await, reqwest::StatusCode::UNAUTHORIZED);
+    let body = json!({"events": [received("adm1")]});
+    let written = client
+        .post(format!("{}/streams/complaint-adm1/events", server.base))
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(written.status(), reqwest::StatusCode::CREATED, "admin writes too");
+    assert!(!server.stderr().contains(&token), "the token is never logged");
+    let status = tokio::task::spawn_blocking(move || server.terminate()).await.unwrap();
+    assert_eq!(status.code(), Some(0));
+
+    let server = start(data.clone()).await.unwrap();
+    assert!(
+        server.preamble.iter().all(|l| !l.contains(&token)),
+        "a second start does not print the token again: {:?}",
+        server.preamble
+    );
+    assert!(server.preamble.iter().any(|l| l.contains("admin.token")), "but says where it is: {:?}", server.preamble);
+    assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), token, "the same token is kept");
+    assert_eq!(verify(server.base.clone(), Some(token.clone())).await, reqwest::StatusCode::OK, "and still works");
+    let status = tokio::task::spawn_blocking(move || server.terminate()).await.unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// usage and help
+
+#[test]
+fn cli_usage_errors_exit_2_with_a_usage_line_and_touch_no_store() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["bogus"][..],
+        &[],
+        &["append"],
+        &["read"],
+        &["read", "--backward"],
+        &["export"],
+        &["import"],
+        &["tail", "--from-position", "minus-one"],
+        &["demo", "--complaints", "many"],
+        &["verify", "--colour"],
+        &["serve", "--listen"],
+    ] {
+        let output = run(dir.path(), args);
+        assert_exit(&output, 2, &format!("redress {args:?}"));
+        assert!(stderr(&output).contains("Usage"), "redress {args:?} shows the usage: {}", stderr(&output));
+    }
+    assert!(!dir.path().join("db").exists(), "no store was opened");
+}
+
+#[test]
+fn cli_help_of_each_command_says_what_it_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(dir.path(), &["--help"]);
+    assert_exit(&output, 0, "--help");
+    let commands = [
+        ("serve", "Run the HTTP API"),
+        ("append", "Append events"),
+        ("read", "Print a stream's events as JSON Lines"),
+        ("tail", "follow live"),
+        ("verify", "Check the hash chain"),
+        ("export", "Write the whole log as JSON Lines"),
+        ("import", "Load an export"),
+        ("demo", "sample history"),
+        ("openapi", "OpenAPI document"),
+    ];
+    let top = stdout(&output);
+    for (command, does) in commands {
+        assert!(top.lines().any(|l| l.trim_start().starts_with(command) && l.contains(does)), "--help lists {command}");
+        let output = run(dir.path(), &[command, "--help"]);
+        assert_exit(&output, 0, &format!("{command} --help"));
+        let help = stdout(&output);
+        assert!(help.contains(does), "{command} --help says {does:?}: {help}");
+        assert!(help.contains(&format!("Usage: redress {command}")), "{command} --help shows its usage");
+        assert!(help.contains("--data-dir"), "{command} --help shows --data-dir");
+    }
+}
