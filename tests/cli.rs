@@ -824,7 +824,7 @@ async fn cli_serve_without_tokens_creates_a_private_admin_token_and_prints_it_on
 // usage and help
 
 #[test]
-fn cli_usage_errors_exit_2_with_a_usage_line_and_touch_no_store() {
+fn cli_usage_errors_exit_2_pointing_to_help_and_touch_no_store() {
     let dir = tempfile::tempdir().unwrap();
     for args in [
         &["bogus"][..],
@@ -841,7 +841,9 @@ fn cli_usage_errors_exit_2_with_a_usage_line_and_touch_no_store() {
     ] {
         let output = run(dir.path(), args);
         assert_exit(&output, 2, &format!("redress {args:?}"));
-        assert!(stderr(&output).contains("Usage"), "redress {args:?} shows the usage: {}", stderr(&output));
+        let message = stderr(&output);
+        assert!(message.starts_with("error: "), "redress {args:?} says what is wrong: {message}");
+        assert!(message.contains("--help"), "redress {args:?} points to --help: {message}");
     }
     assert!(!dir.path().join("db").exists(), "no store was opened");
 }

@@ -452,3 +452,278 @@ impl Projection for Satisfaction {
         Ok(json!({"as_of": as_of, "group_by": group_by, "groups": rows}))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use redress_schemas::{EventId, Hash, Metadata, Position, ProposedEvent, StreamName};
+
+    /// Builds a book from `(complaint, event_type, data, occurred_at)` steps, in order.
+    fn book(steps: &[(&str, &str, Value, &str)]) -> ComplaintBook {
+        let mut book = ComplaintBook::default();
+        for (i, (id, event_type, data, at)) in steps.iter().enumerate() {
+            let stream = StreamName::complaint(id).unwrap();
+            let proposed = ProposedEvent::from_json(json!({"event_type": event_type, "data": data}), &stream)
+                .expect("valid test event");
+            let at = Timestamp::parse(at).unwrap();
+            let event = RecordedEvent {
+                event_id: EventId::new_v7(),
+                stream,
+                version: 0,
+                position: Position(i as u64),
+                schema_version: 1,
+                occurred_at: at,
+                recorded_at: at,
+                metadata: Metadata::default(),
+                data: proposed.data,
+                hash: Hash::GENESIS,
+            };
+            book.apply(&event).expect("a valid history");
+        }
+        book
+    }
+
+    fn received(id: &str, customer: &str, category: &str, severity: &str) -> Value {
+        json!({"complaint_id": id, "customer_id": customer, "channel": "hotline", "category": category,
+               "severity": severity, "description": "d"})
+    }
+
+    fn at(t: &str) -> Query {
+        Query::at(Timestamp::parse(t).unwrap())
+    }
+
+    fn ids(answer: &Value, list: &str) -> Vec<String> {
+        answer[list].as_array().unwrap().iter().map(|c| c["complaint_id"].as_str().unwrap().to_owned()).collect()
+    }
+
+    fn open() -> OpenComplaints {
+        OpenComplaints { policy: SlaPolicy::default() }
+    }
+
+    #[test]
+    fn the_acknowledgement_deadline_is_met_at_its_instant_and_missed_one_nanosecond_later() {
+        // high: acknowledge within 4 h.
+        let b = book(&[("a", "complaint_received", received("a", "K", "delivery", "high"), "2026-01-01T08:00:00Z")]);
+        let on_time = open().answer(&b, &at("2026-01-01T12:00:00Z")).unwrap();
+        assert_eq!(on_time["complaints"][0]["overdue"], false);
+        assert_eq!(on_time["complaints"][0]["ack_due"], "2026-01-01T12:00:00Z");
+        let late = open().answer(&b, &at("2026-01-01T12:00:00.000000001Z")).unwrap();
+        assert_eq!(late["complaints"][0]["overdue_reasons"], json!(["acknowledgement"]));
+        assert_eq!(late["overdue_count"], 1);
+    }
+
+    #[test]
+    fn an_acknowledgement_stops_the_clock_and_the_resolution_deadline_follows_severity() {
+        let b = book(&[
+            ("a", "complaint_received", received("a", "K", "delivery", "critical"), "2026-01-01T08:00:00Z"),
+            ("a", "complaint_acknowledged", json!({"via": "phone", "message": "sorry"}), "2026-01-01T09:00:00Z"),
+        ]);
+        let row = &open().answer(&b, &at("2026-01-02T08:00:00Z")).unwrap()["complaints"][0];
+        assert_eq!(
+            (row["overdue"].clone(), row["resolution_due"].clone()),
+            (json!(false), json!("2026-01-02T08:00:00Z"))
+        );
+        let row = &open().answer(&b, &at("2026-01-02T08:00:01Z")).unwrap()["complaints"][0];
+        assert_eq!(row["overdue_reasons"], json!(["resolution"]));
+    }
+
+    #[test]
+    fn the_latest_commitment_replaces_the_resolution_deadline_even_when_earlier() {
+        let b = book(&[
+            ("a", "complaint_received", received("a", "K", "repair", "low"), "2026-01-01T08:00:00Z"),
+            ("a", "complaint_acknowledged", json!({"via": "sms", "message": "ok"}), "2026-01-01T08:10:00Z"),
+            ("a", "commitment_made", json!({"what": "fix", "due_at": "2026-01-20T00:00:00Z"}), "2026-01-01T09:00:00Z"),
+            (
+                "a",
+                "commitment_made",
+                json!({"what": "fix sooner", "due_at": "2026-01-05T00:00:00Z"}),
+                "2026-01-02T09:00:00Z",
+            ),
+        ]);
+        let row = &open().answer(&b, &at("2026-01-05T00:00:01Z")).unwrap()["complaints"][0];
+        assert_eq!(row["resolution_due"], "2026-01-05T00:00:00Z");
+        assert_eq!(
+            (row["resolution_due_from_commitment"].clone(), row["overdue_reasons"].clone()),
+            (json!(true), json!(["resolution"]))
+        );
+    }
+
+    #[test]
+    fn delivery_meets_the_deadline_and_a_reopen_makes_it_count_again() {
+        let mut steps = vec![
+            ("a", "complaint_received", received("a", "K", "repair", "critical"), "2026-01-01T08:00:00Z"),
+            ("a", "complaint_acknowledged", json!({"via": "sms", "message": "ok"}), "2026-01-01T08:10:00Z"),
+            ("a", "solution_offered", json!({"solution_id": "s1", "description": "swap"}), "2026-01-01T09:00:00Z"),
+            ("a", "solution_accepted", json!({"solution_id": "s1"}), "2026-01-01T09:30:00Z"),
+            ("a", "solution_delivered", json!({"solution_id": "s1", "note": "done"}), "2026-01-01T20:00:00Z"),
+        ];
+        let b = book(&steps);
+        let row = &open().answer(&b, &at("2026-01-03T00:00:00Z")).unwrap()["complaints"][0];
+        assert_eq!((row["status"].clone(), row["overdue"].clone()), (json!("resolved"), json!(false)));
+        steps.push(("a", "complaint_reopened", json!({"reason": "broke again"}), "2026-01-02T10:00:00Z"));
+        let b = book(&steps);
+        let row = &open().answer(&b, &at("2026-01-03T00:00:00Z")).unwrap()["complaints"][0];
+        assert_eq!(
+            (row["status"].clone(), row["overdue_reasons"].clone()),
+            (json!("in_progress"), json!(["resolution"]))
+        );
+    }
+
+    #[test]
+    fn open_complaints_sort_by_earliest_unmet_deadline_filter_and_hide_closed_ones() {
+        let b = book(&[
+            ("low", "complaint_received", received("low", "K1", "billing", "low"), "2026-01-01T00:00:00Z"),
+            ("crit", "complaint_received", received("crit", "K2", "delivery", "critical"), "2026-01-01T06:00:00Z"),
+            ("gone", "complaint_received", received("gone", "K3", "delivery", "high"), "2026-01-01T01:00:00Z"),
+            ("gone", "complaint_closed", json!({"outcome": "withdrawn"}), "2026-01-01T02:00:00Z"),
+            (
+                "crit",
+                "cause_analyzed",
+                json!({"root_cause": "courier", "responsible_department": "logistics", "founded": true}),
+                "2026-01-01T07:00:00Z",
+            ),
+        ]);
+        let answer = open().answer(&b, &at("2026-01-01T07:30:00Z")).unwrap();
+        assert_eq!(
+            ids(&answer, "complaints"),
+            ["crit", "low"],
+            "critical's 08:00 ack deadline comes before low's 48 h"
+        );
+        assert_eq!(
+            ids(&open().answer(&b, &at("2026-01-01T07:30:00Z").with("department", "logistics")).unwrap(), "complaints"),
+            ["crit"]
+        );
+        assert_eq!(
+            ids(&open().answer(&b, &at("2026-01-01T07:30:00Z").with("category", "billing")).unwrap(), "complaints"),
+            ["low"]
+        );
+        assert_eq!(
+            ids(&open().answer(&b, &at("2026-01-01T07:30:00Z").with("status", "investigating")).unwrap(), "complaints"),
+            ["crit"]
+        );
+        assert_eq!(
+            ids(&open().answer(&b, &at("2026-01-01T09:00:00Z").with("overdue", "true")).unwrap(), "complaints"),
+            ["crit"]
+        );
+        // As of before "crit" was received, it is not listed.
+        assert_eq!(ids(&open().answer(&b, &at("2026-01-01T05:00:00Z")).unwrap(), "complaints"), ["low"]);
+        assert!(matches!(
+            open().answer(&b, &at("2026-01-01T05:00:00Z").with("status", "lost")),
+            Err(ProjectionError::BadQuery(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn customer_history_lists_a_customers_complaints_newest_first_with_outcomes() {
+        let b = book(&[
+            ("c1", "complaint_received", received("c1", "K9", "delivery", "normal"), "2026-01-01T00:00:00Z"),
+            ("c1", "complaint_closed", json!({"outcome": "refunded"}), "2026-01-03T00:00:00Z"),
+            ("c2", "complaint_received", received("c2", "K9", "repair", "normal"), "2026-02-01T00:00:00Z"),
+            ("x", "complaint_received", received("x", "K1", "repair", "normal"), "2026-02-02T00:00:00Z"),
+        ]);
+        let answer = CustomerHistory.query(&b, &at("2026-03-01T00:00:00Z").with("customer_id", "K9")).await.unwrap();
+        assert_eq!(ids(&answer, "complaints"), ["c2", "c1"]);
+        assert_eq!(
+            (answer["complaints"][1]["outcome"].clone(), answer["open_count"].clone()),
+            (json!("refunded"), json!(1))
+        );
+        let past = CustomerHistory.query(&b, &at("2026-01-15T00:00:00Z").with("customer_id", "K9")).await.unwrap();
+        assert_eq!(ids(&past, "complaints"), ["c1"]);
+        assert!(CustomerHistory.query(&b, &at("2026-03-01T00:00:00Z")).await.is_err(), "customer_id is required");
+    }
+
+    #[tokio::test]
+    async fn repeat_issues_chain_within_the_window_and_report_causes_reopens_and_persisting() {
+        let cause =
+            json!({"root_cause": "bad batch", "responsible_department": "product_engineering", "founded": true});
+        let b = book(&[
+            ("r1", "complaint_received", received("r1", "K1", "product_quality", "normal"), "2026-01-01T00:00:00Z"),
+            ("r1", "cause_analyzed", cause.clone(), "2026-01-01T01:00:00Z"),
+            ("r2", "complaint_received", received("r2", "K1", "product_quality", "normal"), "2026-03-01T00:00:00Z"),
+            ("r2", "cause_analyzed", cause.clone(), "2026-03-01T01:00:00Z"),
+            ("r3", "complaint_received", received("r3", "K1", "product_quality", "normal"), "2026-09-01T00:00:00Z"),
+            ("o", "complaint_received", received("o", "K2", "billing", "normal"), "2026-03-02T00:00:00Z"),
+            ("o", "solution_offered", json!({"solution_id": "s", "description": "refund"}), "2026-03-02T01:00:00Z"),
+            ("o", "solution_accepted", json!({"solution_id": "s"}), "2026-03-02T02:00:00Z"),
+            ("o", "solution_delivered", json!({"solution_id": "s", "note": "paid"}), "2026-03-03T00:00:00Z"),
+            ("o", "resolution_confirmed", json!({"satisfied": true}), "2026-03-03T01:00:00Z"),
+            (
+                "o",
+                "revisit_done",
+                json!({"via": "phone", "satisfaction": 2, "issue_persists": true}),
+                "2026-03-10T00:00:00Z",
+            ),
+            ("o", "complaint_reopened", json!({"reason": "charged again"}), "2026-03-11T00:00:00Z"),
+        ]);
+        let answer = RepeatIssues.query(&b, &at("2026-09-02T00:00:00Z")).await.unwrap();
+        // r1 → r2 is 59 days (one chain); r3 comes 184 days after r2 (outside 90).
+        assert_eq!(
+            answer["repeat_complaints"],
+            json!([{"customer_id": "K1", "category": "product_quality", "complaint_ids": ["r1", "r2"]}])
+        );
+        assert_eq!(answer["root_causes"][0]["count"], 2);
+        assert_eq!(answer["root_causes"][0]["trend"], "steady", "none in the last two windows: {answer}");
+        assert_eq!((answer["reopen_rate"].clone(), answer["persisting"].clone()), (json!(1.0), json!(["o"])));
+        let wide = RepeatIssues.query(&b, &at("2026-09-02T00:00:00Z").with("window_days", "200")).await.unwrap();
+        assert_eq!(wide["repeat_complaints"][0]["complaint_ids"], json!(["r1", "r2", "r3"]));
+        let early = RepeatIssues.query(&b, &at("2026-02-01T00:00:00Z")).await.unwrap();
+        assert_eq!(
+            (early["repeat_complaints"].clone(), early["persisting"].clone()),
+            (json!([]), json!([])),
+            "as of the past"
+        );
+        let rising = RepeatIssues.query(&b, &at("2026-03-05T00:00:00Z")).await.unwrap();
+        assert_eq!(rising["root_causes"][0]["trend"], "rising", "r1 and r2 in the last 90 days, none before: {rising}");
+    }
+
+    #[tokio::test]
+    async fn satisfaction_reports_grades_times_and_deadlines_met_per_group() {
+        let b = book(&[
+            ("s1", "complaint_received", received("s1", "K1", "repair", "high"), "2026-01-01T00:00:00Z"),
+            ("s1", "complaint_acknowledged", json!({"via": "sms", "message": "ok"}), "2026-01-01T02:00:00Z"),
+            (
+                "s1",
+                "cause_analyzed",
+                json!({"root_cause": "part", "responsible_department": "repair_center", "founded": true}),
+                "2026-01-01T03:00:00Z",
+            ),
+            ("s1", "solution_offered", json!({"solution_id": "a", "description": "fix"}), "2026-01-01T04:00:00Z"),
+            ("s1", "solution_accepted", json!({"solution_id": "a"}), "2026-01-01T05:00:00Z"),
+            ("s1", "solution_delivered", json!({"solution_id": "a", "note": "ok"}), "2026-01-02T00:00:00Z"),
+            ("s1", "resolution_confirmed", json!({"satisfied": true}), "2026-01-02T01:00:00Z"),
+            (
+                "s1",
+                "revisit_done",
+                json!({"via": "phone", "satisfaction": 5, "issue_persists": false}),
+                "2026-01-09T00:00:00Z",
+            ),
+            ("s2", "complaint_received", received("s2", "K2", "repair", "high"), "2026-01-01T00:00:00Z"),
+            ("s2", "complaint_acknowledged", json!({"via": "sms", "message": "late"}), "2026-01-01T06:00:00Z"),
+            (
+                "s2",
+                "cause_analyzed",
+                json!({"root_cause": "part", "responsible_department": "repair_center", "founded": true}),
+                "2026-01-01T07:00:00Z",
+            ),
+        ]);
+        let s = Satisfaction { policy: SlaPolicy::default() };
+        let answer = s.query(&b, &at("2026-02-01T00:00:00Z")).await.unwrap();
+        let g = &answer["groups"][0];
+        assert_eq!(g["department"], "repair_center");
+        assert_eq!(
+            (g["complaints"].clone(), g["revisits"].clone(), g["share_satisfied"].clone()),
+            (json!(2), json!(1), json!(1.0))
+        );
+        assert_eq!(
+            g["hours_to_acknowledge"],
+            json!({"p50": 6.0, "p90": 6.0}),
+            "2 h and 6 h; nearest-rank p50 of two is the upper"
+        );
+        assert_eq!(g["hours_to_resolve"], json!({"p50": 24.0, "p90": 24.0}));
+        assert_eq!(g["acknowledgement_deadlines_met"], 0.5, "s2 was acknowledged after 4 h");
+        assert_eq!(g["resolution_deadlines_met"], 0.5, "s1 in 24 h of 72; s2 undelivered past its 72 h");
+        let by_channel = s.query(&b, &at("2026-02-01T00:00:00Z").with("group_by", "channel")).await.unwrap();
+        assert_eq!(by_channel["groups"][0]["channel"], "hotline");
+        assert!(s.query(&b, &at("2026-02-01T00:00:00Z").with("group_by", "mood")).await.is_err());
+    }
+}

@@ -22,25 +22,26 @@
 //!
 //! Every history is folded with the engine's own lifecycle rules while it is generated, so the store accepts it.
 
+mod answers;
 mod catalogue;
+mod population;
 mod rng;
 mod timeline;
 
-use catalogue::{
-    Lang, ProductKind, Theme, CITIES_EN, CITIES_HANS, CITIES_HANT, CLOSINGS_EN, CLOSINGS_HANS, CLOSINGS_HANT, PRODUCTS,
-    THEMES,
-};
+use answers::AnswerBook;
+use catalogue::{Lang, ProductKind, Theme, CLOSINGS_EN, CLOSINGS_HANS, CLOSINGS_HANT, PRODUCTS, THEMES};
 use futures_util::stream::{FuturesUnordered, StreamExt};
+use population::{arrival_times, Customer, Customers};
 use redress_engine::lifecycle::{self, ComplaintStatus, StreamState};
 use redress_engine::{EventStore, ExpectedVersion, StoreError};
 use redress_schemas::{
-    Channel, ComplaintReceived, CustomerTier, EventData, EventId, Metadata, ProposedEvent, Severity,
-    StandardAnswerPublished, StandardAnswerRetired, StandardAnswerRevised, StreamName, Timestamp,
+    Channel, ComplaintReceived, CustomerTier, EventData, EventId, Metadata, ProposedEvent, Severity, StreamName,
+    Timestamp,
 };
 use rng::Rng;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use timeline::{Case, Planned, DAY, HOUR, MINUTE};
 
 /// Events of one complaint written together when they happen within this many seconds of the first
@@ -283,14 +284,6 @@ fn local_date(at: Timestamp) -> (i32, u8, u8) {
         .expect("demo instants are within years 1677..2262, which time represents")
         .date();
     (date.year(), u8::from(date.month()), date.day())
-}
-
-fn weekday_from_monday(at: Timestamp) -> u8 {
-    let seconds = at.unix_nanos().div_euclid(1_000_000_000) + 8 * HOUR;
-    time::OffsetDateTime::from_unix_timestamp(seconds)
-        .expect("demo instants are within years 1677..2262, which time represents")
-        .weekday()
-        .number_days_from_monday()
 }
 
 /// Generates the demo: the answers' appends first (at `start`), then every complaint's appends, all in
@@ -607,261 +600,6 @@ fn intake(rng: &mut Rng, channel: Channel) -> (String, &'static str) {
     }
 }
 
-/// Arrival instants of every complaint, sorted: more on weekdays and in office hours, peaks around the
-/// shopping festivals, a dip at the Spring Festival, and a business growing through the year.
-fn arrival_times(config: &DemoConfig) -> Vec<Timestamp> {
-    let mut rng = Rng::derive(config.seed, RNG_ARRIVALS, 0);
-    let days = i64::from(config.days.max(1));
-    let mut cumulative = Vec::with_capacity(days as usize);
-    let mut total = 0.0;
-    for d in 0..days {
-        let noon = config.start.plus_seconds(d * DAY + 12 * HOUR);
-        let (_, month, _) = local_date(noon);
-        let month_factor = match month {
-            11 => 1.45,
-            12 | 1 => 1.15,
-            2 => 0.8,
-            6 => 1.2,
-            _ => 1.0,
-        };
-        let weekday_factor = if weekday_from_monday(noon) >= 5 { 0.65 } else { 1.0 };
-        let growth = 1.0 + 0.5 * d as f64 / days as f64;
-        total += month_factor * weekday_factor * growth;
-        cumulative.push(total);
-    }
-    // Local (UTC+8) hours of the day.
-    const HOURS: [f64; 24] = [
-        0.2, 0.1, 0.1, 0.1, 0.1, 0.2, 0.4, 0.8, 1.5, 2.5, 2.8, 2.6, 2.0, 2.3, 2.6, 2.5, 2.3, 2.0, 1.6, 1.5, 1.4, 1.2,
-        0.8, 0.4,
-    ];
-    let earliest = config.start.plus_seconds(HOUR);
-    let latest = config.end().plus_seconds(-5 * MINUTE);
-    let mut times: Vec<Timestamp> = (0..config.complaints)
-        .map(|_| {
-            let target = rng.unit() * total;
-            let day = cumulative.partition_point(|c| *c <= target).min(cumulative.len() - 1) as i64;
-            let hour = rng.weighted_index(&HOURS) as i64;
-            let local = day * DAY + hour * HOUR + rng.range(0, HOUR - 1);
-            config.start.plus_seconds(local - 8 * HOUR).clamp(earliest, latest.max(earliest))
-        })
-        .collect();
-    times.sort_unstable();
-    times
-}
-
-struct Customer {
-    id: String,
-    lang: Lang,
-    city: &'static str,
-    key: bool,
-    tier: Option<CustomerTier>,
-}
-
-struct Customers {
-    list: Vec<Customer>,
-    /// The customer of each complaint, in arrival order.
-    assignment: Vec<usize>,
-}
-
-impl Customers {
-    /// About two customers per five complaints. Every customer complains at least once; the remaining
-    /// complaints go to customers with weight 1/√rank (a long tail), key customers weighing more.
-    fn draw(config: &DemoConfig) -> Customers {
-        let mut rng = Rng::derive(config.seed, RNG_CUSTOMERS, 0);
-        let count = if config.complaints == 0 { 0 } else { (config.complaints * 2 / 5).max(1) };
-        let mut numbers: Vec<usize> = (0..count).collect();
-        rng.shuffle(&mut numbers);
-        let mut list = Vec::with_capacity(count);
-        let mut cumulative = Vec::with_capacity(count);
-        let mut total = 0.0;
-        for (rank, number) in numbers.into_iter().enumerate() {
-            // The heaviest complainers are mostly companies with a key-account contract.
-            let key = rng.chance(if rank < 20 { 0.6 } else { 0.04 });
-            let lang = if key {
-                *rng.weighted(&[(Lang::Hans, 75), (Lang::En, 20), (Lang::Hant, 5)])
-            } else {
-                *rng.weighted(&[(Lang::Hans, 68), (Lang::Hant, 8), (Lang::En, 14), (Lang::Mixed, 10)])
-            };
-            let city = match lang {
-                Lang::Hans | Lang::Mixed => *rng.pick(CITIES_HANS),
-                Lang::Hant => *rng.pick(CITIES_HANT),
-                Lang::En => *rng.pick(CITIES_EN),
-            };
-            let tier = if key {
-                Some(CustomerTier::Key)
-            } else if rng.chance(0.8) {
-                Some(CustomerTier::Standard)
-            } else {
-                None
-            };
-            list.push(Customer { id: format!("K-{}", 10_000 + number), lang, city, key, tier });
-            total += (if key { 2.5 } else { 1.0 }) / ((rank + 1) as f64).sqrt();
-            cumulative.push(total);
-        }
-        let mut assignment: Vec<usize> = (0..count).collect();
-        for _ in count..config.complaints {
-            let target = rng.unit() * total;
-            assignment.push(cumulative.partition_point(|c| *c <= target).min(count - 1));
-        }
-        rng.shuffle(&mut assignment);
-        Customers { list, assignment }
-    }
-}
-
-/// The answers' streams and how their keywords and liveness change over the year.
-struct AnswerBook {
-    answers: Vec<AnswerPlan>,
-}
-
-struct AnswerPlan {
-    answer_id: String,
-    category: String,
-    stream: StreamName,
-    /// Keyword lists from the given instant on, oldest first; the first is the published one.
-    keywords: Vec<(Timestamp, Vec<String>)>,
-    retired_at: Option<Timestamp>,
-    events: Vec<Planned>,
-}
-
-impl AnswerPlan {
-    fn keywords_at(&self, at: Timestamp) -> &[String] {
-        self.keywords.iter().rev().find(|(from, _)| *from <= at).map_or(&[], |(_, k)| k.as_slice())
-    }
-}
-
-const REVISION_NOTE: &str =
-    "（修订）自本次修订起，处理进度将通过短信和邮件同步告知；超过承诺时限仍未完成的，您可直接要求升级至主管处理。";
-
-impl AnswerBook {
-    /// Publishes every usable answer at `start`; merges two answers into a sibling of their category (the
-    /// sibling gets the merged keywords and text, the other is retired) and revises three more.
-    fn plan(config: &DemoConfig, answers: &[StandardAnswer]) -> AnswerBook {
-        let mut rng = Rng::derive(config.seed, RNG_ANSWERS, 0);
-        let span = i64::from(config.days.max(1)) * DAY;
-        let mut seen = HashSet::new();
-        let usable: Vec<&StandardAnswer> = answers
-            .iter()
-            .filter(|a| {
-                !a.answer_id.trim().is_empty()
-                    && !a.category.trim().is_empty()
-                    && !a.title.trim().is_empty()
-                    && !a.answer.trim().is_empty()
-                    && StreamName::standard_answer(&a.answer_id).is_ok()
-                    && seen.insert(a.answer_id.clone())
-            })
-            .collect();
-        let editor = |rng: &mut Rng| format!("qa-editor-{}", rng.range(1, 3));
-        let mut plans: Vec<AnswerPlan> = usable
-            .iter()
-            .enumerate()
-            .map(|(i, a)| {
-                let at = config.start.plus_seconds(i as i64);
-                let keywords: Vec<String> = a.keywords.iter().filter(|k| !k.trim().is_empty()).cloned().collect();
-                let data = EventData::StandardAnswerPublished(StandardAnswerPublished {
-                    answer_id: a.answer_id.clone(),
-                    category: a.category.clone(),
-                    title: a.title.clone(),
-                    answer: a.answer.clone(),
-                    keywords: keywords.clone(),
-                });
-                AnswerPlan {
-                    answer_id: a.answer_id.clone(),
-                    category: a.category.clone(),
-                    stream: StreamName::standard_answer(&a.answer_id).expect("checked above"),
-                    keywords: vec![(at, keywords)],
-                    retired_at: None,
-                    events: vec![Planned { at, data, actor: editor(&mut rng), source: "qa-library" }],
-                }
-            })
-            .collect();
-
-        // Merges: two categories with at least two answers each.
-        let mut by_category: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-        for (i, answer) in usable.iter().enumerate() {
-            by_category.entry(answer.category.as_str()).or_default().push(i);
-        }
-        let mut categories: Vec<Vec<usize>> = by_category.into_values().filter(|v| v.len() >= 2).collect();
-        rng.shuffle(&mut categories);
-        let mut touched = HashSet::new();
-        for members in categories.iter().take(2) {
-            let retired = members[rng.below(members.len())];
-            let others: Vec<usize> = members.iter().copied().filter(|m| *m != retired).collect();
-            let target = others[rng.below(others.len())];
-            let at = config.start.plus_seconds(span * rng.range(35, 75) / 100);
-            let mut keywords = plans[target].keywords_at(at).to_vec();
-            for k in plans[retired].keywords_at(at) {
-                if !keywords.contains(k) {
-                    keywords.push(k.clone());
-                }
-            }
-            let answer = format!("{}\n\n{}：{}", usable[target].answer, usable[retired].title, usable[retired].answer);
-            let revision = EventData::StandardAnswerRevised(StandardAnswerRevised {
-                title: None,
-                answer: Some(answer),
-                keywords: Some(keywords.clone()),
-                category: None,
-            });
-            plans[target].events.push(Planned { at, data: revision, actor: editor(&mut rng), source: "qa-library" });
-            plans[target].keywords.push((at, keywords));
-            let retire_at = at.plus_seconds(10 * MINUTE);
-            let reason = format!("已合并到 {0} / merged into {0}", usable[target].answer_id);
-            plans[retired].events.push(Planned {
-                at: retire_at,
-                data: EventData::StandardAnswerRetired(StandardAnswerRetired { reason }),
-                actor: editor(&mut rng),
-                source: "qa-library",
-            });
-            plans[retired].retired_at = Some(retire_at);
-            touched.insert(retired);
-            touched.insert(target);
-        }
-
-        // Plain revisions: new keywords that complaints kept using, and a line on progress and escalation.
-        let mut candidates: Vec<usize> = (0..plans.len()).filter(|i| !touched.contains(i)).collect();
-        rng.shuffle(&mut candidates);
-        for &i in candidates.iter().take(3) {
-            let at = config.start.plus_seconds(span * rng.range(15, 90) / 100);
-            let mut keywords = plans[i].keywords_at(at).to_vec();
-            for k in catalogue::revision_keywords(&plans[i].category) {
-                if !keywords.iter().any(|existing| existing == k) {
-                    keywords.push((*k).to_owned());
-                }
-            }
-            let revision = EventData::StandardAnswerRevised(StandardAnswerRevised {
-                title: None,
-                answer: Some(format!("{}\n\n{REVISION_NOTE}", usable[i].answer)),
-                keywords: Some(keywords.clone()),
-                category: None,
-            });
-            plans[i].events.push(Planned { at, data: revision, actor: editor(&mut rng), source: "qa-library" });
-            plans[i].keywords.push((at, keywords));
-        }
-        for plan in &mut plans {
-            plan.events.sort_by_key(|e| e.at);
-        }
-        debug_assert!(plans
-            .iter()
-            .all(|p| { lifecycle::fold(p.events.iter().map(|e| (&e.data, e.at))).answer().is_some() }));
-        AnswerBook { answers: plans }
-    }
-
-    /// The live answer of `category` whose keywords best match `haystack` at `at`; none when no keyword
-    /// matches (staff found nothing that fits).
-    fn best(&self, category: &str, haystack: &str, at: Timestamp) -> Option<String> {
-        let mut best: Option<(usize, &AnswerPlan)> = None;
-        for plan in &self.answers {
-            if plan.category != category || plan.retired_at.is_some_and(|r| r <= at) {
-                continue;
-            }
-            let score = plan.keywords_at(at).iter().filter(|k| haystack.contains(k.as_str())).count();
-            if score > 0 && best.is_none_or(|(s, _)| score > s) {
-                best = Some((score, plan));
-            }
-        }
-        best.map(|(_, plan)| plan.answer_id.clone())
-    }
-}
-
 /// Counts what `appends` hold. Open and overdue complaints are judged at the latest `occurred_at` of all
 /// events (the end of the demo), with the default service levels of API.md.
 pub fn summarize(appends: &[DemoAppend]) -> DemoSummary {
@@ -914,10 +652,10 @@ pub fn summarize(appends: &[DemoAppend]) -> DemoSummary {
 
 /// Appends the demo to `store` and returns its [`summarize`] summary with `already_present` set.
 ///
-/// Appends to different streams run concurrently (up to [`LOAD_IN_FLIGHT_APPENDS_MAX`]) so the store's group
+/// Appends to different streams run concurrently (up to 1,024) so the store's group
 /// commit syncs many with one write; appends to one stream are never in flight together: a stream's next
 /// append waits in a per-stream queue until the previous one is durable, while later appends of other streams
-/// go ahead (at most [`LOAD_WAITING_APPENDS_MAX`] wait). So each stream is written in order and every expected
+/// go ahead (at most 4,096 wait). So each stream is written in order and every expected
 /// version holds, and the stored log follows the generated order within a window of a few hundred appends.
 /// `progress(events_done, events_total)` is called after each append completes.
 ///

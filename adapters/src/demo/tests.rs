@@ -1,7 +1,7 @@
 use super::*;
 use redress_engine::{verify_store, SledStore, Verification};
 use redress_schemas::{validate_for_stream, validate_values, StreamKind};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
 /// The shared file the demo is meant to run with (`../shared/data` next to the workspace).

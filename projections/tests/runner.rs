@@ -1,0 +1,370 @@
+//! The projection runner through real sled files: crashes, restarts, failures, versions.
+
+#[path = "../examples/channel_counts.rs"]
+#[allow(dead_code)]
+mod channel_counts;
+
+use async_trait::async_trait;
+use channel_counts::{ChannelCounts, Counts};
+use proptest::prelude::*;
+use redress_engine::lifecycle::{self, StreamState};
+use redress_engine::{EventStore, ExpectedVersion, SledStore};
+use redress_projections::policy::SlaPolicy;
+use redress_projections::{
+    replay_builtin, Basis, CheckpointStore, Health, MemoryCheckpoints, Projection, ProjectionError, Projections, Query,
+    SledCheckpoints,
+};
+use redress_schemas::{codec, EventData, ProposedEvent, RecordedEvent, StreamName, Timestamp};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+const CHANNELS: [&str; 8] = ["hotline", "email", "web", "letter", "in_person", "survey", "social", "other"];
+
+fn received(id: &str, channel: &str, customer: &str, category: &str) -> ProposedEvent {
+    let stream = StreamName::complaint(id).unwrap();
+    ProposedEvent::from_json(
+        json!({"event_type": "complaint_received", "data": {"complaint_id": id, "customer_id": customer,
+            "channel": channel, "category": category, "severity": "normal", "description": "d"}}),
+        &stream,
+    )
+    .unwrap()
+}
+
+async fn recount(store: &dyn EventStore, below: u64) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    let mut from = 0;
+    loop {
+        let page =
+            store.read_all(redress_schemas::Position(from), 10_000, &redress_engine::EventFilter::all()).await.unwrap();
+        for e in page.events.iter().filter(|e| e.position.0 < below) {
+            if let EventData::ComplaintReceived(c) = &e.data {
+                let channel = serde_json::to_value(c.channel).unwrap();
+                *counts.entry(channel.as_str().unwrap().to_owned()).or_default() += 1;
+            }
+        }
+        match page.next {
+            Some(next) => from = next,
+            None => return counts,
+        }
+    }
+}
+
+/// The child: the example's projection, slowed down so a kill lands mid-catch-up, saving often.
+struct SlowChannelCounts;
+
+#[async_trait]
+impl Projection for SlowChannelCounts {
+    type State = Counts;
+    fn name(&self) -> &'static str {
+        ChannelCounts.name()
+    }
+    fn version(&self) -> u32 {
+        ChannelCounts.version()
+    }
+    fn event_types(&self) -> Option<Vec<redress_schemas::EventType>> {
+        ChannelCounts.event_types()
+    }
+    fn apply(&self, state: &mut Counts, event: &RecordedEvent) -> Result<(), String> {
+        if event.position.0 % 40 == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        ChannelCounts.apply(state, event)
+    }
+    async fn query(&self, state: &Counts, query: &Query) -> Result<Value, ProjectionError> {
+        ChannelCounts.query(state, query).await
+    }
+}
+
+const CHILD_ENV: &str = "REDRESS_PROJECTION_CRASH_CHILD";
+const CRASH_TEST: &str = "a_projection_killed_while_catching_up_never_skips_or_repeats_an_event";
+
+fn run_child(dir: &std::path::Path) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store: Arc<dyn EventStore> = Arc::new(SledStore::open(dir.join("store")).unwrap());
+        let checkpoints = Arc::new(SledCheckpoints::open(&dir.join("checkpoints")).unwrap());
+        let mut projections = Projections::new(store, checkpoints);
+        projections.save_every(300).start(SlowChannelCounts);
+        projections.wait_caught_up(Duration::from_secs(60)).await;
+        projections.stop().await;
+    });
+}
+
+#[test]
+fn a_projection_killed_while_catching_up_never_skips_or_repeats_an_event() {
+    if let Some(dir) = std::env::var_os(CHILD_ENV) {
+        run_child(std::path::Path::new(&dir));
+        return;
+    }
+    let seed: u64 = std::env::var("REDRESS_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+    });
+    eprintln!("projection crash test seed {seed} (REDRESS_CRASH_SEED={seed} replays the kill times)");
+    let mut rng = seed | 1;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut complaints = 0usize;
+    let mut previous_checkpoint = 0u64;
+    let mut killed_mid_way = 0;
+    for round in 0..12 {
+        // More history each round, so every child has catching up to do.
+        rt.block_on(async {
+            let store = SledStore::open(dir.path().join("store")).unwrap();
+            for _ in 0..20 {
+                for _ in 0..100 {
+                    let id = format!("k{complaints}");
+                    let channel = CHANNELS[complaints * 7 % CHANNELS.len()];
+                    let stream = StreamName::complaint(&id).unwrap();
+                    store
+                        .append(&stream, ExpectedVersion::NoStream, vec![received(&id, channel, "K", "repair")])
+                        .await
+                        .unwrap();
+                    complaints += 1;
+                }
+            }
+            store.close().await;
+        });
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", CRASH_TEST, "--nocapture", "--test-threads", "1"])
+            .env(CHILD_ENV, dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(60 + next() % 300));
+        child.kill().unwrap();
+        let status = child.wait().unwrap();
+        rt.block_on(async {
+            let store = SledStore::open(dir.path().join("store")).unwrap();
+            let checkpoints = SledCheckpoints::open(&dir.path().join("checkpoints")).unwrap();
+            let saved = checkpoints.load("channel-counts").await.unwrap();
+            if let Some(saved) = saved {
+                let counts: Counts = codec::decode_snapshot(&saved.state).unwrap();
+                let expected = recount(&store, saved.next_position).await;
+                assert_eq!(
+                    counts.by_channel, expected,
+                    "round {round} (seed {seed}): the state matches its checkpoint {}",
+                    saved.next_position
+                );
+                assert!(saved.next_position >= previous_checkpoint, "round {round}: checkpoints never go back");
+                let head = store.head().await.unwrap().unwrap().position.0 + 1;
+                if status.code().is_none() && saved.next_position > previous_checkpoint && saved.next_position < head {
+                    killed_mid_way += 1;
+                }
+                previous_checkpoint = saved.next_position;
+            }
+        });
+    }
+    assert!(killed_mid_way >= 3, "at least a few kills must land mid-catch-up (seed {seed}), got {killed_mid_way}");
+    // Finally let it finish: the counts equal a recount of the whole log.
+    run_child(dir.path());
+    rt.block_on(async {
+        let store = SledStore::open(dir.path().join("store")).unwrap();
+        let checkpoints = SledCheckpoints::open(&dir.path().join("checkpoints")).unwrap();
+        let saved = checkpoints.load("channel-counts").await.unwrap().unwrap();
+        let head = store.head().await.unwrap().unwrap().position.0 + 1;
+        assert_eq!(saved.next_position, head);
+        let counts: Counts = codec::decode_snapshot(&saved.state).unwrap();
+        assert_eq!(counts.by_channel, recount(&store, head).await);
+        assert_eq!(counts.by_channel.values().sum::<u64>(), complaints as u64);
+    });
+}
+
+/// A projection that fails at one complaint, to show the others go on.
+struct Fragile;
+
+#[async_trait]
+impl Projection for Fragile {
+    type State = u64;
+    fn name(&self) -> &'static str {
+        "fragile"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn apply(&self, state: &mut u64, event: &RecordedEvent) -> Result<(), String> {
+        if event.stream.as_str() == "complaint-poison" {
+            panic!("cannot handle poison");
+        }
+        *state += 1;
+        Ok(())
+    }
+    async fn query(&self, state: &u64, _: &Query) -> Result<Value, ProjectionError> {
+        Ok(json!(state))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_projection_is_marked_with_the_position_and_the_others_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn EventStore> = Arc::new(SledStore::open(dir.path()).unwrap());
+    let mut projections = Projections::new(Arc::clone(&store), Arc::new(MemoryCheckpoints::default()));
+    projections.start(Fragile).start(ChannelCounts);
+    for (i, id) in ["a", "poison", "b"].iter().enumerate() {
+        let stream = StreamName::complaint(id).unwrap();
+        store.append(&stream, ExpectedVersion::NoStream, vec![received(id, CHANNELS[i], "K", "x")]).await.unwrap();
+    }
+    projections.wait_caught_up(Duration::from_secs(10)).await;
+    let statuses = projections.statuses().await;
+    let fragile = statuses.iter().find(|s| s.name == "fragile").unwrap();
+    assert_eq!(fragile.health, Health::Failed { position: 1, error: "panicked: cannot handle poison".into() });
+    let err = projections.get("fragile").unwrap().query(&Query::at(Timestamp::now())).await.unwrap_err();
+    assert!(matches!(err, ProjectionError::Failed { position: 1, .. }), "{err}");
+    let counts = projections.get("channel-counts").unwrap().query(&Query::at(Timestamp::now())).await.unwrap();
+    assert_eq!(counts["total"], 3, "the healthy projection applied every event");
+    projections.stop().await;
+}
+
+/// Counts events, with a configurable version.
+struct Versioned(u32);
+
+#[async_trait]
+impl Projection for Versioned {
+    type State = u64;
+    fn name(&self) -> &'static str {
+        "versioned"
+    }
+    fn version(&self) -> u32 {
+        self.0
+    }
+    fn apply(&self, state: &mut u64, _: &RecordedEvent) -> Result<(), String> {
+        *state += u64::from(self.0);
+        Ok(())
+    }
+    async fn query(&self, state: &u64, _: &Query) -> Result<Value, ProjectionError> {
+        Ok(json!(state))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_version_is_rebuilt_from_position_zero_and_an_unchanged_one_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn EventStore> = Arc::new(SledStore::open(dir.path().join("s")).unwrap());
+    let checkpoints: Arc<dyn CheckpointStore> = Arc::new(SledCheckpoints::open(&dir.path().join("c")).unwrap());
+    for i in 0..5 {
+        let id = format!("v{i}");
+        store
+            .append(
+                &StreamName::complaint(&id).unwrap(),
+                ExpectedVersion::NoStream,
+                vec![received(&id, "web", "K", "x")],
+            )
+            .await
+            .unwrap();
+    }
+    let answer = |version: u32| {
+        let store = Arc::clone(&store);
+        let checkpoints = Arc::clone(&checkpoints);
+        async move {
+            let mut projections = Projections::new(store, checkpoints);
+            projections.start(Versioned(version));
+            projections.wait_caught_up(Duration::from_secs(10)).await;
+            let value = projections.get("versioned").unwrap().query(&Query::at(Timestamp::now())).await.unwrap();
+            projections.stop().await;
+            value
+        }
+    };
+    assert_eq!(answer(1).await, json!(5));
+    assert_eq!(answer(1).await, json!(5), "resumed from the checkpoint: nothing applied twice");
+    assert_eq!(answer(10).await, json!(50), "version 10 rebuilt from 0");
+}
+
+// ------------------------------------------------------------------------------------------------
+// Property: live with restarts at random points equals a rebuild from position 0.
+
+const KINDS: usize = 10;
+
+fn event_for(id: &str, kind: usize, n: usize) -> (&'static str, Value) {
+    let sol = format!("s{}", n % 2);
+    let category = ["repair", "billing"][n % 2];
+    let severity = ["low", "normal", "high", "critical"][n % 4];
+    match kind {
+        0 => (
+            "complaint_received",
+            json!({"complaint_id": id, "customer_id": format!("K{}", n % 3),
+            "channel": CHANNELS[n % 8], "category": category, "severity": severity, "description": "d"}),
+        ),
+        1 => ("complaint_acknowledged", json!({"via": "sms", "message": "m"})),
+        2 => (
+            "cause_analyzed",
+            json!({"root_cause": format!("cause{}", n % 2), "responsible_department": "repair_center", "founded": true}),
+        ),
+        3 => ("solution_offered", json!({"solution_id": sol, "description": "x"})),
+        4 => ("solution_accepted", json!({"solution_id": sol})),
+        5 => ("solution_delivered", json!({"solution_id": sol, "note": "n"})),
+        6 => ("resolution_confirmed", json!({"satisfied": n % 3 != 0})),
+        7 => ("revisit_done", json!({"via": "phone", "satisfaction": 1 + n % 5, "issue_persists": n % 4 == 0})),
+        8 => ("complaint_reopened", json!({"reason": "again"})),
+        _ => ("complaint_closed", json!({"outcome": "resolved"})),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    #[test]
+    fn live_projections_with_restarts_equal_a_rebuild_from_zero(
+        steps in prop::collection::vec((0usize..6, 0usize..KINDS, 0usize..1000), 10..120),
+        restarts in prop::collection::vec(0usize..120, 0..4),
+    ) {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let store: Arc<dyn EventStore> = Arc::new(SledStore::open(dir.path().join("s")).unwrap());
+            let checkpoints: Arc<dyn CheckpointStore> = Arc::new(SledCheckpoints::open(&dir.path().join("c")).unwrap());
+            let policy = SlaPolicy::default();
+            let start = |store: Arc<dyn EventStore>, checkpoints: Arc<dyn CheckpointStore>| {
+                let mut p = Projections::new(store, checkpoints);
+                p.save_every(7);
+                redress_projections::start_builtins(&mut p, &SlaPolicy::default());
+                p
+            };
+            let mut running = start(Arc::clone(&store), Arc::clone(&checkpoints));
+            let mut states: HashMap<String, (Option<u64>, StreamState)> = HashMap::new();
+            let mut clock = Timestamp::parse("2026-01-01T00:00:00Z").unwrap();
+            for (i, (complaint, kind, n)) in steps.iter().enumerate() {
+                if restarts.contains(&i) {
+                    running.stop().await;
+                    running = start(Arc::clone(&store), Arc::clone(&checkpoints));
+                }
+                let id = format!("p{complaint}");
+                let stream = StreamName::complaint(&id).unwrap();
+                let (t, data) = event_for(&id, *kind, *n);
+                clock = clock.plus_seconds(3_600 * (1 + (*n as i64 % 30)));
+                let e = ProposedEvent::from_json(json!({"event_type": t, "data": data}), &stream).unwrap().occurred_at(clock);
+                let (version, state) = states.remove(&id).unwrap_or((None, StreamState::Empty));
+                if lifecycle::check(&state, &e.data).is_err() {
+                    states.insert(id, (version, state));
+                    continue;
+                }
+                let expected = version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
+                let out = store.append(&stream, expected, vec![e.clone()]).await.unwrap();
+                let state = lifecycle::evolve(state, &e.data, clock);
+                states.insert(id, (Some(out.result.last_version), state));
+            }
+            assert!(running.wait_caught_up(Duration::from_secs(20)).await);
+            let as_of = clock.plus_seconds(86_400);
+            let queries: Vec<(&str, Query)> = vec![
+                ("open-complaints", Query::at(as_of)),
+                ("repeat-issues", Query::at(as_of)),
+                ("satisfaction", Query::at(as_of).with("group_by", "channel")),
+                ("customer-history", Query::at(as_of).with("customer_id", "K1")),
+            ];
+            for (name, query) in queries {
+                let live = running.get(name).unwrap().query(&query).await.unwrap();
+                // Everything occurred before as_of (it was all recorded just now): the occurred basis keeps it all.
+                let rebuilt = replay_builtin(name, &*store, &policy, Basis::Occurred, &query).await.unwrap();
+                assert_eq!(live, rebuilt, "{name}: live with restarts equals the rebuild from 0");
+            }
+            running.stop().await;
+        });
+    }
+}

@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# HTTP load figure for BENCHMARKS.md ("HTTP load (issue 3)"): appends/s, p50 and p99 of one-event appends
+# through `redress serve`, next to the engine's own in-process figure measured in the same run.
+#
+#   scripts/load.sh                      # build release, engine bench, HTTP load, engine bench again
+#   STREAMS=1000 CONNECTIONS=64 THREADS=2 DURATION=15s WARMUP=3s scripts/load.sh
+#
+# Steps:
+# 1. `cargo build --release --bin redress` and `cargo bench --bench engine --no-run`.
+# 2. Engine, in process: `cargo bench --bench engine -- --only fsync,concurrent` (64 tokio tasks, each
+#    appending one progress_updated per call to its own stream, 3 s, bracketed by a raw fdatasync baseline).
+# 3. HTTP: `target/release/redress serve --listen 127.0.0.1:0` on a fresh dir under target/tmp (same
+#    filesystem as the engine bench) with one publisher token; STREAMS complaint streams opened by a
+#    complaint_received each; a WARMUP run of wrk (discarded); then
+#    `wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency -s scripts/load.lua`: one progress_updated per
+#    POST, expected_version "any", round-robin over the streams. Only 201 answers count. The server's and
+#    wrk's CPU time during the measured run are read from /proc and bash's `time`.
+# 4. Engine again, so the HTTP run is bracketed by two engine runs.
+# 5. The server is stopped with SIGTERM (must exit 0), then `redress verify` checks the chain, and the log
+#    must hold every append answered 201 (openings, warm-up, load), plus at most those in flight at wrk's stop.
+# Needs: cargo, wrk (apt-get install -y wrk), python3, curl.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+STREAMS=${STREAMS:-1000}
+CONNECTIONS=${CONNECTIONS:-64}
+THREADS=${THREADS:-2}
+DURATION=${DURATION:-15s}
+WARMUP=${WARMUP:-3s}
+
+fail() { echo "load.sh FAILED: $*" >&2; exit 1; }
+say() { printf '\n== %s\n' "$*" >&2; }
+for tool in cargo wrk python3 curl; do
+  command -v "$tool" >/dev/null || fail "$tool is not installed (wrk: apt-get update && apt-get install -y wrk)"
+done
+
+say "build (release)"
+cargo build --release --bin redress >&2 || fail "cargo build --release"
+cargo bench --bench engine --no-run 1>&2 || fail "cargo bench --no-run"
+
+mkdir -p target/tmp
+work=$(mktemp -d target/tmp/redress-load-XXXXXX)
+server_pid=""
+cleanup() {
+  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then kill -KILL "$server_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Runs the engine bench into $work/engine-$1.txt and prints its 64-writer rows.
+engine_run() {
+  local out="$work/engine-$1.txt"
+  say "engine in process ($1): cargo bench --bench engine -- --only fsync,concurrent"
+  cargo bench --bench engine -- --only fsync,concurrent > "$out" 2> "$work/engine-$1.err" \
+    || { cat "$work/engine-$1.err" >&2; return 1; }
+  grep -E '^\| (1\. raw|3\. )' "$out" >&2
+}
+# "rate p50 p99" of the 64-writer rows: "| 3. 64 concurrent writers, 1 event/append | 34,429 | 4.78× | ..." and
+# "| 3. 64 concurrent writers, ... | events | seconds | p50 | p99 | ...".
+engine_fields() {
+  awk -F'|' '/^\| 3\. / && !rate { gsub(/[ ,]/, "", $3); rate = $3 }
+             /^\| 3\. / && NF >= 10 { gsub(/ /, "", $5); gsub(/ /, "", $6); p50 = $5; p99 = $6 }
+             END { print rate, p50, p99 }' "$work/engine-$1.txt"
+}
+
+engine_run before || fail "cargo bench (before)"
+read -r engine_before engine_before_p50 engine_before_p99 <<< "$(engine_fields before)"
+[ -n "$engine_before" ] || fail "no 64-writer row in the engine bench's output"
+
+say "HTTP: redress serve on $work/data"
+token="load-publisher-$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
+REDRESS_TOKENS="publisher:$token" REDRESS_LOG=warn \
+  target/release/redress --data-dir "$work/data" serve --listen 127.0.0.1:0 > "$work/serve.out" 2> "$work/serve.err" &
+server_pid=$!
+base=""
+for _ in $(seq 1 200); do
+  base=$(sed -n 's/^Redress is listening on //p' "$work/serve.out")
+  [ -n "$base" ] && break
+  kill -0 "$server_pid" 2>/dev/null || { cat "$work/serve.err" >&2; fail "redress serve exited"; }
+  sleep 0.05
+done
+[ -n "$base" ] || fail "redress serve did not say where it listens"
+echo "listening on $base" >&2
+
+say "opening $STREAMS complaint streams"
+python3 - "$base" "$token" "$STREAMS" <<'PY' || fail "opening the streams"
+import http.client, json, sys, urllib.parse
+base, token, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+url = urllib.parse.urlsplit(base)
+conn = http.client.HTTPConnection(url.hostname, url.port)
+headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+for n in range(count):
+    body = {"expected_version": "no_stream", "events": [{"event_type": "complaint_received",
+        "metadata": {"actor": "agent-0042", "source": "bench", "correlation_id": "corr-7f3a9c"},
+        "data": {"complaint_id": f"load-{n}", "customer_id": "K-31337", "channel": "hotline",
+                 "category": "delivery", "severity": "normal", "description": "load test complaint"}}]}
+    conn.request("POST", f"/streams/complaint-load-{n}/events", json.dumps(body), headers)
+    response = conn.getresponse()
+    text = response.read()
+    if response.status != 201:
+        sys.exit(f"complaint-load-{n}: {response.status} {text!r}")
+PY
+
+export REDRESS_LOAD_STREAMS="$STREAMS" REDRESS_LOAD_TOKEN="$token"
+say "warm-up: wrk -t$THREADS -c$CONNECTIONS -d$WARMUP (discarded)"
+wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" -s scripts/load.lua "$base" > "$work/warmup.txt" \
+  || fail "wrk warm-up"
+warm_created=$(sed -n 's/.*created=\([0-9]*\).*/\1/p' "$work/warmup.txt")
+
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$server_pid/stat"; }
+ticks_per_s=$(getconf CLK_TCK)
+say "load: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency -s scripts/load.lua $base"
+server_cpu_before=$(cpu_ticks)
+TIMEFORMAT='%U %S'
+{ time wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s scripts/load.lua "$base" > "$work/wrk.txt"; } \
+  2> "$work/wrk.time" || fail "wrk"
+server_cpu_after=$(cpu_ticks)
+cat "$work/wrk.txt" >&2
+line=$(grep '^REDRESS_LOAD ' "$work/wrk.txt") || fail "no REDRESS_LOAD line from load.lua"
+field() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<< "$line"; }
+http_rate=$(field appends_per_s); created=$(field created); seconds=$(field seconds)
+p50=$(field p50_ms); p90=$(field p90_ms); p99=$(field p99_ms); max=$(field max_ms)
+other=$(field other_status); socket_errors=$(field socket_errors)
+read -r wrk_user wrk_sys < <(tail -n1 "$work/wrk.time")
+
+say "stopping the server (SIGTERM)"
+kill -TERM "$server_pid"
+status=0; wait "$server_pid" || status=$?
+server_pid=""
+[ "$status" -eq 0 ] || { cat "$work/serve.err" >&2; fail "redress serve exited $status on SIGTERM"; }
+verify=$(target/release/redress --data-dir "$work/data" verify) || fail "verify after the load: $verify"
+logged=$(sed -n 's/^ok: \([0-9]*\) events.*/\1/p' <<< "$verify")
+expected_events=$((STREAMS + warm_created + created))
+echo "$verify" >&2
+
+engine_run after || fail "cargo bench (after)"
+read -r engine_after engine_after_p50 engine_after_p99 <<< "$(engine_fields after)"
+[ -n "$engine_after" ] || fail "no 64-writer row in the engine bench's output"
+
+python3 - <<PY
+http, created, seconds = $http_rate, $created, $seconds
+before, after = float("$engine_before"), float("$engine_after")
+engine = (before + after) / 2
+server_cpu = ($server_cpu_after - $server_cpu_before) / $ticks_per_s
+wrk_cpu = $wrk_user + $wrk_sys
+print()
+print("HTTP load (redress serve, release): wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $STREAMS streams, 1 event per POST")
+print(f"  appends/s (201 only)  {http:,.0f}   ({created:,} in {seconds:.2f} s; other statuses: $other, socket errors: $socket_errors)")
+print(f"  latency               p50 {$p50:.2f} ms   p90 {$p90:.2f} ms   p99 {$p99:.2f} ms   max {$max:.2f} ms")
+print(f"  CPU during the run    server {server_cpu:.1f} s ({1e6 * server_cpu / max(created, 1):.0f} µs/append), wrk {wrk_cpu:.1f} s, of {2 * seconds:.0f} core-s")
+print(f"  log after SIGTERM     $logged events, chain verified ({$expected_events} answered 201 incl. openings and warm-up; {$logged - $expected_events} more were in flight when wrk stopped)")
+print(f"engine in process, 64 writers: {before:,.0f} before, {after:,.0f} after (p50 $engine_before_p50 / $engine_after_p50, p99 $engine_before_p99 / $engine_after_p99)")
+print(f"HTTP / engine = {http / engine:.2f}x (of the mean {engine:,.0f}/s)")
+print(f"targets: >= 15,000 appends/s: {'met' if http >= 15000 else 'NOT met'}; p99 < 20 ms: {'met' if $p99 < 20 else 'NOT met'}")
+if not $expected_events <= $logged <= $expected_events + 2 * $CONNECTIONS:
+    raise SystemExit("load.sh FAILED: the log does not hold the answered appends (plus at most those in flight)")
+PY
