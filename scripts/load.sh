@@ -7,7 +7,7 @@
 #
 # Steps:
 # 1. `cargo build --release --bin redress` and `cargo bench --bench engine --no-run`.
-# 2. Engine, in process: `cargo bench --bench engine -- --only fsync,concurrent` (64 tokio tasks, each
+# 2. Engine, in process: the bench binary with `--bench --only fsync,concurrent` (64 tokio tasks, each
 #    appending one progress_updated per call to its own stream, 3 s, bracketed by a raw fdatasync baseline).
 # 3. HTTP: `target/release/redress serve --listen 127.0.0.1:0` on a fresh dir under target/tmp (same
 #    filesystem as the engine bench) with one publisher token; STREAMS complaint streams opened by a
@@ -36,7 +36,11 @@ done
 
 say "build (release)"
 cargo build --release --bin redress >&2 || fail "cargo build --release"
-cargo bench --bench engine --no-run 1>&2 || fail "cargo bench --no-run"
+# The bench binary is run directly afterwards (as `cargo bench` would, with `--bench`), so that files other
+# people edit meanwhile cannot trigger a rebuild, or break one, in the middle of the run.
+engine_bin=$(cargo bench --bench engine --no-run 2>&1 | tee /dev/stderr \
+  | sed -n 's/.*Executable benches\/engine.rs (\(.*\))$/\1/p' | tail -n1) || fail "cargo bench --no-run"
+[ -x "$engine_bin" ] || fail "cargo bench --bench engine --no-run named no executable"
 
 mkdir -p target/tmp
 work=$(mktemp -d target/tmp/redress-load-XXXXXX)
@@ -50,8 +54,8 @@ trap cleanup EXIT
 # Runs the engine bench into $work/engine-$1.txt and prints its 64-writer rows.
 engine_run() {
   local out="$work/engine-$1.txt"
-  say "engine in process ($1): cargo bench --bench engine -- --only fsync,concurrent"
-  cargo bench --bench engine -- --only fsync,concurrent > "$out" 2> "$work/engine-$1.err" \
+  say "engine in process ($1): $engine_bin --bench --only fsync,concurrent (= cargo bench --bench engine -- --only fsync,concurrent)"
+  "$engine_bin" --bench --only fsync,concurrent > "$out" 2> "$work/engine-$1.err" \
     || { cat "$work/engine-$1.err" >&2; return 1; }
   grep -E '^\| (1\. raw|3\. )' "$out" >&2
 }

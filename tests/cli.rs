@@ -733,6 +733,16 @@ async fn cli_serve_listens_on_an_ephemeral_port_and_sigterm_exits_0_keeping_ever
     let printed: Value = serde_json::from_slice(&run(dir.path(), &["openapi"]).stdout).unwrap();
     assert_eq!(served, printed);
 
+    // The running server holds the store: a second server, or a command, on the same dir fails clearly.
+    let mut second = redress();
+    second.arg("--data-dir").arg(dir.path()).args(["serve", "--listen", "127.0.0.1:0"]);
+    let second = second.env("REDRESS_TOKENS", format!("publisher:{PUBLISHER}")).output().unwrap();
+    assert_exit(&second, 1, "a second server on the same dir");
+    assert!(stderr(&second).contains("in use by another Redress process"), "{}", stderr(&second));
+    let output = run(dir.path(), &["verify"]);
+    assert_exit(&output, 1, "verify of a store a server holds");
+    assert!(stderr(&output).contains("in use by another Redress process"), "{}", stderr(&output));
+
     // An open subscription does not hold the shutdown up.
     let mut subscription = client
         .get(format!("{base}/subscribe?from_position=0"))

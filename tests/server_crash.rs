@@ -2,7 +2,8 @@
 //! at a random moment, restart on the same dir, then check through the restarted server that every append
 //! answered `201` is there (same ids, same stream, versions and positions), that positions are gapless, that
 //! no batch is partial, that the log only grew, and that `GET /audit/verify` is ok. The restarted server is
-//! the next round's victim, so recovery also runs on top of earlier recoveries.
+//! the next round's victim, so recovery also runs on top of earlier recoveries. A last round stops the server
+//! with SIGTERM under the same load: it must exit 0, and the same checks hold.
 //!
 //! The seed is printed; `REDRESS_SERVER_CRASH_SEED=<seed>` replays the same kill delays and client choices
 //! (the interleaving of the clients is up to the scheduler).
@@ -325,8 +326,101 @@ fn start_server(dir: &Path) -> ServerProcess {
     ServerProcess::start(dir, Some(&format!("publisher:{PUBLISHER},auditor:{AUDITOR}")))
 }
 
+/// How a round ends.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Stop {
+    /// SIGKILL: nothing is flushed, nothing is finished.
+    Kill,
+    /// SIGTERM: the server must finish what is in flight and exit 0.
+    Terminate,
+}
+
+/// One round: clients append to `server` until it is stopped `how` after `delay`; the server is restarted
+/// on `dir` and checked. Returns the restarted server, the acks and whether 201s were flowing at the stop.
+async fn round(
+    server: ServerProcess,
+    dir: &Path,
+    seed: u64,
+    round: u64,
+    delay: Duration,
+    how: Stop,
+    previous: &mut Seen,
+) -> (ServerProcess, usize, bool) {
+    let mut server = server;
+    let context = format!("round {round} ({how:?}) of seed {seed} (replay with REDRESS_SERVER_CRASH_SEED={seed})");
+    let client = Client::builder().timeout(REQUEST_TIMEOUT).build().expect("a client");
+    let versions = versions_in_log(&client, &server.base, &context).await;
+    let shared = Arc::new(Shared {
+        base: server.base.clone(),
+        client,
+        versions,
+        acks: Mutex::new(Vec::new()),
+        last_ack_at: Mutex::new(None),
+        unexpected: Mutex::new(Vec::new()),
+    });
+    let clients: Vec<_> = (0..CLIENTS_COUNT)
+        .map(|c| {
+            let prng = Prng::new(mix(seed ^ mix(round * CLIENTS_COUNT + c + 1)));
+            tokio::spawn(append_until_the_server_dies(Arc::clone(&shared), prng))
+        })
+        .collect();
+    tokio::time::sleep(delay).await;
+
+    assert!(server.child.try_wait().expect("try_wait").is_none(), "{context}: the server exited by itself");
+    let flowing =
+        shared.last_ack_at.lock().expect("ack time lock").is_some_and(|at| at.elapsed() <= ACK_FLOWING_WINDOW);
+    match how {
+        Stop::Kill => {
+            server.child.kill().unwrap_or_else(|e| panic!("{context}: SIGKILL the server: {e}"));
+            let status = server.child.wait().unwrap_or_else(|e| panic!("{context}: wait for the server: {e}"));
+            use std::os::unix::process::ExitStatusExt;
+            assert_eq!(status.signal(), Some(9), "{context}: the server should die of SIGKILL, got {status}");
+        }
+        Stop::Terminate => {
+            crate::cli::signal(&server.child, "TERM");
+            let mut child = server;
+            let (child_back, status) = tokio::task::spawn_blocking(move || {
+                let status = crate::cli::wait_for_exit(&mut child.child, REQUEST_TIMEOUT);
+                (child, status)
+            })
+            .await
+            .expect("wait for the server");
+            server = child_back;
+            let status =
+                status.unwrap_or_else(|| panic!("{context}: no exit within {REQUEST_TIMEOUT:?} of SIGTERM under load"));
+            assert_eq!(
+                status.code(),
+                Some(0),
+                "{context}: SIGTERM under load exits 0, got {status}\n{}",
+                server.stderr()
+            );
+        }
+    }
+    for client in clients {
+        tokio::time::timeout(REQUEST_TIMEOUT * 2, client)
+            .await
+            .unwrap_or_else(|_| panic!("{context}: a client still runs after the stop"))
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    }
+    let unexpected = shared.unexpected.lock().expect("unexpected lock").clone();
+    assert!(unexpected.is_empty(), "{context}: answers other than 201 and 409: {unexpected:?}\n{}", server.stderr());
+    let acks = shared.acks.lock().expect("acks lock").clone();
+
+    let path = dir.to_path_buf();
+    let server = tokio::task::spawn_blocking(move || start_server(&path)).await.expect("restart the server");
+    let client = Client::builder().timeout(REQUEST_TIMEOUT).build().expect("a client");
+    *previous = check(&client, &server.base, &acks, previous, &context).await;
+    eprintln!(
+        "round {round}: {how:?} after {delay:?}{}, {} appends answered 201, log holds {} events",
+        if flowing { " while answering" } else { "" },
+        acks.len(),
+        previous.ids.len()
+    );
+    (server, acks.len(), flowing)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_of_the_server_loses_no_append_it_answered_201() {
+async fn server_killed_mid_append_loses_no_answered_append_and_sigterm_under_load_exits_0() {
     let seed = crash_seed();
     eprintln!("server crash test seed: {seed} (replay with REDRESS_SERVER_CRASH_SEED={seed})");
     let started = Instant::now();
@@ -337,68 +431,20 @@ async fn sigkill_of_the_server_loses_no_append_it_answered_201() {
     let mut rounds_killed_while_flowing = 0;
     let path = dir.path().to_path_buf();
     let mut server = tokio::task::spawn_blocking(move || start_server(&path)).await.expect("start the server");
-    for round in 0..ROUNDS_COUNT {
-        let context = format!("round {round} of seed {seed} (replay with REDRESS_SERVER_CRASH_SEED={seed})");
-        let client = Client::builder().timeout(REQUEST_TIMEOUT).build().expect("a client");
-        let versions = versions_in_log(&client, &server.base, &context).await;
-        let shared = Arc::new(Shared {
-            base: server.base.clone(),
-            client,
-            versions,
-            acks: Mutex::new(Vec::new()),
-            last_ack_at: Mutex::new(None),
-            unexpected: Mutex::new(Vec::new()),
-        });
-        let clients: Vec<_> = (0..CLIENTS_COUNT)
-            .map(|c| {
-                let prng = Prng::new(mix(seed ^ mix(round * CLIENTS_COUNT + c + 1)));
-                tokio::spawn(append_until_the_server_dies(Arc::clone(&shared), prng))
-            })
-            .collect();
+    for number in 0..=ROUNDS_COUNT {
+        // SIGKILL rounds, then one SIGTERM round under the same load.
+        let how = if number < ROUNDS_COUNT { Stop::Kill } else { Stop::Terminate };
         let delay = Duration::from_millis(prng.between(KILL_DELAY_MS_MIN, KILL_DELAY_MS_MAX));
-        tokio::time::sleep(delay).await;
-
-        assert!(server.child.try_wait().expect("try_wait").is_none(), "{context}: the server exited by itself");
-        let flowing =
-            shared.last_ack_at.lock().expect("ack time lock").is_some_and(|at| at.elapsed() <= ACK_FLOWING_WINDOW);
-        server.child.kill().unwrap_or_else(|e| panic!("{context}: SIGKILL the server: {e}"));
-        let status = server.child.wait().unwrap_or_else(|e| panic!("{context}: wait for the server: {e}"));
-        {
-            use std::os::unix::process::ExitStatusExt;
-            assert_eq!(status.signal(), Some(9), "{context}: the server should die of SIGKILL, got {status}");
-        }
-        for client in clients {
-            tokio::time::timeout(REQUEST_TIMEOUT * 2, client)
-                .await
-                .unwrap_or_else(|_| panic!("{context}: a client still runs after the kill"))
-                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
-        }
-        let unexpected = shared.unexpected.lock().expect("unexpected lock").clone();
-        assert!(
-            unexpected.is_empty(),
-            "{context}: answers other than 201 and 409: {unexpected:?}\n{}",
-            server.stderr()
-        );
-        let acks = shared.acks.lock().expect("acks lock").clone();
-        acks_total += acks.len();
-        rounds_killed_while_flowing += usize::from(flowing);
-
-        let path = dir.path().to_path_buf();
-        server = tokio::task::spawn_blocking(move || start_server(&path)).await.expect("restart the server");
-        let client = Client::builder().timeout(REQUEST_TIMEOUT).build().expect("a client");
-        previous = check(&client, &server.base, &acks, &previous, &context).await;
-        eprintln!(
-            "round {round}: killed after {delay:?}{}, {} appends answered 201, log holds {} events",
-            if flowing { " while answering" } else { "" },
-            acks.len(),
-            previous.ids.len()
-        );
+        let (restarted, acks, flowing) = round(server, dir.path(), seed, number, delay, how, &mut previous).await;
+        server = restarted;
+        acks_total += acks;
+        rounds_killed_while_flowing += usize::from(flowing && how == Stop::Kill);
     }
     let status = tokio::task::spawn_blocking(move || server.terminate()).await.expect("stop the server");
     assert_eq!(status.code(), Some(0), "the last server stops cleanly on SIGTERM");
     eprintln!(
-        "server crash test seed {seed}: {ROUNDS_COUNT} rounds, {acks_total} appends answered 201, \
-         {rounds_killed_while_flowing} kills while answering, {} events, {:?}",
+        "server crash test seed {seed}: {ROUNDS_COUNT} SIGKILL rounds + 1 SIGTERM round, {acks_total} appends answered \
+         201, {rounds_killed_while_flowing} kills while answering, {} events, {:?}",
         previous.ids.len(),
         started.elapsed()
     );

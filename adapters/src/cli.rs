@@ -8,7 +8,7 @@ use redress_engine::{
     verify_export, verify_store, Direction, EventFilter, EventStore, SledStore, StoreError, Subscription, Verification,
 };
 use redress_projections::policy::SlaPolicy;
-use redress_projections::{Basis, CheckpointStore, MemoryCheckpoints, Projections, Query, SledCheckpoints};
+use redress_projections::{Basis, CheckpointStore, Projections, Query, SledCheckpoints};
 use redress_schemas::{Position, StreamName, WrittenEvent};
 use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -178,17 +178,23 @@ pub fn main() -> ExitCode {
 
 /// Opens the store the flags name.
 pub async fn open_store(cli: &Cli) -> Result<Arc<dyn EventStore>, CliError> {
+    Ok(open_backend(cli).await?.0)
+}
+
+/// Opens the store the flags name, and for PostgreSQL the checkpoint table beside it.
+async fn open_backend(cli: &Cli) -> Result<(Arc<dyn EventStore>, Option<Arc<dyn CheckpointStore>>), CliError> {
     match &cli.store {
         Some(url) => {
             let store = crate::postgres::PostgresStore::connect(url, "redress").await?;
-            Ok(Arc::new(store))
+            let checkpoints: Arc<dyn CheckpointStore> = Arc::new(store.checkpoints());
+            Ok((Arc::new(store), Some(checkpoints)))
         }
         None => {
             let dir = cli.data_dir.clone();
             let store = tokio::task::spawn_blocking(move || SledStore::open(dir))
                 .await
                 .map_err(|e| failed("opening the store", e))??;
-            Ok(Arc::new(store))
+            Ok((Arc::new(store), None))
         }
     }
 }
@@ -217,7 +223,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Verify { file: Some(file) } => verify_file(file),
         Command::Serve { listen, demo, policy, tokens_file } => serve(&cli, listen, *demo, policy, tokens_file).await,
         command => {
-            let store = open_store(&cli).await?;
+            let (store, database_checkpoints) = open_backend(&cli).await?;
             let result = match command {
                 Command::Append { stream, expected_version, file } => {
                     append(&*store, stream, expected_version, file).await
@@ -232,7 +238,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 Command::Replay { as_of, projection, basis, params } => {
                     replay(&*store, as_of, projection, basis, params).await
                 }
-                Command::Projections { action } => projections_command(&cli, &store, action).await,
+                Command::Projections { action } => projections_command(&cli, &store, database_checkpoints, action).await,
                 Command::Demo { complaints, seed } => demo(&*store, *complaints, *seed).await.map(|summary| {
                     println!("{summary}");
                 }),
@@ -442,9 +448,10 @@ async fn replay(
 async fn projections_command(
     cli: &Cli,
     store: &Arc<dyn EventStore>,
+    database: Option<Arc<dyn CheckpointStore>>,
     action: &ProjectionsAction,
 ) -> Result<(), CliError> {
-    let projections = start_projections(cli, store, &SlaPolicy::default())?;
+    let projections = start_projections(cli, store, database, &SlaPolicy::default())?;
     let head = store.head().await?.map_or(0, |h| h.position.0 + 1);
     if let ProjectionsAction::Rebuild { name } = action {
         projections.get(name).map_err(|e| failed("rebuild", e))?.rebuild();
@@ -489,7 +496,10 @@ pub async fn demo(store: &dyn EventStore, complaints: usize, seed: u64) -> Resul
     let text = std::fs::read_to_string(&path)
         .map_err(|e| failed(&format!("the standard-answer library {} (set REDRESS_QA_LIBRARY)", path.display()), e))?;
     let answers = crate::demo::parse_standard_answers(&text).map_err(|e| failed("the standard-answer library", e))?;
-    let config = crate::demo::DemoConfig { seed, complaints, ..crate::demo::DemoConfig::default() };
+    // The sample year ends today, so "now" sees it as history, with the newest complaints still open.
+    let now = redress_schemas::Timestamp::now().unix_nanos();
+    let start = redress_schemas::Timestamp::from_unix_nanos(now - now % 1_000_000_000).plus_seconds(-365 * 86_400);
+    let config = crate::demo::DemoConfig { seed, complaints, start, ..crate::demo::DemoConfig::default() };
     let appends = crate::demo::generate(&config, &answers);
     let bar = progress(Some(appends.len() as u64), "demo");
     let summary = crate::demo::load(store, appends, |done, _| bar.set_position(done as u64)).await?;
@@ -525,7 +535,7 @@ async fn serve(
             Tokens::single_admin(&token)
         }
     };
-    let store = open_store(cli).await?;
+    let (store, database_checkpoints) = open_backend(cli).await?;
     if demo_data && store.head().await?.is_none() {
         let summary = demo(&*store, 3000, 7).await?;
         tracing::info!("demo history loaded: {}", summary.replace('\n', " "));
@@ -534,7 +544,7 @@ async fn serve(
         tokio::net::TcpListener::bind(listen).await.map_err(|e| failed(&format!("listening on {listen}"), e))?;
     let address = listener.local_addr().map_err(|e| failed("listening", e))?;
     println!("Redress is listening on http://{address}");
-    let projections = Arc::new(start_projections(cli, &store, &policy)?);
+    let projections = Arc::new(start_projections(cli, &store, database_checkpoints, &policy)?);
     let (stop_streams, streams_stopped) = tokio::sync::watch::channel(false);
     let state = AppState::new(Arc::clone(&store), Arc::clone(&projections), tokens, policy, streams_stopped);
     http::serve(listener, state, stop_streams, shutdown_signal()).await.map_err(|e| failed("serving", e))?;
@@ -544,14 +554,18 @@ async fn serve(
     Ok(())
 }
 
-/// Starts the built-in projections, checkpointed beside the store (`<data-dir>/projections`, or in
-/// memory for a PostgreSQL store until its checkpoint table lands).
-fn start_projections(cli: &Cli, store: &Arc<dyn EventStore>, policy: &SlaPolicy) -> Result<Projections, CliError> {
-    let checkpoints: Arc<dyn CheckpointStore> = match cli.store {
-        Some(_) => Arc::new(MemoryCheckpoints::default()),
+/// Starts the built-in projections, checkpointed beside the store: `<data-dir>/projections` for the
+/// embedded store, the `checkpoints` table of the same schema for PostgreSQL (`database`).
+fn start_projections(
+    cli: &Cli,
+    store: &Arc<dyn EventStore>,
+    database: Option<Arc<dyn CheckpointStore>>,
+    policy: &SlaPolicy,
+) -> Result<Projections, CliError> {
+    let checkpoints: Arc<dyn CheckpointStore> = match database {
+        Some(checkpoints) => checkpoints,
         None => Arc::new(
-            SledCheckpoints::open(&cli.data_dir.join("projections"))
-                .map_err(|e| failed("projection checkpoints", e))?,
+            SledCheckpoints::open(&cli.data_dir.join("projections")).map_err(|e| failed("projection checkpoints", e))?,
         ),
     };
     let mut projections = Projections::new(Arc::clone(store), checkpoints);

@@ -1,1 +1,372 @@
-//! placeholder
+//! `answer-gaps`: recurring complaint themes that no standard answer covers, so the desk knows which
+//! standard answer to write next.
+//!
+//! A complaint is *uncovered* when no standard answer was used on it (a retired one does not count),
+//! and either its category has no active answer or its text is not similar to any active answer (best
+//! tf-idf cosine over words and bigrams below [`COVERAGE_SIMILARITY_MIN`]). Lexical similarity alone is
+//! a weak judge of coverage (a complaint and its answer often share few words), so a theme must also
+//! rest on a term that *no* active answer uses: uncovered complaints are grouped by category and such
+//! a shared salient term — greedily, the (category, term) shared by the most uncovered complaints,
+//! weighted by how specific the term is across all recent complaints, makes a theme of those
+//! complaints, which then leave the pool. Themes smaller than `min_count` are not reported.
+//!
+//! Only the most recent [`GAP_COMPLAINTS_MAX`] complaints are kept: gaps are about what the desk faces
+//! now, and the bound keeps both the state and the query's work finite.
+
+use crate::projection::{Projection, ProjectionError, Query};
+use crate::suggestions::{AnswerIndex, IndexCache, Library};
+use crate::text::{self, Term, TermKind};
+use async_trait::async_trait;
+use redress_schemas::{EventData, EventType, RecordedEvent, StreamKind};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Complaints the model keeps (the most recent by log position).
+pub const GAP_COMPLAINTS_MAX: usize = 5_000;
+/// Below this best cosine similarity to any active answer, a complaint's text is not covered.
+pub const COVERAGE_SIMILARITY_MIN: f32 = 0.1;
+/// Complaints a theme needs when the query does not say.
+pub const GAP_MIN_COUNT_DEFAULT: usize = 3;
+/// Themes one answer lists at most, and by default.
+pub const GAP_THEMES_MAX: usize = 100;
+pub const GAP_THEMES_DEFAULT: usize = 20;
+/// Example complaint ids per theme.
+const EXAMPLES_MAX: usize = 5;
+/// Top terms per theme.
+const TOP_TERMS_MAX: usize = 5;
+
+/// A complaint as the gap model keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct GapComplaint {
+    complaint_id: String,
+    category: String,
+    description: String,
+    /// Standard answers used on it.
+    used: Vec<String>,
+}
+
+/// The state of [`AnswerGaps`]: the library, the recent complaints, and the derived answer index.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AnswerGapsState {
+    library: Library,
+    /// By arrival sequence (oldest first), at most [`GAP_COMPLAINTS_MAX`].
+    complaints: BTreeMap<u64, GapComplaint>,
+    by_id: HashMap<String, u64>,
+    next_seq: u64,
+    #[serde(skip)]
+    index: IndexCache,
+}
+
+/// One theme: uncovered complaints of one category sharing salient terms.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GapTheme {
+    pub category: String,
+    /// Complaints in the theme.
+    pub count: usize,
+    /// Its most telling terms, most shared first.
+    pub top_terms: Vec<String>,
+    /// A title for the standard answer to write.
+    pub suggested_title: String,
+    /// The most recent complaints of the theme.
+    pub example_complaint_ids: Vec<String>,
+    /// `no_answer_in_category` when the category has no active answer, else `weak_match`.
+    pub reason: &'static str,
+    /// The nearest active answer to the theme's complaints, if any shares a term, and the best similarity.
+    pub nearest_answer: Option<NearestAnswer>,
+}
+
+/// The active answer closest to a theme.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NearestAnswer {
+    pub answer_id: String,
+    pub similarity: f64,
+}
+
+/// A complaint under analysis.
+struct Analysed<'a> {
+    complaint: &'a GapComplaint,
+    /// Distinct word and bigram texts (words win when the same text is both).
+    terms: BTreeMap<String, TermKind>,
+    /// Best cosine to an active answer, and which.
+    best: Option<(usize, f32)>,
+}
+
+impl AnswerGapsState {
+    fn apply(&mut self, event: &RecordedEvent) {
+        if self.library.apply(event) {
+            self.index.invalidate();
+            return;
+        }
+        let (StreamKind::Complaint, complaint_id) = event.stream.kind() else { return };
+        match &event.data {
+            EventData::ComplaintReceived(received) => {
+                if self.by_id.contains_key(complaint_id) {
+                    return;
+                }
+                let seq = self.next_seq;
+                self.next_seq += 1;
+                self.by_id.insert(complaint_id.to_owned(), seq);
+                self.complaints.insert(
+                    seq,
+                    GapComplaint {
+                        complaint_id: complaint_id.to_owned(),
+                        category: received.category.clone(),
+                        description: received.description.clone(),
+                        used: Vec::new(),
+                    },
+                );
+                while self.complaints.len() > GAP_COMPLAINTS_MAX {
+                    if let Some((_, oldest)) = self.complaints.pop_first() {
+                        self.by_id.remove(&oldest.complaint_id);
+                    }
+                }
+                debug_assert_eq!(self.complaints.len(), self.by_id.len());
+            }
+            EventData::StandardAnswerUsed(used) => {
+                let Some(seq) = self.by_id.get(complaint_id) else { return };
+                if let Some(complaint) = self.complaints.get_mut(seq) {
+                    if !complaint.used.contains(&used.answer_id) {
+                        complaint.used.push(used.answer_id.clone());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The uncovered themes with at least `min_count` complaints (of `category` only, when given),
+    /// largest first, at most `limit`.
+    pub fn gaps(&self, min_count: usize, category: Option<&str>, limit: usize) -> Vec<GapTheme> {
+        let index = self.index.get(&self.library);
+        let analysed: Vec<Analysed> = self.complaints.values().map(|c| analyse(&index, c)).collect();
+        // How many recent complaints (covered or not) hold each term: a theme's term should be specific.
+        let mut df: HashMap<&str, usize> = HashMap::new();
+        for a in &analysed {
+            for text in a.terms.keys() {
+                *df.entry(text.as_str()).or_default() += 1;
+            }
+        }
+        let total = analysed.len() as f32;
+        let specificity = |text: &str| (1.0 + total / df.get(text).copied().unwrap_or(1) as f32).ln();
+
+        let uncovered: Vec<&Analysed> = analysed
+            .iter()
+            .rev() // most recent first: examples are listed in this order
+            .filter(|a| category.is_none_or(|c| a.complaint.category == c))
+            .filter(|a| !self.is_covered(&index, a))
+            .collect();
+        // (category, term) -> the uncovered complaints holding it (indexes into `uncovered`).
+        let mut holders: BTreeMap<(&str, &str), Vec<usize>> = BTreeMap::new();
+        let mut is_word: HashMap<&str, bool> = HashMap::new();
+        let mut answered: HashMap<&str, bool> = HashMap::new();
+        for (i, a) in uncovered.iter().enumerate() {
+            for (text, kind) in &a.terms {
+                if *answered.entry(text.as_str()).or_insert_with(|| index.uses_text(text)) {
+                    continue;
+                }
+                holders.entry((a.complaint.category.as_str(), text.as_str())).or_default().push(i);
+                *is_word.entry(text.as_str()).or_default() |= *kind == TermKind::Word;
+            }
+        }
+        let mut assigned = vec![false; uncovered.len()];
+        let mut themes = Vec::new();
+        while themes.len() < limit {
+            // The (category, term) shared by the most unassigned complaints, weighted by specificity;
+            // a bigram that is no word anywhere counts half (it often straddles two words).
+            let mut best: Option<(f32, (&str, &str), Vec<usize>)> = None;
+            for (&key, members) in &holders {
+                let free: Vec<usize> = members.iter().copied().filter(|&i| !assigned[i]).collect();
+                if free.len() < min_count.max(1) {
+                    continue;
+                }
+                let word_factor = if is_word[key.1] { 1.0 } else { 0.5 };
+                let score = free.len() as f32 * specificity(key.1) * word_factor;
+                if best.as_ref().is_none_or(|(s, _, _)| score > *s) {
+                    best = Some((score, key, free));
+                }
+            }
+            let Some((_, (theme_category, _), members)) = best else { break };
+            for &i in &members {
+                assigned[i] = true;
+            }
+            let complaints: Vec<&Analysed> = members.iter().map(|&i| uncovered[i]).collect();
+            themes.push(self.theme(&index, theme_category, &complaints, &is_word, &specificity));
+        }
+        themes.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.category.cmp(&b.category)));
+        themes
+    }
+
+    fn is_covered(&self, index: &AnswerIndex, a: &Analysed) -> bool {
+        let used_active = a.complaint.used.iter().any(|id| self.library.get(id).is_some_and(|answer| !answer.retired));
+        if used_active {
+            return true;
+        }
+        if !index.has_category(&a.complaint.category) {
+            return false;
+        }
+        a.best.is_some_and(|(_, similarity)| similarity >= COVERAGE_SIMILARITY_MIN)
+    }
+
+    fn theme(
+        &self,
+        index: &AnswerIndex,
+        category: &str,
+        complaints: &[&Analysed],
+        is_word: &HashMap<&str, bool>,
+        specificity: &dyn Fn(&str) -> f32,
+    ) -> GapTheme {
+        // Terms shared by at least two of the theme's complaints: those no answer uses first, then the most
+        // shared, words before bigrams, the most specific; no fragment of a term already listed.
+        let mut shared: HashMap<&str, usize> = HashMap::new();
+        for a in complaints {
+            for text in a.terms.keys() {
+                *shared.entry(text.as_str()).or_default() += 1;
+            }
+        }
+        // (text, complaints sharing it, whether no answer uses it, whether it is a word, specificity)
+        let mut ranked: Vec<(&str, usize, bool, bool, f32)> = shared
+            .into_iter()
+            .filter(|(_, n)| *n >= 2)
+            .map(|(t, n)| (t, n, !index.uses_text(t), is_word.get(t).copied().unwrap_or(false), specificity(t)))
+            .collect();
+        ranked.sort_by(|a, b| {
+            b.2.cmp(&a.2)
+                .then(b.1.cmp(&a.1))
+                .then(b.3.cmp(&a.3))
+                .then(b.4.total_cmp(&a.4))
+                .then_with(|| a.0.cmp(b.0))
+        });
+        let mut top_terms: Vec<String> = Vec::new();
+        for (text, ..) in ranked {
+            if top_terms.iter().any(|t| t.contains(text) || text.contains(t.as_str())) {
+                continue;
+            }
+            top_terms.push(text.to_owned());
+            if top_terms.len() == TOP_TERMS_MAX {
+                break;
+            }
+        }
+        let suggested_title = top_terms.iter().take(3).cloned().collect::<Vec<_>>().join("、");
+        let nearest_answer = complaints
+            .iter()
+            .filter_map(|a| a.best)
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(doc, similarity)| NearestAnswer {
+                answer_id: index.answer_id(doc).to_owned(),
+                similarity: (f64::from(similarity) * 1000.0).round() / 1000.0,
+            });
+        GapTheme {
+            category: category.to_owned(),
+            count: complaints.len(),
+            top_terms,
+            suggested_title,
+            example_complaint_ids: complaints
+                .iter()
+                .take(EXAMPLES_MAX)
+                .map(|a| a.complaint.complaint_id.clone())
+                .collect(),
+            reason: if index.has_category(category) { "weak_match" } else { "no_answer_in_category" },
+            nearest_answer,
+        }
+    }
+}
+
+fn analyse<'a>(index: &AnswerIndex, complaint: &'a GapComplaint) -> Analysed<'a> {
+    let all: Vec<Term> = text::terms(&complaint.description);
+    let best = index.best_cosine(&all);
+    let mut terms: BTreeMap<String, TermKind> = BTreeMap::new();
+    for term in all.into_iter().filter(|t| t.kind != TermKind::Char) {
+        let kind = terms.entry(term.text).or_insert(term.kind);
+        *kind = (*kind).min(term.kind);
+    }
+    Analysed { complaint, terms, best }
+}
+
+/// `answer-gaps`: query `min_count` (default 3), `category` (only that category), `limit` (1..=100,
+/// default 20) → `{"gaps": [{"category", "count", "top_terms", "suggested_title", "example_complaint_ids",
+/// "reason", "nearest_answer"}], "complaints_considered", "min_count"}`, largest theme first.
+pub struct AnswerGaps;
+
+#[async_trait]
+impl Projection for AnswerGaps {
+    type State = AnswerGapsState;
+
+    fn name(&self) -> &'static str {
+        "answer-gaps"
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn event_types(&self) -> Option<Vec<EventType>> {
+        Some(vec![
+            EventType::StandardAnswerPublished,
+            EventType::StandardAnswerRevised,
+            EventType::StandardAnswerRetired,
+            EventType::ComplaintReceived,
+            EventType::StandardAnswerUsed,
+        ])
+    }
+
+    fn apply(&self, state: &mut AnswerGapsState, event: &RecordedEvent) -> Result<(), String> {
+        state.apply(event);
+        Ok(())
+    }
+
+    async fn query(&self, state: &AnswerGapsState, query: &Query) -> Result<Value, ProjectionError> {
+        query.only(&["min_count", "category", "limit"])?;
+        let min_count = query.parse::<usize>("min_count")?.unwrap_or(GAP_MIN_COUNT_DEFAULT);
+        if min_count == 0 {
+            return Err(ProjectionError::BadQuery("min_count: must be at least 1".into()));
+        }
+        let limit = query.parse::<usize>("limit")?.unwrap_or(GAP_THEMES_DEFAULT);
+        if !(1..=GAP_THEMES_MAX).contains(&limit) {
+            return Err(ProjectionError::BadQuery(format!("limit: {limit} is not in 1..={GAP_THEMES_MAX}")));
+        }
+        let gaps = state.gaps(min_count, query.get("category"), limit);
+        Ok(json!({
+            "gaps": gaps,
+            "complaints_considered": state.complaints.len(),
+            "min_count": min_count,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::suggestions::fixtures::{shared_answers, Log};
+
+    fn state_of(log: &Log) -> AnswerGapsState {
+        let mut state = AnswerGapsState::default();
+        for event in &log.events {
+            AnswerGaps.apply(&mut state, event).expect("applies");
+        }
+        state
+    }
+
+    #[test]
+    fn calibrate() {
+        let mut log = Log::default();
+        for (id, category, title, answer, keywords) in shared_answers() {
+            let k: Vec<&str> = keywords.iter().map(String::as_str).collect();
+            log.publish(&id, &category, &title, &answer, &k);
+        }
+        let state = state_of(&log);
+        let index = state.index.get(&state.library);
+        let mut sims: Vec<f32> = include_str!("../../../shared/data/qa-eval-dev.jsonl")
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                index.best_cosine(&text::terms(v["text"].as_str().unwrap())).map_or(0.0, |b| b.1)
+            })
+            .collect();
+        sims.sort_by(f32::total_cmp);
+        println!("dev: {sims:?}");
+        for t in ["笔记本电池鼓包了，后盖都被顶起来了", "电池用了两个月就鼓包，充不进电", "手机App一打开就闪退，登录不了账号", "你们的App总是闪退", "快递盒子里有一股很重的烟味", "门店停车场收费太贵了", "The battery is swollen and the case is bulging", "官网的在线客服机器人答非所问"] {
+            println!("{t}: {:?}", index.best_cosine(&text::terms(t)).map(|b| (index.answer_id(b.0).to_owned(), b.1)));
+        }
+    }
+}

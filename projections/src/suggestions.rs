@@ -199,8 +199,6 @@ pub(crate) struct AnswerIndex {
     /// Postings of each term id, sorted by answer.
     postings: Vec<Vec<Posting>>,
     idf: Vec<f32>,
-    /// Per term: how much a query term counts, by its kind and how common it is in general language.
-    query_weight: Vec<f32>,
 }
 
 /// A query's terms resolved against an index: (term id, how often the query holds it).
@@ -251,7 +249,6 @@ impl AnswerIndex {
             }
         }
         index.idf = df.iter().map(|&df| idf(n, df as f32)).collect();
-        index.query_weight = index.terms.iter().map(|t| kind_weight(t.kind)).collect();
         index.postings = vec![Vec::new(); index.terms.len()];
         for (doc, tfs) in answer_terms.iter().enumerate() {
             let mut entries: Vec<(u32, f32, f32, u8)> = Vec::with_capacity(tfs.len());
@@ -310,7 +307,7 @@ impl AnswerIndex {
         let mut scores = vec![0.0f32; self.answers.len()];
         for &(id, count) in &query.0 {
             // A term repeated in the query counts a little more, with saturation like a document's.
-            let weight = self.query_weight[id as usize] * (1.0 + (count as f32).ln());
+            let weight = kind_weight(self.terms[id as usize].kind) * (1.0 + (count as f32).ln());
             for posting in &self.postings[id as usize] {
                 scores[posting.doc as usize] += weight * posting.bm25;
             }
@@ -355,6 +352,13 @@ impl AnswerIndex {
         &self.answers[doc].answer_id
     }
 
+    /// Whether any active answer uses `text` as a word or a bigram.
+    pub(crate) fn uses_text(&self, text: &str) -> bool {
+        [TermKind::Word, TermKind::Bigram]
+            .into_iter()
+            .any(|kind| self.term_ids.contains_key(&Term { kind, text: text.to_owned() }))
+    }
+
     /// Whether any active answer has `category`.
     pub(crate) fn has_category(&self, category: &str) -> bool {
         self.answers.iter().any(|a| a.category == category)
@@ -368,11 +372,19 @@ impl AnswerIndex {
             if let Ok(i) = postings.binary_search_by_key(&doc, |p| p.doc) {
                 let term = &self.terms[id as usize];
                 let p = postings[i];
-                matched.push((term.text.clone(), self.query_weight[id as usize] * p.bm25, p.fields, term.kind));
+                matched.push((term.text.clone(), kind_weight(term.kind) * p.bm25, p.fields, term.kind));
             }
         }
-        matched.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        // Name words and bigrams a reader recognises; skip a fragment of a term already named.
+        // Words first (a reader recognises them), then bigrams; a single character only when nothing longer
+        // matched, and never a fragment of a term already named.
+        // Longer words first, so a whole word (打印机) is named rather than its fragments (打印, 印机).
+        matched.sort_by(|a, b| {
+            let length = |t: &str| t.chars().count();
+            a.3.cmp(&b.3)
+                .then(length(&b.0).cmp(&length(&a.0)))
+                .then(b.1.total_cmp(&a.1))
+                .then_with(|| a.0.cmp(&b.0))
+        });
         let mut shown: Vec<(String, f32, u8)> = Vec::new();
         for (text, weight, fields, kind) in matched {
             if kind == TermKind::Char && !shown.is_empty() {
@@ -667,5 +679,110 @@ impl Projection for Suggestions {
         }
         let suggestions = state.suggest(text, query.get("category"), k);
         Ok(json!({ "suggestions": suggestions }))
+    }
+}
+
+/// Events for the tests of this module and of [`crate::answer_gaps`].
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use redress_schemas::{
+        ComplaintReceived, ComplaintReopened, EventData, EventId, Hash, Metadata, Position, RecordedEvent,
+        ResolutionConfirmed, RevisitDone, RevisitVia, StandardAnswerPublished, StandardAnswerRetired,
+        StandardAnswerRevised, StandardAnswerUsed, StreamName, Timestamp,
+    };
+
+    /// A log being written: each event gets the next position.
+    #[derive(Default)]
+    pub(crate) struct Log {
+        pub(crate) events: Vec<RecordedEvent>,
+    }
+
+    impl Log {
+        fn push(&mut self, stream: StreamName, data: EventData) -> &mut Self {
+            let at = Timestamp::parse("2026-03-01T09:00:00Z").expect("a valid constant");
+            self.events.push(RecordedEvent {
+                event_id: EventId::new_v7(),
+                stream,
+                version: 0,
+                position: Position(self.events.len() as u64),
+                schema_version: 1,
+                occurred_at: at,
+                recorded_at: at,
+                metadata: Metadata::default(),
+                data,
+                hash: Hash::GENESIS,
+            });
+            self
+        }
+
+        pub(crate) fn publish(&mut self, id: &str, category: &str, title: &str, answer: &str, keywords: &[&str]) -> &mut Self {
+            let data = EventData::StandardAnswerPublished(StandardAnswerPublished {
+                answer_id: id.into(),
+                category: category.into(),
+                title: title.into(),
+                answer: answer.into(),
+                keywords: keywords.iter().map(|k| (*k).to_owned()).collect(),
+            });
+            self.push(StreamName::standard_answer(id).expect("valid id"), data)
+        }
+
+        pub(crate) fn revise(&mut self, id: &str, revision: StandardAnswerRevised) -> &mut Self {
+            self.push(StreamName::standard_answer(id).expect("valid id"), EventData::StandardAnswerRevised(revision))
+        }
+
+        pub(crate) fn retire(&mut self, id: &str) -> &mut Self {
+            let data = EventData::StandardAnswerRetired(StandardAnswerRetired { reason: "outdated".into() });
+            self.push(StreamName::standard_answer(id).expect("valid id"), data)
+        }
+
+        pub(crate) fn receive(&mut self, complaint: &str, category: &str, description: &str) -> &mut Self {
+            let data = EventData::ComplaintReceived(ComplaintReceived {
+                complaint_id: complaint.into(),
+                customer_id: "K-1".into(),
+                channel: redress_schemas::Channel::Hotline,
+                category: category.into(),
+                severity: redress_schemas::Severity::Normal,
+                description: description.into(),
+                product: None,
+                customer_tier: None,
+            });
+            self.push(StreamName::complaint(complaint).expect("valid id"), data)
+        }
+
+        pub(crate) fn use_answer(&mut self, complaint: &str, answer: &str) -> &mut Self {
+            let data = EventData::StandardAnswerUsed(StandardAnswerUsed { answer_id: answer.into() });
+            self.push(StreamName::complaint(complaint).expect("valid id"), data)
+        }
+
+        pub(crate) fn confirm(&mut self, complaint: &str, satisfied: bool) -> &mut Self {
+            let data = EventData::ResolutionConfirmed(ResolutionConfirmed { satisfied, comment: None });
+            self.push(StreamName::complaint(complaint).expect("valid id"), data)
+        }
+
+        pub(crate) fn revisit(&mut self, complaint: &str, satisfaction: u8, issue_persists: bool) -> &mut Self {
+            let data = EventData::RevisitDone(RevisitDone { via: RevisitVia::Phone, satisfaction, issue_persists, note: None });
+            self.push(StreamName::complaint(complaint).expect("valid id"), data)
+        }
+
+        pub(crate) fn reopen(&mut self, complaint: &str) -> &mut Self {
+            let data = EventData::ComplaintReopened(ComplaintReopened { reason: "came back".into() });
+            self.push(StreamName::complaint(complaint).expect("valid id"), data)
+        }
+    }
+
+    /// The shared standard answers as `(answer_id, category, title, answer, keywords)`.
+    pub(crate) fn shared_answers() -> Vec<(String, String, String, String, Vec<String>)> {
+        include_str!("../../../shared/data/qa-standard-answers.jsonl")
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).expect("a JSON line");
+                let s = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+                let keywords = v["keywords_zh"].as_array().map_or_else(Vec::new, |a| {
+                    a.iter().filter_map(|k| k.as_str().map(str::to_owned)).collect()
+                });
+                (s("answer_id"), s("category"), format!("{} / {}", s("title_zh"), s("title_en")), s("answer_zh"), keywords)
+            })
+            .collect()
     }
 }

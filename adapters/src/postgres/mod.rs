@@ -17,6 +17,8 @@
 //!
 //! Connections use no TLS (`NoTls`): put the database on a trusted network or a local socket.
 
+mod checkpoints;
+pub use checkpoints::PostgresCheckpoints;
 mod live;
 mod schema;
 mod writer;

@@ -53,6 +53,17 @@ const MIGRATIONS: &[(&str, &str)] = &[(
     INSERT INTO {schema}.head (id, next_position, last_hash, last_recorded_at_ns)
         VALUES (TRUE, 0, '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea, 0);
     "#,
+), (
+    "projection checkpoints",
+    r#"
+    CREATE TABLE {schema}.checkpoints (
+        name          TEXT PRIMARY KEY,
+        version       INTEGER NOT NULL,
+        next_position BIGINT NOT NULL CHECK (next_position >= 0),
+        state         BYTEA NOT NULL,
+        saved_at      TIMESTAMPTZ NOT NULL DEFAULT now()
+    );
+    "#,
 )];
 
 /// Refuses a schema name that is not a plain lower-case identifier: it is written into SQL text and
