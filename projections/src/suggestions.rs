@@ -786,3 +786,224 @@ pub(crate) mod fixtures {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::{shared_answers, Log};
+    use super::*;
+    use redress_schemas::{StandardAnswerRevised, Timestamp};
+
+    fn state_of(log: &Log) -> SuggestionsState {
+        let mut state = SuggestionsState::default();
+        for event in &log.events {
+            Suggestions.apply(&mut state, event).expect("applies");
+        }
+        state
+    }
+
+    fn ids(state: &SuggestionsState, text: &str, category: Option<&str>) -> Vec<String> {
+        state.suggest(text, category, 3).into_iter().map(|s| s.answer_id).collect()
+    }
+
+    /// Three answers with little in common.
+    fn library() -> Log {
+        let mut log = Log::default();
+        log.publish("A-1", "billing", "发票开错 / Wrong invoice", "请提供正确的发票抬头和税号，我们将重新开具。", &["发票", "抬头", "税号"])
+            .publish("A-2", "delivery", "配送延迟 / Late delivery", "我们会联系物流核实包裹位置，并通知预计送达时间。", &["配送延迟", "物流"])
+            .publish("A-3", "product_quality", "打印机卡纸 / Printer paper jams", "请清理搓纸轮和进纸通道。", &["打印机", "卡纸"]);
+        log
+    }
+
+    /// Two answers with the same text: only category or feedback can separate them.
+    fn twins() -> Log {
+        let mut log = Log::default();
+        for (id, category) in [("T-1", "repair"), ("T-2", "warranty")] {
+            log.publish(id, category, "维修后屏幕又坏了", "我们将免费返修。", &["返修"]);
+        }
+        log
+    }
+
+    #[test]
+    fn published_answers_are_ranked_by_text() {
+        let state = state_of(&library());
+        assert_eq!(ids(&state, "打印机老是卡纸", None), ["A-3"]);
+        assert_eq!(ids(&state, "发票抬头开错了", None), ["A-1"]);
+        assert_eq!(ids(&state, "物流三天没动，什么时候送达？", None)[0], "A-2");
+        assert!(ids(&state, "zzz", None).is_empty(), "nothing shared, nothing suggested");
+    }
+
+    #[test]
+    fn a_retired_answer_never_appears() {
+        let mut log = library();
+        log.retire("A-3");
+        let state = state_of(&log);
+        assert!(ids(&state, "打印机老是卡纸", None).iter().all(|id| id != "A-3"));
+        assert!(state.library().get("A-3").is_some_and(|a| a.retired));
+    }
+
+    #[test]
+    fn a_revision_replaces_the_text_matched() {
+        let mut log = library();
+        let revision = StandardAnswerRevised {
+            title: Some("上门安装 / Installation".into()),
+            answer: Some("安排工程师上门重新安装调试。".into()),
+            keywords: Some(vec!["安装".into(), "调试".into()]),
+            category: Some("installation".into()),
+        };
+        log.revise("A-3", revision);
+        let state = state_of(&log);
+        assert!(ids(&state, "打印机老是卡纸", None).is_empty(), "the old text no longer matches");
+        assert_eq!(ids(&state, "安装师傅没调试就走了", None), ["A-3"]);
+        assert_eq!(state.suggest("安装", None, 1)[0].title, "上门安装 / Installation");
+    }
+
+    #[test]
+    fn traditional_and_full_width_input_match_like_simplified() {
+        let state = state_of(&library());
+        let simplified = state.suggest("发票抬头开错了", None, 3);
+        let traditional = state.suggest("發票擡頭開錯了", None, 3);
+        assert_eq!(simplified, traditional);
+        assert_eq!(ids(&state, "ＰＲＩＮＴＥＲ ＰＡＰＥＲ ＪＡＭ", None), ["A-3"]);
+        assert_eq!(ids(&state, "My printer keeps jamming", None), ["A-3"]);
+    }
+
+    #[test]
+    fn the_category_boosts_without_filtering() {
+        let state = state_of(&twins());
+        assert_eq!(ids(&state, "屏幕又坏了", None), ["T-1", "T-2"], "a tie goes to the smaller id");
+        assert_eq!(ids(&state, "屏幕又坏了", Some("warranty")), ["T-2", "T-1"]);
+        assert_eq!(ids(&state, "屏幕又坏了", Some("billing")), ["T-1", "T-2"], "no answer dropped");
+        let why = &state.suggest("屏幕又坏了", Some("warranty"), 1)[0].why;
+        assert!(why.contains("same category"), "{why}");
+        assert!(why.contains("屏幕"), "{why}");
+    }
+
+    #[test]
+    fn answers_used_on_satisfied_complaints_rank_higher() {
+        let mut log = twins();
+        for c in ["C-1", "C-2"] {
+            log.use_answer(c, "T-2").confirm(c, true);
+        }
+        let state = state_of(&log);
+        assert_eq!(ids(&state, "屏幕又坏了", None), ["T-2", "T-1"]);
+        assert_eq!(state.feedback("T-2"), AnswerFeedback { uses: 2, satisfied: 2, unsatisfied: 0 });
+        let why = &state.suggest("屏幕又坏了", None, 1)[0].why;
+        assert!(why.ends_with("used on 2 satisfied complaints"), "{why}");
+    }
+
+    #[test]
+    fn feedback_is_bounded_by_text_relevance() {
+        let mut log = library();
+        for n in 0..200 {
+            let c = format!("C-{n}");
+            log.use_answer(&c, "A-2").confirm(&c, true);
+        }
+        let state = state_of(&log);
+        let factor = state.feedback("A-2").factor();
+        assert!(factor > 1.2 && factor <= 1.0 + FEEDBACK_BOOST_MAX, "{factor}");
+        // "打印机" matches A-3 strongly and A-2 (送达, 物流) not at all; feedback cannot invent a match.
+        assert_eq!(ids(&state, "打印机老是卡纸", None), ["A-3"]);
+    }
+
+    #[test]
+    fn unsatisfied_outcomes_count_against_and_verdicts_can_change() {
+        let mut log = twins();
+        log.use_answer("C-1", "T-1").confirm("C-1", false);
+        log.use_answer("C-2", "T-1").revisit("C-2", 1, true);
+        let state = state_of(&log);
+        assert_eq!(state.feedback("T-1"), AnswerFeedback { uses: 2, satisfied: 0, unsatisfied: 2 });
+        assert_eq!(ids(&state, "屏幕又坏了", None), ["T-2", "T-1"]);
+
+        // The customer later confirms: the verdict moves, the counts follow.
+        log.confirm("C-1", true).revisit("C-2", 5, false);
+        let state = state_of(&log);
+        assert_eq!(state.feedback("T-1"), AnswerFeedback { uses: 2, satisfied: 2, unsatisfied: 0 });
+        log.reopen("C-1");
+        assert_eq!(state_of(&log).feedback("T-1"), AnswerFeedback { uses: 2, satisfied: 1, unsatisfied: 1 });
+    }
+
+    #[test]
+    fn an_answer_used_after_the_verdict_waits_for_the_next_one() {
+        let mut log = twins();
+        log.use_answer("C-1", "T-1").confirm("C-1", true).use_answer("C-1", "T-2").use_answer("C-1", "T-2");
+        let state = state_of(&log);
+        assert_eq!(state.feedback("T-1"), AnswerFeedback { uses: 1, satisfied: 1, unsatisfied: 0 });
+        assert_eq!(state.feedback("T-2"), AnswerFeedback { uses: 1, satisfied: 0, unsatisfied: 0 });
+        log.revisit("C-1", 3, false);
+        assert_eq!(state_of(&log).feedback("T-2").satisfied, 0, "a middling grade is no verdict");
+        log.revisit("C-1", 4, false);
+        assert_eq!(state_of(&log).feedback("T-2").satisfied, 1);
+    }
+
+    #[test]
+    fn apply_only_drops_the_index_and_the_next_query_rebuilds_it() {
+        let mut log = library();
+        let mut state = state_of(&log);
+        assert!(state.index.0.lock().expect("lock").is_none(), "no index is built while applying");
+        assert_eq!(ids(&state, "打印机卡纸", None), ["A-3"]);
+        assert!(state.index.0.lock().expect("lock").is_some());
+        log.use_answer("C-1", "A-3");
+        Suggestions.apply(&mut state, log.events.last().expect("just pushed")).expect("applies");
+        assert!(state.index.0.lock().expect("lock").is_some(), "feedback leaves the index alone");
+        log.retire("A-3");
+        Suggestions.apply(&mut state, log.events.last().expect("just pushed")).expect("applies");
+        assert!(state.index.0.lock().expect("lock").is_none());
+        assert!(ids(&state, "打印机卡纸", None).is_empty());
+    }
+
+    #[test]
+    fn a_snapshot_round_trip_answers_the_same() {
+        let mut log = twins();
+        log.use_answer("C-1", "T-2").confirm("C-1", true);
+        let state = state_of(&log);
+        let bytes = redress_schemas::codec::encode_snapshot(&state).expect("encodes");
+        let restored: SuggestionsState = redress_schemas::codec::decode_snapshot(&bytes).expect("decodes");
+        assert_eq!(restored.suggest("屏幕又坏了", None, 3), state.suggest("屏幕又坏了", None, 3));
+    }
+
+    #[tokio::test]
+    async fn the_query_renders_the_api_shape_and_refuses_bad_parameters() {
+        let state = state_of(&library());
+        let at = Timestamp::parse("2026-03-02T00:00:00Z").expect("valid");
+        let answer = Suggestions.query(&state, &Query::at(at).with("text", "打印机卡纸").with("k", "1")).await;
+        let answer = answer.expect("answers");
+        assert_eq!(answer["suggestions"][0]["answer_id"], "A-3");
+        assert_eq!(answer["suggestions"][0]["title"], "打印机卡纸 / Printer paper jams");
+        assert!(answer["suggestions"][0]["score"].as_f64().is_some_and(|s| s > 0.0));
+        assert!(answer["suggestions"][0]["why"].as_str().is_some_and(|w| w.contains("打印机")));
+        for bad in [
+            Query::at(at),
+            Query::at(at).with("text", "x").with("k", "0"),
+            Query::at(at).with("text", "x").with("k", "21"),
+            Query::at(at).with("text", "x").with("k", "three"),
+            Query::at(at).with("text", "x").with("limit", "3"),
+            Query::at(at).with("text", &"长".repeat(QUERY_TEXT_CHARS_MAX + 1)),
+        ] {
+            let result = Suggestions.query(&state, &bad).await;
+            assert!(matches!(result, Err(ProjectionError::BadQuery(_))), "{:?}: {result:?}", bad.params);
+        }
+    }
+
+    /// The development set as a regression guard (the example `suggestion_quality` prints the details).
+    #[test]
+    fn dev_set_quality_meets_the_targets() {
+        let mut log = Log::default();
+        for (id, category, title, answer, keywords) in shared_answers() {
+            let keywords: Vec<&str> = keywords.iter().map(String::as_str).collect();
+            log.publish(&id, &category, &title, &answer, &keywords);
+        }
+        let state = state_of(&log);
+        let (mut cases, mut top1, mut top3) = (0, 0, 0);
+        for line in include_str!("../../../shared/data/qa-eval-dev.jsonl").lines().filter(|l| !l.trim().is_empty()) {
+            let case: Value = serde_json::from_str(line).expect("a JSON line");
+            let found = ids(&state, case["text"].as_str().unwrap_or_default(), case["category"].as_str());
+            let expected = case["expected_answer_id"].as_str().unwrap_or_default();
+            cases += 1;
+            top1 += usize::from(found.first().is_some_and(|id| id == expected));
+            top3 += usize::from(found.iter().any(|id| id == expected));
+        }
+        assert!(cases > 0);
+        assert!(top1 * 100 >= cases * 75, "top-1 {top1}/{cases}");
+        assert!(top3 * 100 >= cases * 90, "recall@3 {top3}/{cases}");
+    }
+}
