@@ -337,7 +337,8 @@ impl Projection for AnswerGaps {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::suggestions::fixtures::{shared_answers, Log};
+    use crate::suggestions::fixtures::Log;
+    use redress_schemas::Timestamp;
 
     fn state_of(log: &Log) -> AnswerGapsState {
         let mut state = AnswerGapsState::default();
@@ -347,26 +348,109 @@ mod tests {
         state
     }
 
-    #[test]
-    fn calibrate() {
+    /// An answer about invoices, one about monitors; none about batteries.
+    fn library() -> Log {
         let mut log = Log::default();
-        for (id, category, title, answer, keywords) in shared_answers() {
-            let k: Vec<&str> = keywords.iter().map(String::as_str).collect();
-            log.publish(&id, &category, &title, &answer, &k);
+        log.publish("A-1", "billing", "发票开错 / Wrong invoice", "请提供正确的发票抬头和税号，我们将重新开具。", &["发票", "抬头", "税号"])
+            .publish("A-2", "product_quality", "显示器坏点 / Dead pixels", "请拍摄坏点照片，我们为您换新。", &["坏点", "显示器"]);
+        log
+    }
+
+    fn battery_complaints(log: &mut Log, category: &str) {
+        log.receive("C-1", category, "笔记本电池鼓包了，后盖都被顶起来了")
+            .receive("C-2", category, "电池用了两个月就鼓包，充不进电")
+            .receive("C-3", category, "电脑电池鼓包，很危险，要求处理")
+            .receive("C-4", category, "电池鼓包把触控板顶坏了");
+    }
+
+    fn invoice_complaints(log: &mut Log) {
+        log.receive("C-5", "billing", "发票抬头开错了，请重新开具")
+            .receive("C-6", "billing", "发票上的税号错了，麻烦重开发票")
+            .receive("C-7", "billing", "发票抬头写成了分公司，请重新开发票");
+    }
+
+    #[test]
+    fn an_uncovered_recurring_theme_is_reported_and_a_covered_one_is_not() {
+        let mut log = library();
+        battery_complaints(&mut log, "product_quality");
+        invoice_complaints(&mut log);
+        log.receive("C-8", "delivery", "快递三天了还没到");
+        let gaps = state_of(&log).gaps(3, None, 20);
+        assert_eq!(gaps.len(), 1, "{gaps:#?}");
+        let theme = &gaps[0];
+        assert_eq!(theme.category, "product_quality");
+        assert_eq!(theme.count, 4);
+        assert_eq!(theme.example_complaint_ids, ["C-4", "C-3", "C-2", "C-1"], "most recent first");
+        assert_eq!(theme.top_terms[..2], ["电池", "鼓包"]);
+        assert_eq!(theme.suggested_title, "电池、鼓包");
+        assert_eq!(theme.reason, "weak_match");
+    }
+
+    #[test]
+    fn a_category_without_answers_is_a_gap_and_min_count_filters() {
+        let mut log = library();
+        battery_complaints(&mut log, "battery");
+        let state = state_of(&log);
+        let gaps = state.gaps(3, None, 20);
+        assert_eq!(gaps.len(), 1);
+        assert_eq!((gaps[0].category.as_str(), gaps[0].reason), ("battery", "no_answer_in_category"));
+        assert!(state.gaps(5, None, 20).is_empty(), "four complaints are no theme of five");
+        assert!(state.gaps(3, Some("billing"), 20).is_empty());
+    }
+
+    #[test]
+    fn a_published_answer_closes_the_gap_and_retiring_it_reopens_it() {
+        let mut log = library();
+        battery_complaints(&mut log, "product_quality");
+        log.publish("A-3", "product_quality", "电池鼓包 / Swollen battery", "电池鼓包请停止使用，我们免费更换电池。", &["电池", "鼓包"]);
+        assert!(state_of(&log).gaps(3, None, 20).is_empty());
+        log.retire("A-3");
+        assert_eq!(state_of(&log).gaps(3, None, 20).len(), 1, "a retired answer covers nothing");
+    }
+
+    #[test]
+    fn a_complaint_an_answer_was_used_on_is_covered() {
+        let mut log = library();
+        battery_complaints(&mut log, "product_quality");
+        log.use_answer("C-1", "A-2").use_answer("C-2", "A-2");
+        assert!(state_of(&log).gaps(3, None, 20).is_empty(), "two left uncovered: below three");
+        assert_eq!(state_of(&log).gaps(2, None, 20)[0].count, 2);
+        log.retire("A-2");
+        assert_eq!(state_of(&log).gaps(3, None, 20)[0].count, 4, "a retired answer's use covers nothing");
+    }
+
+    #[test]
+    fn only_the_most_recent_complaints_are_kept() {
+        let mut log = library();
+        battery_complaints(&mut log, "battery");
+        for n in 0..GAP_COMPLAINTS_MAX {
+            log.receive(&format!("F-{n}"), "delivery", "快递三天了还没到");
         }
         let state = state_of(&log);
-        let index = state.index.get(&state.library);
-        let mut sims: Vec<f32> = include_str!("../../../shared/data/qa-eval-dev.jsonl")
-            .lines()
-            .map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).unwrap();
-                index.best_cosine(&text::terms(v["text"].as_str().unwrap())).map_or(0.0, |b| b.1)
-            })
-            .collect();
-        sims.sort_by(f32::total_cmp);
-        println!("dev: {sims:?}");
-        for t in ["笔记本电池鼓包了，后盖都被顶起来了", "电池用了两个月就鼓包，充不进电", "手机App一打开就闪退，登录不了账号", "你们的App总是闪退", "快递盒子里有一股很重的烟味", "门店停车场收费太贵了", "The battery is swollen and the case is bulging", "官网的在线客服机器人答非所问"] {
-            println!("{t}: {:?}", index.best_cosine(&text::terms(t)).map(|b| (index.answer_id(b.0).to_owned(), b.1)));
+        assert_eq!(state.complaints.len(), GAP_COMPLAINTS_MAX);
+        assert_eq!(state.by_id.len(), GAP_COMPLAINTS_MAX);
+        assert!(!state.by_id.contains_key("C-1"));
+    }
+
+    #[tokio::test]
+    async fn the_query_renders_themes_and_refuses_bad_parameters() {
+        let mut log = library();
+        battery_complaints(&mut log, "battery");
+        let state = state_of(&log);
+        let at = Timestamp::parse("2026-03-02T00:00:00Z").expect("valid");
+        let answer = AnswerGaps.query(&state, &Query::at(at)).await.expect("answers");
+        assert_eq!(answer["min_count"], 3);
+        assert_eq!(answer["complaints_considered"], 4);
+        assert_eq!(answer["gaps"][0]["count"], 4);
+        assert_eq!(answer["gaps"][0]["top_terms"][0], "电池");
+        for bad in [
+            Query::at(at).with("min_count", "0"),
+            Query::at(at).with("min_count", "many"),
+            Query::at(at).with("limit", "101"),
+            Query::at(at).with("text", "x"),
+        ] {
+            let result = AnswerGaps.query(&state, &bad).await;
+            assert!(matches!(result, Err(ProjectionError::BadQuery(_))), "{:?}: {result:?}", bad.params);
         }
     }
 }

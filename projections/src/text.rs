@@ -212,6 +212,12 @@ fn stem(word: &str) -> String {
     for (suffix, min_stem) in [("ies", 3), ("ing", 4), ("ed", 4), ("es", 4), ("s", 3)] {
         if let Some(s) = word.strip_suffix(suffix).filter(|s| s.len() >= min_stem) {
             stem = s;
+            // jamming, jammed -> jam
+            let bytes = s.as_bytes();
+            let last = bytes[bytes.len() - 1];
+            if matches!(suffix, "ing" | "ed") && last == bytes[bytes.len() - 2] && !b"aeioulsz".contains(&last) {
+                stem = &s[..s.len() - 1];
+            }
             break;
         }
     }
@@ -271,6 +277,7 @@ mod tests {
         }
         assert_eq!(stem("delivery"), stem("delivered"));
         assert_eq!(stem("items"), "item");
+        assert_eq!(stem("jamming"), stem("jams"));
         assert_eq!(stem("batteries"), stem("battery"));
         assert_eq!(stem("address"), "address");
         assert_eq!(stem("bus"), "bus");
