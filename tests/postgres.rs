@@ -198,7 +198,7 @@ async fn the_migration_is_idempotent_and_refuses_a_newer_schema() {
     assert_eq!(again.stream_version(&s).await.unwrap(), Some(0), "a second start keeps the data");
     assert_eq!(again.head().await.unwrap().map(|h| h.position), Some(Position(0)));
     let applied = postgres_query(&format!("SELECT version FROM {schema}.redress_migrations ORDER BY version")).await;
-    assert_eq!(applied.iter().map(|r| r.get::<_, i32>(0)).collect::<Vec<_>>(), [1], "each migration once");
+    assert_eq!(applied.iter().map(|r| r.get::<_, i32>(0)).collect::<Vec<_>>(), [1, 2], "each migration once");
     drop(again);
 
     postgres_query(&format!("INSERT INTO {schema}.redress_migrations (version, description) VALUES (999, 'future')"))
@@ -311,4 +311,42 @@ async fn a_dropped_store_closes_all_its_connections() {
         assert!(std::time::Instant::now() < deadline, "{open} connections still open 10 s after the drop");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn projection_checkpoints_live_in_the_same_database_and_resume_without_reapplying() {
+    use redress_projections::{CheckpointStore, Projections, Query, Saved};
+    let schema = fresh_schema();
+    let _guard = SchemaGuard::new(&schema);
+    let store = Arc::new(connect_postgres(&schema).await);
+    let checkpoints: Arc<dyn CheckpointStore> = Arc::new(store.checkpoints());
+    assert_eq!(checkpoints.load("nothing").await.unwrap(), None);
+    let saved = Saved { version: 3, next_position: 42, state: vec![1, 2, 3] };
+    checkpoints.save("x", &saved).await.unwrap();
+    checkpoints.save("x", &Saved { next_position: 43, ..saved.clone() }).await.unwrap();
+    assert_eq!(checkpoints.load("x").await.unwrap().map(|s| s.next_position), Some(43), "an upsert, not a second row");
+
+    for i in 0..6 {
+        let s = complaint(&format!("cp{i}"));
+        store.append(&s, ExpectedVersion::NoStream, vec![received(&s)]).await.unwrap();
+    }
+    let history = |store: Arc<PostgresStore>, checkpoints: Arc<dyn CheckpointStore>| async move {
+        let mut projections = Projections::new(store, checkpoints);
+        redress_projections::start_builtins(&mut projections, &redress_projections::policy::SlaPolicy::default());
+        assert!(projections.wait_caught_up(std::time::Duration::from_secs(10)).await);
+        let query = Query::at(redress_schemas::Timestamp::now()).with("customer_id", "K-1");
+        let answer = projections.get("customer-history").unwrap().query(&query).await.unwrap();
+        projections.stop().await;
+        answer["complaint_count"].clone()
+    };
+    assert_eq!(history(Arc::clone(&store), Arc::clone(&checkpoints)).await, 6);
+    let row =
+        postgres_query(&format!("SELECT next_position FROM {schema}.checkpoints WHERE name = 'customer-history'"))
+            .await;
+    assert_eq!(row[0].get::<_, i64>(0), 6, "the checkpoint was saved in the store's schema");
+    assert_eq!(
+        history(Arc::clone(&store), checkpoints).await,
+        6,
+        "resumed from the saved state: nothing applied twice"
+    );
 }

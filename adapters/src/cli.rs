@@ -238,7 +238,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 Command::Replay { as_of, projection, basis, params } => {
                     replay(&*store, as_of, projection, basis, params).await
                 }
-                Command::Projections { action } => projections_command(&cli, &store, database_checkpoints, action).await,
+                Command::Projections { action } => {
+                    projections_command(&cli, &store, database_checkpoints, action).await
+                }
                 Command::Demo { complaints, seed } => demo(&*store, *complaints, *seed).await.map(|summary| {
                     println!("{summary}");
                 }),
@@ -565,7 +567,8 @@ fn start_projections(
     let checkpoints: Arc<dyn CheckpointStore> = match database {
         Some(checkpoints) => checkpoints,
         None => Arc::new(
-            SledCheckpoints::open(&cli.data_dir.join("projections")).map_err(|e| failed("projection checkpoints", e))?,
+            SledCheckpoints::open(&cli.data_dir.join("projections"))
+                .map_err(|e| failed("projection checkpoints", e))?,
         ),
     };
     let mut projections = Projections::new(Arc::clone(store), checkpoints);

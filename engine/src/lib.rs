@@ -34,6 +34,7 @@ pub mod lifecycle;
 pub mod limits;
 mod prepare;
 mod sled_store;
+pub mod staging;
 mod store;
 mod subscription;
 

@@ -9,10 +9,12 @@
 //! cargo run --release -p redress-projections --example suggestion_quality [answers.jsonl] [cases.jsonl]
 //! ```
 
+use redress_projections::answer_gaps::{AnswerGaps, AnswerGapsState, GAP_COMPLAINTS_MAX};
 use redress_projections::suggestions::{Suggestions, SuggestionsState};
 use redress_projections::Projection;
 use redress_schemas::{
-    EventData, EventId, Hash, Metadata, Position, RecordedEvent, StandardAnswerPublished, StreamName, Timestamp,
+    Channel, ComplaintReceived, EventData, EventId, Hash, Metadata, Position, RecordedEvent, Severity,
+    StandardAnswerPublished, StreamName, Timestamp,
 };
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -57,31 +59,36 @@ fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &PathBuf) -> Vec<T> {
         .collect()
 }
 
-/// The published event of one answer, as the demo loader writes it (`"<title_zh> / <title_en>"`).
-fn published(position: u64, line: &AnswerLine) -> RecordedEvent {
-    let title = match line.title_en.as_deref().map(str::trim) {
-        Some(en) if !en.is_empty() => format!("{} / {en}", line.title_zh.trim()),
-        _ => line.title_zh.trim().to_owned(),
-    };
+fn recorded(position: u64, stream: StreamName, data: EventData) -> RecordedEvent {
     let at = Timestamp::parse("2026-01-01T00:00:00Z").expect("a valid constant");
     RecordedEvent {
         event_id: EventId::new_v7(),
-        stream: StreamName::standard_answer(&line.answer_id).expect("answer ids name streams"),
+        stream,
         version: 0,
         position: Position(position),
         schema_version: 1,
         occurred_at: at,
         recorded_at: at,
         metadata: Metadata::default(),
-        data: EventData::StandardAnswerPublished(StandardAnswerPublished {
-            answer_id: line.answer_id.clone(),
-            category: line.category.clone(),
-            title,
-            answer: line.answer_zh.clone(),
-            keywords: line.keywords_zh.clone(),
-        }),
+        data,
         hash: Hash::GENESIS,
     }
+}
+
+/// The published event of one answer, as the demo loader writes it (`"<title_zh> / <title_en>"`).
+fn published(position: u64, line: &AnswerLine) -> RecordedEvent {
+    let title = match line.title_en.as_deref().map(str::trim) {
+        Some(en) if !en.is_empty() => format!("{} / {en}", line.title_zh.trim()),
+        _ => line.title_zh.trim().to_owned(),
+    };
+    let data = EventData::StandardAnswerPublished(StandardAnswerPublished {
+        answer_id: line.answer_id.clone(),
+        category: line.category.clone(),
+        title,
+        answer: line.answer_zh.clone(),
+        keywords: line.keywords_zh.clone(),
+    });
+    recorded(position, StreamName::standard_answer(&line.answer_id).expect("answer ids name streams"), data)
 }
 
 fn state_of(lines: &[AnswerLine]) -> SuggestionsState {
@@ -117,7 +124,7 @@ fn large_library(real: &[AnswerLine]) -> Vec<AnswerLine> {
     let keywords: Vec<&str> = real.iter().flat_map(|a| a.keywords_zh.iter().map(String::as_str)).collect();
     let chars: Vec<char> = real.iter().flat_map(|a| a.answer_zh.chars()).filter(|c| !c.is_ascii()).collect();
     let categories: Vec<&str> = real.iter().map(|a| a.category.as_str()).collect();
-    let mut made_up_word = |rng: &mut Rng| -> String { (0..2 + rng.next() % 2).map(|_| *rng.pick(&chars)).collect() };
+    let made_up_word = |rng: &mut Rng| -> String { (0..2 + rng.next() % 2).map(|_| *rng.pick(&chars)).collect() };
     let mut out: Vec<AnswerLine> = real
         .iter()
         .map(|a| AnswerLine {
@@ -172,6 +179,40 @@ fn time_queries(label: &str, state: &SuggestionsState, cases: &[Case]) {
     );
 }
 
+/// Times one `answer-gaps` query over a full window of complaints: the dev texts, cycled, each with a
+/// number appended so no two are the same.
+fn time_gaps(answers: &[AnswerLine], cases: &[Case]) {
+    let mut state = AnswerGapsState::default();
+    let mut position = 0u64;
+    for line in answers {
+        AnswerGaps.apply(&mut state, &published(position, line)).expect("publishing applies");
+        position += 1;
+    }
+    for (n, case) in cases.iter().cycle().take(GAP_COMPLAINTS_MAX).enumerate() {
+        let id = format!("G-{n}");
+        let data = EventData::ComplaintReceived(ComplaintReceived {
+            complaint_id: id.clone(),
+            customer_id: "K-1".into(),
+            channel: Channel::Web,
+            category: case.category.clone().unwrap_or_else(|| "other".into()),
+            severity: Severity::Normal,
+            description: format!("{} #{n}", case.text),
+            product: None,
+            customer_tier: None,
+        });
+        let event = recorded(position, StreamName::complaint(&id).expect("valid id"), data);
+        AnswerGaps.apply(&mut state, &event).expect("complaints apply");
+        position += 1;
+    }
+    let start = Instant::now();
+    let themes = state.gaps(3, None, 20);
+    println!(
+        "answer-gaps over {GAP_COMPLAINTS_MAX} complaints (the 72 dev texts, cycled): {} themes in {:.0} ms",
+        themes.len(),
+        start.elapsed().as_secs_f64() * 1e3
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let answers_path = args.first().map_or_else(|| shared("qa-standard-answers.jsonl"), PathBuf::from);
@@ -217,4 +258,5 @@ fn main() {
     time_queries(&format!("{} answers", answers.len()), &state, &cases);
     let large = state_of(&large_library(&answers));
     time_queries(&format!("{LARGE_LIBRARY_ANSWERS} answers"), &large, &cases);
+    time_gaps(&answers, &cases);
 }

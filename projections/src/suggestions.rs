@@ -380,10 +380,7 @@ impl AnswerIndex {
         // Longer words first, so a whole word (打印机) is named rather than its fragments (打印, 印机).
         matched.sort_by(|a, b| {
             let length = |t: &str| t.chars().count();
-            a.3.cmp(&b.3)
-                .then(length(&b.0).cmp(&length(&a.0)))
-                .then(b.1.total_cmp(&a.1))
-                .then_with(|| a.0.cmp(&b.0))
+            a.3.cmp(&b.3).then(length(&b.0).cmp(&length(&a.0))).then(b.1.total_cmp(&a.1)).then_with(|| a.0.cmp(&b.0))
         });
         let mut shown: Vec<(String, f32, u8)> = Vec::new();
         for (text, weight, fields, kind) in matched {
@@ -715,7 +712,14 @@ pub(crate) mod fixtures {
             self
         }
 
-        pub(crate) fn publish(&mut self, id: &str, category: &str, title: &str, answer: &str, keywords: &[&str]) -> &mut Self {
+        pub(crate) fn publish(
+            &mut self,
+            id: &str,
+            category: &str,
+            title: &str,
+            answer: &str,
+            keywords: &[&str],
+        ) -> &mut Self {
             let data = EventData::StandardAnswerPublished(StandardAnswerPublished {
                 answer_id: id.into(),
                 category: category.into(),
@@ -760,7 +764,12 @@ pub(crate) mod fixtures {
         }
 
         pub(crate) fn revisit(&mut self, complaint: &str, satisfaction: u8, issue_persists: bool) -> &mut Self {
-            let data = EventData::RevisitDone(RevisitDone { via: RevisitVia::Phone, satisfaction, issue_persists, note: None });
+            let data = EventData::RevisitDone(RevisitDone {
+                via: RevisitVia::Phone,
+                satisfaction,
+                issue_persists,
+                note: None,
+            });
             self.push(StreamName::complaint(complaint).expect("valid id"), data)
         }
 
@@ -778,10 +787,16 @@ pub(crate) mod fixtures {
             .map(|l| {
                 let v: serde_json::Value = serde_json::from_str(l).expect("a JSON line");
                 let s = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
-                let keywords = v["keywords_zh"].as_array().map_or_else(Vec::new, |a| {
-                    a.iter().filter_map(|k| k.as_str().map(str::to_owned)).collect()
-                });
-                (s("answer_id"), s("category"), format!("{} / {}", s("title_zh"), s("title_en")), s("answer_zh"), keywords)
+                let keywords = v["keywords_zh"]
+                    .as_array()
+                    .map_or_else(Vec::new, |a| a.iter().filter_map(|k| k.as_str().map(str::to_owned)).collect());
+                (
+                    s("answer_id"),
+                    s("category"),
+                    format!("{} / {}", s("title_zh"), s("title_en")),
+                    s("answer_zh"),
+                    keywords,
+                )
             })
             .collect()
     }
@@ -808,9 +823,27 @@ mod tests {
     /// Three answers with little in common.
     fn library() -> Log {
         let mut log = Log::default();
-        log.publish("A-1", "billing", "发票开错 / Wrong invoice", "请提供正确的发票抬头和税号，我们将重新开具。", &["发票", "抬头", "税号"])
-            .publish("A-2", "delivery", "配送延迟 / Late delivery", "我们会联系物流核实包裹位置，并通知预计送达时间。", &["配送延迟", "物流"])
-            .publish("A-3", "product_quality", "打印机卡纸 / Printer paper jams", "请清理搓纸轮和进纸通道。", &["打印机", "卡纸"]);
+        log.publish(
+            "A-1",
+            "billing",
+            "发票开错 / Wrong invoice",
+            "请提供正确的发票抬头和税号，我们将重新开具。",
+            &["发票", "抬头", "税号"],
+        )
+        .publish(
+            "A-2",
+            "delivery",
+            "配送延迟 / Late delivery",
+            "我们会联系物流核实包裹位置，并通知预计送达时间。",
+            &["配送延迟", "物流"],
+        )
+        .publish(
+            "A-3",
+            "product_quality",
+            "打印机卡纸 / Printer paper jams",
+            "请清理搓纸轮和进纸通道。",
+            &["打印机", "卡纸"],
+        );
         log
     }
 

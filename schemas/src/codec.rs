@@ -173,18 +173,7 @@ pub fn decode_header(bytes: &[u8]) -> Result<(RecordHeader, &[u8]), CodecError> 
 pub fn decode_record(bytes: &[u8]) -> Result<RecordedEvent, CodecError> {
     let (header, payload) = decode_header(bytes)?;
     let data = decode_payload(header.event_type, header.schema_version, payload)?;
-    Ok(RecordedEvent {
-        event_id: header.event_id,
-        stream: header.stream,
-        version: header.version,
-        position: header.position,
-        schema_version: header.schema_version,
-        occurred_at: header.occurred_at,
-        recorded_at: header.recorded_at,
-        metadata: header.metadata,
-        data,
-        hash: header.hash,
-    })
+    Ok(RecordedEvent::from_header(header, data))
 }
 
 /// Reads a payload written with `schema_version` of `event_type`, as the current version.

@@ -342,6 +342,22 @@ pub struct RecordedEvent {
 }
 
 impl RecordedEvent {
+    /// The event with envelope `header` and payload `data` (in its current schema version).
+    pub fn from_header(header: RecordHeader, data: EventData) -> RecordedEvent {
+        RecordedEvent {
+            event_id: header.event_id,
+            stream: header.stream,
+            version: header.version,
+            position: header.position,
+            schema_version: header.schema_version,
+            occurred_at: header.occurred_at,
+            recorded_at: header.recorded_at,
+            metadata: header.metadata,
+            data,
+            hash: header.hash,
+        }
+    }
+
     /// The event's type.
     pub fn event_type(&self) -> EventType {
         self.data.event_type()

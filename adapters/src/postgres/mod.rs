@@ -27,6 +27,7 @@ use deadpool_postgres::{ClientWrapper, Manager, ManagerConfig, Pool, PoolError, 
 use redress_engine::limits::{
     APPEND_EVENTS_MAX, READ_EVENTS_MAX, READ_SCAN_EVENTS_MAX, SUBSCRIPTION_QUEUE_BATCHES_MAX, WRITER_QUEUE_APPENDS_MAX,
 };
+use redress_engine::staging::WriteCommand as Command;
 use redress_engine::{
     prepare, AppendOutcome, CommittedBatch, Direction, EventFilter, EventStore, ExpectedVersion, Head, Page, StoreError,
 };
@@ -35,7 +36,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_postgres::NoTls;
-use writer::{Command, Writer};
+use writer::Writer;
 
 /// Connections each server's pool holds at most (readers and the writer share it).
 const POOL_CONNECTIONS_MAX: usize = 8;

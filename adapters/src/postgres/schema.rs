@@ -22,9 +22,10 @@ use tokio_postgres::Client;
 pub(crate) const SCHEMA_NAME_BYTES_MAX: usize = 55;
 
 /// Migrations in order; version = index + 1. Applied ones are never edited: a change is a new entry.
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "events, streams and the head",
-    r#"
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "events, streams and the head",
+        r#"
     CREATE TABLE {schema}.events (
         position              BIGINT PRIMARY KEY CHECK (position >= 0),
         stream                TEXT NOT NULL,
@@ -53,9 +54,10 @@ const MIGRATIONS: &[(&str, &str)] = &[(
     INSERT INTO {schema}.head (id, next_position, last_hash, last_recorded_at_ns)
         VALUES (TRUE, 0, '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea, 0);
     "#,
-), (
-    "projection checkpoints",
-    r#"
+    ),
+    (
+        "projection checkpoints",
+        r#"
     CREATE TABLE {schema}.checkpoints (
         name          TEXT PRIMARY KEY,
         version       INTEGER NOT NULL,
@@ -64,7 +66,8 @@ const MIGRATIONS: &[(&str, &str)] = &[(
         saved_at      TIMESTAMPTZ NOT NULL DEFAULT now()
     );
     "#,
-)];
+    ),
+];
 
 /// Refuses a schema name that is not a plain lower-case identifier: it is written into SQL text and
 /// into the channel name.

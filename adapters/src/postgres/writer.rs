@@ -12,14 +12,12 @@
 use super::schema::Statements;
 use super::{describe, pg_error, pool_error, to_hash, to_u64};
 use deadpool_postgres::{Pool, Transaction};
-use redress_engine::lifecycle::{self, StreamState};
-use redress_engine::limits::{GROUP_COMMIT_EVENTS_MAX, STREAM_STATE_CACHE_STREAMS_MAX};
-use redress_engine::{
-    chain_hash, AppendOutcome, AppendResult, CommittedBatch, ExpectedVersion, PreparedEvent, StoreError,
-};
+use redress_engine::lifecycle;
+use redress_engine::limits::GROUP_COMMIT_EVENTS_MAX;
+use redress_engine::staging::{self, ImportIds, StoredId, StreamCache, StreamHead, WriteCommand as Command};
+use redress_engine::{AppendOutcome, AppendResult, CommittedBatch, ExpectedVersion, PreparedEvent, StoreError};
 use redress_schemas::{
-    canonical_content, codec, ContentFields, EventId, Hash, Position, RecordHeader, RecordedEvent, StreamName,
-    Timestamp, WrittenEvent,
+    codec, EventId, Hash, Position, RecordHeader, RecordedEvent, StreamName, Timestamp, WrittenEvent,
 };
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -32,68 +30,6 @@ use tokio_postgres::IsolationLevel;
 const INSERT_ROWS_MAX: usize = 1_000;
 /// Record bytes one `INSERT` carries at most (PostgreSQL refuses a parameter over 1 GiB).
 const INSERT_RECORD_BYTES_MAX: usize = 32 * 1024 * 1024;
-
-pub(crate) enum Command {
-    Append {
-        stream: StreamName,
-        expected: ExpectedVersion,
-        events: Vec<PreparedEvent>,
-        reply: oneshot::Sender<Result<AppendOutcome, StoreError>>,
-    },
-    Import {
-        events: Vec<WrittenEvent>,
-        reply: oneshot::Sender<Result<(), StoreError>>,
-    },
-}
-
-impl Command {
-    fn event_count(&self) -> usize {
-        match self {
-            Command::Append { events, .. } => events.len(),
-            Command::Import { events, .. } => events.len(),
-        }
-    }
-
-    fn fail(self, error: StoreError) {
-        match self {
-            Command::Append { reply, .. } => drop(reply.send(Err(error))),
-            Command::Import { reply, .. } => drop(reply.send(Err(error))),
-        }
-    }
-}
-
-/// A stream's last version and lifecycle state.
-#[derive(Clone, Default)]
-struct StreamHead {
-    last_version: Option<u64>,
-    state: StreamState,
-}
-
-/// Hot streams' heads, as of a version that was committed: two generations, like the sled writer's.
-/// An entry is used only while the stored `last_version` still equals its version, because another
-/// server may have appended since; versions never change once committed, so equal versions mean equal
-/// histories.
-struct StreamCache {
-    young: HashMap<StreamName, StreamHead>,
-    old: HashMap<StreamName, StreamHead>,
-}
-
-impl StreamCache {
-    fn get(&mut self, stream: &StreamName) -> Option<&StreamHead> {
-        if !self.young.contains_key(stream) {
-            let head = self.old.remove(stream)?;
-            self.insert(stream.clone(), head);
-        }
-        self.young.get(stream)
-    }
-
-    fn insert(&mut self, stream: StreamName, head: StreamHead) {
-        if self.young.len() >= STREAM_STATE_CACHE_STREAMS_MAX && !self.young.contains_key(&stream) {
-            self.old = std::mem::take(&mut self.young);
-        }
-        self.young.insert(stream, head);
-    }
-}
 
 /// Where an event id is stored: its stream, its position and the append that stored it.
 #[derive(Clone)]
@@ -193,13 +129,7 @@ pub(crate) struct Writer {
 
 impl Writer {
     pub(crate) fn new(pool: Pool, statements: Arc<Statements>, committed: mpsc::Sender<CommittedBatch>) -> Writer {
-        Writer {
-            pool,
-            statements,
-            streams: StreamCache { young: HashMap::new(), old: HashMap::new() },
-            committed,
-            scratch: Vec::with_capacity(1024),
-        }
+        Writer { pool, statements, streams: StreamCache::default(), committed, scratch: Vec::with_capacity(1024) }
     }
 
     /// Runs until every sender is gone, then returns (after the last group is committed).
@@ -417,38 +347,23 @@ impl Writer {
         Ok(heads)
     }
 
-    /// `Some(outcome)` when every id of `events` was stored by one earlier append to `stream`, in this
-    /// order; `None` when none was; an error for anything in between (the sled store's rule).
+    /// The idempotency rule (see [`staging::idempotent_outcome`]) against the ids read under the lock.
     fn idempotent_outcome(
         view: &View,
         stream: &StreamName,
         events: &[PreparedEvent],
     ) -> Result<Option<AppendOutcome>, StoreError> {
-        let found: Vec<Option<&IdRow>> = events.iter().map(|e| view.ids.get(&e.event_id)).collect();
-        let stored = found.iter().filter(|f| f.is_some()).count();
-        if stored == 0 {
-            return Ok(None);
-        }
-        let first_stored = events[found.iter().position(Option::is_some).expect("stored > 0")].event_id;
-        let conflict = |reason: String| StoreError::IdempotencyConflict { event_id: first_stored, reason };
-        if stored < events.len() {
-            return Err(conflict(format!("{stored} of the {} event ids were stored before", events.len())));
-        }
-        let first = found[0].expect("all stored").append;
-        let count = first.last_position.0 - first.first_position.0 + 1;
-        if count != events.len() as u64 {
-            return Err(conflict(format!("the earlier append held {count} events, this one {}", events.len())));
-        }
-        for (i, row) in found.iter().enumerate() {
-            let row = row.expect("all stored");
-            if row.append != first || row.position.0 != first.first_position.0 + i as u64 {
-                return Err(conflict("the ids were stored by different appends or in another order".into()));
-            }
-            if row.stream != *stream {
-                return Err(conflict(format!("the earlier append went to another stream than {stream}")));
-            }
-        }
-        Ok(Some(AppendOutcome { result: first, idempotent_retry: true }))
+        let found: Vec<Option<StoredId>> = events
+            .iter()
+            .map(|e| {
+                view.ids.get(&e.event_id).map(|row| StoredId {
+                    stream: Some(row.stream.clone()),
+                    position: row.position,
+                    append: row.append,
+                })
+            })
+            .collect();
+        staging::idempotent_outcome(stream, events, &found, |_, _| Ok(false))
     }
 
     fn stage_append(
@@ -463,79 +378,26 @@ impl Writer {
             return Ok(outcome);
         }
         let head = view.heads.get(stream).expect("every stream of the group is loaded");
-        if !expected.admits(head.last_version) {
-            return Err(StoreError::WrongExpectedVersion {
-                stream: stream.clone(),
-                expected,
-                current: head.last_version,
-            });
-        }
-        let mut state = head.state.clone();
         let now = view.now;
-        for (index, event) in events.iter().enumerate() {
-            lifecycle::check(&state, &event.data).map_err(|violation| StoreError::Lifecycle {
-                stream: stream.clone(),
-                index,
-                event_type: event.data.event_type().name(),
-                violation,
-            })?;
-            state = lifecycle::evolve(state, &event.data, event.occurred_at.unwrap_or(now));
-        }
+        let state = staging::check_append(stream, expected, head, &events, now)?;
         // Everything is checked: from here on the append only stages.
-        let count = events.len() as u64;
-        let first_version = head.last_version.map_or(0, |v| v + 1);
-        let result = AppendResult {
-            first_version,
-            last_version: first_version + count - 1,
-            first_position: Position(view.next_position),
-            last_position: Position(view.next_position + count - 1),
-        };
-        for (i, event) in events.into_iter().enumerate() {
-            let header = RecordHeader {
-                event_id: event.event_id,
-                stream: stream.clone(),
-                version: first_version + i as u64,
-                position: Position(view.next_position),
-                event_type: event.data.event_type(),
-                schema_version: event.data.event_type().schema_version(),
-                occurred_at: event.occurred_at.unwrap_or(now),
-                recorded_at: now,
-                metadata: event.metadata,
-                hash: Hash::GENESIS,
-            };
-            let hash = self.chain(&view.last_hash, &header, &event.metadata_json, &event.data_json);
-            let header = RecordHeader { hash, ..header };
-            let mut record = Vec::with_capacity(event.payload.len() + 128);
-            codec::encode_record(&header, &event.payload, &mut record)
-                .map_err(|error| StoreError::Codec { position: header.position, error })?;
+        let (result, built, _) = staging::build_append(
+            stream,
+            head.last_version,
+            view.next_position,
+            view.last_hash,
+            events,
+            now,
+            &mut self.scratch,
+        )?;
+        for staging::BuiltEvent { header, record, data } in built {
             put(view, staged, &header, record, result);
-            staged.events.push(recorded(header, event.data));
+            staged.events.push(RecordedEvent::from_header(header, data));
         }
         view.last_recorded_at = view.last_recorded_at.max(now);
         view.heads.insert(stream.clone(), StreamHead { last_version: Some(result.last_version), state });
         staged.touched.insert(stream.clone());
         Ok(AppendOutcome { result, idempotent_retry: false })
-    }
-
-    /// Chains `header` (whose hash is ignored) after `previous` and returns its hash.
-    fn chain(&mut self, previous: &Hash, header: &RecordHeader, metadata_json: &[u8], data_json: &[u8]) -> Hash {
-        self.scratch.clear();
-        canonical_content(
-            &ContentFields {
-                position: header.position,
-                stream: header.stream.as_str(),
-                version: header.version,
-                event_id: &header.event_id,
-                event_type: header.event_type.name(),
-                schema_version: header.schema_version,
-                occurred_at: header.occurred_at,
-                recorded_at: header.recorded_at,
-                metadata_json,
-                data_json,
-            },
-            &mut self.scratch,
-        );
-        chain_hash(previous, &self.scratch)
     }
 
     /// Stages events exported elsewhere, keeping their positions and hashes; all or nothing.
@@ -547,49 +409,26 @@ impl Writer {
     ) -> Result<(), StoreError> {
         // Check everything against local copies first, so a refusal leaves the view untouched.
         let mut heads: HashMap<StreamName, StreamHead> = HashMap::new();
-        let mut ids = HashSet::new();
+        let mut ids = ImportIds::new();
         let mut previous = view.last_hash;
         let mut accepted = Vec::with_capacity(events.len());
         for (position, written) in (view.next_position..).zip(events) {
             let h = &written.header;
-            let reject = |reason: String| StoreError::ImportRejected { position: h.position, reason };
-            if h.position.0 != position {
-                return Err(reject(format!("the store's next position is {position}")));
-            }
-            self.scratch.clear();
-            written.canonical_content(&mut self.scratch);
-            if chain_hash(&previous, &self.scratch) != h.hash {
-                return Err(reject("the hash does not continue the chain".into()));
-            }
-            if !ids.insert(h.event_id) || view.ids.contains_key(&h.event_id) {
-                return Err(reject(format!("event id {} is already stored", h.event_id)));
-            }
-            let head = match heads.get(&h.stream) {
-                Some(head) => head.clone(),
+            let head = match heads.remove(&h.stream) {
+                Some(head) => head,
                 None => view.heads.get(&h.stream).expect("every stream of the group is loaded").clone(),
             };
-            if h.version != head.last_version.map_or(0, |v| v + 1) {
-                return Err(reject(format!("stream {} is at version {:?}", h.stream, head.last_version)));
-            }
-            let event = written.to_recorded().map_err(|e| reject(e.to_string()))?;
-            lifecycle::check(&head.state, &event.data).map_err(|v| reject(v.to_string()))?;
-            let state = lifecycle::evolve(head.state, &event.data, event.occurred_at);
-            let record = written.encode().map_err(|e| reject(e.to_string()))?;
-            heads.insert(h.stream.clone(), StreamHead { last_version: Some(h.version), state });
+            let stored = !ids.insert(h.event_id) || view.ids.contains_key(&h.event_id);
+            let (head, event, record) =
+                staging::check_import(&written, position, &previous, head, stored, &mut self.scratch)?;
+            heads.insert(h.stream.clone(), head);
             previous = h.hash;
             accepted.push((event, record));
         }
         for (event, record) in accepted {
             let header = event.header();
-            // Imported events are indexed one by one: an export does not record append boundaries.
-            let single = AppendResult {
-                first_version: header.version,
-                last_version: header.version,
-                first_position: header.position,
-                last_position: header.position,
-            };
             view.last_recorded_at = view.last_recorded_at.max(header.recorded_at);
-            put(view, staged, &header, record, single);
+            put(view, staged, &header, record, staging::single_event_append(&header));
             staged.events.push(event);
         }
         for (stream, head) in heads {
@@ -717,21 +556,6 @@ fn put(view: &mut View, staged: &mut Staged, header: &RecordHeader, record: Vec<
     view.ids.insert(header.event_id, IdRow { stream: header.stream.clone(), position: header.position, append });
     view.next_position += 1;
     view.last_hash = header.hash;
-}
-
-fn recorded(header: RecordHeader, data: redress_schemas::EventData) -> RecordedEvent {
-    RecordedEvent {
-        event_id: header.event_id,
-        stream: header.stream,
-        version: header.version,
-        position: header.position,
-        schema_version: header.schema_version,
-        occurred_at: header.occurred_at,
-        recorded_at: header.recorded_at,
-        metadata: header.metadata,
-        data,
-        hash: header.hash,
-    }
 }
 
 /// Answers every staged append and import after the commit.

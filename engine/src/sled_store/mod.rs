@@ -11,6 +11,7 @@ mod writer;
 use crate::error::StoreError;
 use crate::limits::{READ_EVENTS_MAX, READ_SCAN_EVENTS_MAX, SUBSCRIPTION_QUEUE_BATCHES_MAX, WRITER_QUEUE_APPENDS_MAX};
 use crate::prepare::prepare;
+use crate::staging::WriteCommand as Command;
 use crate::store::{AppendOutcome, CommittedBatch, Direction, EventFilter, EventStore, ExpectedVersion, Head, Page};
 use async_trait::async_trait;
 use redress_schemas::{codec, Position, ProposedEvent, RecordedEvent, StreamName, WrittenEvent};
@@ -18,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{broadcast, mpsc, oneshot};
-use writer::{Command, Writer};
+use writer::Writer;
 
 /// State shared by the writer thread and readers.
 struct Shared {
@@ -251,18 +252,7 @@ impl EventStore for SledStore {
             }
             let data = codec::decode_payload(header.event_type, header.schema_version, payload)
                 .map_err(|error| StoreError::Codec { position: Position(position), error })?;
-            events.push(RecordedEvent {
-                event_id: header.event_id,
-                stream: header.stream,
-                version: header.version,
-                position: header.position,
-                schema_version: header.schema_version,
-                occurred_at: header.occurred_at,
-                recorded_at: header.recorded_at,
-                metadata: header.metadata,
-                data,
-                hash: header.hash,
-            });
+            events.push(RecordedEvent::from_header(header, data));
         }
         Ok(Page { events, next })
     }

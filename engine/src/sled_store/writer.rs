@@ -5,49 +5,19 @@
 use super::durability::DiskSync;
 use super::keys::{self, IdEntry};
 use super::Shared;
-use crate::chain::chain_hash;
 use crate::error::StoreError;
 use crate::lifecycle::{self, StreamState};
-use crate::limits::{GROUP_COMMIT_EVENTS_MAX, STREAM_STATE_CACHE_STREAMS_MAX};
+use crate::limits::GROUP_COMMIT_EVENTS_MAX;
 use crate::prepare::PreparedEvent;
-use crate::store::{AppendOutcome, AppendResult, ExpectedVersion, Head};
+use crate::staging::{self, ImportIds, StoredId, StreamCache, StreamHead, WriteCommand as Command};
+use crate::store::{AppendOutcome, ExpectedVersion, Head};
 use redress_schemas::{
-    canonical_content, codec, ContentFields, EventId, Hash, Position, RecordHeader, RecordedEvent, StreamName,
-    Timestamp, WrittenEvent,
+    codec, EventId, Hash, Position, RecordHeader, RecordedEvent, StreamName, Timestamp, WrittenEvent,
 };
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
-
-pub(crate) enum Command {
-    Append {
-        stream: StreamName,
-        expected: ExpectedVersion,
-        events: Vec<PreparedEvent>,
-        reply: oneshot::Sender<Result<AppendOutcome, StoreError>>,
-    },
-    Import {
-        events: Vec<WrittenEvent>,
-        reply: oneshot::Sender<Result<(), StoreError>>,
-    },
-}
-
-impl Command {
-    fn event_count(&self) -> usize {
-        match self {
-            Command::Append { events, .. } => events.len(),
-            Command::Import { events, .. } => events.len(),
-        }
-    }
-
-    fn fail(self, error: StoreError) {
-        match self {
-            Command::Append { reply, .. } => drop(reply.send(Err(error))),
-            Command::Import { reply, .. } => drop(reply.send(Err(error))),
-        }
-    }
-}
 
 /// What the log says at open.
 pub(crate) struct Recovered {
@@ -98,37 +68,6 @@ impl Recovered {
     }
 }
 
-/// A stream's last version and lifecycle state, as the writer knows it.
-#[derive(Clone)]
-struct StreamHead {
-    last_version: Option<u64>,
-    state: StreamState,
-}
-
-/// A bounded cache of hot streams: two generations; when the young one fills, it becomes the old one
-/// and the old one is dropped. A hit in the old generation moves the entry back to the young one.
-struct StreamCache {
-    young: HashMap<StreamName, StreamHead>,
-    old: HashMap<StreamName, StreamHead>,
-}
-
-impl StreamCache {
-    fn get(&mut self, stream: &StreamName) -> Option<&StreamHead> {
-        if !self.young.contains_key(stream) {
-            let head = self.old.remove(stream)?;
-            self.insert(stream.clone(), head);
-        }
-        self.young.get(stream)
-    }
-
-    fn insert(&mut self, stream: StreamName, head: StreamHead) {
-        if self.young.len() >= STREAM_STATE_CACHE_STREAMS_MAX && !self.young.contains_key(&stream) {
-            self.old = std::mem::take(&mut self.young);
-        }
-        self.young.insert(stream, head);
-    }
-}
-
 /// What one group has staged so far.
 #[derive(Default)]
 struct Staged {
@@ -162,7 +101,7 @@ impl Writer {
             next_position: recovered.next_position,
             last_hash: recovered.last_hash,
             last_recorded_at: recovered.last_recorded_at,
-            streams: StreamCache { young: HashMap::new(), old: HashMap::new() },
+            streams: StreamCache::default(),
             failure: None,
             scratch: Vec::with_capacity(1024),
         }
@@ -299,8 +238,7 @@ impl Writer {
         }
     }
 
-    /// `Some(outcome)` when every id of `events` was stored by one earlier append to `stream`, in this
-    /// order; `None` when none was; an error for anything in between.
+    /// The idempotency rule (see [`staging::idempotent_outcome`]) against this store's id index.
     fn idempotent_outcome(
         &self,
         stream: &StreamName,
@@ -309,39 +247,17 @@ impl Writer {
     ) -> Result<Option<AppendOutcome>, StoreError> {
         let mut found = Vec::with_capacity(events.len());
         for event in events {
-            found.push(self.stored_id(&event.event_id, staged)?);
+            found.push(self.stored_id(&event.event_id, staged)?.map(|(stream, entry)| StoredId {
+                stream,
+                position: entry.position,
+                append: entry.append,
+            }));
         }
-        let stored = found.iter().filter(|f| f.is_some()).count();
-        if stored == 0 {
-            return Ok(None);
-        }
-        let first_stored = events[found.iter().position(Option::is_some).expect("stored > 0")].event_id;
-        let conflict = |reason: String| StoreError::IdempotencyConflict { event_id: first_stored, reason };
-        if stored < events.len() {
-            return Err(conflict(format!("{stored} of the {} event ids were stored before", events.len())));
-        }
-        let first = found[0].as_ref().expect("all stored").1.append;
-        let count = first.last_position.0 - first.first_position.0 + 1;
-        if count != events.len() as u64 {
-            return Err(conflict(format!("the earlier append held {count} events, this one {}", events.len())));
-        }
-        for (i, item) in found.iter().enumerate() {
-            let (staged_stream, entry) = item.as_ref().expect("all stored");
-            if entry.append != first || entry.position.0 != first.first_position.0 + i as u64 {
-                return Err(conflict("the ids were stored by different appends or in another order".into()));
-            }
-            let same_stream = match staged_stream {
-                Some(s) => s == stream,
-                None => {
-                    let key = keys::stream_version(stream, first.first_version + i as u64);
-                    self.shared.tree.get(key)?.and_then(|v| keys::u64_value(&v)) == Some(entry.position.0)
-                }
-            };
-            if !same_stream {
-                return Err(conflict(format!("the earlier append went to another stream than {stream}")));
-            }
-        }
-        Ok(Some(AppendOutcome { result: first, idempotent_retry: true }))
+        staging::idempotent_outcome(stream, events, &found, |i, entry| {
+            // The id index does not keep the stream: the stream index says whether it holds that event.
+            let key = keys::stream_version(stream, entry.append.first_version + i as u64);
+            Ok(self.shared.tree.get(key)?.and_then(|v| keys::u64_value(&v)) == Some(entry.position.0))
+        })
     }
 
     fn stage_append(
@@ -356,78 +272,24 @@ impl Writer {
             return Ok(outcome);
         }
         let head = self.stream_head(stream)?;
-        if !expected.admits(head.last_version) {
-            return Err(StoreError::WrongExpectedVersion {
-                stream: stream.clone(),
-                expected,
-                current: head.last_version,
-            });
-        }
-        let mut state = head.state;
-        for (index, event) in events.iter().enumerate() {
-            lifecycle::check(&state, &event.data).map_err(|violation| StoreError::Lifecycle {
-                stream: stream.clone(),
-                index,
-                event_type: event.data.event_type().name(),
-                violation,
-            })?;
-            state = lifecycle::evolve(state, &event.data, event.occurred_at.unwrap_or(now));
-        }
+        let state = staging::check_append(stream, expected, &head, &events, now)?;
         // Everything is checked: from here on the append only writes.
-        let count = events.len() as u64;
-        let first_version = head.last_version.map_or(0, |v| v + 1);
-        let result = AppendResult {
-            first_version,
-            last_version: first_version + count - 1,
-            first_position: Position(self.next_position),
-            last_position: Position(self.next_position + count - 1),
-        };
-        for (i, event) in events.into_iter().enumerate() {
-            let version = first_version + i as u64;
-            let header = RecordHeader {
-                event_id: event.event_id,
-                stream: stream.clone(),
-                version,
-                position: Position(self.next_position),
-                event_type: event.data.event_type(),
-                schema_version: event.data.event_type().schema_version(),
-                occurred_at: event.occurred_at.unwrap_or(now),
-                recorded_at: now,
-                metadata: event.metadata,
-                hash: Hash::GENESIS,
-            };
-            let hash = self.chain(&header, &event.metadata_json, &event.data_json);
-            let header = RecordHeader { hash, ..header };
-            let mut record = Vec::with_capacity(event.payload.len() + 128);
-            codec::encode_record(&header, &event.payload, &mut record)
-                .map_err(|error| StoreError::Codec { position: header.position, error })?;
+        let (result, built, _) = staging::build_append(
+            stream,
+            head.last_version,
+            self.next_position,
+            self.last_hash,
+            events,
+            now,
+            &mut self.scratch,
+        )?;
+        for staging::BuiltEvent { header, record, data } in built {
             let entry = IdEntry { position: header.position, append: result };
             self.put(staged, &header, record, entry);
-            staged.events.push(recorded(header, event.data));
+            staged.events.push(RecordedEvent::from_header(header, data));
         }
         self.streams.insert(stream.clone(), StreamHead { last_version: Some(result.last_version), state });
         Ok(AppendOutcome { result, idempotent_retry: false })
-    }
-
-    /// Chains `header` (whose hash is ignored) after the last hash and returns its hash.
-    fn chain(&mut self, header: &RecordHeader, metadata_json: &[u8], data_json: &[u8]) -> Hash {
-        self.scratch.clear();
-        canonical_content(
-            &ContentFields {
-                position: header.position,
-                stream: header.stream.as_str(),
-                version: header.version,
-                event_id: &header.event_id,
-                event_type: header.event_type.name(),
-                schema_version: header.schema_version,
-                occurred_at: header.occurred_at,
-                recorded_at: header.recorded_at,
-                metadata_json,
-                data_json,
-            },
-            &mut self.scratch,
-        );
-        chain_hash(&self.last_hash, &self.scratch)
     }
 
     /// Stages one event's three entries and advances the head.
@@ -445,67 +307,31 @@ impl Writer {
     fn stage_import(&mut self, events: Vec<WrittenEvent>, staged: &mut Staged) -> Result<(), StoreError> {
         // Check everything against local copies first, so a refusal leaves the writer untouched.
         let mut heads: HashMap<StreamName, StreamHead> = HashMap::new();
-        let mut ids = HashSet::new();
+        let mut ids = ImportIds::new();
         let mut previous = self.last_hash;
         let mut accepted = Vec::with_capacity(events.len());
         for (position, written) in (self.next_position..).zip(events) {
             let h = &written.header;
-            let reject = |reason: String| StoreError::ImportRejected { position: h.position, reason };
-            if h.position.0 != position {
-                return Err(reject(format!("the store's next position is {position}")));
-            }
-            self.scratch.clear();
-            written.canonical_content(&mut self.scratch);
-            if chain_hash(&previous, &self.scratch) != h.hash {
-                return Err(reject("the hash does not continue the chain".into()));
-            }
-            if !ids.insert(h.event_id) || self.stored_id(&h.event_id, staged)?.is_some() {
-                return Err(reject(format!("event id {} is already stored", h.event_id)));
-            }
-            let head = match heads.get(&h.stream) {
-                Some(head) => head.clone(),
+            let head = match heads.remove(&h.stream) {
+                Some(head) => head,
                 None => self.stream_head(&h.stream)?,
             };
-            if h.version != head.last_version.map_or(0, |v| v + 1) {
-                return Err(reject(format!("stream {} is at version {:?}", h.stream, head.last_version)));
-            }
-            let event = written.to_recorded().map_err(|e| reject(e.to_string()))?;
-            lifecycle::check(&head.state, &event.data).map_err(|v| reject(v.to_string()))?;
-            let state = lifecycle::evolve(head.state, &event.data, event.occurred_at);
-            let record = written.encode().map_err(|e| reject(e.to_string()))?;
-            heads.insert(h.stream.clone(), StreamHead { last_version: Some(h.version), state });
+            let stored = !ids.insert(h.event_id) || self.stored_id(&h.event_id, staged)?.is_some();
+            let (head, event, record) =
+                staging::check_import(&written, position, &previous, head, stored, &mut self.scratch)?;
+            heads.insert(h.stream.clone(), head);
             previous = h.hash;
             accepted.push((event, record));
         }
         for (event, record) in accepted {
             let header = event.header();
-            let single = AppendResult {
-                first_version: header.version,
-                last_version: header.version,
-                first_position: header.position,
-                last_position: header.position,
-            };
-            self.put(staged, &header, record, IdEntry { position: header.position, append: single });
+            let entry = IdEntry { position: header.position, append: staging::single_event_append(&header) };
+            self.put(staged, &header, record, entry);
             staged.events.push(event);
         }
         for (stream, head) in heads {
             self.streams.insert(stream, head);
         }
         Ok(())
-    }
-}
-
-fn recorded(header: RecordHeader, data: redress_schemas::EventData) -> RecordedEvent {
-    RecordedEvent {
-        event_id: header.event_id,
-        stream: header.stream,
-        version: header.version,
-        position: header.position,
-        schema_version: header.schema_version,
-        occurred_at: header.occurred_at,
-        recorded_at: header.recorded_at,
-        metadata: header.metadata,
-        data,
-        hash: header.hash,
     }
 }

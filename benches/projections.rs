@@ -1,0 +1,519 @@
+//! The Redress projections benchmark: rebuilding every built-in read model from position 0 over a
+//! million demo events, and the memory each one holds.
+//!
+//! `cargo bench --bench projections [-- OPTIONS]`
+//!
+//! Every rebuild rate is reported next to its ratio to a plain `read_all` scan of the same log (decode
+//! only) measured in the same run, because the machine is shared and noisy. The log is the deterministic
+//! demo (`redress_adapters::demo`), loaded once into a `SledStore` under the target dir and cached there,
+//! keyed by complaint count and seed (the first run loads it, later runs reuse it).
+//!
+//! Options:
+//! - `--complaints N`: complaints of the demo (default 75,000, ~1,020,000 events).
+//! - `--seed S`: demo seed (default: `DemoConfig::default().seed`).
+//! - `--fresh`: ignore (and replace) a cached log.
+//! - `--only a,b,..`: phases to run: `read`, `replay`, `runner` (default: all).
+//! - `--passes N`: timed passes of the `read_all` baseline (default 3; the median is reported).
+
+use redress_adapters::demo::{self, DemoConfig, DemoSummary};
+use redress_engine::lifecycle::ComplaintStatus;
+use redress_engine::{EventFilter, EventStore, SledStore};
+use redress_projections::answer_gaps::AnswerGaps;
+use redress_projections::complaints::{ComplaintBook, CustomerHistory, OpenComplaints, RepeatIssues, Satisfaction};
+use redress_projections::policy::SlaPolicy;
+use redress_projections::suggestions::Suggestions;
+use redress_projections::{
+    replay_state, start_builtins, Basis, Health, MemoryCheckpoints, Projection, Projections, Query,
+};
+use redress_schemas::{codec, Position, Timestamp};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+// ---------------------------------------------------------------------------------------------------------
+// Heap bytes held, per thread: a cross-check of the RSS deltas (RSS moves in pages and keeps what malloc
+// does not give back). A thread-local counter costs a few instructions per call and no contention.
+
+struct CountingAlloc;
+
+thread_local! {
+    static NET_HEAP: Cell<isize> = const { Cell::new(0) };
+}
+
+fn count(delta: isize) {
+    let _ = NET_HEAP.try_with(|c| c.set(c.get() + delta));
+}
+
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count(layout.size() as isize);
+        System.alloc(layout)
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count(layout.size() as isize);
+        System.alloc_zeroed(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        count(-(layout.size() as isize));
+        System.dealloc(ptr, layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count(new_size as isize - layout.size() as isize);
+        System.realloc(ptr, layout, new_size)
+    }
+}
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
+
+/// Net heap bytes allocated by this thread so far.
+fn thread_heap() -> isize {
+    NET_HEAP.with(Cell::get)
+}
+
+/// VmRSS of this process, in bytes.
+fn rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS line");
+    let kb: u64 = line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("VmRSS in kB");
+    kb * 1024
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Options
+
+const PHASES: &[&str] = &["read", "replay", "runner"];
+
+struct Opts {
+    complaints: usize,
+    seed: u64,
+    fresh: bool,
+    only: Vec<String>,
+    passes: usize,
+}
+
+impl Opts {
+    fn parse() -> Opts {
+        let mut opts = Opts {
+            complaints: 75_000,
+            seed: DemoConfig::default().seed,
+            fresh: false,
+            only: PHASES.iter().map(|s| s.to_string()).collect(),
+            passes: 3,
+        };
+        let mut args = std::env::args().skip(1);
+        while let Some(arg) = args.next() {
+            let mut value = |name: &str| args.next().unwrap_or_else(|| panic!("{name} needs a value"));
+            match arg.as_str() {
+                "--complaints" => opts.complaints = value("--complaints").parse().expect("--complaints N"),
+                "--seed" => opts.seed = value("--seed").parse().expect("--seed S"),
+                "--fresh" => opts.fresh = true,
+                "--only" => opts.only = value("--only").split(',').map(str::to_string).collect(),
+                "--passes" => opts.passes = value("--passes").parse::<usize>().expect("--passes N").max(1),
+                // `cargo bench` passes `--bench`; libtest-style filters are ignored.
+                _ => {}
+            }
+        }
+        for name in &opts.only {
+            assert!(PHASES.contains(&name.as_str()), "unknown phase {name:?}; known: {PHASES:?}");
+        }
+        opts
+    }
+
+    fn runs(&self, phase: &str) -> bool {
+        self.only.iter().any(|s| s == phase)
+    }
+}
+
+/// The target dir's tmp (same filesystem as the repo, not tmpfs).
+fn bench_root() -> PathBuf {
+    let root = option_env!("CARGO_TARGET_TMPDIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("CARGO_TARGET_TMPDIR").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target").join("tmp"));
+    std::fs::create_dir_all(&root).expect("create the bench root");
+    root
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The log: the demo, generated and loaded once, cached under the target dir.
+
+fn answers_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/qa-standard-answers.jsonl")
+}
+
+fn du(path: &Path) -> u64 {
+    let mut total = 0;
+    for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
+        let meta = entry.metadata().expect("metadata");
+        total += if meta.is_dir() { du(&entry.path()) } else { meta.len() };
+    }
+    total
+}
+
+/// The cached store directory and what it holds, loading the demo into it first when needed.
+async fn demo_store(opts: &Opts) -> (PathBuf, DemoSummary) {
+    let cache = bench_root().join(format!("projections-demo-c{}-s{}", opts.complaints, opts.seed));
+    let store_dir = cache.join("store");
+    let summary_file = cache.join("summary.json");
+    if !opts.fresh {
+        if let Ok(text) = std::fs::read_to_string(&summary_file) {
+            let summary: serde_json::Value = serde_json::from_str(&text).expect("cached summary");
+            let get = |k: &str| summary[k].as_u64().unwrap_or_else(|| panic!("cached summary lacks {k}")) as usize;
+            let summary = DemoSummary {
+                complaints: get("complaints"),
+                events: get("events"),
+                appends: get("appends"),
+                customers: get("customers"),
+                open_at_end: get("open_at_end"),
+                answers_published: get("answers_published"),
+                answers_used: get("answers_used"),
+                ..DemoSummary::default()
+            };
+            eprintln!("using the cached log in {} ({} events)", store_dir.display(), summary.events);
+            return (store_dir, summary);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&cache);
+    std::fs::create_dir_all(&cache).expect("create the cache dir");
+    let text = std::fs::read_to_string(answers_path()).expect("read qa-standard-answers.jsonl");
+    let answers = demo::parse_standard_answers(&text).expect("parse the standard answers");
+    let config = DemoConfig { seed: opts.seed, complaints: opts.complaints, ..DemoConfig::default() };
+    let start = Instant::now();
+    let appends = demo::generate(&config, &answers);
+    let summary = demo::summarize(&appends);
+    eprintln!(
+        "generated {} complaints, {} events, {} appends in {:.1} s; loading into {} ...",
+        summary.complaints,
+        summary.events,
+        summary.appends,
+        start.elapsed().as_secs_f64(),
+        store_dir.display()
+    );
+    let dir = store_dir.clone();
+    let store = tokio::task::spawn_blocking(move || SledStore::open(dir)).await.unwrap().expect("open the store");
+    let start = Instant::now();
+    let mut shown = 0;
+    let loaded = demo::load(&store, appends, |done, total| {
+        if done >= shown + 100_000 || done == total {
+            shown = done;
+            eprintln!("  {done} / {total} events, {:.0} s", start.elapsed().as_secs_f64());
+        }
+    })
+    .await
+    .expect("load the demo");
+    store.close().await;
+    drop(store);
+    eprintln!(
+        "loaded in {:.1} s ({:.0} events/s); {} MB on disk",
+        start.elapsed().as_secs_f64(),
+        loaded.events as f64 / start.elapsed().as_secs_f64(),
+        du(&store_dir) / 1_000_000
+    );
+    std::fs::write(&summary_file, serde_json::to_string_pretty(&loaded).unwrap()).expect("write the summary");
+    (store_dir, loaded)
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Formatting
+
+fn fmt_int(x: f64) -> String {
+    let whole = x.round() as i64;
+    let digits = whole.unsigned_abs().to_string();
+    let mut out = String::new();
+    if whole < 0 {
+        out.push('-');
+    }
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn yes_no(ok: bool) -> &'static str {
+    if ok {
+        "yes"
+    } else {
+        "**no**"
+    }
+}
+
+const TARGET: f64 = 300_000.0;
+
+// ---------------------------------------------------------------------------------------------------------
+// Baseline: read_all over the whole log, decoded, nothing applied.
+
+async fn scan(store: &dyn EventStore) -> (u64, f64) {
+    let start = Instant::now();
+    let mut from = Position(0);
+    let mut seen = 0u64;
+    loop {
+        let page = store.read_all(from, 10_000, &EventFilter::all()).await.expect("read_all");
+        seen += page.events.len() as u64;
+        std::hint::black_box(&page.events);
+        match page.next {
+            Some(next) => from = Position(next),
+            None => break,
+        }
+    }
+    (seen, start.elapsed().as_secs_f64())
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// (a) replay_state of each projection, in turn, keeping each state to measure what it holds.
+
+struct Replayed {
+    name: &'static str,
+    seconds: f64,
+    rss_delta: i64,
+    heap_delta: isize,
+    snapshot_bytes: usize,
+    encode_ms: f64,
+    query_ms: f64,
+    /// Kept alive so later RSS deltas don't reuse its memory.
+    _state: Box<dyn std::any::Any>,
+}
+
+async fn replay_one<P: Projection>(p: P, store: &dyn EventStore, query: Query) -> Replayed {
+    let end = Timestamp::from_unix_nanos(i64::MAX);
+    let (rss_before, heap_before) = (rss(), thread_heap());
+    let start = Instant::now();
+    let state = replay_state(&p, store, Basis::Recorded, end).await.expect("replay");
+    let seconds = start.elapsed().as_secs_f64();
+    let (rss_after, heap_after) = (rss(), thread_heap());
+    let start = Instant::now();
+    let snapshot = codec::encode_snapshot(&state).expect("encode the snapshot");
+    let encode_ms = start.elapsed().as_secs_f64() * 1e3;
+    let snapshot_bytes = snapshot.len();
+    drop(snapshot);
+    let start = Instant::now();
+    let answer = p.query(&state, &query).await.expect("query");
+    let query_ms = start.elapsed().as_secs_f64() * 1e3;
+    drop(answer);
+    Replayed {
+        name: p.name(),
+        seconds,
+        rss_delta: rss_after as i64 - rss_before as i64,
+        heap_delta: heap_after - heap_before,
+        snapshot_bytes,
+        encode_ms,
+        query_ms,
+        _state: Box::new(state),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// (b) the real runner: Projections + MemoryCheckpoints, from position 0, until caught up.
+
+async fn runner(store: Arc<dyn EventStore>, with_qa: bool, head: u64) -> (f64, Vec<(&'static str, f64)>) {
+    let mut projections = Projections::new(Arc::clone(&store), Arc::new(MemoryCheckpoints::default()));
+    let start = Instant::now();
+    start_builtins(&mut projections, &SlaPolicy::default());
+    if with_qa {
+        projections.start(Suggestions).start(AnswerGaps);
+    }
+    // Each projection's time to catch up, polled; then the official wait.
+    let names = projections.names();
+    let mut done: Vec<Option<f64>> = vec![None; names.len()];
+    while done.iter().any(Option::is_none) && start.elapsed() < Duration::from_secs(600) {
+        for (i, status) in projections.statuses().await.into_iter().enumerate() {
+            if done[i].is_none() && status.checkpoint >= head && status.health == Health::Running {
+                done[i] = Some(start.elapsed().as_secs_f64());
+            }
+            assert!(!matches!(status.health, Health::Failed { .. }), "{status:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(projections.wait_caught_up(Duration::from_secs(600)).await, "caught up");
+    let seconds = start.elapsed().as_secs_f64();
+    projections.stop().await;
+    (seconds, names.into_iter().zip(done.into_iter().map(|d| d.unwrap_or(f64::NAN))).collect())
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+fn main() {
+    let opts = Opts::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
+    let total_start = Instant::now();
+    let (dir, summary) = runtime.block_on(demo_store(&opts));
+    let events = summary.events as u64;
+    println!(
+        "log: demo seed {}, {} complaints, {} events ({:.1}/complaint), {} customers, {} open at the end; \
+         {} MB on disk",
+        opts.seed,
+        fmt_int(summary.complaints as f64),
+        fmt_int(events as f64),
+        events as f64 / summary.complaints as f64,
+        fmt_int(summary.customers as f64),
+        fmt_int(summary.open_at_end as f64),
+        du(&dir) / 1_000_000
+    );
+    let measure_start = Instant::now();
+    let store_dir = dir.clone();
+    let store: Arc<dyn EventStore> = Arc::new(SledStore::open(store_dir).expect("open the cached store"));
+
+    // Warm sled's cache (the first scan after open also reads the files), then the baseline.
+    let rss_open = rss();
+    let (seen, cold) = runtime.block_on(scan(store.as_ref()));
+    assert_eq!(seen, events, "the cached log holds the demo");
+    let rss_warm = rss();
+    let mut reads = Vec::new();
+    if opts.runs("read") || opts.runs("replay") || opts.runs("runner") {
+        for _ in 0..opts.passes {
+            reads.push(runtime.block_on(scan(store.as_ref())).1);
+        }
+    }
+    reads.sort_by(f64::total_cmp);
+    let read_seconds = reads[reads.len() / 2];
+    let read_rate = events as f64 / read_seconds;
+    println!();
+    println!("| baseline | events/s | seconds |");
+    println!("| --- | ---: | ---: |");
+    println!("| first scan after open (warms sled's cache; info) | {} | {cold:.2} |", fmt_int(events as f64 / cold));
+    println!(
+        "| **`read_all` $all, pages of 10,000, decoded (baseline)**, median of {} ({}) | {} | {read_seconds:.2} |",
+        reads.len(),
+        reads.iter().map(|s| format!("{s:.2}")).collect::<Vec<_>>().join(", "),
+        fmt_int(read_rate)
+    );
+    println!(
+        "\nRSS after open {} MB, after the first scan {} MB (sled's page cache)",
+        rss_open / 1_000_000,
+        rss_warm / 1_000_000
+    );
+
+    // (a) replay_state, one projection after the other.
+    if opts.runs("replay") {
+        let as_of = Timestamp::from_unix_nanos(DemoConfig::default().end().unix_nanos());
+        let policy = SlaPolicy::default();
+        let q = || Query::at(as_of);
+        let mut replayed = Vec::new();
+        runtime.block_on(async {
+            let s = store.as_ref();
+            replayed.push(replay_one(OpenComplaints { policy: policy.clone() }, s, q()).await);
+            replayed.push(replay_one(CustomerHistory, s, q().with("customer_id", "K-00001")).await);
+            replayed.push(replay_one(RepeatIssues, s, q()).await);
+            replayed.push(replay_one(Satisfaction { policy: policy.clone() }, s, q()).await);
+            replayed.push(replay_one(Suggestions, s, q().with("text", "笔记本电脑屏幕碎了，要求换新")).await);
+            replayed.push(replay_one(AnswerGaps, s, q()).await);
+        });
+        let book: &ComplaintBook = replayed[0]._state.downcast_ref().expect("open-complaints holds a ComplaintBook");
+        let complaints = book.len();
+        let open = book.iter().filter(|c| c.status != ComplaintStatus::Closed).count();
+        let builtins: f64 = replayed[..4].iter().map(|r| r.seconds).sum();
+        let all: f64 = replayed.iter().map(|r| r.seconds).sum();
+
+        println!();
+        println!("### (a) `replay_state`, one projection at a time (the read of the log included)");
+        println!();
+        println!("| projection | seconds | events/s | × read_all | target ≥ 300,000/s | query once |");
+        println!("| --- | ---: | ---: | ---: | --- | ---: |");
+        for r in &replayed {
+            let rate = events as f64 / r.seconds;
+            println!(
+                "| {} | {:.2} | {} | {:.2}× | {} | {:.1} ms |",
+                r.name,
+                r.seconds,
+                fmt_int(rate),
+                rate / read_rate,
+                yes_no(rate >= TARGET),
+                r.query_ms
+            );
+        }
+        for (label, seconds) in
+            [("the 4 of `start_builtins`, in turn", builtins), ("all 6 (with suggestions, answer-gaps), in turn", all)]
+        {
+            let rate = events as f64 / seconds;
+            println!(
+                "| **{label}** | {seconds:.2} | {} | {:.2}× | {} | |",
+                fmt_int(rate),
+                rate / read_rate,
+                yes_no(rate >= TARGET)
+            );
+        }
+
+        println!();
+        println!(
+            "### Memory held, per complaint ({} complaints) and per open complaint ({} open)",
+            fmt_int(complaints as f64),
+            fmt_int(open as f64)
+        );
+        println!();
+        println!(
+            "| projection | snapshot | B/complaint | B/open | encode | RSS delta | B/complaint | B/open | \
+             heap delta | B/complaint | B/open |"
+        );
+        println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        let per = |bytes: f64, n: usize| fmt_int(bytes / n.max(1) as f64);
+        for r in &replayed {
+            let (snap, rss_d, heap_d) = (r.snapshot_bytes as f64, r.rss_delta as f64, r.heap_delta as f64);
+            println!(
+                "| {} | {:.1} MB | {} | {} | {:.0} ms | {:.1} MB | {} | {} | {:.1} MB | {} | {} |",
+                r.name,
+                snap / 1e6,
+                per(snap, complaints),
+                per(snap, open),
+                r.encode_ms,
+                rss_d / 1e6,
+                per(rss_d, complaints),
+                per(rss_d, open),
+                heap_d / 1e6,
+                per(heap_d, complaints),
+                per(heap_d, open)
+            );
+        }
+        let sum = |f: &dyn Fn(&Replayed) -> f64| replayed.iter().map(f).sum::<f64>();
+        let (snap, rss_d, heap_d) =
+            (sum(&|r| r.snapshot_bytes as f64), sum(&|r| r.rss_delta as f64), sum(&|r| r.heap_delta as f64));
+        println!(
+            "| **all 6** | {:.1} MB | {} | {} | {:.0} ms | {:.1} MB | {} | {} | {:.1} MB | {} | {} |",
+            snap / 1e6,
+            per(snap, complaints),
+            per(snap, open),
+            sum(&|r| r.encode_ms),
+            rss_d / 1e6,
+            per(rss_d, complaints),
+            per(rss_d, open),
+            heap_d / 1e6,
+            per(heap_d, complaints),
+            per(heap_d, open)
+        );
+        drop(replayed);
+    }
+
+    // (b) the runner.
+    if opts.runs("runner") {
+        println!();
+        println!("### (b) the runner: `Projections::new(store, MemoryCheckpoints)` + start, until caught up");
+        println!();
+        println!("| projections | wall seconds | events/s | × read_all | target ≥ 300,000/s | each caught up at (s) |");
+        println!("| --- | ---: | ---: | ---: | --- | --- |");
+        for with_qa in [false, true] {
+            let (seconds, each) = runtime.block_on(runner(Arc::clone(&store), with_qa, events));
+            let rate = events as f64 / seconds;
+            let label =
+                if with_qa { "`start_builtins` + suggestions + answer-gaps (6)" } else { "`start_builtins` (4)" };
+            println!(
+                "| {label} | {seconds:.2} | {} | {:.2}× | {} | {} |",
+                fmt_int(rate),
+                rate / read_rate,
+                yes_no(rate >= TARGET),
+                each.iter().map(|(n, s)| format!("{n} {s:.2}")).collect::<Vec<_>>().join(", ")
+            );
+        }
+    }
+
+    runtime.block_on(store.close());
+    println!();
+    println!(
+        "measured in {:.1} s (total run {:.1} s)",
+        measure_start.elapsed().as_secs_f64(),
+        total_start.elapsed().as_secs_f64()
+    );
+}
