@@ -59,16 +59,16 @@ engine_run() {
     || { cat "$work/engine-$1.err" >&2; return 1; }
   grep -E '^\| (1\. raw|3\. )' "$out" >&2
 }
-# "rate p50 p99" of the 64-writer rows: "| 3. 64 concurrent writers, 1 event/append | 34,429 | 4.78× | ..." and
-# "| 3. 64 concurrent writers, ... | events | seconds | p50 | p99 | ...".
+# "rate|p50|p99|baseline" of the 64-writer rows: "| 3. 64 concurrent writers, 1 event/append | 34,429 | 4.78× |
+# 7,200 (around: 7,390 → 7,010) | ..." and "| 3. 64 concurrent writers, ... | events | seconds | p50 | p99 | ...".
 engine_fields() {
-  awk -F'|' '/^\| 3\. / && !rate { gsub(/[ ,]/, "", $3); rate = $3 }
+  awk -F'|' '/^\| 3\. / && !rate { gsub(/[ ,]/, "", $3); rate = $3; base = $5; sub(/^ +/, "", base); sub(/ +$/, "", base) }
              /^\| 3\. / && NF >= 10 { gsub(/ /, "", $5); gsub(/ /, "", $6); p50 = $5; p99 = $6 }
-             END { print rate, p50, p99 }' "$work/engine-$1.txt"
+             END { print rate "|" p50 "|" p99 "|" base }' "$work/engine-$1.txt"
 }
 
 engine_run before || fail "cargo bench (before)"
-read -r engine_before engine_before_p50 engine_before_p99 <<< "$(engine_fields before)"
+IFS='|' read -r engine_before engine_before_p50 engine_before_p99 engine_before_base <<< "$(engine_fields before)"
 [ -n "$engine_before" ] || fail "no 64-writer row in the engine bench's output"
 
 say "HTTP: redress serve on $work/data"
@@ -138,7 +138,7 @@ expected_events=$((STREAMS + warm_created + created))
 echo "$verify" >&2
 
 engine_run after || fail "cargo bench (after)"
-read -r engine_after engine_after_p50 engine_after_p99 <<< "$(engine_fields after)"
+IFS='|' read -r engine_after engine_after_p50 engine_after_p99 engine_after_base <<< "$(engine_fields after)"
 [ -n "$engine_after" ] || fail "no 64-writer row in the engine bench's output"
 
 python3 - <<PY
@@ -154,6 +154,7 @@ print(f"  latency               p50 {$p50:.2f} ms   p90 {$p90:.2f} ms   p99 {$p9
 print(f"  CPU during the run    server {server_cpu:.1f} s ({1e6 * server_cpu / max(created, 1):.0f} µs/append), wrk {wrk_cpu:.1f} s, of {2 * seconds:.0f} core-s")
 print(f"  log after SIGTERM     $logged events, chain verified ({$expected_events} answered 201 incl. openings and warm-up; {$logged - $expected_events} more were in flight when wrk stopped)")
 print(f"engine in process, 64 writers: {before:,.0f} before, {after:,.0f} after (p50 $engine_before_p50 / $engine_after_p50, p99 $engine_before_p99 / $engine_after_p99)")
+print("  raw fdatasync baseline around them, syncs/s: $engine_before_base; $engine_after_base (a quiet disk gives ~5,000-8,500)")
 print(f"HTTP / engine = {http / engine:.2f}x (of the mean {engine:,.0f}/s)")
 print(f"targets: >= 15,000 appends/s: {'met' if http >= 15000 else 'NOT met'}; p99 < 20 ms: {'met' if $p99 < 20 else 'NOT met'}")
 if not $expected_events <= $logged <= $expected_events + 2 * $CONNECTIONS:

@@ -253,7 +253,7 @@ impl Drop for Reaped {
 // append, read
 
 #[test]
-fn cli_append_takes_the_body_from_a_file_or_stdin_and_refuses_a_stale_version_writing_nothing() {
+fn append_takes_the_body_from_a_file_or_stdin_and_refuses_a_stale_version_writing_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("events.json");
     let first = received("a1");
@@ -331,7 +331,7 @@ fn cli_append_takes_the_body_from_a_file_or_stdin_and_refuses_a_stale_version_wr
 }
 
 #[test]
-fn cli_read_prints_a_stream_as_json_lines_forward_and_backward() {
+fn read_prints_a_stream_as_json_lines_forward_and_backward() {
     let dir = tempfile::tempdir().unwrap();
     complaint_with_notes(dir.path(), "r1", 4);
     complaint_with_notes(dir.path(), "r2", 1);
@@ -370,7 +370,7 @@ fn cli_read_prints_a_stream_as_json_lines_forward_and_backward() {
 // tail
 
 #[test]
-fn cli_tail_prints_the_log_from_a_position_then_keeps_following_until_interrupted() {
+fn tail_prints_the_log_from_a_position_then_keeps_following_until_interrupted() {
     let dir = tempfile::tempdir().unwrap();
     complaint_with_notes(dir.path(), "t1", 2);
     complaint_with_notes(dir.path(), "t2", 1);
@@ -465,7 +465,7 @@ impl FreshDatabase {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cli_tail_over_postgres_follows_an_append_made_by_another_process() {
+async fn tail_over_postgres_follows_an_append_made_by_another_process() {
     let database = FreshDatabase::create().await;
     let url = database.url();
     let store_run = |args: Vec<String>, input: Option<String>| {
@@ -531,7 +531,7 @@ fn parse_ok(line: &str) -> (u64, u64, String) {
 }
 
 #[test]
-fn cli_verify_of_an_intact_store_exits_0_and_prints_the_head() {
+fn verify_of_an_intact_store_exits_0_and_prints_the_head() {
     let dir = tempfile::tempdir().unwrap();
     let output = run(dir.path(), &["verify"]);
     assert_exit(&output, 0, "verify of an empty store");
@@ -548,7 +548,7 @@ fn cli_verify_of_an_intact_store_exits_0_and_prints_the_head() {
 }
 
 #[test]
-fn cli_verify_file_of_a_tampered_export_exits_3_naming_the_position() {
+fn verify_file_of_a_tampered_export_exits_3_naming_the_position() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     for id in ["x1", "x2", "x3"] {
@@ -576,7 +576,8 @@ fn cli_verify_file_of_a_tampered_export_exits_3_naming_the_position() {
         std::fs::write(&path, lines.join("\n") + "\n").unwrap();
         path
     };
-    let edits: [(usize, &dyn Fn(&mut Value)); 4] = [
+    type Edit<'a> = &'a dyn Fn(&mut Value);
+    let edits: [(usize, Edit); 4] = [
         (6, &|e| e["data"]["note"] = json!("nothing happened")),
         (4, &|e| e["data"]["customer_id"] = json!("K-8")),
         (11, &|e| e["occurred_at"] = json!("2020-01-01T00:00:00Z")),
@@ -605,7 +606,7 @@ fn cli_verify_file_of_a_tampered_export_exits_3_naming_the_position() {
 }
 
 #[test]
-fn cli_export_then_import_into_an_empty_dir_gives_the_same_head_hash() {
+fn export_then_import_into_an_empty_dir_gives_the_same_head_hash() {
     let dir = tempfile::tempdir().unwrap();
     let (source, target) = (dir.path().join("source"), dir.path().join("target"));
     for i in 0..5 {
@@ -656,7 +657,7 @@ fn cli_export_then_import_into_an_empty_dir_gives_the_same_head_hash() {
 // demo, openapi
 
 #[test]
-fn cli_demo_loads_the_sample_history_prints_a_summary_and_the_chain_verifies() {
+fn demo_loads_the_sample_history_prints_a_summary_and_the_chain_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let output = run(dir.path(), &["demo", "--complaints", "200"]);
     assert_exit(&output, 0, "demo --complaints 200");
@@ -680,7 +681,7 @@ fn cli_demo_loads_the_sample_history_prints_a_summary_and_the_chain_verifies() {
 }
 
 #[test]
-fn cli_openapi_prints_one_valid_json_document_with_every_route() {
+fn openapi_prints_one_valid_json_document_with_every_route() {
     let dir = tempfile::tempdir().unwrap();
     let output = run(dir.path(), &["openapi"]);
     assert_exit(&output, 0, "openapi");
@@ -698,7 +699,7 @@ fn cli_openapi_prints_one_valid_json_document_with_every_route() {
 // serve
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cli_serve_listens_on_an_ephemeral_port_and_sigterm_exits_0_keeping_every_append() {
+async fn serve_listens_on_an_ephemeral_port_and_sigterm_exits_0_keeping_every_append() {
     let dir = tempfile::tempdir().unwrap();
     let tokens = format!("publisher:{PUBLISHER},auditor:{AUDITOR}");
     let path = dir.path().to_path_buf();
@@ -775,7 +776,7 @@ async fn cli_serve_listens_on_an_ephemeral_port_and_sigterm_exits_0_keeping_ever
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cli_serve_without_tokens_creates_a_private_admin_token_and_prints_it_only_once() {
+async fn serve_without_tokens_creates_a_private_admin_token_and_prints_it_only_once() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let data: PathBuf = dir.path().join("data");
@@ -834,7 +835,7 @@ async fn cli_serve_without_tokens_creates_a_private_admin_token_and_prints_it_on
 // usage and help
 
 #[test]
-fn cli_usage_errors_exit_2_pointing_to_help_and_touch_no_store() {
+fn usage_errors_exit_2_pointing_to_help_and_touch_no_store() {
     let dir = tempfile::tempdir().unwrap();
     for args in [
         &["bogus"][..],
@@ -859,7 +860,7 @@ fn cli_usage_errors_exit_2_pointing_to_help_and_touch_no_store() {
 }
 
 #[test]
-fn cli_help_of_each_command_says_what_it_does() {
+fn help_of_each_command_says_what_it_does() {
     let dir = tempfile::tempdir().unwrap();
     let output = run(dir.path(), &["--help"]);
     assert_exit(&output, 0, "--help");

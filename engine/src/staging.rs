@@ -292,3 +292,60 @@ pub fn single_event_append(header: &RecordHeader) -> AppendResult {
 
 /// Ids seen so far within one import (a duplicate inside the import is refused like a stored one).
 pub type ImportIds = std::collections::HashSet<EventId>;
+
+/// Paired with the writer's check before writing: a record must sit at the position it names.
+pub fn check_position(stored_at: u64, recorded: Position) -> Result<(), StoreError> {
+    if recorded.0 == stored_at {
+        Ok(())
+    } else {
+        Err(StoreError::Corruption {
+            position: Position(stored_at),
+            reason: format!("the record stored at position {stored_at} says it is at {recorded}"),
+        })
+    }
+}
+
+/// A page of events as written, from `(position, record)` entries in position order starting at
+/// `from`, for a log whose durable end is `end`: every gap, entry past the end, early end, undecodable
+/// record or misplaced record is [`StoreError::Corruption`] / [`StoreError::Codec`] naming the position.
+pub fn written_page<B: AsRef<[u8]>>(
+    entries: impl IntoIterator<Item = Result<(u64, B), StoreError>>,
+    from: u64,
+    end: u64,
+    limit: usize,
+) -> Result<crate::store::Page<WrittenEvent>, StoreError> {
+    let mut events = Vec::with_capacity(limit.min(1024));
+    let mut next = None;
+    let mut expected = from;
+    for entry in entries {
+        let (position, record) = entry?;
+        if position != expected {
+            return Err(StoreError::Corruption {
+                position: Position(expected),
+                reason: format!("the log jumps from position {expected} to {position}"),
+            });
+        }
+        if position >= end {
+            return Err(StoreError::Corruption {
+                position: Position(position),
+                reason: format!("the log holds position {position} past its head ({end})"),
+            });
+        }
+        if events.len() == limit {
+            next = Some(position);
+            break;
+        }
+        let event = WrittenEvent::decode(record.as_ref())
+            .map_err(|error| StoreError::Codec { position: Position(position), error })?;
+        check_position(position, event.header.position)?;
+        events.push(event);
+        expected += 1;
+    }
+    if next.is_none() && expected < end {
+        return Err(StoreError::Corruption {
+            position: Position(expected),
+            reason: format!("the log ends at position {expected}, its head says {end}"),
+        });
+    }
+    Ok(crate::store::Page { events, next })
+}

@@ -222,37 +222,33 @@ fn main() {
     redress_projections::text::warm_up();
 
     let state = state_of(&answers);
-    let (mut top1, mut top3) = (0usize, 0usize);
-    let mut misses = Vec::new();
-    for case in &cases {
-        let suggestions = state.suggest(&case.text, case.category.as_deref(), 3);
-        let ids: Vec<&str> = suggestions.iter().map(|s| s.answer_id.as_str()).collect();
-        if ids.first() == Some(&case.expected_answer_id.as_str()) {
-            top1 += 1;
-        } else {
-            misses.push(format!(
-                "  {} expected {} got {:?} — {}",
-                case.case_id,
-                case.expected_answer_id,
-                ids,
-                suggestions.first().map_or("", |s| s.why.as_str())
-            ));
-        }
-        if ids.contains(&case.expected_answer_id.as_str()) {
-            top3 += 1;
-        }
-    }
-    let n = cases.len().max(1) as f64;
     println!("answers: {}, cases: {}", answers.len(), cases.len());
-    println!(
-        "top-1: {:.3} ({top1}/{}), recall@3: {:.3} ({top3}/{})",
-        top1 as f64 / n,
-        cases.len(),
-        top3 as f64 / n,
-        cases.len()
-    );
-    if std::env::var_os("SHOW_MISSES").is_some() {
-        println!("top-1 misses:\n{}", misses.join("\n"));
+    for (label, use_category) in [("with the case's category", true), ("text only", false)] {
+        let (mut top1, mut top3) = (0usize, 0usize);
+        let mut misses = Vec::new();
+        for case in &cases {
+            let category = case.category.as_deref().filter(|_| use_category);
+            let suggestions = state.suggest(&case.text, category, 3);
+            let ids: Vec<&str> = suggestions.iter().map(|s| s.answer_id.as_str()).collect();
+            if ids.first() == Some(&case.expected_answer_id.as_str()) {
+                top1 += 1;
+            } else {
+                let why = suggestions.first().map_or("", |s| s.why.as_str());
+                misses.push(format!("  {} expected {} got {ids:?} — {why}", case.case_id, case.expected_answer_id));
+            }
+            top3 += usize::from(ids.contains(&case.expected_answer_id.as_str()));
+        }
+        let n = cases.len().max(1) as f64;
+        println!(
+            "{label}: top-1 {:.3} ({top1}/{}), recall@3 {:.3} ({top3}/{})",
+            top1 as f64 / n,
+            cases.len(),
+            top3 as f64 / n,
+            cases.len()
+        );
+        if use_category && std::env::var_os("SHOW_MISSES").is_some() {
+            println!("top-1 misses:\n{}", misses.join("\n"));
+        }
     }
 
     time_queries(&format!("{} answers", answers.len()), &state, &cases);

@@ -318,7 +318,7 @@ impl Projection for RepeatIssues {
                 )
             })
             .collect();
-        root_causes.sort_by(|a, b| b.0.cmp(&a.0));
+        root_causes.sort_by_key(|r| std::cmp::Reverse(r.0));
 
         // Reopen rate: reopened among those that reached a resolution at least once.
         let resolved_ever = known.iter().filter(|c| c.delivered_at.is_some() || c.closed_at.is_some()).count();

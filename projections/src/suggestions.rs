@@ -205,22 +205,22 @@ pub(crate) struct AnswerIndex {
 struct QueryTerms(Vec<(u32, u32)>);
 
 impl AnswerIndex {
-    fn build(library: &Library) -> AnswerIndex {
+    /// Builds the index of `library`'s active answers, reusing the cut of every answer whose text has not
+    /// changed since `cuts` was filled (cutting is most of the work) and refreshing `cuts`.
+    fn build(library: &Library, cuts: &mut HashMap<String, Arc<AnswerCut>>) -> AnswerIndex {
         let active: Vec<&StandardAnswer> = library.active().collect();
+        cuts.retain(|id, cut| library.get(id).is_some_and(|a| !a.retired && cut.source == *a));
         let mut index = AnswerIndex::default();
         // Per answer: term id -> (tf per field).
         let mut answer_terms: Vec<HashMap<u32, [f32; 4]>> = Vec::with_capacity(active.len());
         let mut field_lengths: Vec<[f32; 4]> = Vec::with_capacity(active.len());
         for answer in &active {
+            let cut =
+                Arc::clone(cuts.entry(answer.answer_id.clone()).or_insert_with(|| Arc::new(AnswerCut::of(answer))));
             let mut tfs: HashMap<u32, [f32; 4]> = HashMap::new();
             let mut lengths = [0.0f32; 4];
             for field in Field::ALL {
-                let terms = match field {
-                    Field::Title => text::terms(&answer.title),
-                    Field::Keywords => answer.keywords.iter().flat_map(|k| text::terms(k)).collect(),
-                    Field::Answer => text::terms(&answer.answer),
-                    Field::Category => text::terms(&answer.category.replace(['_', '-'], " ")),
-                };
+                let terms = &cut.fields[field as usize];
                 lengths[field as usize] = terms.len() as f32;
                 for term in terms {
                     let id = index.intern(term);
@@ -281,13 +281,13 @@ impl AnswerIndex {
         index
     }
 
-    fn intern(&mut self, term: Term) -> u32 {
-        if let Some(&id) = self.term_ids.get(&term) {
+    fn intern(&mut self, term: &Term) -> u32 {
+        if let Some(&id) = self.term_ids.get(term) {
             return id;
         }
         let id = u32::try_from(self.terms.len()).expect("fewer than 2^32 distinct terms in the answers");
         self.terms.push(term.clone());
-        self.term_ids.insert(term, id);
+        self.term_ids.insert(term.clone(), id);
         id
     }
 
@@ -404,22 +404,57 @@ fn idf(n: f32, df: f32) -> f32 {
     (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
 }
 
+/// One answer's fields cut into terms, with the answer they were cut from.
+#[derive(Debug)]
+struct AnswerCut {
+    source: StandardAnswer,
+    /// By [`Field`] order.
+    fields: [Vec<Term>; 4],
+}
+
+impl AnswerCut {
+    fn of(answer: &StandardAnswer) -> AnswerCut {
+        AnswerCut {
+            source: answer.clone(),
+            fields: Field::ALL.map(|field| match field {
+                Field::Title => text::terms(&answer.title),
+                Field::Keywords => answer.keywords.iter().flat_map(|k| text::terms(k)).collect(),
+                Field::Answer => text::terms(&answer.answer),
+                Field::Category => text::terms(&answer.category.replace(['_', '-'], " ")),
+            }),
+        }
+    }
+}
+
+#[derive(Default)]
+struct CacheSlot {
+    index: Option<Arc<AnswerIndex>>,
+    /// Every active answer's cut, by id: an edit re-cuts one answer, not the library.
+    cuts: HashMap<String, Arc<AnswerCut>>,
+}
+
 /// The derived index of a state: dropped by `apply` when answers change, rebuilt by the next query.
 /// Not serialised (a restored snapshot rebuilds it); a clone starts empty.
 #[derive(Default)]
-pub(crate) struct IndexCache(Mutex<Option<Arc<AnswerIndex>>>);
+pub(crate) struct IndexCache(Mutex<CacheSlot>);
 
 impl IndexCache {
     /// Forgets the index (called from `apply`, which holds the state exclusively: no lock wait).
     pub(crate) fn invalidate(&mut self) {
-        *self.0.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        self.0.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner).index = None;
     }
 
     /// The index of `library`, built now if it is missing.
     pub(crate) fn get(&self, library: &Library) -> Arc<AnswerIndex> {
         // A panic while building leaves `None` behind: the next caller simply builds again.
         let mut slot = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        Arc::clone(slot.get_or_insert_with(|| Arc::new(AnswerIndex::build(library))))
+        let CacheSlot { index, cuts } = &mut *slot;
+        Arc::clone(index.get_or_insert_with(|| Arc::new(AnswerIndex::build(library, cuts))))
+    }
+
+    #[cfg(test)]
+    fn is_built(&self) -> bool {
+        self.0.lock().expect("not poisoned in tests").index.is_some()
     }
 }
 
@@ -972,15 +1007,15 @@ mod tests {
     fn apply_only_drops_the_index_and_the_next_query_rebuilds_it() {
         let mut log = library();
         let mut state = state_of(&log);
-        assert!(state.index.0.lock().expect("lock").is_none(), "no index is built while applying");
+        assert!(!state.index.is_built(), "no index is built while applying");
         assert_eq!(ids(&state, "打印机卡纸", None), ["A-3"]);
-        assert!(state.index.0.lock().expect("lock").is_some());
+        assert!(state.index.is_built());
         log.use_answer("C-1", "A-3");
         Suggestions.apply(&mut state, log.events.last().expect("just pushed")).expect("applies");
-        assert!(state.index.0.lock().expect("lock").is_some(), "feedback leaves the index alone");
+        assert!(state.index.is_built(), "feedback leaves the index alone");
         log.retire("A-3");
         Suggestions.apply(&mut state, log.events.last().expect("just pushed")).expect("applies");
-        assert!(state.index.0.lock().expect("lock").is_none());
+        assert!(!state.index.is_built());
         assert!(ids(&state, "打印机卡纸", None).is_empty());
     }
 

@@ -67,7 +67,7 @@ impl Projection for SlowChannelCounts {
         ChannelCounts.event_types()
     }
     fn apply(&self, state: &mut Counts, event: &RecordedEvent) -> Result<(), String> {
-        if event.position.0 % 40 == 0 {
+        if event.position.0.is_multiple_of(40) {
             std::thread::sleep(Duration::from_millis(1));
         }
         ChannelCounts.apply(state, event)
@@ -300,8 +300,10 @@ fn event_for(id: &str, kind: usize, n: usize) -> (&'static str, Value) {
         3 => ("solution_offered", json!({"solution_id": sol, "description": "x"})),
         4 => ("solution_accepted", json!({"solution_id": sol})),
         5 => ("solution_delivered", json!({"solution_id": sol, "note": "n"})),
-        6 => ("resolution_confirmed", json!({"satisfied": n % 3 != 0})),
-        7 => ("revisit_done", json!({"via": "phone", "satisfaction": 1 + n % 5, "issue_persists": n % 4 == 0})),
+        6 => ("resolution_confirmed", json!({"satisfied": !n.is_multiple_of(3)})),
+        7 => {
+            ("revisit_done", json!({"via": "phone", "satisfaction": 1 + n % 5, "issue_persists": n.is_multiple_of(4)}))
+        }
         8 => ("complaint_reopened", json!({"reason": "again"})),
         _ => ("complaint_closed", json!({"outcome": "resolved"})),
     }

@@ -27,7 +27,7 @@ use deadpool_postgres::{ClientWrapper, Manager, ManagerConfig, Pool, PoolError, 
 use redress_engine::limits::{
     APPEND_EVENTS_MAX, READ_EVENTS_MAX, READ_SCAN_EVENTS_MAX, SUBSCRIPTION_QUEUE_BATCHES_MAX, WRITER_QUEUE_APPENDS_MAX,
 };
-use redress_engine::staging::WriteCommand as Command;
+use redress_engine::staging::{self, check_position, WriteCommand as Command};
 use redress_engine::{
     prepare, AppendOutcome, CommittedBatch, Direction, EventFilter, EventStore, ExpectedVersion, Head, Page, StoreError,
 };
@@ -235,39 +235,7 @@ impl EventStore for PostgresStore {
         let statement = client.prepare_cached(&self.statements.read_written).await.map_err(pg_error)?;
         let rows = client.query(&statement, &[&to_i64(from.0), &to_i64(limit as u64 + 1)]).await.map_err(pg_error)?;
         let LogRows { records, end } = split_end_marker(rows)?;
-        let mut events = Vec::with_capacity(records.len().min(limit));
-        let mut next = None;
-        let mut expected = from.0;
-        for (position, record) in records {
-            if position != expected {
-                return Err(StoreError::Corruption {
-                    position: Position(expected),
-                    reason: format!("the log jumps from position {expected} to {position}"),
-                });
-            }
-            if position >= end {
-                return Err(StoreError::Corruption {
-                    position: Position(position),
-                    reason: format!("the log holds position {position} past its head ({end})"),
-                });
-            }
-            if events.len() == limit {
-                next = Some(position);
-                break;
-            }
-            let event = WrittenEvent::decode(&record)
-                .map_err(|error| StoreError::Codec { position: Position(position), error })?;
-            check_position(position, event.header.position)?;
-            events.push(event);
-            expected += 1;
-        }
-        if next.is_none() && expected < end {
-            return Err(StoreError::Corruption {
-                position: Position(expected),
-                reason: format!("the log ends at position {expected}, its head says {end}"),
-            });
-        }
-        Ok(Page { events, next })
+        staging::written_page(records.into_iter().map(Ok), from.0, end, limit)
     }
 
     async fn stream_version(&self, stream: &StreamName) -> Result<Option<u64>, StoreError> {
@@ -387,18 +355,6 @@ fn decode_at(position: u64, record: &[u8]) -> Result<RecordedEvent, StoreError> 
         codec::decode_record(record).map_err(|error| StoreError::Codec { position: Position(position), error })?;
     check_position(position, event.position)?;
     Ok(event)
-}
-
-/// Paired with the writer's assignment: a record must sit at the position it names.
-fn check_position(row_position: u64, recorded: Position) -> Result<(), StoreError> {
-    if recorded.0 == row_position {
-        Ok(())
-    } else {
-        Err(StoreError::Corruption {
-            position: Position(row_position),
-            reason: format!("the record stored at position {row_position} says it is at {recorded}"),
-        })
-    }
 }
 
 /// Positions and versions are `BIGINT`: a larger bound (such as `u64::MAX` for "the last") saturates.

@@ -12,6 +12,7 @@ use crate::error::StoreError;
 use crate::limits::{READ_EVENTS_MAX, READ_SCAN_EVENTS_MAX, SUBSCRIPTION_QUEUE_BATCHES_MAX, WRITER_QUEUE_APPENDS_MAX};
 use crate::prepare::prepare;
 use crate::staging::WriteCommand as Command;
+use crate::staging::{self, check_position};
 use crate::store::{AppendOutcome, CommittedBatch, Direction, EventFilter, EventStore, ExpectedVersion, Head, Page};
 use async_trait::async_trait;
 use redress_schemas::{codec, Position, ProposedEvent, RecordedEvent, StreamName, WrittenEvent};
@@ -143,18 +144,6 @@ fn is_lock_held(e: &std::io::Error) -> bool {
     e.to_string().contains("could not acquire lock")
 }
 
-/// Paired with the writer's check before writing: a record must sit at the position it names.
-fn check_position(key_position: u64, recorded: Position) -> Result<(), StoreError> {
-    if recorded.0 == key_position {
-        Ok(())
-    } else {
-        Err(StoreError::Corruption {
-            position: Position(key_position),
-            reason: format!("the record stored at position {key_position} says it is at {recorded}"),
-        })
-    }
-}
-
 impl Drop for SledStore {
     fn drop(&mut self) {
         // Let the writer drain and sync what is queued, and release sled's lock before the directory
@@ -260,38 +249,14 @@ impl EventStore for SledStore {
     async fn read_written(&self, from: Position, limit: usize) -> Result<Page<WrittenEvent>, StoreError> {
         let limit = limit.min(READ_EVENTS_MAX);
         let end = self.durable_end();
-        let mut events = Vec::with_capacity(limit.min(1024));
-        let mut next = None;
         if from.0 >= end {
-            return Ok(Page { events, next });
+            return Ok(Page { events: Vec::new(), next: None });
         }
-        let mut expected = from.0;
-        for entry in self.shared.tree.range(keys::log(from.0)..keys::log(end)) {
+        let entries = self.shared.tree.range(keys::log(from.0)..keys::log(end)).map(|entry| {
             let (key, value) = entry?;
-            let position = keys::log_position(&key).unwrap_or(u64::MAX);
-            if position != expected {
-                return Err(StoreError::Corruption {
-                    position: Position(expected),
-                    reason: format!("the log jumps from position {expected} to {position}"),
-                });
-            }
-            if events.len() == limit {
-                next = Some(position);
-                break;
-            }
-            let event = WrittenEvent::decode(&value)
-                .map_err(|error| StoreError::Codec { position: Position(position), error })?;
-            check_position(position, event.header.position)?;
-            events.push(event);
-            expected += 1;
-        }
-        if next.is_none() && expected < end {
-            return Err(StoreError::Corruption {
-                position: Position(expected),
-                reason: format!("the log ends at position {expected}, its head says {end}"),
-            });
-        }
-        Ok(Page { events, next })
+            Ok((keys::log_position(&key).unwrap_or(u64::MAX), value))
+        });
+        staging::written_page(entries, from.0, end, limit)
     }
 
     async fn stream_version(&self, stream: &StreamName) -> Result<Option<u64>, StoreError> {
