@@ -109,6 +109,16 @@ pub enum Command {
         #[command(subcommand)]
         action: ProjectionsAction,
     },
+    /// Rank the standard answers for a complaint's text (Chinese, English or mixed).
+    Suggest {
+        /// The complaint text.
+        text: String,
+        #[arg(long)]
+        category: Option<String>,
+        /// How many answers.
+        #[arg(long, default_value_t = 3)]
+        k: usize,
+    },
     /// Load the sample history and print a short tour.
     Demo {
         /// Number of complaints.
@@ -241,9 +251,14 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 Command::Projections { action } => {
                     projections_command(&cli, &store, database_checkpoints, action).await
                 }
-                Command::Demo { complaints, seed } => demo(&*store, *complaints, *seed).await.map(|summary| {
-                    println!("{summary}");
-                }),
+                Command::Suggest { text, category, k } => suggest(&*store, text, category, *k).await,
+                Command::Demo { complaints, seed } => match demo(&*store, *complaints, *seed).await {
+                    Ok(summary) => {
+                        println!("{summary}\n");
+                        tour(&*store).await
+                    }
+                    Err(e) => Err(e),
+                },
                 Command::Serve { .. } | Command::Openapi | Command::Verify { file: Some(_) } => {
                     unreachable!("handled above")
                 }
@@ -479,6 +494,85 @@ async fn projections_command(
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     projections.stop().await;
+    Ok(())
+}
+
+async fn suggest(store: &dyn EventStore, text: &str, category: &Option<String>, k: usize) -> Result<(), CliError> {
+    let mut query = Query::at(redress_schemas::Timestamp::now()).with("text", text).with("k", &k.to_string());
+    if let Some(category) = category {
+        query = query.with("category", category);
+    }
+    let answer =
+        redress_projections::replay_builtin("suggestions", store, &SlaPolicy::default(), Basis::Recorded, &query)
+            .await
+            .map_err(|e| failed("suggest", e))?;
+    println!("{}", serde_json::to_string_pretty(&answer).unwrap_or_default());
+    Ok(())
+}
+
+/// What the projections show of the sample history: a few answers a desk would look at first.
+async fn tour(store: &dyn EventStore) -> Result<(), CliError> {
+    let now = redress_schemas::Timestamp::now();
+    let policy = SlaPolicy::default();
+    let ask = |name: &'static str, query: Query| {
+        let policy = policy.clone();
+        async move { redress_projections::replay_builtin(name, store, &policy, Basis::Recorded, &query).await }
+    };
+    let open = ask("open-complaints", Query::at(now)).await.map_err(|e| failed("tour", e))?;
+    println!("Open complaints: {} ({} overdue). The most urgent:", open["count"], open["overdue_count"]);
+    for c in open["complaints"].as_array().into_iter().flatten().take(3) {
+        println!(
+            "  {} {} {} [{}] overdue: {}",
+            c["complaint_id"].as_str().unwrap_or(""),
+            c["severity"].as_str().unwrap_or(""),
+            c["category"].as_str().unwrap_or(""),
+            c["status"].as_str().unwrap_or(""),
+            c["overdue_reasons"]
+        );
+    }
+    let repeats = ask("repeat-issues", Query::at(now)).await.map_err(|e| failed("tour", e))?;
+    println!(
+        "\nRepeat issues (90 days): {} customers came back about the same thing; reopen rate {}.",
+        repeats["repeat_complaints"].as_array().map_or(0, Vec::len),
+        repeats["reopen_rate"]
+    );
+    for cause in repeats["root_causes"].as_array().into_iter().flatten().take(3) {
+        println!(
+            "  {} × {} ({}, {})",
+            cause["count"],
+            cause["root_cause"].as_str().unwrap_or(""),
+            cause["responsible_department"].as_str().unwrap_or(""),
+            cause["trend"].as_str().unwrap_or("")
+        );
+    }
+    let satisfaction =
+        ask("satisfaction", Query::at(now).with("group_by", "department")).await.map_err(|e| failed("tour", e))?;
+    println!("\nSatisfaction by department (share of revisits graded 4-5; acknowledgement deadlines met):");
+    for g in satisfaction["groups"].as_array().into_iter().flatten() {
+        println!(
+            "  {:<22} {:>6} {:>6}",
+            g["department"].as_str().unwrap_or(""),
+            g["share_satisfied"],
+            g["acknowledgement_deadlines_met"]
+        );
+    }
+    let text = "打印机双面打印总是卡纸";
+    let suggestions = ask("suggestions", Query::at(now).with("text", text).with("k", "3")).await;
+    if let Ok(suggestions) = suggestions {
+        println!("\nSuggested standard answers for \"{text}\":");
+        for s in suggestions["suggestions"].as_array().into_iter().flatten() {
+            println!(
+                "  {} {} ({})",
+                s["answer_id"].as_str().unwrap_or(""),
+                s["title"].as_str().unwrap_or(""),
+                s["why"].as_str().unwrap_or("")
+            );
+        }
+    }
+    if let Ok(gaps) = ask("answer-gaps", Query::at(now)).await {
+        println!("\nThemes no standard answer covers yet: {}", gaps["gaps"].as_array().map_or(0, Vec::len));
+    }
+    println!("\nNext: `redress serve` and open /projections/open-complaints?overdue=true (README has the tour).");
     Ok(())
 }
 

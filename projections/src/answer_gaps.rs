@@ -189,19 +189,21 @@ impl AnswerGapsState {
         while themes.len() < limit {
             // The (category, term) shared by the most unassigned complaints, weighted by specificity;
             // a bigram that is no word anywhere counts half (it often straddles two words).
-            let mut best: Option<(f32, (&str, &str), Vec<usize>)> = None;
+            let mut best: Option<(f32, (&str, &str))> = None;
             for (&key, members) in &holders {
-                let free: Vec<usize> = members.iter().copied().filter(|&i| !assigned[i]).collect();
-                if free.len() < min_count.max(1) {
+                let free = members.iter().filter(|&&i| !assigned[i]).count();
+                if free < min_count.max(1) {
                     continue;
                 }
                 let word_factor = if is_word[key.1] { 1.0 } else { 0.5 };
-                let score = free.len() as f32 * specificity(key.1) * word_factor;
-                if best.as_ref().is_none_or(|(s, _, _)| score > *s) {
-                    best = Some((score, key, free));
+                let score = free as f32 * specificity(key.1) * word_factor;
+                if best.is_none_or(|(s, _)| score > s) {
+                    best = Some((score, key));
                 }
             }
-            let Some((_, (theme_category, _), members)) = best else { break };
+            let Some((_, key)) = best else { break };
+            let theme_category = key.0;
+            let members: Vec<usize> = holders[&key].iter().copied().filter(|&i| !assigned[i]).collect();
             for &i in &members {
                 assigned[i] = true;
             }

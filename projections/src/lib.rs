@@ -24,11 +24,14 @@ pub fn start_builtins(projections: &mut Projections, policy: &SlaPolicy) {
         .start(complaints::OpenComplaints { policy: policy.clone() })
         .start(complaints::CustomerHistory)
         .start(complaints::RepeatIssues)
-        .start(complaints::Satisfaction { policy: policy.clone() });
+        .start(complaints::Satisfaction { policy: policy.clone() })
+        .start(suggestions::Suggestions)
+        .start(answer_gaps::AnswerGaps);
 }
 
 /// The names of the built-in projections.
-pub const BUILTIN_NAMES: &[&str] = &["open-complaints", "customer-history", "repeat-issues", "satisfaction"];
+pub const BUILTIN_NAMES: &[&str] =
+    &["open-complaints", "customer-history", "repeat-issues", "satisfaction", "suggestions", "answer-gaps"];
 
 /// Rebuilds the built-in projection `name` from the log as it stood at `query.as_of` (by `basis`) and
 /// answers `query` from it — without a running registry (the CLI's `replay`, `suggest`, `demo`).
@@ -53,6 +56,8 @@ pub async fn replay_builtin(
         "customer-history" => run(complaints::CustomerHistory, store, basis, query).await,
         "repeat-issues" => run(complaints::RepeatIssues, store, basis, query).await,
         "satisfaction" => run(complaints::Satisfaction { policy: policy.clone() }, store, basis, query).await,
+        "suggestions" => run(suggestions::Suggestions, store, basis, query).await,
+        "answer-gaps" => run(answer_gaps::AnswerGaps, store, basis, query).await,
         other => Err(ProjectionError::Unknown(other.to_owned())),
     }
 }

@@ -526,9 +526,10 @@ impl From<ProjectionError> for ApiError {
     }
 }
 
-/// A projection query from query parameters; `as_of` (RFC 3339) defaults to now.
-fn projection_query_of(query: HashMap<String, String>) -> Result<ProjectionQuery, ApiError> {
-    let as_of = match query.get("as_of") {
+/// A projection query from query parameters; `as_of` (RFC 3339, default now) becomes the query's
+/// instant, not one of its parameters.
+fn projection_query_of(mut query: HashMap<String, String>) -> Result<ProjectionQuery, ApiError> {
+    let as_of = match query.remove("as_of").as_ref() {
         Some(v) => Timestamp::parse(v).map_err(|e| ApiError::bad_request(format!("as_of: {e}")))?,
         None => Timestamp::now(),
     };
