@@ -14,6 +14,7 @@
 //! - `--fresh`: ignore (and replace) a cached log.
 //! - `--only a,b,..`: phases to run: `read`, `replay`, `runner` (default: all).
 //! - `--passes N`: timed passes of the `read_all` baseline (default 3; the median is reported).
+//! - `--page N`: events per `read_all` page of the baseline (default 10,000, as `replay_state` reads).
 
 use redress_adapters::demo::{self, DemoConfig, DemoSummary};
 use redress_engine::lifecycle::ComplaintStatus;
@@ -92,6 +93,7 @@ struct Opts {
     fresh: bool,
     only: Vec<String>,
     passes: usize,
+    page: usize,
 }
 
 impl Opts {
@@ -102,6 +104,7 @@ impl Opts {
             fresh: false,
             only: PHASES.iter().map(|s| s.to_string()).collect(),
             passes: 3,
+            page: 10_000,
         };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
@@ -112,6 +115,7 @@ impl Opts {
                 "--fresh" => opts.fresh = true,
                 "--only" => opts.only = value("--only").split(',').map(str::to_string).collect(),
                 "--passes" => opts.passes = value("--passes").parse::<usize>().expect("--passes N").max(1),
+                "--page" => opts.page = value("--page").parse::<usize>().expect("--page N").max(1),
                 // `cargo bench` passes `--bench`; libtest-style filters are ignored.
                 _ => {}
             }
@@ -248,12 +252,12 @@ const TARGET: f64 = 300_000.0;
 // ---------------------------------------------------------------------------------------------------------
 // Baseline: read_all over the whole log, decoded, nothing applied.
 
-async fn scan(store: &dyn EventStore) -> (u64, f64) {
+async fn scan(store: &dyn EventStore, page_events: usize) -> (u64, f64) {
     let start = Instant::now();
     let mut from = Position(0);
     let mut seen = 0u64;
     loop {
-        let page = store.read_all(from, 10_000, &EventFilter::all()).await.expect("read_all");
+        let page = store.read_all(from, page_events, &EventFilter::all()).await.expect("read_all");
         seen += page.events.len() as u64;
         std::hint::black_box(&page.events);
         match page.next {
@@ -360,13 +364,13 @@ fn main() {
 
     // Warm sled's cache (the first scan after open also reads the files), then the baseline.
     let rss_open = rss();
-    let (seen, cold) = runtime.block_on(scan(store.as_ref()));
+    let (seen, cold) = runtime.block_on(scan(store.as_ref(), opts.page));
     assert_eq!(seen, events, "the cached log holds the demo");
     let rss_warm = rss();
     let mut reads = Vec::new();
     if opts.runs("read") || opts.runs("replay") || opts.runs("runner") {
         for _ in 0..opts.passes {
-            reads.push(runtime.block_on(scan(store.as_ref())).1);
+            reads.push(runtime.block_on(scan(store.as_ref(), opts.page)).1);
         }
     }
     reads.sort_by(f64::total_cmp);
@@ -377,7 +381,8 @@ fn main() {
     println!("| --- | ---: | ---: |");
     println!("| first scan after open (warms sled's cache; info) | {} | {cold:.2} |", fmt_int(events as f64 / cold));
     println!(
-        "| **`read_all` $all, pages of 10,000, decoded (baseline)**, median of {} ({}) | {} | {read_seconds:.2} |",
+        "| **`read_all` $all, pages of {}, decoded (baseline)**, median of {} ({}) | {} | {read_seconds:.2} |",
+        fmt_int(opts.page as f64),
         reads.len(),
         reads.iter().map(|s| format!("{s:.2}")).collect::<Vec<_>>().join(", "),
         fmt_int(read_rate)

@@ -5,6 +5,7 @@ mod conformance;
 mod crash;
 mod history;
 mod http;
+mod multi_server;
 mod postgres;
 mod server_crash;
 mod sled_store;

@@ -25,6 +25,10 @@ pub struct Cli {
     /// Use a PostgreSQL store instead of the embedded one (postgres://user@host:port/db).
     #[arg(long, global = true, env = "REDRESS_STORE")]
     pub store: Option<String>,
+    /// The PostgreSQL schema that holds the store (created on first start). Servers that share a
+    /// store use the same URL and schema.
+    #[arg(long, global = true, env = "REDRESS_PG_SCHEMA", default_value = "redress")]
+    pub pg_schema: String,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -195,7 +199,7 @@ pub async fn open_store(cli: &Cli) -> Result<Arc<dyn EventStore>, CliError> {
 async fn open_backend(cli: &Cli) -> Result<(Arc<dyn EventStore>, Option<Arc<dyn CheckpointStore>>), CliError> {
     match &cli.store {
         Some(url) => {
-            let store = crate::postgres::PostgresStore::connect(url, "redress").await?;
+            let store = crate::postgres::PostgresStore::connect(url, &cli.pg_schema).await?;
             let checkpoints: Arc<dyn CheckpointStore> = Arc::new(store.checkpoints());
             Ok((Arc::new(store), Some(checkpoints)))
         }

@@ -1,9 +1,12 @@
-//! Quality and latency of the `suggestions` read model on the shared Q&A data.
+//! Quality and latency of the `suggestions` read model on the shared Q&A data, and the cost of an
+//! `answer-gaps` query.
 //!
 //! Builds the state the way the server does — by applying `standard_answer_published` events made from
-//! `qa-standard-answers.jsonl` — then asks for each case of `qa-eval-dev.jsonl` (text and category) and
-//! reports top-1 accuracy, recall@3 and the misses; then times queries with the 24 answers and with
-//! 1,000 (the 24 plus synthetic ones made from their sentences and keywords).
+//! `qa-standard-answers.jsonl` — then asks for each case of `qa-eval-dev.jsonl` and reports top-1 accuracy
+//! and recall@3, with the case's category and on the text alone (`SHOW_MISSES=1` lists the top-1 misses);
+//! then times queries with the 24 answers and with 1,000 (the 24 plus synthetic ones made from their
+//! sentences and keywords), the rebuild after one answer is revised, and one `answer-gaps` query over a
+//! full window of complaints.
 //!
 //! ```text
 //! cargo run --release -p redress-projections --example suggestion_quality [answers.jsonl] [cases.jsonl]
