@@ -4,7 +4,9 @@
 //! `cargo bench --bench projections [-- OPTIONS]`
 //!
 //! Every rebuild rate is reported next to its ratio to a plain `read_all` scan of the same log (decode
-//! only) measured in the same run, because the machine is shared and noisy. The log is the deterministic
+//! only) measured in the same run, because the machine is shared and noisy. The scan is measured with
+//! pages of 10,000 events (what `replay_state` reads) and of 1,000 (what a runner's `Subscription`
+//! reads), and each rebuild is compared with the scan that reads as it does. The log is the deterministic
 //! demo (`redress_adapters::demo`), loaded once into a `SledStore` under the target dir and cached there,
 //! keyed by complaint count and seed (the first run loads it, later runs reuse it).
 //!
@@ -12,9 +14,8 @@
 //! - `--complaints N`: complaints of the demo (default 75,000, ~1,020,000 events).
 //! - `--seed S`: demo seed (default: `DemoConfig::default().seed`).
 //! - `--fresh`: ignore (and replace) a cached log.
-//! - `--only a,b,..`: phases to run: `read`, `replay`, `runner` (default: all).
-//! - `--passes N`: timed passes of the `read_all` baseline (default 3; the median is reported).
-//! - `--page N`: events per `read_all` page of the baseline (default 10,000, as `replay_state` reads).
+//! - `--only a,b,..`: phases to run after the baseline scans: `replay`, `runner` (default: both).
+//! - `--passes N`: timed passes of each `read_all` baseline (default 3; the median is reported).
 
 use redress_adapters::demo::{self, DemoConfig, DemoSummary};
 use redress_engine::lifecycle::ComplaintStatus;
@@ -24,12 +25,14 @@ use redress_projections::complaints::{ComplaintBook, CustomerHistory, OpenCompla
 use redress_projections::policy::SlaPolicy;
 use redress_projections::suggestions::Suggestions;
 use redress_projections::{
-    replay_state, start_builtins, Basis, Health, MemoryCheckpoints, Projection, Projections, Query,
+    replay_state, start_builtins, Basis, CheckpointStore, Health, MemoryCheckpoints, Projection, ProjectionError,
+    Projections, Query, Saved, BUILTIN_NAMES,
 };
 use redress_schemas::{codec, Position, Timestamp};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -74,8 +77,16 @@ fn thread_heap() -> isize {
     NET_HEAP.with(Cell::get)
 }
 
-/// VmRSS of this process, in bytes.
+extern "C" {
+    /// glibc: gives free heap memory back to the kernel (also from the middle of the heap).
+    fn malloc_trim(pad: usize) -> i32;
+}
+
+/// VmRSS of this process, in bytes, after glibc has given back what it holds free: otherwise a state
+/// built into memory that an earlier phase freed would show no RSS growth at all.
 fn rss() -> u64 {
+    // SAFETY: malloc_trim only walks glibc's own free lists.
+    unsafe { malloc_trim(0) };
     let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
     let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS line");
     let kb: u64 = line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("VmRSS in kB");
@@ -85,7 +96,7 @@ fn rss() -> u64 {
 // ---------------------------------------------------------------------------------------------------------
 // Options
 
-const PHASES: &[&str] = &["read", "replay", "runner"];
+const PHASES: &[&str] = &["replay", "runner"];
 
 struct Opts {
     complaints: usize,
@@ -93,7 +104,6 @@ struct Opts {
     fresh: bool,
     only: Vec<String>,
     passes: usize,
-    page: usize,
 }
 
 impl Opts {
@@ -104,7 +114,6 @@ impl Opts {
             fresh: false,
             only: PHASES.iter().map(|s| s.to_string()).collect(),
             passes: 3,
-            page: 10_000,
         };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
@@ -115,7 +124,6 @@ impl Opts {
                 "--fresh" => opts.fresh = true,
                 "--only" => opts.only = value("--only").split(',').map(str::to_string).collect(),
                 "--passes" => opts.passes = value("--passes").parse::<usize>().expect("--passes N").max(1),
-                "--page" => opts.page = value("--page").parse::<usize>().expect("--page N").max(1),
                 // `cargo bench` passes `--bench`; libtest-style filters are ignored.
                 _ => {}
             }
@@ -314,12 +322,60 @@ async fn replay_one<P: Projection>(p: P, store: &dyn EventStore, query: Query) -
 // ---------------------------------------------------------------------------------------------------------
 // (b) the real runner: Projections + MemoryCheckpoints, from position 0, until caught up.
 
-async fn runner(store: Arc<dyn EventStore>, with_qa: bool, head: u64) -> (f64, Vec<(&'static str, f64)>) {
-    let mut projections = Projections::new(Arc::clone(&store), Arc::new(MemoryCheckpoints::default()));
+/// `MemoryCheckpoints`, counting what the runners save (each save encodes the whole state first).
+#[derive(Default)]
+struct CountedCheckpoints {
+    inner: MemoryCheckpoints,
+    saves: AtomicU64,
+    bytes: AtomicU64,
+}
+
+type Boxed<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, ProjectionError>> + Send + 'a>>;
+
+// What `#[async_trait]` would write (the root package doesn't depend on async-trait).
+impl CheckpointStore for CountedCheckpoints {
+    fn load<'s, 'n, 'a>(&'s self, name: &'n str) -> Boxed<'a, Option<Saved>>
+    where
+        's: 'a,
+        'n: 'a,
+        Self: 'a,
+    {
+        Box::pin(self.inner.load(name))
+    }
+    fn save<'s, 'n, 'v, 'a>(&'s self, name: &'n str, saved: &'v Saved) -> Boxed<'a, ()>
+    where
+        's: 'a,
+        'n: 'a,
+        'v: 'a,
+        Self: 'a,
+    {
+        self.saves.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(saved.state.len() as u64, Ordering::Relaxed);
+        Box::pin(self.inner.save(name, saved))
+    }
+}
+
+struct RunnerResult {
+    seconds: f64,
+    each: Vec<(&'static str, f64)>,
+    saves: u64,
+    saved_bytes: u64,
+}
+
+/// `all`: `start_builtins`; otherwise only the four complaint projections.
+async fn runner(store: Arc<dyn EventStore>, all: bool, head: u64) -> RunnerResult {
+    let checkpoints = Arc::new(CountedCheckpoints::default());
+    let mut projections = Projections::new(Arc::clone(&store), Arc::clone(&checkpoints) as Arc<dyn CheckpointStore>);
+    let policy = SlaPolicy::default();
     let start = Instant::now();
-    start_builtins(&mut projections, &SlaPolicy::default());
-    if with_qa {
-        projections.start(Suggestions).start(AnswerGaps);
+    if all {
+        start_builtins(&mut projections, &policy);
+    } else {
+        projections
+            .start(OpenComplaints { policy: policy.clone() })
+            .start(CustomerHistory)
+            .start(RepeatIssues)
+            .start(Satisfaction { policy: policy.clone() });
     }
     // Each projection's time to catch up, polled; then the official wait.
     let names = projections.names();
@@ -335,8 +391,14 @@ async fn runner(store: Arc<dyn EventStore>, with_qa: bool, head: u64) -> (f64, V
     }
     assert!(projections.wait_caught_up(Duration::from_secs(600)).await, "caught up");
     let seconds = start.elapsed().as_secs_f64();
+    let (saves, saved_bytes) = (checkpoints.saves.load(Ordering::Relaxed), checkpoints.bytes.load(Ordering::Relaxed));
     projections.stop().await;
-    (seconds, names.into_iter().zip(done.into_iter().map(|d| d.unwrap_or(f64::NAN))).collect())
+    RunnerResult {
+        seconds,
+        each: names.into_iter().zip(done.into_iter().map(|d| d.unwrap_or(f64::NAN))).collect(),
+        saves,
+        saved_bytes,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -349,43 +411,48 @@ fn main() {
     let events = summary.events as u64;
     println!(
         "log: demo seed {}, {} complaints, {} events ({:.1}/complaint), {} customers, {} open at the end; \
-         {} MB on disk",
+         {} MB on disk; allocator: {}",
         opts.seed,
         fmt_int(summary.complaints as f64),
         fmt_int(events as f64),
         events as f64 / summary.complaints as f64,
         fmt_int(summary.customers as f64),
         fmt_int(summary.open_at_end as f64),
-        du(&dir) / 1_000_000
+        du(&dir) / 1_000_000,
+        std::env::var("LD_PRELOAD").map_or("glibc malloc".to_string(), |p| format!("LD_PRELOAD={p}"))
     );
     let measure_start = Instant::now();
     let store_dir = dir.clone();
     let store: Arc<dyn EventStore> = Arc::new(SledStore::open(store_dir).expect("open the cached store"));
 
-    // Warm sled's cache (the first scan after open also reads the files), then the baseline.
+    // Warm sled's cache (the first scan after open also reads the files), then the baselines.
     let rss_open = rss();
-    let (seen, cold) = runtime.block_on(scan(store.as_ref(), opts.page));
+    let (seen, cold) = runtime.block_on(scan(store.as_ref(), 1_000));
     assert_eq!(seen, events, "the cached log holds the demo");
     let rss_warm = rss();
-    let mut reads = Vec::new();
-    if opts.runs("read") || opts.runs("replay") || opts.runs("runner") {
-        for _ in 0..opts.passes {
-            reads.push(runtime.block_on(scan(store.as_ref(), opts.page)).1);
-        }
-    }
-    reads.sort_by(f64::total_cmp);
-    let read_seconds = reads[reads.len() / 2];
-    let read_rate = events as f64 / read_seconds;
+    let mut baseline = |page: usize| {
+        let mut passes: Vec<f64> =
+            (0..opts.passes).map(|_| runtime.block_on(scan(store.as_ref(), page)).1).collect::<Vec<_>>();
+        let text = passes.iter().map(|s| format!("{s:.2}")).collect::<Vec<_>>().join(", ");
+        passes.sort_by(f64::total_cmp);
+        (events as f64 / passes[passes.len() / 2], passes[passes.len() / 2], text)
+    };
+    let (read_10k, read_10k_s, read_10k_passes) = baseline(10_000);
+    let (read_1k, read_1k_s, read_1k_passes) = baseline(1_000);
     println!();
-    println!("| baseline | events/s | seconds |");
-    println!("| --- | ---: | ---: |");
-    println!("| first scan after open (warms sled's cache; info) | {} | {cold:.2} |", fmt_int(events as f64 / cold));
+    println!("| baseline: `read_all` of $all, decoded, nothing applied | events/s | seconds (median) | passes |");
+    println!("| --- | ---: | ---: | --- |");
     println!(
-        "| **`read_all` $all, pages of {}, decoded (baseline)**, median of {} ({}) | {} | {read_seconds:.2} |",
-        fmt_int(opts.page as f64),
-        reads.len(),
-        reads.iter().map(|s| format!("{s:.2}")).collect::<Vec<_>>().join(", "),
-        fmt_int(read_rate)
+        "| first scan after open, pages of 1,000 (warms sled's cache; info) | {} | {cold:.2} | 1 |",
+        fmt_int(events as f64 / cold)
+    );
+    println!(
+        "| **pages of 10,000** (as `replay_state` reads) | {} | {read_10k_s:.2} | {read_10k_passes} |",
+        fmt_int(read_10k)
+    );
+    println!(
+        "| **pages of 1,000** (as a runner's `Subscription` reads) | {} | {read_1k_s:.2} | {read_1k_passes} |",
+        fmt_int(read_1k)
     );
     println!(
         "\nRSS after open {} MB, after the first scan {} MB (sled's page cache)",
@@ -411,13 +478,15 @@ fn main() {
         let book: &ComplaintBook = replayed[0]._state.downcast_ref().expect("open-complaints holds a ComplaintBook");
         let complaints = book.len();
         let open = book.iter().filter(|c| c.status != ComplaintStatus::Closed).count();
-        let builtins: f64 = replayed[..4].iter().map(|r| r.seconds).sum();
-        let all: f64 = replayed.iter().map(|r| r.seconds).sum();
+        let complaint_four: f64 = replayed[..4].iter().map(|r| r.seconds).sum();
+        let builtins: f64 = replayed.iter().filter(|r| BUILTIN_NAMES.contains(&r.name)).map(|r| r.seconds).sum();
 
         println!();
         println!("### (a) `replay_state`, one projection at a time (the read of the log included)");
         println!();
-        println!("| projection | seconds | events/s | × read_all | target ≥ 300,000/s | query once |");
+        println!(
+            "| projection | seconds | events/s | × read_all (pages of 10,000) | target ≥ 300,000/s | one query after |"
+        );
         println!("| --- | ---: | ---: | ---: | --- | ---: |");
         for r in &replayed {
             let rate = events as f64 / r.seconds;
@@ -426,19 +495,20 @@ fn main() {
                 r.name,
                 r.seconds,
                 fmt_int(rate),
-                rate / read_rate,
+                rate / read_10k,
                 yes_no(rate >= TARGET),
                 r.query_ms
             );
         }
+        let all_label = format!("all {} built-ins (`BUILTIN_NAMES`), in turn", BUILTIN_NAMES.len());
         for (label, seconds) in
-            [("the 4 of `start_builtins`, in turn", builtins), ("all 6 (with suggestions, answer-gaps), in turn", all)]
+            [("the 4 complaint projections, in turn", complaint_four), (all_label.as_str(), builtins)]
         {
             let rate = events as f64 / seconds;
             println!(
                 "| **{label}** | {seconds:.2} | {} | {:.2}× | {} | |",
                 fmt_int(rate),
-                rate / read_rate,
+                rate / read_10k,
                 yes_no(rate >= TARGET)
             );
         }
@@ -456,15 +526,12 @@ fn main() {
         );
         println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         let per = |bytes: f64, n: usize| fmt_int(bytes / n.max(1) as f64);
-        for r in &replayed {
-            let (snap, rss_d, heap_d) = (r.snapshot_bytes as f64, r.rss_delta as f64, r.heap_delta as f64);
+        let line = |name: &str, snap: f64, encode_ms: f64, rss_d: f64, heap_d: f64| {
             println!(
-                "| {} | {:.1} MB | {} | {} | {:.0} ms | {:.1} MB | {} | {} | {:.1} MB | {} | {} |",
-                r.name,
+                "| {name} | {:.1} MB | {} | {} | {encode_ms:.0} ms | {:.1} MB | {} | {} | {:.1} MB | {} | {} |",
                 snap / 1e6,
                 per(snap, complaints),
                 per(snap, open),
-                r.encode_ms,
                 rss_d / 1e6,
                 per(rss_d, complaints),
                 per(rss_d, open),
@@ -472,22 +539,17 @@ fn main() {
                 per(heap_d, complaints),
                 per(heap_d, open)
             );
+        };
+        for r in &replayed {
+            line(r.name, r.snapshot_bytes as f64, r.encode_ms, r.rss_delta as f64, r.heap_delta as f64);
         }
         let sum = |f: &dyn Fn(&Replayed) -> f64| replayed.iter().map(f).sum::<f64>();
-        let (snap, rss_d, heap_d) =
-            (sum(&|r| r.snapshot_bytes as f64), sum(&|r| r.rss_delta as f64), sum(&|r| r.heap_delta as f64));
-        println!(
-            "| **all 6** | {:.1} MB | {} | {} | {:.0} ms | {:.1} MB | {} | {} | {:.1} MB | {} | {} |",
-            snap / 1e6,
-            per(snap, complaints),
-            per(snap, open),
+        line(
+            "**all 6**",
+            sum(&|r| r.snapshot_bytes as f64),
             sum(&|r| r.encode_ms),
-            rss_d / 1e6,
-            per(rss_d, complaints),
-            per(rss_d, open),
-            heap_d / 1e6,
-            per(heap_d, complaints),
-            per(heap_d, open)
+            sum(&|r| r.rss_delta as f64),
+            sum(&|r| r.heap_delta as f64),
         );
         drop(replayed);
     }
@@ -497,19 +559,28 @@ fn main() {
         println!();
         println!("### (b) the runner: `Projections::new(store, MemoryCheckpoints)` + start, until caught up");
         println!();
-        println!("| projections | wall seconds | events/s | × read_all | target ≥ 300,000/s | each caught up at (s) |");
-        println!("| --- | ---: | ---: | ---: | --- | --- |");
-        for with_qa in [false, true] {
-            let (seconds, each) = runtime.block_on(runner(Arc::clone(&store), with_qa, events));
-            let rate = events as f64 / seconds;
-            let label =
-                if with_qa { "`start_builtins` + suggestions + answer-gaps (6)" } else { "`start_builtins` (4)" };
+        println!(
+            "| projections | wall seconds | events/s | × read_all (pages of 1,000) | target ≥ 300,000/s | \
+             checkpoint saves (MB encoded) | each caught up at (s) |"
+        );
+        println!("| --- | ---: | ---: | ---: | --- | ---: | --- |");
+        for all in [true, false] {
+            let r = runtime.block_on(runner(Arc::clone(&store), all, events));
+            let rate = events as f64 / r.seconds;
+            let label = if all {
+                format!("**`start_builtins`** ({})", r.each.len())
+            } else {
+                "the 4 complaint projections only (info)".to_string()
+            };
             println!(
-                "| {label} | {seconds:.2} | {} | {:.2}× | {} | {} |",
+                "| {label} | {:.2} | {} | {:.2}× | {} | {} ({:.0} MB) | {} |",
+                r.seconds,
                 fmt_int(rate),
-                rate / read_rate,
+                rate / read_1k,
                 yes_no(rate >= TARGET),
-                each.iter().map(|(n, s)| format!("{n} {s:.2}")).collect::<Vec<_>>().join(", ")
+                r.saves,
+                r.saved_bytes as f64 / 1e6,
+                r.each.iter().map(|(n, s)| format!("{n} {s:.2}")).collect::<Vec<_>>().join(", ")
             );
         }
     }

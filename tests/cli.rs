@@ -657,7 +657,7 @@ fn export_then_import_into_an_empty_dir_gives_the_same_head_hash() {
 // demo, openapi
 
 #[test]
-fn demo_loads_the_sample_history_prints_a_summary_and_the_chain_verifies() {
+fn demo_loads_the_sample_history_prints_a_summary_and_a_tour_and_the_chain_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let output = run(dir.path(), &["demo", "--complaints", "200"]);
     assert_exit(&output, 0, "demo --complaints 200");
@@ -669,6 +669,20 @@ fn demo_loads_the_sample_history_prints_a_summary_and_the_chain_verifies() {
         .and_then(|n| n.trim_end_matches(',').parse().ok())
         .unwrap_or_else(|| panic!("the summary counts the events: {summary}"));
     assert!(events > 200, "more than one event per complaint: {events}");
+
+    // The tour: what the projections show, agreeing with what the generator says it left open.
+    let counted = |key: &str| {
+        summary
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(key))
+            .and_then(|n| n.trim_end_matches(',').parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("the summary has {key}: {summary}"))
+    };
+    let open_line = format!("Open complaints: {} ({} overdue)", counted("open_at_end: "), counted("overdue_at_end: "));
+    assert!(summary.contains(&open_line), "the tour shows {open_line:?}: {summary}");
+    for part in ["Repeat issues", "Satisfaction by department", "Suggested standard answers", "redress serve"] {
+        assert!(summary.contains(part), "the tour shows {part:?}: {summary}");
+    }
 
     let output = run(dir.path(), &["verify"]);
     assert_exit(&output, 0, "verify after the demo");
@@ -693,6 +707,186 @@ fn openapi_prints_one_valid_json_document_with_every_route() {
     }
     assert!(document["components"]["securitySchemes"]["bearer"].is_object(), "the bearer scheme is declared");
     assert!(!dir.path().join("db").exists(), "printing the document opens no store");
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// replay, projections, suggest
+
+/// A critical complaint received 2026-03-01 08:00 (acknowledge within 2 h), acknowledged late at 11:00.
+fn late_acknowledgement(dir: &Path) {
+    let mut received = received("late1");
+    received["occurred_at"] = json!("2026-03-01T08:00:00Z");
+    received["data"]["severity"] = json!("critical");
+    append(dir, "complaint-late1", "no_stream", vec![received]);
+    let acknowledged = json!({"event_type": "complaint_acknowledged", "occurred_at": "2026-03-01T11:00:00Z",
+        "data": {"message": "非常抱歉，我们已收到您的投诉。", "via": "sms"}});
+    append(dir, "complaint-late1", "0", vec![acknowledged]);
+}
+
+fn replay(dir: &Path, as_of: &str, basis: &str) -> Value {
+    let output = run(dir, &["replay", "--as-of", as_of, "--projection", "open-complaints", "--basis", basis]);
+    assert_exit(&output, 0, &format!("replay --as-of {as_of} --basis {basis}"));
+    serde_json::from_slice(&output.stdout).expect("replay prints one JSON document")
+}
+
+#[test]
+fn replay_prints_a_projection_as_it_stood_at_an_instant_on_either_basis() {
+    let dir = tempfile::tempdir().unwrap();
+    late_acknowledgement(dir.path());
+
+    // basis=occurred: how things stood in the world.
+    let before = replay(dir.path(), "2026-03-01T07:00:00Z", "occurred");
+    assert_eq!((before["count"].clone(), before["as_of"].clone()), (json!(0), json!("2026-03-01T07:00:00Z")));
+    let waiting = replay(dir.path(), "2026-03-01T09:00:00Z", "occurred");
+    assert_eq!(waiting["count"], 1, "{waiting}");
+    let complaint = &waiting["complaints"][0];
+    assert_eq!((complaint["complaint_id"].clone(), complaint["status"].clone()), (json!("late1"), json!("received")));
+    assert_eq!(
+        (complaint["ack_due"].clone(), complaint["overdue"].clone()),
+        (json!("2026-03-01T10:00:00Z"), json!(false))
+    );
+    let late = replay(dir.path(), "2026-03-01T10:30:00Z", "occurred");
+    assert_eq!(late["complaints"][0]["overdue_reasons"], json!(["acknowledgement"]), "{late}");
+    assert_eq!(late["overdue_count"], 1);
+    let acknowledged = replay(dir.path(), "2026-03-01T12:00:00Z", "occurred");
+    assert_eq!(acknowledged["complaints"][0]["status"], "acknowledged", "{acknowledged}");
+
+    // basis=recorded (the default): what the desk knew then. Both events were recorded just now.
+    assert_eq!(replay(dir.path(), "2026-03-01T12:00:00Z", "recorded")["count"], 0);
+    let now = run(dir.path(), &["replay", "--as-of", "2100-01-01T00:00:00Z", "--projection", "open-complaints"]);
+    assert_exit(&now, 0, "replay with the default basis");
+    let now: Value = serde_json::from_slice(&now.stdout).unwrap();
+    assert_eq!(now["complaints"][0]["status"], "acknowledged", "{now}");
+
+    // Parameters, and what is refused.
+    let output = run(
+        dir.path(),
+        &[
+            "replay",
+            "--as-of",
+            "2026-03-02T00:00:00Z",
+            "--projection",
+            "customer-history",
+            "--basis",
+            "occurred",
+            "--param",
+            "customer_id=K-7",
+        ],
+    );
+    assert_exit(&output, 0, "replay of customer-history with a parameter");
+    let history: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!((history["customer_id"].clone(), history["complaint_count"].clone()), (json!("K-7"), json!(1)));
+    for (args, says) in [
+        (vec!["--as-of", "yesterday", "--projection", "open-complaints"], "--as-of"),
+        (vec!["--as-of", "2026-03-01T09:00:00Z", "--projection", "nope"], "nope"),
+        (vec!["--as-of", "2026-03-01T09:00:00Z", "--projection", "open-complaints", "--basis", "sideways"], "--basis"),
+        (vec!["--as-of", "2026-03-01T09:00:00Z", "--projection", "open-complaints", "--param", "novalue"], "--param"),
+    ] {
+        let mut full = vec!["replay"];
+        full.extend(&args);
+        let output = run(dir.path(), &full);
+        assert_exit(&output, 1, &format!("replay {args:?}"));
+        assert!(stderr(&output).contains(says), "replay {args:?} says {says:?}: {}", stderr(&output));
+    }
+}
+
+#[test]
+fn projections_status_and_rebuild_report_every_projection_caught_up() {
+    let dir = tempfile::tempdir().unwrap();
+    late_acknowledgement(dir.path());
+    complaint_with_notes(dir.path(), "p2", 2);
+    let names = ["open-complaints", "customer-history", "repeat-issues", "satisfaction", "suggestions", "answer-gaps"];
+    let statuses = |output: &Output| -> Vec<Value> { json_lines(&stdout(output)) };
+
+    let output = run(dir.path(), &["projections", "status"]);
+    assert_exit(&output, 0, "projections status");
+    let status = statuses(&output);
+    let listed: Vec<&str> = status.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    for name in names {
+        assert!(listed.contains(&name), "status lists {name}: {listed:?}");
+    }
+    for s in &status {
+        assert_eq!((s["lag"].clone(), s["state"].clone()), (json!(0), json!("running")), "caught up: {s}");
+        assert_eq!(s["checkpoint"], 5, "the checkpoint is the next position to apply (5 events): {s}");
+        assert!(s["version"].as_u64().is_some(), "{s}");
+    }
+    assert!(dir.path().join("projections").is_dir(), "checkpoints are kept beside the store");
+
+    // More events: the next status catches up from the saved checkpoint.
+    complaint_with_notes(dir.path(), "p3", 0);
+    let status = statuses(&run(dir.path(), &["projections", "status"]));
+    assert!(status.iter().all(|s| s["checkpoint"] == 6 && s["lag"] == 0), "{status:?}");
+
+    let output = run(dir.path(), &["projections", "rebuild", "open-complaints"]);
+    assert_exit(&output, 0, "projections rebuild open-complaints");
+    let rebuilt = statuses(&output);
+    let open = rebuilt.iter().find(|s| s["name"] == "open-complaints").expect("the rebuilt one is listed");
+    assert_eq!(
+        (open["checkpoint"].clone(), open["lag"].clone(), open["state"].clone()),
+        (json!(6), json!(0), json!("running"))
+    );
+
+    let output = run(dir.path(), &["projections", "rebuild", "nope"]);
+    assert_exit(&output, 1, "rebuild of an unknown projection");
+    assert!(stderr(&output).contains("no projection named \"nope\""), "{}", stderr(&output));
+}
+
+#[test]
+fn suggest_ranks_published_standard_answers_and_never_a_retired_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let published = |id: &str, category: &str, title: &str, answer: &str, keywords: &[&str]| {
+        json!({"event_type": "standard_answer_published", "data": {"answer_id": id, "category": category,
+            "title": title, "answer": answer, "keywords": keywords}})
+    };
+    let print = published(
+        "print",
+        "hardware",
+        "打印机频繁卡纸 / Printer paper jams",
+        "请清理进纸通道并更换搓纸轮。",
+        &["打印机", "卡纸", "paper jam"],
+    );
+    append(dir.path(), "qa-print", "no_stream", vec![print]);
+    let copier = published(
+        "copier",
+        "hardware",
+        "打印机卡纸（旧版） / Printer jams (old)",
+        "打印机卡纸请联系维修。",
+        &["打印机", "卡纸"],
+    );
+    let retired = json!({"event_type": "standard_answer_retired", "data": {"reason": "merged into qa-print"}});
+    append(dir.path(), "qa-copier", "no_stream", vec![copier, retired]);
+    let invoice = published(
+        "invoice",
+        "billing",
+        "发票开错 / Wrong invoice",
+        "我们将重新开具发票。",
+        &["发票", "税号", "invoice"],
+    );
+    append(dir.path(), "qa-invoice", "no_stream", vec![invoice]);
+
+    let suggest = |args: &[&str]| -> Vec<Value> {
+        let mut full = vec!["suggest"];
+        full.extend(args);
+        let output = run(dir.path(), &full);
+        assert_exit(&output, 0, &format!("suggest {args:?}"));
+        let answer: Value = serde_json::from_slice(&output.stdout).expect("suggest prints one JSON document");
+        answer["suggestions"].as_array().expect("a list of suggestions").clone()
+    };
+    let ids = |list: &[Value]| list.iter().map(|s| s["answer_id"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
+
+    let jam = suggest(&["我的打印机总是卡纸"]);
+    assert_eq!(ids(&jam).first().map(String::as_str), Some("print"), "{jam:?}");
+    assert!(!ids(&jam).contains(&"copier".to_owned()), "a retired answer never appears: {jam:?}");
+    assert!(jam[0]["why"].as_str().is_some_and(|w| w.contains("卡纸")), "says why: {}", jam[0]);
+    assert!(jam[0]["title"].as_str().is_some_and(|t| t.contains("Printer")), "{}", jam[0]);
+    assert!(jam.windows(2).all(|w| w[0]["score"].as_f64() >= w[1]["score"].as_f64()), "best first: {jam:?}");
+    assert_eq!(ids(&suggest(&["invoice has the wrong tax number"])).first().map(String::as_str), Some("invoice"));
+    assert_eq!(suggest(&["发票 卡纸", "--k", "1"]).len(), 1, "--k bounds the list");
+    assert!(!suggest(&["paper jam", "--category", "hardware"]).is_empty());
+
+    let output = run(dir.path(), &["suggest", "卡纸", "--k", "0"]);
+    assert_exit(&output, 1, "suggest --k 0");
+    assert!(stderr(&output).contains("k"), "{}", stderr(&output));
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -835,7 +1029,7 @@ async fn serve_without_tokens_creates_a_private_admin_token_and_prints_it_only_o
 // usage and help
 
 #[test]
-fn usage_errors_exit_2_pointing_to_help_and_touch_no_store() {
+fn usage_errors_exit_2_with_the_usage_and_touch_no_store() {
     let dir = tempfile::tempdir().unwrap();
     for args in [
         &["bogus"][..],
@@ -849,12 +1043,19 @@ fn usage_errors_exit_2_pointing_to_help_and_touch_no_store() {
         &["demo", "--complaints", "many"],
         &["verify", "--colour"],
         &["serve", "--listen"],
+        &["replay", "--projection", "open-complaints"],
+        &["projections"],
+        &["projections", "rebuild"],
+        &["suggest"],
     ] {
         let output = run(dir.path(), args);
         assert_exit(&output, 2, &format!("redress {args:?}"));
         let message = stderr(&output);
-        assert!(message.starts_with("error: "), "redress {args:?} says what is wrong: {message}");
-        assert!(message.contains("--help"), "redress {args:?} points to --help: {message}");
+        assert!(
+            message.contains("Usage: redress") || message.contains("try '--help'"),
+            "redress {args:?} shows the usage or points to --help: {message}"
+        );
+        assert!(stdout(&output).is_empty(), "redress {args:?} prints nothing on stdout");
     }
     assert!(!dir.path().join("db").exists(), "no store was opened");
 }
@@ -873,6 +1074,9 @@ fn help_of_each_command_says_what_it_does() {
         ("export", "Write the whole log as JSON Lines"),
         ("import", "Load an export"),
         ("demo", "sample history"),
+        ("replay", "as it stood at an instant"),
+        ("projections", "Projection status"),
+        ("suggest", "Rank the standard answers"),
         ("openapi", "OpenAPI document"),
     ];
     let top = stdout(&output);

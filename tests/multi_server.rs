@@ -100,7 +100,13 @@ async fn two_servers_on_one_database_race_without_lost_updates_and_see_each_othe
         let id = format!("ms{i}");
         let received = json!({"event_type": "complaint_received", "data": {"complaint_id": id, "customer_id": "K",
             "channel": "web", "category": "repair", "severity": "normal", "description": "d"}});
-        let (status, _) = post(&client, &servers[i % 2], &format!("complaint-{id}"), json!({"expected_version": "no_stream", "events": [received]})).await;
+        let (status, _) = post(
+            &client,
+            &servers[i % 2],
+            &format!("complaint-{id}"),
+            json!({"expected_version": "no_stream", "events": [received]}),
+        )
+        .await;
         assert_eq!(status, StatusCode::CREATED);
     }
     // Subscribers on both servers, from the start of the log, before the race.

@@ -644,6 +644,8 @@ async fn serve(
         tokio::net::TcpListener::bind(listen).await.map_err(|e| failed(&format!("listening on {listen}"), e))?;
     let address = listener.local_addr().map_err(|e| failed("listening", e))?;
     println!("Redress is listening on http://{address}");
+    // Load the Chinese word dictionary now, not in the first suggestion request.
+    let _ = tokio::task::spawn_blocking(redress_projections::text::warm_up).await;
     let projections = Arc::new(start_projections(cli, &store, database_checkpoints, &policy)?);
     let (stop_streams, streams_stopped) = tokio::sync::watch::channel(false);
     let state = AppState::new(Arc::clone(&store), Arc::clone(&projections), tokens, policy, streams_stopped);
