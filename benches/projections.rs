@@ -430,7 +430,7 @@ fn main() {
     let (seen, cold) = runtime.block_on(scan(store.as_ref(), 1_000));
     assert_eq!(seen, events, "the cached log holds the demo");
     let rss_warm = rss();
-    let mut baseline = |page: usize| {
+    let baseline = |page: usize| {
         let mut passes: Vec<f64> =
             (0..opts.passes).map(|_| runtime.block_on(scan(store.as_ref(), page)).1).collect::<Vec<_>>();
         let text = passes.iter().map(|s| format!("{s:.2}")).collect::<Vec<_>>().join(", ");

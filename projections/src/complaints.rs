@@ -153,47 +153,14 @@ const ALL_STATUSES: [ComplaintStatus; 8] = [
     ComplaintStatus::Closed,
 ];
 
-#[async_trait]
-impl Projection for OpenComplaints {
-    type State = ComplaintBook;
-    fn name(&self) -> &'static str {
-        "open-complaints"
-    }
-    fn version(&self) -> u32 {
-        1
-    }
-    fn event_types(&self) -> Option<Vec<EventType>> {
-        complaint_types()
-    }
-    fn apply(&self, state: &mut ComplaintBook, event: &RecordedEvent) -> Result<(), String> {
-        state.apply(event)
-    }
-    async fn query(&self, state: &ComplaintBook, query: &Query) -> Result<Value, ProjectionError> {
-        self.answer(state, query)
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 /// `customer-history` (客户档案): each customer's complaints and their outcomes, newest first.
 /// Query: `customer_id` (required).
 pub struct CustomerHistory;
 
-#[async_trait]
-impl Projection for CustomerHistory {
-    type State = ComplaintBook;
-    fn name(&self) -> &'static str {
-        "customer-history"
-    }
-    fn version(&self) -> u32 {
-        1
-    }
-    fn event_types(&self) -> Option<Vec<EventType>> {
-        complaint_types()
-    }
-    fn apply(&self, state: &mut ComplaintBook, event: &RecordedEvent) -> Result<(), String> {
-        state.apply(event)
-    }
-    async fn query(&self, book: &ComplaintBook, query: &Query) -> Result<Value, ProjectionError> {
+impl CustomerHistory {
+    /// The answer to `query` from `book`.
+    pub fn answer(&self, book: &ComplaintBook, query: &Query) -> Result<Value, ProjectionError> {
         query.only(&["customer_id", "as_of"])?;
         let customer =
             query.get("customer_id").ok_or_else(|| ProjectionError::BadQuery("customer_id is required".into()))?;
@@ -236,22 +203,9 @@ impl Projection for CustomerHistory {
 /// Query: `window_days` (default 90), `as_of`.
 pub struct RepeatIssues;
 
-#[async_trait]
-impl Projection for RepeatIssues {
-    type State = ComplaintBook;
-    fn name(&self) -> &'static str {
-        "repeat-issues"
-    }
-    fn version(&self) -> u32 {
-        1
-    }
-    fn event_types(&self) -> Option<Vec<EventType>> {
-        complaint_types()
-    }
-    fn apply(&self, state: &mut ComplaintBook, event: &RecordedEvent) -> Result<(), String> {
-        state.apply(event)
-    }
-    async fn query(&self, book: &ComplaintBook, query: &Query) -> Result<Value, ProjectionError> {
+impl RepeatIssues {
+    /// The answer to `query` from `book`.
+    pub fn answer(&self, book: &ComplaintBook, query: &Query) -> Result<Value, ProjectionError> {
         query.only(&["window_days", "as_of"])?;
         let window_days: i64 = query.parse("window_days")?.unwrap_or(90);
         if !(1..=3650).contains(&window_days) {
@@ -372,22 +326,9 @@ struct Group {
     resolution_judged: usize,
 }
 
-#[async_trait]
-impl Projection for Satisfaction {
-    type State = ComplaintBook;
-    fn name(&self) -> &'static str {
-        "satisfaction"
-    }
-    fn version(&self) -> u32 {
-        1
-    }
-    fn event_types(&self) -> Option<Vec<EventType>> {
-        complaint_types()
-    }
-    fn apply(&self, state: &mut ComplaintBook, event: &RecordedEvent) -> Result<(), String> {
-        state.apply(event)
-    }
-    async fn query(&self, book: &ComplaintBook, query: &Query) -> Result<Value, ProjectionError> {
+impl Satisfaction {
+    /// The answer to `query` from `book`.
+    pub fn answer(&self, book: &ComplaintBook, query: &Query) -> Result<Value, ProjectionError> {
         query.only(&["group_by", "as_of"])?;
         let group_by = query.get("group_by").unwrap_or("department");
         let as_of = query.as_of;
@@ -726,4 +667,37 @@ mod tests {
         assert_eq!(by_channel["groups"][0]["channel"], "hotline");
         assert!(s.query(&b, &at("2026-02-01T00:00:00Z").with("group_by", "mood")).await.is_err());
     }
+}
+
+/// The `Projection` impl shared by the complaint read models: fold complaint events into a
+/// [`ComplaintBook`], answer with the type's own `answer`.
+macro_rules! book_projection {
+    ($($projection:ident => $name:literal),* $(,)?) => {$(
+        #[async_trait]
+        impl Projection for $projection {
+            type State = ComplaintBook;
+            fn name(&self) -> &'static str {
+                $name
+            }
+            fn version(&self) -> u32 {
+                1
+            }
+            fn event_types(&self) -> Option<Vec<EventType>> {
+                complaint_types()
+            }
+            fn apply(&self, state: &mut ComplaintBook, event: &RecordedEvent) -> Result<(), String> {
+                state.apply(event)
+            }
+            async fn query(&self, state: &ComplaintBook, query: &Query) -> Result<Value, ProjectionError> {
+                self.answer(state, query)
+            }
+        }
+    )*};
+}
+
+book_projection! {
+    OpenComplaints => "open-complaints",
+    CustomerHistory => "customer-history",
+    RepeatIssues => "repeat-issues",
+    Satisfaction => "satisfaction",
 }
