@@ -229,7 +229,7 @@ fn fmt_rate(x: f64) -> String {
     let digits = whole.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -520,7 +520,7 @@ async fn read(opts: &Opts) -> Vec<Row> {
                 let stream = complaint(i);
                 let mut events = vec![received(&stream), acknowledged(&stream)];
                 let p = progress(&stream);
-                events.extend(std::iter::repeat(p).take(PER_STREAM - 2));
+                events.extend(std::iter::repeat_n(p, PER_STREAM - 2));
                 store.append(&stream, ExpectedVersion::NoStream, events).await.expect("load");
             }
         }));

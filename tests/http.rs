@@ -140,7 +140,9 @@ async fn every_kind_of_bad_input_gets_its_error_and_writes_nothing() {
     let path = "/streams/complaint-c1/events";
     let progress =
         |note: Value| json!({"event_type": "progress_updated", "data": {"note": note, "customer_informed": false}});
-    let cases: Vec<(&str, Vec<u8>, StatusCode, &str, Option<&str>)> = vec![
+    /// (what is wrong, the raw body, the status, the error code, the field it names)
+    type Case = (&'static str, Vec<u8>, StatusCode, &'static str, Option<&'static str>);
+    let cases: Vec<Case> = vec![
         ("malformed JSON", b"{\"events\": [".to_vec(), StatusCode::BAD_REQUEST, "bad_request", None),
         ("not an object", b"[1,2]".to_vec(), StatusCode::BAD_REQUEST, "bad_request", None),
         ("no events member", b"{}".to_vec(), StatusCode::BAD_REQUEST, "bad_request", None),

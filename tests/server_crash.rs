@@ -1,8 +1,8 @@
 //! Crash test through the HTTP server: `redress serve` over a sled dir, clients appending over HTTP, SIGKILL
 //! at a random moment, restart on the same dir, then check through the restarted server that every append
 //! answered `201` is there (same ids, same stream, versions and positions), that positions are gapless, that
-//! no batch is partial, that the log only grew, and that `GET /audit/verify` is ok. The restarted server is
-//! the next round's victim, so recovery also runs on top of earlier recoveries. A last round stops the server
+//! no batch is partial, that the log only grew, that `GET /audit/verify` is ok, and that the projections
+//! recovered from their checkpoints and agree with the log. The restarted server is the next round's victim, so recovery also runs on top of earlier recoveries. A last round stops the server
 //! with SIGTERM under the same load: it must exit 0, and the same checks hold.
 //!
 //! The seed is printed; `REDRESS_SERVER_CRASH_SEED=<seed>` replays the same kill delays and client choices
@@ -22,6 +22,10 @@ const ROUNDS_COUNT: u64 = 6;
 const CLIENTS_COUNT: u64 = 8;
 /// Complaint streams `complaint-http-crash-0` ..; few enough that clients collide on them.
 const STREAMS_COUNT: u64 = 24;
+/// Customers `K-0` .. of the complaints (stream n is customer n mod this).
+const CUSTOMERS_COUNT: u64 = 7;
+/// How long the restarted server's projections may take to catch up with the log.
+const PROJECTIONS_CATCH_UP: Duration = Duration::from_secs(20);
 /// The most `progress_updated` events one append carries.
 const BATCH_EVENTS_MAX: u64 = 4;
 /// How long the clients append before the kill, from the moment the server listens.
@@ -124,7 +128,7 @@ fn append_body(prng: &mut Prng, stream: u64, known: Option<u64>) -> (Value, Vec<
             let id = prng.uuid().to_string();
             let received = json!({"event_id": id, "event_type": "complaint_received",
                 "metadata": {"batch": batch, "batch_size": "1", "actor": "crash-client"},
-                "data": {"complaint_id": format!("http-crash-{stream}"), "customer_id": format!("K-{}", stream % 7),
+                "data": {"complaint_id": format!("http-crash-{stream}"), "customer_id": format!("K-{}", stream % CUSTOMERS_COUNT),
                     "channel": "web", "category": "billing", "severity": "normal",
                     "description": "账单重复扣款 (HTTP crash test)"}});
             (json!("no_stream"), vec![received])
@@ -305,9 +309,79 @@ async fn check(client: &Client, base: &str, acks: &[Ack], previous: &Seen, conte
         None => assert_eq!(verify["head_position"], Value::Null, "{context}: an empty log has no head"),
     }
 
+    // 5. The projections recovered too.
+    check_projections(client, base, &log, context).await;
+
     Seen {
         ids: log.iter().map(|e| text(e, "event_id")).collect(),
         hashes: log.iter().map(|e| text(e, "hash")).collect(),
+    }
+}
+
+/// The restarted server's projections recover from their checkpoints (written by a server that was killed)
+/// and catch up with the log: every one running with no lag, and the answers agree with the log. The clients
+/// never close a complaint, so every complaint stream in the log is an open complaint, once, and each customer
+/// has exactly the complaints whose streams the log holds (a `complaint_received` applied twice or lost after
+/// the kill would show here).
+async fn check_projections(client: &Client, base: &str, log: &[Value], context: &str) {
+    let get = |path: String| async move {
+        let response = client
+            .get(format!("{base}{path}"))
+            .bearer_auth(AUDITOR)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{context}: GET {path}: {e}"));
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or_else(|e| panic!("{context}: GET {path} body: {e}"));
+        (status, body)
+    };
+    let deadline = Instant::now() + PROJECTIONS_CATCH_UP;
+    loop {
+        let (status, body) = get("/projections".into()).await;
+        assert_eq!(status, StatusCode::OK, "{context}: GET /projections: {body}");
+        let statuses = body["projections"].as_array().unwrap_or_else(|| panic!("{context}: {body}")).clone();
+        assert!(!statuses.is_empty(), "{context}: no projection runs: {body}");
+        assert!(
+            statuses.iter().all(|s| s["state"] != "failed"),
+            "{context}: a projection failed after the restart: {body}"
+        );
+        if statuses.iter().all(|s| s["lag"] == 0 && s["state"] == "running") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{context}: projections not caught up within {PROJECTIONS_CATCH_UP:?}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let mut complaints: Vec<String> = log
+        .iter()
+        .filter(|e| e["event_type"] == "complaint_received")
+        .map(|e| e["data"]["complaint_id"].as_str().expect("a complaint id").to_owned())
+        .collect();
+    complaints.sort();
+    let (status, open) = get("/projections/open-complaints".into()).await;
+    assert_eq!(status, StatusCode::OK, "{context}: open-complaints: {open}");
+    let mut listed: Vec<String> = open["complaints"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{context}: {open}"))
+        .iter()
+        .map(|c| c["complaint_id"].as_str().expect("a complaint id").to_owned())
+        .collect();
+    listed.sort();
+    assert_eq!(listed, complaints, "{context}: open-complaints after the restart vs the log's complaints");
+    for customer in 0..CUSTOMERS_COUNT {
+        let expected = (0..STREAMS_COUNT)
+            .filter(|s| s % CUSTOMERS_COUNT == customer && complaints.contains(&format!("http-crash-{s}")))
+            .count();
+        let (status, history) = get(format!("/customers/K-{customer}/history")).await;
+        if expected == 0 {
+            assert_eq!(status, StatusCode::NOT_FOUND, "{context}: K-{customer} has no complaint: {history}");
+        } else {
+            assert_eq!(status, StatusCode::OK, "{context}: K-{customer}: {history}");
+            assert_eq!(history["complaint_count"], json!(expected), "{context}: K-{customer}'s history: {history}");
+        }
     }
 }
 

@@ -127,7 +127,7 @@ fn progress(shared: &Shared, stream: usize, batch: &str, batch_size: u64, index:
     let mut note = format!("step {} of {batch_size} of batch {batch}", index + 1);
     if large {
         note.push(' ');
-        note.extend(std::iter::repeat('x').take(LARGE_NOTE_BYTES));
+        note.extend(std::iter::repeat_n('x', LARGE_NOTE_BYTES));
     }
     let value = json!({
         "event_id": shared.ids.next().to_string(),
@@ -148,7 +148,7 @@ async fn append_forever(shared: Arc<Shared>, mut prng: Prng) {
             Some(current) => {
                 let size = prng.between(1, BATCH_EVENTS_MAX);
                 let events = (0..size)
-                    .map(|i| progress(&shared, stream, &batch, size, i, prng.next() % LARGE_NOTE_ONE_IN == 0))
+                    .map(|i| progress(&shared, stream, &batch, size, i, prng.next().is_multiple_of(LARGE_NOTE_ONE_IN)))
                     .collect();
                 (ExpectedVersion::Exact(current), events)
             }
