@@ -325,6 +325,93 @@ async fn plain_batches(client: &Client, schema: &str, payload: &[u8], duration: 
     }
 }
 
+/// `SELECT 1`, one connection: a round trip and nothing to commit (info).
+async fn plain_round_trip(client: &Client, duration: Duration) -> Measured {
+    let select = client.prepare("SELECT 1").await.unwrap();
+    let mut latencies = Vec::with_capacity(16 * 1024);
+    let start = Instant::now();
+    while start.elapsed() < duration {
+        let t = Instant::now();
+        client.query_one(&select, &[]).await.expect("select");
+        latencies.push(t.elapsed().as_nanos() as u64);
+    }
+    Measured {
+        n: latencies.len() as u64,
+        seconds: start.elapsed().as_secs_f64(),
+        latencies_ns: latencies,
+        groups: None,
+    }
+}
+
+/// `BEGIN; INSERT one row; COMMIT` as three round trips, one connection (info).
+async fn plain_transaction(client: &mut Client, schema: &str, payload: &[u8], duration: Duration) -> Measured {
+    let insert = client.prepare(&format!("INSERT INTO {schema}.baseline (id, payload) VALUES ($1, $2)")).await.unwrap();
+    let mut latencies = Vec::with_capacity(16 * 1024);
+    let start = Instant::now();
+    let mut id = -1i64;
+    while start.elapsed() < duration {
+        let t = Instant::now();
+        let tx = client.transaction().await.expect("begin");
+        tx.execute(&insert, &[&id, &payload]).await.expect("insert");
+        tx.commit().await.expect("commit");
+        latencies.push(t.elapsed().as_nanos() as u64);
+        id -= 1;
+    }
+    Measured {
+        n: latencies.len() as u64,
+        seconds: start.elapsed().as_secs_f64(),
+        latencies_ns: latencies,
+        groups: None,
+    }
+}
+
+/// `rows` rows per statement, autocommit, into `baseline_events`: a copy of Redress' `events` table (same
+/// columns, constraints and indexes), through an `UNNEST` insert shaped like the store's (info). It
+/// separates what the schema costs the server from what the store's writer adds.
+async fn plain_events_copy(client: &Client, schema: &str, record: &[u8], rows: usize, duration: Duration) -> Measured {
+    let insert = client
+        .prepare(&format!(
+            "INSERT INTO {schema}.baseline_events (position, stream, version, event_id, event_type, recorded_at,
+                 record, append_first_position, append_last_position, append_first_version, append_last_version)
+             SELECT p, st, v, id::uuid, t, timestamptz 'epoch' + (r / 1000) * interval '1 microsecond', rec,
+                    afp, alp, afv, alv
+             FROM UNNEST($1::int8[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::int8[], $7::bytea[],
+                         $8::int8[], $9::int8[], $10::int8[], $11::int8[])
+                  AS u(p, st, v, id, t, r, rec, afp, alp, afv, alv)"
+        ))
+        .await
+        .unwrap();
+    let stream = format!("complaint-copy-{rows}");
+    let mut latencies = Vec::with_capacity(16 * 1024);
+    let start = Instant::now();
+    let mut position = match rows {
+        1 => 0i64,
+        _ => 1i64 << 40,
+    };
+    while start.elapsed() < duration {
+        let positions: Vec<i64> = (position..position + rows as i64).collect();
+        let streams: Vec<&str> = vec![stream.as_str(); rows];
+        let ids: Vec<String> = (0..rows).map(|_| uuid::Uuid::now_v7().to_string()).collect();
+        let types: Vec<&str> = vec!["progress_updated"; rows];
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64;
+        let recorded: Vec<i64> = vec![now; rows];
+        let records: Vec<&[u8]> = vec![record; rows];
+        let (first, last) = (vec![position; rows], vec![position + rows as i64 - 1; rows]);
+        let params: [&(dyn ToSql + Sync); 11] =
+            [&positions, &streams, &positions, &ids, &types, &recorded, &records, &first, &last, &first, &last];
+        let t = Instant::now();
+        client.execute(&insert, &params).await.expect("insert into the events copy");
+        latencies.push(t.elapsed().as_nanos() as u64);
+        position += rows as i64;
+    }
+    Measured {
+        n: (latencies.len() * rows) as u64,
+        seconds: start.elapsed().as_secs_f64(),
+        latencies_ns: latencies,
+        groups: None,
+    }
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Redress: the scenarios of benches/engine.rs, on any store.
 
@@ -420,11 +507,20 @@ struct Row {
     redress: Measured,
 }
 
-async fn postgres_part(opts: &Opts, admin: &Client, schema: &str) -> Vec<Row> {
+/// Plain statements measured once, to split the costs (no bracket, no ratio).
+struct Info {
+    what: &'static str,
+    measured: Measured,
+}
+
+async fn postgres_part(opts: &Opts, admin: &Client, schema: &str) -> (Vec<Row>, Vec<Info>) {
     let store: Arc<dyn EventStore> =
         Arc::new(PostgresStore::connect(&opts.url, schema).await.expect("open the PostgreSQL store"));
     admin
-        .batch_execute(&format!("CREATE TABLE {schema}.baseline (id bigint, payload bytea)"))
+        .batch_execute(&format!(
+            "CREATE TABLE {schema}.baseline (id bigint, payload bytea);
+             CREATE TABLE {schema}.baseline_events (LIKE {schema}.events INCLUDING ALL);"
+        ))
         .await
         .expect("create the baseline table");
 
@@ -494,8 +590,29 @@ async fn postgres_part(opts: &Opts, admin: &Client, schema: &str) -> Vec<Row> {
         redress,
     });
 
+    // What the costs are made of (info).
+    eprintln!("  info rows ...");
+    let info_time = opts.secs(1.5);
+    let mut plain = plain;
+    let mut infos = vec![
+        Info {
+            what: "`SELECT 1`: one round trip, nothing committed",
+            measured: plain_round_trip(&plain, info_time).await,
+        },
+        Info {
+            what: "`BEGIN`; single-row INSERT; `COMMIT`: 3 round trips, 1 commit",
+            measured: plain_transaction(&mut plain, schema, &payload, info_time).await,
+        },
+    ];
+    for (what, rows) in [
+        ("1-row `UNNEST` INSERT into a copy of `events` (same constraints and indexes), autocommit", 1),
+        ("100-row `UNNEST` INSERT into a copy of `events` (same constraints and indexes), autocommit", BATCH),
+    ] {
+        infos.push(Info { what, measured: plain_events_copy(&plain, schema, &payload, rows, info_time).await });
+    }
+
     store.close().await;
-    rows
+    (rows, infos)
 }
 
 async fn sled_part(opts: &Opts, writers: usize) -> Vec<(&'static str, (f64, f64), Measured)> {
@@ -567,7 +684,7 @@ fn main() {
         runtime.block_on(sled_part(&opts, opts.writers))
     });
 
-    if let Some(mut rows) = pg {
+    if let Some((mut rows, mut infos)) = pg {
         println!();
         println!(
             "| scenario | plain INSERT, rows/s (before → after) | Redress on PostgreSQL, events/s | × plain INSERT |"
@@ -597,6 +714,18 @@ fn main() {
                 row.redress.p(50.0),
                 row.redress.p(99.0),
                 row.redress.per_group()
+            );
+        }
+        println!();
+        println!("| info: plain statements on one connection, to split the cost | rows/s | p50 / p99 per statement |");
+        println!("| --- | ---: | ---: |");
+        for info in infos.iter_mut() {
+            println!(
+                "| {} | {} | {} / {} |",
+                info.what,
+                fmt_rate(info.measured.rate()),
+                info.measured.p(50.0),
+                info.measured.p(99.0)
             );
         }
         if let Some(sled) = &sled {

@@ -14,7 +14,7 @@
 //! - `--complaints N`: complaints of the demo (default 75,000, ~1,020,000 events).
 //! - `--seed S`: demo seed (default: `DemoConfig::default().seed`).
 //! - `--fresh`: ignore (and replace) a cached log.
-//! - `--only a,b,..`: phases to run after the baseline scans: `replay`, `runner` (default: both).
+//! - `--only a,b,..`: phases to run after the baseline scans: `replay`, `runner`, `shared` (default: all).
 //! - `--passes N`: timed passes of each `read_all` baseline (default 3; the median is reported).
 
 use redress_adapters::demo::{self, DemoConfig, DemoSummary};
@@ -28,7 +28,7 @@ use redress_projections::{
     replay_state, start_builtins, Basis, CheckpointStore, Health, MemoryCheckpoints, Projection, ProjectionError,
     Projections, Query, Saved, BUILTIN_NAMES,
 };
-use redress_schemas::{codec, Position, Timestamp};
+use redress_schemas::{codec, Position, RecordedEvent, Timestamp};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
@@ -96,7 +96,7 @@ fn rss() -> u64 {
 // ---------------------------------------------------------------------------------------------------------
 // Options
 
-const PHASES: &[&str] = &["replay", "runner"];
+const PHASES: &[&str] = &["replay", "runner", "shared"];
 
 struct Opts {
     complaints: usize,
@@ -320,6 +320,49 @@ async fn replay_one<P: Projection>(p: P, store: &dyn EventStore, query: Query) -
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// (c) a prototype, not the runner: one read of the log feeding every built-in, on one task. What a runner
+// sharing a single catch-up among its projections could reach.
+
+fn applier<P: Projection>(p: P) -> Box<dyn FnMut(&RecordedEvent)> {
+    let filter = p.event_types().map_or_else(EventFilter::all, EventFilter::types);
+    let mut state = P::State::default();
+    Box::new(move |event| {
+        if filter.admits(event.event_type()) {
+            p.apply(&mut state, event).expect("apply");
+        }
+    })
+}
+
+async fn shared_read(store: &dyn EventStore) -> f64 {
+    let policy = SlaPolicy::default();
+    let mut appliers = vec![
+        applier(OpenComplaints { policy: policy.clone() }),
+        applier(CustomerHistory),
+        applier(RepeatIssues),
+        applier(Satisfaction { policy: policy.clone() }),
+        applier(Suggestions),
+        applier(AnswerGaps),
+    ];
+    let start = Instant::now();
+    let mut from = Position(0);
+    loop {
+        let page = store.read_all(from, 1_000, &EventFilter::all()).await.expect("read_all");
+        for event in &page.events {
+            for apply in appliers.iter_mut() {
+                apply(event);
+            }
+        }
+        match page.next {
+            Some(next) => from = Position(next),
+            None => break,
+        }
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    drop(appliers);
+    seconds
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // (b) the real runner: Projections + MemoryCheckpoints, from position 0, until caught up.
 
 /// `MemoryCheckpoints`, counting what the runners save (each save encodes the whole state first).
@@ -460,7 +503,9 @@ fn main() {
         rss_warm / 1_000_000
     );
 
-    // (a) replay_state, one projection after the other.
+    // (a) replay_state, one projection after the other. The segmenter's dictionary is loaded first, so the
+    // first text query doesn't pay for it.
+    redress_projections::text::warm_up();
     if opts.runs("replay") {
         let as_of = Timestamp::from_unix_nanos(DemoConfig::default().end().unix_nanos());
         let policy = SlaPolicy::default();
@@ -485,7 +530,7 @@ fn main() {
         println!("### (a) `replay_state`, one projection at a time (the read of the log included)");
         println!();
         println!(
-            "| projection | seconds | events/s | × read_all (pages of 10,000) | target ≥ 300,000/s | one query after |"
+            "| projection | seconds | events/s | × read_all (pages of 10,000) | target ≥ 300,000/s | first query after |"
         );
         println!("| --- | ---: | ---: | ---: | --- | ---: |");
         for r in &replayed {
@@ -583,6 +628,23 @@ fn main() {
                 r.each.iter().map(|(n, s)| format!("{n} {s:.2}")).collect::<Vec<_>>().join(", ")
             );
         }
+    }
+
+    // (c) the prototype of a shared read.
+    if opts.runs("shared") {
+        let seconds = runtime.block_on(shared_read(store.as_ref()));
+        let rate = events as f64 / seconds;
+        println!();
+        println!("### (c) prototype, not the runner: one read (pages of 1,000) applying all 6 built-ins, one task");
+        println!();
+        println!("| what | seconds | events/s | × read_all (pages of 1,000) | target ≥ 300,000/s |");
+        println!("| --- | ---: | ---: | ---: | --- |");
+        println!(
+            "| one `read_all` pass, each event applied to the 6 states | {seconds:.2} | {} | {:.2}× | {} |",
+            fmt_int(rate),
+            rate / read_1k,
+            yes_no(rate >= TARGET)
+        );
     }
 
     runtime.block_on(store.close());

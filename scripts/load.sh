@@ -15,10 +15,12 @@
 #    `wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency -s scripts/load.lua`: one progress_updated per
 #    POST, expected_version "any", round-robin over the streams. Only 201 answers count. The server's and
 #    wrk's CPU time during the measured run are read from /proc and bash's `time`.
-# 4. Engine again, so the HTTP run is bracketed by two engine runs.
-# 5. The server is stopped with SIGTERM (must exit 0), then `redress verify` checks the chain, and the log
+# 4. The server is stopped with SIGTERM (must exit 0), then `redress verify` checks the chain, and the log
 #    must hold every append answered 201 (openings, warm-up, load), plus at most those in flight at wrk's stop.
-# Needs: cargo, wrk (apt-get install -y wrk), python3, curl.
+# 5. Engine again, so the HTTP run is bracketed by two engine runs; then twice more, `--only concurrent
+#    --per-writer 100` and `600` under bash's `time`: the CPU difference / 32,000 is the engine's CPU per
+#    event without fixed costs, to compare with the server's and wrk's CPU per append.
+# Needs: cargo, wrk (apt-get install -y wrk), python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,7 +32,7 @@ WARMUP=${WARMUP:-3s}
 
 fail() { echo "load.sh FAILED: $*" >&2; exit 1; }
 say() { printf '\n== %s\n' "$*" >&2; }
-for tool in cargo wrk python3 curl; do
+for tool in cargo wrk python3; do
   command -v "$tool" >/dev/null || fail "$tool is not installed (wrk: apt-get update && apt-get install -y wrk)"
 done
 
@@ -59,16 +61,16 @@ engine_run() {
     || { cat "$work/engine-$1.err" >&2; return 1; }
   grep -E '^\| (1\. raw|3\. )' "$out" >&2
 }
-# "rate|p50|p99|baseline" of the 64-writer rows: "| 3. 64 concurrent writers, 1 event/append | 34,429 | 4.78× |
+# "rate|p50|p99|baseline|events" of the 64-writer rows: "| 3. 64 concurrent writers, 1 event/append | 34,429 | 4.78× |
 # 7,200 (around: 7,390 → 7,010) | ..." and "| 3. 64 concurrent writers, ... | events | seconds | p50 | p99 | ...".
 engine_fields() {
   awk -F'|' '/^\| 3\. / && !rate { gsub(/[ ,]/, "", $3); rate = $3; base = $5; sub(/^ +/, "", base); sub(/ +$/, "", base) }
-             /^\| 3\. / && NF >= 10 { gsub(/ /, "", $5); gsub(/ /, "", $6); p50 = $5; p99 = $6 }
-             END { print rate "|" p50 "|" p99 "|" base }' "$work/engine-$1.txt"
+             /^\| 3\. / && NF >= 10 { gsub(/[ ,]/, "", $3); events = $3; gsub(/ /, "", $5); gsub(/ /, "", $6); p50 = $5; p99 = $6 }
+             END { print rate "|" p50 "|" p99 "|" base "|" events }' "$work/engine-$1.txt"
 }
 
 engine_run before || fail "cargo bench (before)"
-IFS='|' read -r engine_before engine_before_p50 engine_before_p99 engine_before_base <<< "$(engine_fields before)"
+IFS="|" read -r engine_before engine_before_p50 engine_before_p99 engine_before_base _ <<< "$(engine_fields before)"
 [ -n "$engine_before" ] || fail "no 64-writer row in the engine bench's output"
 
 say "HTTP: redress serve on $work/data"
@@ -138,7 +140,18 @@ expected_events=$((STREAMS + warm_created + created))
 echo "$verify" >&2
 
 engine_run after || fail "cargo bench (after)"
-IFS='|' read -r engine_after engine_after_p50 engine_after_p99 engine_after_base <<< "$(engine_fields after)"
+# CPU per event of the engine's 64-writer scenario: user + system time of the bench process making exactly
+# 64 x 100 and 64 x 600 appends; the difference divided by 64 x 500 leaves out the fixed costs (open, setup).
+engine_cpu() {
+  TIMEFORMAT='%U %S'
+  { time "$engine_bin" --bench --only concurrent --per-writer "$1" > "$work/engine-cpu-$1.txt" 2>&1; } \
+    2> "$work/engine-cpu-$1.time" || return 1
+  awk '{ print $1 + $2 }' "$work/engine-cpu-$1.time" | tail -n1
+}
+say "engine CPU per event: $engine_bin --bench --only concurrent --per-writer 100, then 600 (under time)"
+engine_cpu_small=$(engine_cpu 100) || fail "the engine bench (CPU run, 100 per writer)"
+engine_cpu_large=$(engine_cpu 600) || fail "the engine bench (CPU run, 600 per writer)"
+IFS="|" read -r engine_after engine_after_p50 engine_after_p99 engine_after_base _ <<< "$(engine_fields after)"
 [ -n "$engine_after" ] || fail "no 64-writer row in the engine bench's output"
 
 python3 - <<PY
@@ -155,7 +168,14 @@ print(f"  CPU during the run    server {server_cpu:.1f} s ({1e6 * server_cpu / m
 print(f"  log after SIGTERM     $logged events, chain verified ({$expected_events} answered 201 incl. openings and warm-up; {$logged - $expected_events} more were in flight when wrk stopped)")
 print(f"engine in process, 64 writers: {before:,.0f} before, {after:,.0f} after (p50 $engine_before_p50 / $engine_after_p50, p99 $engine_before_p99 / $engine_after_p99)")
 print("  raw fdatasync baseline around them, syncs/s: $engine_before_base; $engine_after_base (a quiet disk gives ~5,000-8,500)")
+engine_cpu_us = 1e6 * ($engine_cpu_large - $engine_cpu_small) / (64 * 500)
+server_cpu_us = 1e6 * server_cpu / max(created, 1)
+wrk_cpu_us = 1e6 * wrk_cpu / max(created, 1)
+print(f"  engine CPU per event  {engine_cpu_us:.0f} µs (64 writers; CPU of 64 x 600 appends minus 64 x 100, / 32,000)")
 print(f"HTTP / engine = {http / engine:.2f}x (of the mean {engine:,.0f}/s)")
+print(f"CPU per append: server {server_cpu_us:.0f} µs + wrk {wrk_cpu_us:.0f} µs, engine alone {engine_cpu_us:.0f} µs;"
+      f" 2 idle cores would allow at most ~{2e6 / (server_cpu_us + wrk_cpu_us):,.0f} appends/s over HTTP"
+      f" and ~{2e6 / engine_cpu_us:,.0f} events/s in process")
 print(f"targets: >= 15,000 appends/s: {'met' if http >= 15000 else 'NOT met'}; p99 < 20 ms: {'met' if $p99 < 20 else 'NOT met'}")
 if not $expected_events <= $logged <= $expected_events + 2 * $CONNECTIONS:
     raise SystemExit("load.sh FAILED: the log does not hold the answered appends (plus at most those in flight)")

@@ -20,7 +20,7 @@ const AUDITOR: &str = "cli-auditor-token-0123456789";
 /// `redress` with a clean environment (no tokens, store or data dir inherited from the caller).
 pub fn redress() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_redress"));
-    for name in ["REDRESS_TOKENS", "REDRESS_STORE", "REDRESS_DATA_DIR", "REDRESS_QA_LIBRARY"] {
+    for name in ["REDRESS_TOKENS", "REDRESS_STORE", "REDRESS_PG_SCHEMA", "REDRESS_DATA_DIR", "REDRESS_QA_LIBRARY"] {
         command.env_remove(name);
     }
     command.env("REDRESS_LOG", "warn").stdin(Stdio::null());
@@ -42,7 +42,10 @@ fn run_with_stdin(dir: &Path, args: &[&str], input: Option<&str>) -> Output {
     let mut child = command.spawn().unwrap_or_else(|e| panic!("spawn redress {args:?}: {e}"));
     if let Some(input) = input {
         let mut stdin = child.stdin.take().expect("stdin is piped");
-        stdin.write_all(input.as_bytes()).expect("write stdin");
+        // A usage error exits before reading its input: a closed pipe is then expected.
+        if let Err(e) = stdin.write_all(input.as_bytes()) {
+            assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {e}");
+        }
     }
     child.wait_with_output().unwrap_or_else(|e| panic!("redress {args:?}: {e}"))
 }
@@ -323,7 +326,9 @@ fn append_takes_the_body_from_a_file_or_stdin_and_refuses_a_stale_version_writin
         (vec!["append", "--stream", "complaint-a1", "--expected-version", "soon"], valid.as_str(), "soon"),
     ] {
         let output = run_with_stdin(&data, &args, Some(body));
-        assert_exit(&output, 1, &format!("{args:?} with {body}"));
+        // A bad argument is a usage error (2); a refused body is a failure (1).
+        let code = if args.iter().any(|a| *a == "bad stream" || *a == "soon") { 2 } else { 1 };
+        assert_exit(&output, code, &format!("{args:?} with {body}"));
         assert!(stderr(&output).contains(says), "{args:?} with {body}: says {says:?}: {}", stderr(&output));
     }
     let log = run(&data, &["read", "--stream", "complaint-a1"]);
@@ -417,62 +422,18 @@ fn tail_prints_the_log_from_a_position_then_keeps_following_until_interrupted() 
     assert_eq!(wait_for_exit(&mut typed.0, CHILD_WAIT).and_then(|s| s.code()), Some(0));
 }
 
-/// A fresh database on the test PostgreSQL server, dropped afterwards.
-struct FreshDatabase {
-    name: String,
-    admin_url: String,
-}
-
-impl FreshDatabase {
-    async fn create() -> FreshDatabase {
-        let admin_url = crate::support::test_database_url();
-        let name = format!("redress_cli_{}", uuid::Uuid::new_v4().simple());
-        let (client, connection) =
-            tokio_postgres::connect(&admin_url, tokio_postgres::NoTls).await.unwrap_or_else(|e| {
-                panic!(
-                    "cannot reach PostgreSQL at {admin_url} (set REDRESS_TEST_DATABASE_URL): {e}. Start it with: \
-                 pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
-                )
-            });
-        let connection = tokio::spawn(connection);
-        client.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create a test database");
-        drop(client);
-        let _ = connection.await;
-        FreshDatabase { name, admin_url }
-    }
-
-    /// The URL of the new database: the test server's URL with its database name replaced.
-    fn url(&self) -> String {
-        let (base, query) = match self.admin_url.split_once('?') {
-            Some((base, query)) => (base, format!("?{query}")),
-            None => (self.admin_url.as_str(), String::new()),
-        };
-        let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
-        format!("{server}/{}{query}", self.name)
-    }
-
-    async fn drop_now(self) {
-        let (client, connection) =
-            tokio_postgres::connect(&self.admin_url, tokio_postgres::NoTls).await.expect("reconnect");
-        let connection = tokio::spawn(connection);
-        client
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
-            .await
-            .expect("drop the test database");
-        drop(client);
-        let _ = connection.await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tail_over_postgres_follows_an_append_made_by_another_process() {
-    let database = FreshDatabase::create().await;
-    let url = database.url();
+    // A fresh schema of the test database (dropped with the guard, also when the test fails).
+    let schema = crate::support::fresh_schema();
+    let _guard = crate::support::SchemaGuard::new(&schema);
+    let url = crate::support::test_database_url();
     let store_run = |args: Vec<String>, input: Option<String>| {
-        let url = url.clone();
+        let (url, schema) = (url.clone(), schema.clone());
         tokio::task::spawn_blocking(move || {
             let mut command = redress();
-            command.arg("--store").arg(&url).args(&args).stdout(Stdio::piped()).stderr(Stdio::piped());
+            command.args(["--store", &url, "--pg-schema", &schema]).args(&args);
+            command.stdout(Stdio::piped()).stderr(Stdio::piped());
             command.stdin(Stdio::piped());
             let mut child = command.spawn().unwrap();
             let mut stdin = child.stdin.take().unwrap();
@@ -488,10 +449,11 @@ async fn tail_over_postgres_follows_an_append_made_by_another_process() {
     let output = store_run(append_args("no_stream"), Some(body)).await.unwrap();
     assert_exit(&output, 0, "append over postgres");
 
-    let url_for_tail = url.clone();
+    let (url_for_tail, schema_for_tail) = (url.clone(), schema.clone());
     let (mut tail, lines) = tokio::task::spawn_blocking(move || {
         let mut tail = redress();
-        tail.arg("--store").arg(&url_for_tail).arg("tail").stdout(Stdio::piped()).stderr(Stdio::null());
+        tail.args(["--store", &url_for_tail, "--pg-schema", &schema_for_tail, "tail"]);
+        tail.stdout(Stdio::piped()).stderr(Stdio::null());
         let mut tail = Reaped(tail.spawn().unwrap());
         let lines = Lines::spawn(tail.0.stdout.take().unwrap());
         (tail, lines)
@@ -512,7 +474,6 @@ async fn tail_over_postgres_follows_an_append_made_by_another_process() {
     signal(&tail.0, "INT");
     let status = tokio::task::spawn_blocking(move || wait_for_exit(&mut tail.0, CHILD_WAIT)).await.unwrap();
     assert_eq!(status.and_then(|s| s.code()), Some(0), "tail ends with 0 on Ctrl-C");
-    database.drop_now().await;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -662,10 +623,10 @@ fn demo_loads_the_sample_history_prints_a_summary_and_a_tour_and_the_chain_verif
     let output = run(dir.path(), &["demo", "--complaints", "200"]);
     assert_exit(&output, 0, "demo --complaints 200");
     let summary = stdout(&output);
-    assert!(summary.contains("complaints: 200"), "the summary counts the complaints: {summary}");
+    assert!(summary.contains("\"complaints\": 200"), "the summary counts the complaints: {summary}");
     let events: u64 = summary
         .lines()
-        .find_map(|l| l.trim().strip_prefix("events: "))
+        .find_map(|l| l.trim().strip_prefix("\"events\": "))
         .and_then(|n| n.trim_end_matches(',').parse().ok())
         .unwrap_or_else(|| panic!("the summary counts the events: {summary}"));
     assert!(events > 200, "more than one event per complaint: {events}");
@@ -678,7 +639,8 @@ fn demo_loads_the_sample_history_prints_a_summary_and_a_tour_and_the_chain_verif
             .and_then(|n| n.trim_end_matches(',').parse::<u64>().ok())
             .unwrap_or_else(|| panic!("the summary has {key}: {summary}"))
     };
-    let open_line = format!("Open complaints: {} ({} overdue)", counted("open_at_end: "), counted("overdue_at_end: "));
+    let open_line =
+        format!("Open complaints: {} ({} overdue)", counted("\"open_at_end\": "), counted("\"overdue_at_end\": "));
     assert!(summary.contains(&open_line), "the tour shows {open_line:?}: {summary}");
     for part in ["Repeat issues", "Satisfaction by department", "Suggested standard answers", "redress serve"] {
         assert!(summary.contains(part), "the tour shows {part:?}: {summary}");
@@ -785,7 +747,9 @@ fn replay_prints_a_projection_as_it_stood_at_an_instant_on_either_basis() {
         let mut full = vec!["replay"];
         full.extend(&args);
         let output = run(dir.path(), &full);
-        assert_exit(&output, 1, &format!("replay {args:?}"));
+        // An unknown projection is a failure (1); a malformed argument is a usage error (2).
+        let code = if args.contains(&"nope") { 1 } else { 2 };
+        assert_exit(&output, code, &format!("replay {args:?}"));
         assert!(stderr(&output).contains(says), "replay {args:?} says {says:?}: {}", stderr(&output));
     }
 }
@@ -885,7 +849,7 @@ fn suggest_ranks_published_standard_answers_and_never_a_retired_one() {
     assert!(!suggest(&["paper jam", "--category", "hardware"]).is_empty());
 
     let output = run(dir.path(), &["suggest", "卡纸", "--k", "0"]);
-    assert_exit(&output, 1, "suggest --k 0");
+    assert_exit(&output, 2, "suggest --k 0");
     assert!(stderr(&output).contains("k"), "{}", stderr(&output));
 }
 
@@ -1089,4 +1053,25 @@ fn help_of_each_command_says_what_it_does() {
         assert!(help.contains(&format!("Usage: redress {command}")), "{command} --help shows its usage");
         assert!(help.contains("--data-dir"), "{command} --help shows --data-dir");
     }
+}
+
+#[test]
+fn importing_a_tampered_export_exits_3_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (source, target) = (dir.path().join("source"), dir.path().join("target"));
+    assert_exit(&run(&source, &["demo", "--complaints", "120"]), 0, "demo");
+    let export = dir.path().join("export.jsonl");
+    assert_exit(&run(&source, &["export", "--output", export.to_str().unwrap()]), 0, "export");
+    let mut lines: Vec<String> = std::fs::read_to_string(&export).unwrap().lines().map(str::to_owned).collect();
+    assert!(lines.len() > 1_500, "more events than one import chunk");
+    let mut event: serde_json::Value = serde_json::from_str(&lines[1_400]).unwrap();
+    event["metadata"]["actor"] = serde_json::json!("mallory");
+    lines[1_400] = event.to_string();
+    std::fs::write(&export, lines.join("\n") + "\n").unwrap();
+    let output = run(&target, &["import", "--input", export.to_str().unwrap()]);
+    assert_exit(&output, 3, "import of a tampered export");
+    assert!(stderr(&output).contains("1400"), "names the position: {}", stderr(&output));
+    let output = run(&target, &["verify"]);
+    assert_exit(&output, 0, "verify the target");
+    assert!(stdout(&output).contains("empty"), "nothing was imported: {}", stdout(&output));
 }

@@ -2,8 +2,9 @@
 //! at a random moment, restart on the same dir, then check through the restarted server that every append
 //! answered `201` is there (same ids, same stream, versions and positions), that positions are gapless, that
 //! no batch is partial, that the log only grew, that `GET /audit/verify` is ok, and that the projections
-//! recovered from their checkpoints and agree with the log. The restarted server is the next round's victim, so recovery also runs on top of earlier recoveries. A last round stops the server
-//! with SIGTERM under the same load: it must exit 0, and the same checks hold.
+//! recovered from their checkpoints and agree with the log. The restarted server is the next round's victim,
+//! so recovery also runs on top of earlier recoveries. A last round stops the server with SIGTERM under the
+//! same load: it must exit 0, and the same checks hold.
 //!
 //! The seed is printed; `REDRESS_SERVER_CRASH_SEED=<seed>` replays the same kill delays and client choices
 //! (the interleaving of the clients is up to the scheduler).
@@ -30,7 +31,7 @@ const PROJECTIONS_CATCH_UP: Duration = Duration::from_secs(20);
 const BATCH_EVENTS_MAX: u64 = 4;
 /// How long the clients append before the kill, from the moment the server listens.
 const KILL_DELAY_MS_MIN: u64 = 150;
-const KILL_DELAY_MS_MAX: u64 = 1_200;
+const KILL_DELAY_MS_MAX: u64 = 900;
 /// A kill this soon after the last 201 counts as a kill "while acks were flowing".
 const ACK_FLOWING_WINDOW: Duration = Duration::from_millis(50);
 /// Fewer 201s over the whole test than this, and it proved nothing.
@@ -226,10 +227,17 @@ async fn read_log(client: &Client, base: &str, context: &str) -> Vec<Value> {
 }
 
 /// What the previous round's check saw: the log's ids and hashes in position order.
-#[derive(Default)]
 struct Seen {
     ids: Vec<String>,
     hashes: Vec<String>,
+    /// Each stream's last version.
+    versions: Vec<Option<u64>>,
+}
+
+impl Seen {
+    fn empty() -> Seen {
+        Seen { ids: Vec::new(), hashes: Vec::new(), versions: vec![None; STREAMS_COUNT as usize] }
+    }
 }
 
 /// Checks the restarted server's log against the acks; returns what it saw.
@@ -312,9 +320,16 @@ async fn check(client: &Client, base: &str, acks: &[Ack], previous: &Seen, conte
     // 5. The projections recovered too.
     check_projections(client, base, &log, context).await;
 
+    let mut versions = vec![None; STREAMS_COUNT as usize];
+    for event in &log {
+        let stream = text(event, "stream");
+        let index: usize = stream.strip_prefix("complaint-http-crash-").and_then(|n| n.parse().ok()).expect("ours");
+        versions[index] = event["version"].as_u64();
+    }
     Seen {
         ids: log.iter().map(|e| text(e, "event_id")).collect(),
         hashes: log.iter().map(|e| text(e, "hash")).collect(),
+        versions,
     }
 }
 
@@ -385,17 +400,6 @@ async fn check_projections(client: &Client, base: &str, log: &[Value], context: 
     }
 }
 
-/// Each stream's last version in the checked log.
-async fn versions_in_log(client: &Client, base: &str, context: &str) -> Vec<Mutex<Option<u64>>> {
-    let mut versions = vec![None; STREAMS_COUNT as usize];
-    for event in read_log(client, base, context).await {
-        let stream = event["stream"].as_str().expect("a stream");
-        let index: usize = stream.strip_prefix("complaint-http-crash-").and_then(|n| n.parse().ok()).expect("ours");
-        versions[index] = event["version"].as_u64();
-    }
-    versions.into_iter().map(Mutex::new).collect()
-}
-
 fn start_server(dir: &Path) -> ServerProcess {
     ServerProcess::start(dir, Some(&format!("publisher:{PUBLISHER},auditor:{AUDITOR}")))
 }
@@ -423,7 +427,7 @@ async fn round(
     let mut server = server;
     let context = format!("round {round} ({how:?}) of seed {seed} (replay with REDRESS_SERVER_CRASH_SEED={seed})");
     let client = Client::builder().timeout(REQUEST_TIMEOUT).build().expect("a client");
-    let versions = versions_in_log(&client, &server.base, &context).await;
+    let versions = previous.versions.iter().copied().map(Mutex::new).collect();
     let shared = Arc::new(Shared {
         base: server.base.clone(),
         client,
@@ -500,7 +504,7 @@ async fn server_killed_mid_append_loses_no_answered_append_and_sigterm_under_loa
     let started = Instant::now();
     let dir = tempfile::tempdir().expect("temp dir");
     let mut prng = Prng::new(seed);
-    let mut previous = Seen::default();
+    let mut previous = Seen::empty();
     let mut acks_total = 0;
     let mut rounds_killed_while_flowing = 0;
     let path = dir.path().to_path_buf();

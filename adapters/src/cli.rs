@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 /// Redress: an event-sourced complaint-lifecycle engine.
 #[derive(Debug, Parser)]
-#[command(name = "redress", version, about, long_about = None)]
+#[command(name = "redress", version)]
 pub struct Cli {
     /// Directory of the embedded (sled) store.
     #[arg(long, global = true, default_value = "./redress-data", env = "REDRESS_DATA_DIR")]
@@ -53,20 +53,21 @@ pub enum Command {
     },
     /// Append events: the same JSON as the HTTP body, from --file or standard input.
     Append {
-        #[arg(long)]
-        stream: String,
+        #[arg(long, value_parser = parse_stream)]
+        stream: StreamName,
         /// any, no_stream, exists, or a version; overrides the body's expected_version.
-        #[arg(long)]
-        expected_version: Option<String>,
+        #[arg(long, value_parser = parse_expected)]
+        expected_version: Option<redress_engine::ExpectedVersion>,
         #[arg(long)]
         file: Option<PathBuf>,
     },
     /// Print a stream's events as JSON Lines.
     Read {
+        #[arg(long, value_parser = parse_stream)]
+        stream: StreamName,
+        /// First version (default: 0, or the last one with --backward).
         #[arg(long)]
-        stream: String,
-        #[arg(long, default_value_t = 0)]
-        from_version: u64,
+        from_version: Option<u64>,
         #[arg(long)]
         backward: bool,
     },
@@ -96,17 +97,17 @@ pub enum Command {
     /// Print a projection's answer as it stood at an instant, rebuilt from the log up to then.
     Replay {
         /// RFC 3339 instant.
-        #[arg(long)]
-        as_of: String,
+        #[arg(long, value_parser = parse_instant)]
+        as_of: redress_schemas::Timestamp,
         /// open-complaints, repeat-issues, satisfaction, customer-history, suggestions, answer-gaps.
         #[arg(long)]
         projection: String,
         /// recorded (what the desk knew then) or occurred (how things stood in the world).
-        #[arg(long, default_value = "recorded")]
+        #[arg(long, default_value = "recorded", value_parser = ["recorded", "occurred"])]
         basis: String,
         /// Projection parameters as key=value (e.g. group_by=category, customer_id=K-1).
-        #[arg(long = "param", value_name = "KEY=VALUE")]
-        params: Vec<String>,
+        #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
+        params: Vec<(String, String)>,
     },
     /// Projection status, or rebuild one from position 0.
     Projections {
@@ -119,9 +120,9 @@ pub enum Command {
         text: String,
         #[arg(long)]
         category: Option<String>,
-        /// How many answers.
-        #[arg(long, default_value_t = 3)]
-        k: usize,
+        /// How many answers (1..=20).
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=20))]
+        k: u64,
     },
     /// Load the sample history and print a short tour.
     Demo {
@@ -141,6 +142,23 @@ pub enum ProjectionsAction {
     Status,
     /// Rebuild a projection from position 0 and save it.
     Rebuild { name: String },
+}
+
+fn parse_stream(text: &str) -> Result<StreamName, String> {
+    StreamName::new(text).map_err(|e| e.to_string())
+}
+
+fn parse_expected(text: &str) -> Result<redress_engine::ExpectedVersion, String> {
+    http::parse_expected_text(text).map_err(|e| e.message)
+}
+
+fn parse_instant(text: &str) -> Result<redress_schemas::Timestamp, String> {
+    redress_schemas::Timestamp::parse(text).map_err(|e| e.to_string())
+}
+
+fn parse_param(text: &str) -> Result<(String, String), String> {
+    let (key, value) = text.split_once('=').ok_or_else(|| format!("{text:?} is not KEY=VALUE"))?;
+    Ok((key.to_owned(), value.to_owned()))
 }
 
 /// A command's failure, with its exit code.
@@ -250,7 +268,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 Command::Export { output } => export(&*store, output).await,
                 Command::Import { input } => import(&*store, input).await,
                 Command::Replay { as_of, projection, basis, params } => {
-                    replay(&*store, as_of, projection, basis, params).await
+                    replay(&*store, *as_of, projection, basis, params).await
                 }
                 Command::Projections { action } => {
                     projections_command(&cli, &store, database_checkpoints, action).await
@@ -275,8 +293,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
 
 async fn append(
     store: &dyn EventStore,
-    stream: &str,
-    expected: &Option<String>,
+    stream: &StreamName,
+    expected: &Option<redress_engine::ExpectedVersion>,
     file: &Option<PathBuf>,
 ) -> Result<(), CliError> {
     let body = match file {
@@ -288,14 +306,10 @@ async fn append(
             buf
         }
     };
-    let stream = StreamName::new(stream).map_err(|e| failed("--stream", e))?;
     let (body_expected, events) =
-        http::parse_append_body(&body, &stream).map_err(|e| CliError::Failed(format!("{}: {}", e.code, e.message)))?;
-    let expected = match expected {
-        Some(text) => http::parse_expected_text(text).map_err(|e| CliError::Failed(e.message))?,
-        None => body_expected,
-    };
-    let outcome = store.append(&stream, expected, events).await?;
+        http::parse_append_body(&body, stream).map_err(|e| CliError::Failed(format!("{}: {}", e.code, e.message)))?;
+    let expected = expected.unwrap_or(body_expected);
+    let outcome = store.append(stream, expected, events).await?;
     let r = outcome.result;
     println!(
         "{}",
@@ -306,16 +320,15 @@ async fn append(
     Ok(())
 }
 
-async fn read(store: &dyn EventStore, stream: &str, from: u64, backward: bool) -> Result<(), CliError> {
-    let stream = StreamName::new(stream).map_err(|e| failed("--stream", e))?;
+async fn read(store: &dyn EventStore, stream: &StreamName, from: Option<u64>, backward: bool) -> Result<(), CliError> {
     let (direction, mut from) = if backward {
-        (Direction::Backward, from.max(u64::MAX * u64::from(from == 0)))
+        (Direction::Backward, from.unwrap_or(u64::MAX))
     } else {
-        (Direction::Forward, from)
+        (Direction::Forward, from.unwrap_or(0))
     };
     let mut out = BufWriter::new(std::io::stdout().lock());
     loop {
-        let page = store.read_stream(&stream, from, direction, 1_000).await?;
+        let page = store.read_stream(stream, from, direction, 1_000).await?;
         for event in &page.events {
             writeln!(out, "{}", event.to_json()).map_err(|e| failed("writing", e))?;
         }
@@ -408,6 +421,9 @@ async fn export(store: &dyn EventStore, output: &Path) -> Result<(), CliError> {
 }
 
 async fn import(store: &dyn EventStore, input: &Path) -> Result<(), CliError> {
+    // Verify the whole file first, so a broken export writes nothing (each chunk below is atomic, and
+    // the first one is refused unless the file continues this store's log).
+    verify_file(input)?;
     let handle = std::fs::File::open(input).map_err(|e| failed(&input.display().to_string(), e))?;
     let bar = progress(None, "import");
     let mut chunk = Vec::with_capacity(1_000);
@@ -441,20 +457,14 @@ async fn import(store: &dyn EventStore, input: &Path) -> Result<(), CliError> {
 
 async fn replay(
     store: &dyn EventStore,
-    as_of: &str,
+    as_of: redress_schemas::Timestamp,
     name: &str,
     basis: &str,
-    params: &[String],
+    params: &[(String, String)],
 ) -> Result<(), CliError> {
-    let as_of = redress_schemas::Timestamp::parse(as_of).map_err(|e| failed("--as-of", e))?;
-    let basis = match basis {
-        "recorded" => Basis::Recorded,
-        "occurred" => Basis::Occurred,
-        other => return Err(failed("--basis", format!("{other:?}: use recorded or occurred"))),
-    };
+    let basis = if basis == "occurred" { Basis::Occurred } else { Basis::Recorded };
     let mut query = Query::at(as_of);
-    for param in params {
-        let (k, v) = param.split_once('=').ok_or_else(|| failed("--param", format!("{param:?} is not KEY=VALUE")))?;
+    for (k, v) in params {
         query = query.with(k, v);
     }
     let bar = progress(None, "replay");
@@ -501,7 +511,7 @@ async fn projections_command(
     Ok(())
 }
 
-async fn suggest(store: &dyn EventStore, text: &str, category: &Option<String>, k: usize) -> Result<(), CliError> {
+async fn suggest(store: &dyn EventStore, text: &str, category: &Option<String>, k: u64) -> Result<(), CliError> {
     let mut query = Query::at(redress_schemas::Timestamp::now()).with("text", text).with("k", &k.to_string());
     if let Some(category) = category {
         query = query.with("category", category);
@@ -604,7 +614,7 @@ pub async fn demo(store: &dyn EventStore, complaints: usize, seed: u64) -> Resul
     let bar = progress(Some(appends.len() as u64), "demo");
     let summary = crate::demo::load(store, appends, |done, _| bar.set_position(done as u64)).await?;
     bar.finish_and_clear();
-    Ok(format!("{summary:#?}"))
+    Ok(serde_json::to_string_pretty(&summary).unwrap_or_else(|_| format!("{summary:?}")))
 }
 
 async fn serve(
