@@ -14,6 +14,10 @@
 //! - `--complaints N`: complaints of the demo (default 75,000, ~1,020,000 events).
 //! - `--seed S`: demo seed (default: `DemoConfig::default().seed`).
 //! - `--fresh`: ignore (and replace) a cached log.
+//! - `--first-page N`: events per page of the first scan after open, which fills sled's cache (default
+//!   1,000; with 10,000 glibc's heap ends up laid out so that later scans run ~3× slower).
+//! - `--no-trim`: never call glibc's `malloc_trim` (it is called before each RSS reading, which also
+//!   changes how fast glibc's malloc serves the next scan; see BENCHMARKS.md).
 //! - `--only a,b,..`: phases to run after the baseline scans: `replay`, `runner`, `shared` (default: all).
 //! - `--passes N`: timed passes of each `read_all` baseline (default 3; the median is reported).
 
@@ -77,6 +81,9 @@ fn thread_heap() -> isize {
     NET_HEAP.with(Cell::get)
 }
 
+/// `--no-trim`: leave glibc's heap as the run leaves it (RSS deltas then mean little).
+static NO_TRIM: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 extern "C" {
     /// glibc: gives free heap memory back to the kernel (also from the middle of the heap).
     fn malloc_trim(pad: usize) -> i32;
@@ -85,8 +92,10 @@ extern "C" {
 /// VmRSS of this process, in bytes, after glibc has given back what it holds free: otherwise a state
 /// built into memory that an earlier phase freed would show no RSS growth at all.
 fn rss() -> u64 {
-    // SAFETY: malloc_trim only walks glibc's own free lists.
-    unsafe { malloc_trim(0) };
+    if !NO_TRIM.load(Ordering::Relaxed) {
+        // SAFETY: malloc_trim only walks glibc's own free lists.
+        unsafe { malloc_trim(0) };
+    }
     let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
     let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS line");
     let kb: u64 = line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("VmRSS in kB");
@@ -104,6 +113,7 @@ struct Opts {
     fresh: bool,
     only: Vec<String>,
     passes: usize,
+    first_page: usize,
 }
 
 impl Opts {
@@ -114,6 +124,7 @@ impl Opts {
             fresh: false,
             only: PHASES.iter().map(|s| s.to_string()).collect(),
             passes: 3,
+            first_page: 1_000,
         };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
@@ -122,6 +133,8 @@ impl Opts {
                 "--complaints" => opts.complaints = value("--complaints").parse().expect("--complaints N"),
                 "--seed" => opts.seed = value("--seed").parse().expect("--seed S"),
                 "--fresh" => opts.fresh = true,
+                "--no-trim" => NO_TRIM.store(true, Ordering::Relaxed),
+                "--first-page" => opts.first_page = value("--first-page").parse::<usize>().expect("N").max(1),
                 "--only" => opts.only = value("--only").split(',').map(str::to_string).collect(),
                 "--passes" => opts.passes = value("--passes").parse::<usize>().expect("--passes N").max(1),
                 // `cargo bench` passes `--bench`; libtest-style filters are ignored.
@@ -239,7 +252,7 @@ fn fmt_int(x: f64) -> String {
         out.push('-');
     }
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -470,7 +483,7 @@ fn main() {
 
     // Warm sled's cache (the first scan after open also reads the files), then the baselines.
     let rss_open = rss();
-    let (seen, cold) = runtime.block_on(scan(store.as_ref(), 1_000));
+    let (seen, cold) = runtime.block_on(scan(store.as_ref(), opts.first_page));
     assert_eq!(seen, events, "the cached log holds the demo");
     let rss_warm = rss();
     let baseline = |page: usize| {
@@ -486,7 +499,8 @@ fn main() {
     println!("| baseline: `read_all` of $all, decoded, nothing applied | events/s | seconds (median) | passes |");
     println!("| --- | ---: | ---: | --- |");
     println!(
-        "| first scan after open, pages of 1,000 (warms sled's cache; info) | {} | {cold:.2} | 1 |",
+        "| first scan after open, pages of {} (warms sled's cache; info) | {} | {cold:.2} | 1 |",
+        fmt_int(opts.first_page as f64),
         fmt_int(events as f64 / cold)
     );
     println!(
