@@ -198,7 +198,11 @@ impl<P: Projection> Runner<P> {
                     if current.is_live() && self.health() == Health::Starting {
                         self.set_health(Health::Running);
                     }
-                    if unsaved >= self.save_every_events || last_save.elapsed() >= SAVE_INTERVAL {
+                    // While catching up, save by count only: a snapshot a second of a large state is
+                    // most of a rebuild's cost, and a crash then only re-applies from the last one.
+                    let due = unsaved >= self.save_every_events
+                        || (current.is_live() && last_save.elapsed() >= SAVE_INTERVAL);
+                    if due {
                         if let Err(error) = self.save().await {
                             tracing::warn!(projection = self.projection.name(), %error, "could not save the checkpoint");
                         }
@@ -255,6 +259,14 @@ impl<P: Projection> Runner<P> {
                     drop(slot);
                     if current.is_live() && self.health() == Health::Starting {
                         self.set_health(Health::Running);
+                    }
+                    // Caught up and quiet: save what catching up left unsaved.
+                    if current.is_live() && unsaved > 0 && last_save.elapsed() >= SAVE_INTERVAL {
+                        if let Err(error) = self.save().await {
+                            tracing::warn!(projection = self.projection.name(), %error, "could not save the checkpoint");
+                        }
+                        unsaved = 0;
+                        last_save = Instant::now();
                     }
                 }
                 _ = stop.changed() => break,
