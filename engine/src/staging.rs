@@ -349,3 +349,39 @@ pub fn written_page<B: AsRef<[u8]>>(
     }
     Ok(crate::store::Page { events, next })
 }
+
+/// An append as every backend takes it: prepare on the caller's task (limits, canonical JSON,
+/// payload), queue it for the writer, wait for the durable answer.
+pub async fn submit_append(
+    writer: Result<tokio::sync::mpsc::Sender<WriteCommand>, StoreError>,
+    stream: &StreamName,
+    expected: ExpectedVersion,
+    events: Vec<redress_schemas::ProposedEvent>,
+) -> Result<AppendOutcome, StoreError> {
+    let events = crate::prepare::prepare(stream, events)?;
+    let (reply, answer) = oneshot::channel();
+    let command = WriteCommand::Append { stream: stream.clone(), expected, events, reply };
+    writer?.send(command).await.map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
+    answer.await.map_err(|_| StoreError::Unavailable("the writer stopped before answering".into()))?
+}
+
+/// An import as every backend takes it: at most [`crate::limits::APPEND_EVENTS_MAX`] events, queued
+/// for the writer, answered once durable (or refused whole).
+pub async fn submit_import(
+    writer: Result<tokio::sync::mpsc::Sender<WriteCommand>, StoreError>,
+    events: Vec<WrittenEvent>,
+) -> Result<(), StoreError> {
+    let max = crate::limits::APPEND_EVENTS_MAX;
+    if events.len() > max {
+        return Err(StoreError::LimitExceeded { limit: "append_events_max", max, actual: events.len() });
+    }
+    if events.is_empty() {
+        return Ok(());
+    }
+    let (reply, answer) = oneshot::channel();
+    writer?
+        .send(WriteCommand::Import { events, reply })
+        .await
+        .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
+    answer.await.map_err(|_| StoreError::Unavailable("the writer stopped before answering".into()))?
+}

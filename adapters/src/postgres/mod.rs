@@ -25,16 +25,16 @@ mod writer;
 
 use deadpool_postgres::{ClientWrapper, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use redress_engine::limits::{
-    APPEND_EVENTS_MAX, READ_EVENTS_MAX, READ_SCAN_EVENTS_MAX, SUBSCRIPTION_QUEUE_BATCHES_MAX, WRITER_QUEUE_APPENDS_MAX,
+    READ_EVENTS_MAX, READ_SCAN_EVENTS_MAX, SUBSCRIPTION_QUEUE_BATCHES_MAX, WRITER_QUEUE_APPENDS_MAX,
 };
 use redress_engine::staging::{self, check_position, WriteCommand as Command};
 use redress_engine::{
-    prepare, AppendOutcome, CommittedBatch, Direction, EventFilter, EventStore, ExpectedVersion, Head, Page, StoreError,
+    AppendOutcome, CommittedBatch, Direction, EventFilter, EventStore, ExpectedVersion, Head, Page, StoreError,
 };
 use redress_schemas::{codec, Hash, Position, ProposedEvent, RecordedEvent, StreamName, WrittenEvent};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc};
 use tokio_postgres::NoTls;
 use writer::Writer;
 
@@ -170,11 +170,7 @@ impl EventStore for PostgresStore {
         expected: ExpectedVersion,
         events: Vec<ProposedEvent>,
     ) -> Result<AppendOutcome, StoreError> {
-        let events = prepare(stream, events)?;
-        let (reply, answer) = oneshot::channel();
-        let command = Command::Append { stream: stream.clone(), expected, events, reply };
-        self.sender()?.send(command).await.map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
-        answer.await.map_err(|_| StoreError::Unavailable("the writer stopped before answering".into()))?
+        staging::submit_append(self.sender(), stream, expected, events).await
     }
 
     async fn read_stream(
@@ -255,22 +251,7 @@ impl EventStore for PostgresStore {
     }
 
     async fn import(&self, events: Vec<WrittenEvent>) -> Result<(), StoreError> {
-        if events.len() > APPEND_EVENTS_MAX {
-            return Err(StoreError::LimitExceeded {
-                limit: "append_events_max",
-                max: APPEND_EVENTS_MAX,
-                actual: events.len(),
-            });
-        }
-        if events.is_empty() {
-            return Ok(());
-        }
-        let (reply, answer) = oneshot::channel();
-        self.sender()?
-            .send(Command::Import { events, reply })
-            .await
-            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
-        answer.await.map_err(|_| StoreError::Unavailable("the writer stopped before answering".into()))?
+        staging::submit_import(self.sender(), events).await
     }
 
     fn live(&self) -> broadcast::Receiver<CommittedBatch> {

@@ -10,7 +10,6 @@ mod writer;
 
 use crate::error::StoreError;
 use crate::limits::{READ_EVENTS_MAX, READ_SCAN_EVENTS_MAX, SUBSCRIPTION_QUEUE_BATCHES_MAX, WRITER_QUEUE_APPENDS_MAX};
-use crate::prepare::prepare;
 use crate::staging::WriteCommand as Command;
 use crate::staging::{self, check_position};
 use crate::store::{AppendOutcome, CommittedBatch, Direction, EventFilter, EventStore, ExpectedVersion, Head, Page};
@@ -19,7 +18,7 @@ use redress_schemas::{codec, Position, ProposedEvent, RecordedEvent, StreamName,
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc};
 use writer::Writer;
 
 /// State shared by the writer thread and readers.
@@ -163,11 +162,7 @@ impl EventStore for SledStore {
         expected: ExpectedVersion,
         events: Vec<ProposedEvent>,
     ) -> Result<AppendOutcome, StoreError> {
-        let events = prepare(stream, events)?;
-        let (reply, answer) = oneshot::channel();
-        let command = Command::Append { stream: stream.clone(), expected, events, reply };
-        self.sender()?.send(command).await.map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
-        answer.await.map_err(|_| StoreError::Unavailable("the writer stopped before answering".into()))?
+        staging::submit_append(self.sender(), stream, expected, events).await
     }
 
     async fn read_stream(
@@ -275,22 +270,7 @@ impl EventStore for SledStore {
     }
 
     async fn import(&self, events: Vec<WrittenEvent>) -> Result<(), StoreError> {
-        if events.len() > crate::limits::APPEND_EVENTS_MAX {
-            return Err(StoreError::LimitExceeded {
-                limit: "append_events_max",
-                max: crate::limits::APPEND_EVENTS_MAX,
-                actual: events.len(),
-            });
-        }
-        if events.is_empty() {
-            return Ok(());
-        }
-        let (reply, answer) = oneshot::channel();
-        self.sender()?
-            .send(Command::Import { events, reply })
-            .await
-            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
-        answer.await.map_err(|_| StoreError::Unavailable("the writer stopped before answering".into()))?
+        staging::submit_import(self.sender(), events).await
     }
 
     fn live(&self) -> broadcast::Receiver<CommittedBatch> {
