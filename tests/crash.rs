@@ -6,6 +6,7 @@
 //! the store acknowledged. The seed is printed; `REDRESS_CRASH_SEED=<seed>` replays the same kill delays
 //! and writer seeds (the interleaving of the writer's tasks is up to the scheduler).
 
+use crate::prng::{mix, Prng};
 use redress_engine::{verify_store, EventFilter, EventStore, SledStore, Verification};
 use redress_schemas::{EventId, Position, RecordedEvent, StreamName};
 use std::collections::{BTreeMap, HashMap};
@@ -23,34 +24,6 @@ const KILL_DELAY_MS_MAX: u64 = 400;
 const ACKS_TOTAL_MIN: usize = 100;
 /// A kill this soon after the last ack counts as a kill "while acks were flowing".
 const ACK_FLOWING_WINDOW: Duration = Duration::from_millis(30);
-
-/// splitmix64.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// xorshift64*, seeded through splitmix64 so that no seed is stuck at 0.
-struct Prng(u64);
-
-impl Prng {
-    fn new(seed: u64) -> Prng {
-        Prng(mix(seed) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn between(&mut self, low: u64, high: u64) -> u64 {
-        low + self.next() % (high - low + 1)
-    }
-}
 
 fn crash_seed() -> u64 {
     match std::env::var("REDRESS_CRASH_SEED") {

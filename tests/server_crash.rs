@@ -10,6 +10,7 @@
 //! (the interleaving of the clients is up to the scheduler).
 
 use crate::cli::ServerProcess;
+use crate::prng::{mix, Prng};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -41,40 +42,6 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 
 const PUBLISHER: &str = "crash-publisher-token-0123456789";
 const AUDITOR: &str = "crash-auditor-token-0123456789";
-
-/// splitmix64.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// xorshift64*, seeded through splitmix64 so that no seed is stuck at 0.
-struct Prng(u64);
-
-impl Prng {
-    fn new(seed: u64) -> Prng {
-        Prng(mix(seed) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn between(&mut self, low: u64, high: u64) -> u64 {
-        low + self.next() % (high - low + 1)
-    }
-
-    /// A v4 UUID from this generator (ids unique per seed, replayable).
-    fn uuid(&mut self) -> uuid::Uuid {
-        let bits = (u128::from(self.next()) << 64) | u128::from(self.next());
-        uuid::Builder::from_random_bytes(bits.to_be_bytes()).into_uuid()
-    }
-}
 
 fn crash_seed() -> u64 {
     match std::env::var("REDRESS_SERVER_CRASH_SEED") {

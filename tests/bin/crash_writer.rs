@@ -21,6 +21,9 @@ use serde_json::json;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+#[path = "../prng.rs"]
+mod prng;
+use prng::{mix, Prng};
 
 /// Concurrent appending tasks.
 const TASKS_COUNT: u64 = 8;
@@ -33,36 +36,6 @@ const LARGE_NOTE_ONE_IN: u64 = 256;
 /// Over sled's inline limit (a quarter of its 512 KiB segment), so the record goes to a blob file: the
 /// store syncs those separately, and a crash must not lose them either.
 const LARGE_NOTE_BYTES: usize = 160 * 1024;
-
-/// splitmix64: spreads a seed (or seed + counter) over all 64 bits.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// xorshift64*: small, seedable, good enough to pick streams and batch sizes.
-struct Prng(u64);
-
-impl Prng {
-    fn new(seed: u64) -> Prng {
-        // xorshift never leaves 0.
-        Prng(mix(seed) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// Uniform-ish in `low..=high`.
-    fn between(&mut self, low: u64, high: u64) -> u64 {
-        low + self.next() % (high - low + 1)
-    }
-}
 
 /// Event and batch ids: unique within a run by the counter, across runs by the seed.
 struct Ids {
