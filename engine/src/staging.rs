@@ -385,3 +385,21 @@ pub async fn submit_import(
         .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
     answer.await.map_err(|_| StoreError::Unavailable("the writer stopped before answering".into()))?
 }
+
+/// One group commit's commands: `first`, then whatever is already queued, up to
+/// [`crate::limits::GROUP_COMMIT_EVENTS_MAX`] events. Never waits: a group is what arrived while the
+/// previous one was being made durable.
+pub fn drain_group(first: WriteCommand, commands: &mut tokio::sync::mpsc::Receiver<WriteCommand>) -> Vec<WriteCommand> {
+    let mut events = first.event_count();
+    let mut group = vec![first];
+    while events < crate::limits::GROUP_COMMIT_EVENTS_MAX {
+        match commands.try_recv() {
+            Ok(command) => {
+                events += command.event_count();
+                group.push(command);
+            }
+            Err(_) => break,
+        }
+    }
+    group
+}

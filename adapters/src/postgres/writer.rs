@@ -13,7 +13,6 @@ use super::schema::Statements;
 use super::{describe, pg_error, pool_error, to_hash, to_u64};
 use deadpool_postgres::{Pool, Transaction};
 use redress_engine::lifecycle;
-use redress_engine::limits::GROUP_COMMIT_EVENTS_MAX;
 use redress_engine::staging::{self, ImportIds, StoredId, StreamCache, StreamHead, WriteCommand as Command};
 use redress_engine::{AppendOutcome, AppendResult, CommittedBatch, ExpectedVersion, PreparedEvent, StoreError};
 use redress_schemas::{
@@ -135,17 +134,7 @@ impl Writer {
     /// Runs until every sender is gone, then returns (after the last group is committed).
     pub(crate) async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         while let Some(first) = commands.recv().await {
-            let mut events = first.event_count();
-            let mut group = vec![first];
-            while events < GROUP_COMMIT_EVENTS_MAX {
-                match commands.try_recv() {
-                    Ok(command) => {
-                        events += command.event_count();
-                        group.push(command);
-                    }
-                    Err(_) => break,
-                }
-            }
+            let group = staging::drain_group(first, &mut commands);
             self.commit_group(group).await;
         }
     }

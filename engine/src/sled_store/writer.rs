@@ -7,7 +7,6 @@ use super::keys::{self, IdEntry};
 use super::Shared;
 use crate::error::StoreError;
 use crate::lifecycle::{self, StreamState};
-use crate::limits::GROUP_COMMIT_EVENTS_MAX;
 use crate::prepare::PreparedEvent;
 use crate::staging::{self, ImportIds, StoredId, StreamCache, StreamHead, WriteCommand as Command};
 use crate::store::{AppendOutcome, ExpectedVersion, Head};
@@ -110,17 +109,7 @@ impl Writer {
     /// Runs until every sender is gone, then returns (after the last group is synced).
     pub(crate) fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         while let Some(first) = commands.blocking_recv() {
-            let mut events = first.event_count();
-            let mut group = vec![first];
-            while events < GROUP_COMMIT_EVENTS_MAX {
-                match commands.try_recv() {
-                    Ok(command) => {
-                        events += command.event_count();
-                        group.push(command);
-                    }
-                    Err(_) => break,
-                }
-            }
+            let group = staging::drain_group(first, &mut commands);
             self.commit_group(group);
         }
     }
