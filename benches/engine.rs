@@ -24,9 +24,13 @@ use serde_json::json;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+#[path = "common/mod.rs"]
+mod common;
+use common::{bench_root, fmt_rate, fresh_dir};
 
 const SCENARIOS: &[&str] = &["fsync", "single", "concurrent", "batch", "read", "parts"];
 
@@ -79,20 +83,6 @@ impl Opts {
     fn secs(&self, seconds: f64) -> Duration {
         Duration::from_secs_f64(seconds * self.scale)
     }
-}
-
-/// Where scenario temp dirs go: the target dir's tmp (same filesystem as the repo).
-fn bench_root() -> PathBuf {
-    let root = option_env!("CARGO_TARGET_TMPDIR")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("CARGO_TARGET_TMPDIR").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target").join("tmp"));
-    std::fs::create_dir_all(&root).expect("create the bench root");
-    root
-}
-
-fn fresh_dir() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("redress-bench-").tempdir_in(bench_root()).expect("temp dir")
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -222,19 +212,6 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
         return 0;
     }
     sorted[((p / 100.0) * (sorted.len() - 1) as f64).round() as usize]
-}
-
-fn fmt_rate(x: f64) -> String {
-    let whole = x.round() as u64;
-    let digits = whole.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn fmt_us(ns: u64) -> String {

@@ -24,11 +24,14 @@ use redress_schemas::{Position, ProposedEvent, StreamName};
 use serde_json::json;
 use std::fs::OpenOptions;
 use std::io::Write;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls};
+
+#[path = "common/mod.rs"]
+mod common;
+use common::{fmt_rate, fresh_dir};
 
 const DEFAULT_URL: &str = "host=127.0.0.1 port=5432 user=postgres dbname=test";
 const BATCH: usize = 100;
@@ -73,20 +76,6 @@ impl Opts {
     fn secs(&self, seconds: f64) -> Duration {
         Duration::from_secs_f64(seconds * self.scale)
     }
-}
-
-/// The target dir's tmp (same filesystem as the repo, not tmpfs).
-fn bench_root() -> PathBuf {
-    let root = option_env!("CARGO_TARGET_TMPDIR")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("CARGO_TARGET_TMPDIR").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target").join("tmp"));
-    std::fs::create_dir_all(&root).expect("create the bench root");
-    root
-}
-
-fn fresh_dir() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("redress-bench-").tempdir_in(bench_root()).expect("temp dir")
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -196,19 +185,6 @@ impl Measured {
             _ => "–".into(),
         }
     }
-}
-
-fn fmt_rate(x: f64) -> String {
-    let whole = x.round() as u64;
-    let digits = whole.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// "ratio (around: before → after)", and whether the bracket is unstable.

@@ -40,6 +40,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[path = "common/mod.rs"]
+mod common;
+use common::bench_root;
+
 // ---------------------------------------------------------------------------------------------------------
 // Heap bytes held, per thread: a cross-check of the RSS deltas (RSS moves in pages and keeps what malloc
 // does not give back). A thread-local counter costs a few instructions per call and no contention.
@@ -150,16 +154,6 @@ impl Opts {
     fn runs(&self, phase: &str) -> bool {
         self.only.iter().any(|s| s == phase)
     }
-}
-
-/// The target dir's tmp (same filesystem as the repo, not tmpfs).
-fn bench_root() -> PathBuf {
-    let root = option_env!("CARGO_TARGET_TMPDIR")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("CARGO_TARGET_TMPDIR").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target").join("tmp"));
-    std::fs::create_dir_all(&root).expect("create the bench root");
-    root
 }
 
 // ---------------------------------------------------------------------------------------------------------
