@@ -362,7 +362,7 @@ async fn single(opts: &Opts) -> Row {
     let seconds = start.elapsed().as_secs_f64();
     let groups = count_groups(&store, first).await;
     assert_eq!(groups.1, n, "every append was read back");
-    store.close().await;
+    store.close().await.expect("close the store");
     Row {
         scenario: format!("2. one writer, 1 event/append ({} streams round-robin)", streams.len()),
         events: n,
@@ -416,7 +416,7 @@ async fn concurrent(opts: &Opts) -> Row {
     let n = latencies.len() as u64;
     let groups = count_groups(&store, first).await;
     assert_eq!(groups.1, n, "every append was read back");
-    store.close().await;
+    store.close().await.expect("close the store");
     Row {
         scenario: format!("3. {} concurrent writers, 1 event/append", opts.writers),
         events: n,
@@ -465,7 +465,7 @@ async fn batches(opts: &Opts, writers: usize) -> Row {
     let n = latencies.len() as u64 * BATCH as u64;
     let groups = count_groups(&store, first).await;
     assert_eq!(groups.1, n, "every append was read back");
-    store.close().await;
+    store.close().await.expect("close the store");
     Row {
         scenario: format!("4{}. batches of {BATCH}, {writers} task(s)", if writers == 1 { "a" } else { "b" }),
         events: n,
@@ -545,7 +545,7 @@ async fn read(opts: &Opts) -> Vec<Row> {
         assert!(matches!(verdict, Verification::Intact { events, .. } if events == total), "{verdict:?}");
     }
     let verify_seconds = verifies.iter().copied().fold(f64::INFINITY, f64::min);
-    store.close().await;
+    store.close().await.expect("close the store");
     drop(store);
 
     // The same log straight from sled (no decode), and the decode alone (no sled): where read time goes.

@@ -587,7 +587,7 @@ async fn postgres_part(opts: &Opts, admin: &Client, schema: &str) -> (Vec<Row>, 
         infos.push(Info { what, measured: plain_events_copy(&plain, schema, &payload, rows, info_time).await });
     }
 
-    store.close().await;
+    store.close().await.expect("close the store");
     (rows, infos)
 }
 
@@ -612,7 +612,7 @@ async fn sled_part(opts: &Opts, writers: usize) -> Vec<(&'static str, (f64, f64)
             _ => redress_concurrent(&store, "S100", 1, BATCH, main).await,
         };
         let after = tokio::task::block_in_place(|| fsync_baseline(around));
-        store.close().await;
+        store.close().await.expect("close the store");
         out.push((name, (before, after), measured));
     }
     out

@@ -223,7 +223,7 @@ async fn demo_store(opts: &Opts) -> (PathBuf, DemoSummary) {
     })
     .await
     .expect("load the demo");
-    store.close().await;
+    store.close().await.expect("close the store");
     drop(store);
     eprintln!(
         "loaded in {:.1} s ({:.0} events/s); {} MB on disk",
@@ -655,7 +655,7 @@ fn main() {
         );
     }
 
-    runtime.block_on(store.close());
+    runtime.block_on(store.close()).expect("close the store");
     println!();
     println!(
         "measured in {:.1} s (total run {:.1} s)",

@@ -181,8 +181,13 @@ impl ServerProcess {
     /// Starts `redress --data-dir dir serve --listen 127.0.0.1:0`, with `REDRESS_TOKENS=tokens` when given, and
     /// waits until it listens.
     pub fn start(dir: &Path, tokens: Option<&str>) -> ServerProcess {
+        ServerProcess::start_with(dir, tokens, &[])
+    }
+
+    /// [`ServerProcess::start`] with more arguments after `serve`.
+    pub fn start_with(dir: &Path, tokens: Option<&str>, args: &[&str]) -> ServerProcess {
         let mut command = redress();
-        command.arg("--data-dir").arg(dir).args(["serve", "--listen", "127.0.0.1:0"]);
+        command.arg("--data-dir").arg(dir).args(["serve", "--listen", "127.0.0.1:0"]).args(args);
         if let Some(tokens) = tokens {
             command.env("REDRESS_TOKENS", tokens);
         }
@@ -218,16 +223,33 @@ impl ServerProcess {
         ServerProcess { child, base, preamble, stderr, _stdout: stdout }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn address(&self) -> &str {
+        self.base.trim_start_matches("http://")
+    }
+
     /// What the server wrote to standard error so far.
     pub fn stderr(&self) -> String {
         self.stderr.lock().expect("stderr lock").clone()
     }
 
     /// SIGTERM, then the exit status (within [`CHILD_WAIT`]).
-    pub fn terminate(mut self) -> ExitStatus {
+    pub fn terminate(self) -> ExitStatus {
+        self.terminate_with_stderr().0
+    }
+
+    /// SIGTERM, then the exit status (within [`CHILD_WAIT`]) and everything the server wrote to stderr.
+    pub fn terminate_with_stderr(mut self) -> (ExitStatus, String) {
         signal(&self.child, "TERM");
         let status = wait_for_exit(&mut self.child, CHILD_WAIT);
-        status.unwrap_or_else(|| panic!("redress serve did not exit within {CHILD_WAIT:?} of SIGTERM"))
+        let status = status.unwrap_or_else(|| panic!("redress serve did not exit within {CHILD_WAIT:?} of SIGTERM"));
+        std::thread::sleep(Duration::from_millis(50));
+        (status, self.stderr())
     }
 }
 

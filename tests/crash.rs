@@ -331,7 +331,7 @@ async fn sigkill_during_appends_loses_no_acknowledged_event_and_leaves_no_partia
             previous.ids.len()
         );
         // sled locks the directory: close (joins the store's writer thread) and drop before the next writer.
-        store.close().await;
+        store.close().await.expect("close the store");
         tokio::task::spawn_blocking(move || drop(store)).await.expect("drop does not panic");
     }
     eprintln!(

@@ -52,7 +52,7 @@ async fn a_closed_store_refuses_appends_but_still_reads() {
     let store = SledStore::open(dir.path()).unwrap();
     let s = complaint("c1");
     store.append(&s, ExpectedVersion::NoStream, vec![received(&s)]).await.unwrap();
-    store.close().await;
+    store.close().await.expect("close the store");
     let err = store.append(&s, ExpectedVersion::Any, vec![progress(&s, "late")]).await.unwrap_err();
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
     assert_eq!(store.read_stream(&s, 0, Direction::Forward, 10).await.unwrap().events.len(), 1);
@@ -71,7 +71,7 @@ async fn appends_queued_before_close_are_all_answered_and_kept() {
         }));
     }
     tokio::task::yield_now().await;
-    store.close().await;
+    store.close().await.expect("close the store");
     let mut acked = 0;
     for t in tasks {
         match t.await.unwrap() {

@@ -29,6 +29,11 @@ pub struct Cli {
     /// store use the same URL and schema.
     #[arg(long, global = true, env = "REDRESS_PG_SCHEMA", default_value = "redress")]
     pub pg_schema: String,
+    /// Free bytes the embedded store keeps on its filesystem: below this, appends are refused (503,
+    /// nothing written) until space is freed, so the disk never fills up in the middle of a write.
+    #[arg(long, global = true, env = "REDRESS_DISK_RESERVE_BYTES",
+          default_value_t = redress_engine::limits::DISK_FREE_BYTES_MIN_DEFAULT)]
+    pub disk_reserve_bytes: u64,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -50,6 +55,10 @@ pub enum Command {
         /// else an admin token generated into <data-dir>/admin.token.
         #[arg(long)]
         tokens_file: Option<PathBuf>,
+        /// After SIGTERM, how long to wait for in-flight requests, projection checkpoints and the store
+        /// to finish before exiting with status 1 anyway (saying what was abandoned).
+        #[arg(long, env = "REDRESS_SHUTDOWN_GRACE_SECONDS", default_value_t = 30)]
+        shutdown_grace_seconds: u64,
     },
     /// Append events: the same JSON as the HTTP body, from --file or standard input.
     Append {
@@ -223,7 +232,9 @@ async fn open_backend(cli: &Cli) -> Result<(Arc<dyn EventStore>, Option<Arc<dyn 
         }
         None => {
             let dir = cli.data_dir.clone();
-            let store = tokio::task::spawn_blocking(move || SledStore::open(dir))
+            let options =
+                redress_engine::StoreOptions { disk_free_bytes_min: cli.disk_reserve_bytes, ..Default::default() };
+            let store = tokio::task::spawn_blocking(move || SledStore::open_with(dir, options))
                 .await
                 .map_err(|e| failed("opening the store", e))??;
             Ok((Arc::new(store), None))
@@ -253,7 +264,10 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Verify { file: Some(file) } => verify_file(file),
-        Command::Serve { listen, demo, policy, tokens_file } => serve(&cli, listen, *demo, policy, tokens_file).await,
+        Command::Serve { listen, demo, policy, tokens_file, shutdown_grace_seconds } => {
+            let grace = std::time::Duration::from_secs(*shutdown_grace_seconds);
+            serve(&cli, listen, *demo, policy, tokens_file, grace).await
+        }
         command => {
             let (store, database_checkpoints) = open_backend(&cli).await?;
             let result = match command {
@@ -285,8 +299,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                     unreachable!("handled above")
                 }
             };
-            store.close().await;
-            result
+            let closed = store.close().await.map_err(|e| failed("closing the store", e));
+            result.and_then(|ok| closed.map(|()| ok))
         }
     }
 }
@@ -623,7 +637,9 @@ async fn serve(
     demo_data: bool,
     policy: &Option<PathBuf>,
     tokens_file: &Option<PathBuf>,
+    grace: std::time::Duration,
 ) -> Result<(), CliError> {
+    let signals = ShutdownSignals::install()?;
     let policy = match policy {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| failed(&path.display().to_string(), e))?;
@@ -659,11 +675,15 @@ async fn serve(
     let projections = Arc::new(start_projections(cli, &store, database_checkpoints, &policy)?);
     let (stop_streams, streams_stopped) = tokio::sync::watch::channel(false);
     let state = AppState::new(Arc::clone(&store), Arc::clone(&projections), tokens, policy, streams_stopped);
-    http::serve(listener, state, stop_streams, shutdown_signal()).await.map_err(|e| failed("serving", e))?;
+    let watched = Arc::clone(&store);
+    let shutdown = async move {
+        signals.recv().await;
+        start_shutdown_watchdog(grace, watched);
+    };
+    http::serve(listener, state, stop_streams, shutdown).await.map_err(|e| failed("serving", e))?;
     tracing::info!("stopped accepting; saving projections and closing the store");
     projections.stop().await;
-    store.close().await;
-    Ok(())
+    store.close().await.map_err(|e| failed("closing the store", e))
 }
 
 /// Starts the built-in projections, checkpointed beside the store: `<data-dir>/projections` for the
@@ -687,18 +707,47 @@ fn start_projections(
 }
 
 /// Resolves on SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        _ = terminate => {},
+/// Bounds the shutdown that has just begun: if the process is still alive `grace` from now, it says
+/// what it abandons and exits with status 1 — it never hangs holding the store's lock (a wedged disk,
+/// a request that cannot finish). A thread, not a task: it must fire even if the runtime is stuck.
+fn start_shutdown_watchdog(grace: std::time::Duration, store: Arc<dyn EventStore>) {
+    let watchdog = std::thread::Builder::new().name("redress-shutdown-watchdog".into()).spawn(move || {
+        std::thread::sleep(grace);
+        eprintln!(
+            "redress: shutdown did not finish within {} s (store: {:?}); exiting with status 1. Abandoned: \
+             requests still in flight (an append among them gets no answer; its outcome is known to a retry with \
+             the same event ids) and projection checkpoints not yet saved (they are rebuilt from the log)",
+            grace.as_secs(),
+            store.health()
+        );
+        std::process::exit(1);
+    });
+    if let Err(error) = watchdog {
+        tracing::warn!(%error, "cannot start the shutdown watchdog; shutdown is unbounded");
     }
-    tracing::info!("shutdown requested");
+}
+
+/// SIGTERM and Ctrl-C, registered when made: a signal that arrives while the server is still starting
+/// is kept for later instead of killing the process (the default action).
+struct ShutdownSignals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    fn install() -> Result<ShutdownSignals, CliError> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(ShutdownSignals {
+            terminate: signal(SignalKind::terminate()).map_err(|e| failed("installing the SIGTERM handler", e))?,
+            interrupt: signal(SignalKind::interrupt()).map_err(|e| failed("installing the SIGINT handler", e))?,
+        })
+    }
+
+    async fn recv(mut self) {
+        tokio::select! {
+            _ = self.terminate.recv() => {},
+            _ = self.interrupt.recv() => {},
+        }
+        tracing::info!("shutdown requested");
+    }
 }

@@ -46,6 +46,12 @@ impl Default for ChainVerifier {
 }
 
 impl ChainVerifier {
+    /// A verifier for the events after a known-good one: the next is at `next_position` and chains
+    /// after `previous` (a store checking the tail it recovered after a failed write).
+    pub fn continuing(next_position: Position, previous: Hash) -> ChainVerifier {
+        ChainVerifier { expected_position: next_position, previous, scratch: Vec::with_capacity(512) }
+    }
+
     /// Checks the next event; `Err((position, reason))` names the first thing wrong.
     pub fn check(&mut self, event: &WrittenEvent) -> Result<(), (Position, String)> {
         let h = &event.header;

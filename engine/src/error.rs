@@ -58,14 +58,21 @@ pub enum StoreError {
     #[error("import refused at position {position}: {reason}")]
     ImportRejected { position: Position, reason: String },
 
-    /// The disk failed. Once a sync has failed the store refuses further writes until reopened, because
-    /// after a failed fsync the kernel may have dropped the dirty pages (HTTP 503).
+    /// The disk failed while reading, or while opening the store (HTTP 503).
     #[error("storage I/O failed: {0}")]
     Io(String),
 
-    /// The store is closed or has failed; see the message (HTTP 503).
+    /// The store is closed, or cannot write for now; see the message. Nothing of this request was
+    /// written. Handling: retry later (HTTP 503); `GET /health` says when appends work again.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+
+    /// The store failed after the events may have reached the disk: they may or may not be in the log.
+    /// Handling: retry the same append with the same event ids once the store is healthy again; the
+    /// retry answers the original result if the events were written, and writes them if they were not
+    /// (HTTP 503 with `"outcome": "unknown"`). An append without event ids cannot be retried safely.
+    #[error("the outcome of this append is unknown: {0}; retry it with the same event ids")]
+    OutcomeUnknown(String),
 }
 
 impl From<sled::Error> for StoreError {

@@ -30,6 +30,7 @@
 
 mod chain;
 mod error;
+mod faults;
 pub mod lifecycle;
 pub mod limits;
 mod prepare;
@@ -40,10 +41,12 @@ mod subscription;
 
 pub use chain::{chain_hash, verify_export, verify_store, ChainVerifier, Verification};
 pub use error::StoreError;
+pub use faults::DiskFaults;
 pub use prepare::{prepare, PreparedEvent};
-pub use sled_store::SledStore;
+pub use sled_store::{Recoveries, SledStore};
 pub use store::{
     AppendOutcome, AppendResult, CommittedBatch, Direction, EventFilter, EventStore, ExpectedVersion, Head, Page,
+    StoreHealth, StoreOptions,
 };
 pub use subscription::Subscription;
 

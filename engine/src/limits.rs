@@ -16,3 +16,19 @@ pub const READ_EVENTS_MAX: usize = 10_000;
 pub const READ_SCAN_EVENTS_MAX: usize = 100_000;
 /// Streams whose lifecycle state the writer keeps in memory (about twice this many at most).
 pub const STREAM_STATE_CACHE_STREAMS_MAX: usize = 100_000;
+/// Free bytes the embedded store keeps in reserve on its filesystem by default (see
+/// `StoreOptions::disk_free_bytes_min`): room for sled's own bookkeeping and a few large groups.
+pub const DISK_FREE_BYTES_MIN_DEFAULT: u64 = 64 * 1024 * 1024;
+/// The first wait before retrying to recover from a failed write; each failed attempt doubles it.
+pub const RECOVERY_BACKOFF_MIN: std::time::Duration = std::time::Duration::from_millis(50);
+/// The longest wait between recovery attempts, by default.
+pub const RECOVERY_BACKOFF_MAX_DEFAULT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long closing a store waits for its writer by default.
+pub const CLOSE_TIMEOUT_DEFAULT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a failed storage instance may take to shut down before it is cut off from its files.
+pub const DISPOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+/// A write in progress for longer than this makes the store report itself unhealthy.
+pub const WRITE_STALL: std::time::Duration = std::time::Duration::from_secs(10);
+/// Free bytes a failed store waits for before it opens its files again, whatever its reserve: sled
+/// writes while opening, and must not run out of space doing it.
+pub const RECOVERY_FREE_BYTES_MIN: u64 = 4 * 1024 * 1024;

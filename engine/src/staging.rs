@@ -39,6 +39,18 @@ impl WriteCommand {
         }
     }
 
+    /// Roughly how many bytes the command will write (its payloads and canonical JSON), for the
+    /// store's free-space check before a group is written.
+    pub fn payload_bytes(&self) -> usize {
+        match self {
+            WriteCommand::Append { events, .. } => {
+                events.iter().map(|e| e.payload.len() + e.data_json.len() + e.metadata_json.len() + 128).sum()
+            }
+            // Imports are rare and their sizes are not at hand; a kibibyte an event is a fair guess.
+            WriteCommand::Import { events, .. } => events.len() * 1024,
+        }
+    }
+
     /// Answers the command with `error`.
     pub fn fail(self, error: StoreError) {
         match self {
@@ -362,7 +374,8 @@ pub async fn submit_append(
     let (reply, answer) = oneshot::channel();
     let command = WriteCommand::Append { stream: stream.clone(), expected, events, reply };
     writer?.send(command).await.map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
-    answer.await.map_err(|_| StoreError::Unavailable("the writer stopped before answering".into()))?
+    // A writer that dropped the reply may have been in the middle of writing this command's group.
+    answer.await.map_err(|_| StoreError::OutcomeUnknown("the writer stopped before answering".into()))?
 }
 
 /// An import as every backend takes it: at most [`crate::limits::APPEND_EVENTS_MAX`] events, queued
@@ -383,7 +396,8 @@ pub async fn submit_import(
         .send(WriteCommand::Import { events, reply })
         .await
         .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
-    answer.await.map_err(|_| StoreError::Unavailable("the writer stopped before answering".into()))?
+    // A writer that dropped the reply may have been in the middle of writing this command's group.
+    answer.await.map_err(|_| StoreError::OutcomeUnknown("the writer stopped before answering".into()))?
 }
 
 /// One group commit's commands: `first`, then whatever is already queued, up to

@@ -112,6 +112,60 @@ pub struct Head {
 /// A batch of events that became durable together, in position order, as live subscribers see it.
 pub type CommittedBatch = Arc<[RecordedEvent]>;
 
+/// How a store is opened. `StoreOptions::default()` is what production uses.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Free bytes the embedded store keeps on its filesystem. Below this (plus the group being
+    /// written), appends are refused before anything is written, so the store does not run the disk
+    /// full in the middle of a write; they succeed again once space is freed. 0 turns the check off.
+    pub disk_free_bytes_min: u64,
+    /// The longest wait between two attempts to recover from a failed write (attempts start at
+    /// [`crate::limits::RECOVERY_BACKOFF_MIN`] and double).
+    pub recovery_backoff_max: std::time::Duration,
+    /// How long `close` waits for queued appends to be written before it gives up on them.
+    pub close_timeout: std::time::Duration,
+    /// Switches a fault-injection test may arm; never armed in production.
+    pub faults: crate::faults::DiskFaults,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            disk_free_bytes_min: crate::limits::DISK_FREE_BYTES_MIN_DEFAULT,
+            recovery_backoff_max: crate::limits::RECOVERY_BACKOFF_MAX_DEFAULT,
+            close_timeout: crate::limits::CLOSE_TIMEOUT_DEFAULT,
+            faults: crate::faults::DiskFaults::default(),
+        }
+    }
+}
+
+/// Whether a store can take appends right now (`GET /health`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "status")]
+pub enum StoreHealth {
+    /// Appends can succeed.
+    Ok,
+    /// Appends are refused for now; the store is working its way back by itself (a transient I/O error,
+    /// a disk that is nearly full, a lost database connection). `reason` says what it is waiting for.
+    Recovering {
+        reason: String,
+        /// Recovery attempts since the failure.
+        attempts: u64,
+    },
+    /// Appends are refused until an operator acts: the store found something it must not paper over
+    /// (stored data that does not verify, acknowledged events missing after a reopen).
+    Failed { reason: String },
+    /// The store was closed.
+    Closed,
+}
+
+impl StoreHealth {
+    /// Whether appends can succeed.
+    pub fn is_ok(&self) -> bool {
+        matches!(self, StoreHealth::Ok)
+    }
+}
+
 /// An append-only event store. Implementations are object-safe (`Arc<dyn EventStore>`) and share one
 /// conformance suite.
 ///
@@ -169,7 +223,15 @@ pub trait EventStore: Send + Sync + 'static {
     /// `Lagged`); [`crate::Subscription`] turns it into a gap-free feed.
     fn live(&self) -> broadcast::Receiver<CommittedBatch>;
 
+    /// Whether appends can succeed right now, and if not, why. Cheap: no I/O.
+    fn health(&self) -> StoreHealth {
+        StoreHealth::Ok
+    }
+
     /// Stops accepting appends, finishes (durably) those already queued, and releases resources.
-    /// Reads may keep working. The default does nothing.
-    async fn close(&self) {}
+    /// Reads may keep working. Bounded in time: when the store cannot finish within its close timeout
+    /// it gives up and says what it abandoned ([`StoreError::Unavailable`]). The default does nothing.
+    async fn close(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }

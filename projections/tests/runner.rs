@@ -133,7 +133,7 @@ fn a_projection_killed_while_catching_up_never_skips_or_repeats_an_event() {
                     complaints += 1;
                 }
             }
-            store.close().await;
+            store.close().await.expect("close the store");
         });
         let mut child = std::process::Command::new(std::env::current_exe().unwrap())
             .args(["--exact", CRASH_TEST, "--nocapture", "--test-threads", "1"])

@@ -1,6 +1,10 @@
 //! The crash test's victim: appends to a sled store forever and prints every acknowledged append.
 //!
-//! `redress-crash-writer <data-dir> <seed>`
+//! `redress-crash-writer <data-dir> <seed> [<appends>]`
+//!
+//! With `<appends>`, one task makes that many appends one after another (every fifth carries a blob-sized
+//! event) and the process exits 0: the durability test traces its syscalls to check that every
+//! acknowledgement follows the `fdatasync` that made it true.
 //!
 //! Several tasks append concurrently over a fixed set of complaint streams (two tasks may race on one
 //! stream: the loser gets `WrongExpectedVersion`, refreshes and goes on). After each append returns, the
@@ -111,9 +115,21 @@ fn progress(shared: &Shared, stream: usize, batch: &str, batch_size: u64, index:
     ProposedEvent::from_json(value, name).unwrap_or_else(|e| die(format!("bad progress_updated: {e}")))
 }
 
-async fn append_forever(shared: Arc<Shared>, mut prng: Prng) {
-    loop {
-        let stream = prng.between(0, STREAMS_COUNT as u64 - 1) as usize;
+/// Appends until `appends` acknowledgements (forever when `None`); with a count, every fifth append
+/// carries a blob-sized event.
+async fn append_loop(shared: Arc<Shared>, mut prng: Prng, appends: Option<u64>) {
+    let mut acked = 0u64;
+    while appends.is_none_or(|n| acked < n) {
+        let force_large = appends.is_some() && acked % 5 == 4;
+        let mut stream = prng.between(0, STREAMS_COUNT as u64 - 1) as usize;
+        if force_large {
+            // The blob goes into a progress update, so it needs a stream that exists (an earlier append
+            // of this one task made one).
+            stream = (0..STREAMS_COUNT)
+                .map(|i| (stream + i) % STREAMS_COUNT)
+                .find(|&s| shared.versions[s].lock().expect("versions lock").is_some())
+                .unwrap_or(stream);
+        }
         let known = *shared.versions[stream].lock().expect("versions lock");
         let batch = shared.ids.next().to_string();
         let (expected, events) = match known {
@@ -121,7 +137,10 @@ async fn append_forever(shared: Arc<Shared>, mut prng: Prng) {
             Some(current) => {
                 let size = prng.between(1, BATCH_EVENTS_MAX);
                 let events = (0..size)
-                    .map(|i| progress(&shared, stream, &batch, size, i, prng.next().is_multiple_of(LARGE_NOTE_ONE_IN)))
+                    .map(|i| {
+                        let large = prng.next().is_multiple_of(LARGE_NOTE_ONE_IN) || (force_large && i == 0);
+                        progress(&shared, stream, &batch, size, i, large)
+                    })
                     .collect();
                 (ExpectedVersion::Exact(current), events)
             }
@@ -148,6 +167,7 @@ async fn append_forever(shared: Arc<Shared>, mut prng: Prng) {
                 }
                 drop(out);
                 shared.believe(stream, Some(r.last_version));
+                acked += 1;
             }
             Err(StoreError::WrongExpectedVersion { current, .. }) => {
                 // Another task got there first: learn where the stream is and go on.
@@ -166,7 +186,13 @@ async fn append_forever(shared: Arc<Shared>, mut prng: Prng) {
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let [_, dir, seed] = &args[..] else { die("usage: redress-crash-writer <data-dir> <seed>".into()) };
+    let (dir, seed, appends) = match &args[..] {
+        [_, dir, seed] => (dir, seed, None),
+        [_, dir, seed, appends] => {
+            (dir, seed, Some(appends.parse::<u64>().unwrap_or_else(|e| die(format!("appends {appends:?}: {e}")))))
+        }
+        _ => die("usage: redress-crash-writer <data-dir> <seed> [<appends>]".into()),
+    };
     let seed: u64 = seed.parse().unwrap_or_else(|e| die(format!("seed {seed:?}: {e}")));
     let store = SledStore::open(dir).unwrap_or_else(|e| die(format!("open {dir}: {e}")));
     let streams: Vec<StreamName> = (0..STREAMS_COUNT)
@@ -179,8 +205,9 @@ async fn main() {
     }
     let ids = Ids { seed_bits: mix(seed ^ 0x1d5), counter: AtomicU64::new(0) };
     let shared = Arc::new(Shared { store, streams, versions, ids });
-    let tasks: Vec<_> = (0..TASKS_COUNT)
-        .map(|task| tokio::spawn(append_forever(Arc::clone(&shared), Prng::new(seed.wrapping_add(task)))))
+    let tasks_count = if appends.is_some() { 1 } else { TASKS_COUNT };
+    let tasks: Vec<_> = (0..tasks_count)
+        .map(|task| tokio::spawn(append_loop(Arc::clone(&shared), Prng::new(seed.wrapping_add(task)), appends)))
         .collect();
     for task in tasks {
         if let Err(e) = task.await {

@@ -298,5 +298,5 @@ async fn loading_into_sled_stores_every_event_with_an_intact_chain_and_a_second_
     assert_eq!(again.already_present, appends.len());
     let head_again = store.head().await.expect("head").expect("not empty");
     assert_eq!(head_again, head);
-    store.close().await;
+    store.close().await.expect("close the store");
 }

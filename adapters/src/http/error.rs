@@ -104,7 +104,12 @@ impl From<StoreError> for ApiError {
             }
             StoreError::Io(_) | StoreError::Unavailable(_) => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+                    .with("retry_after_seconds", json!(1))
             }
+            // The store failed after the events may have reached the disk (API.md v1.1).
+            StoreError::OutcomeUnknown(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+                .with("outcome", json!("unknown"))
+                .with("retry_after_seconds", json!(1)),
             StoreError::Corruption { .. } | StoreError::Codec { .. } => {
                 tracing::error!(%message, "stored data does not read back");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)

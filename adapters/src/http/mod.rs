@@ -20,7 +20,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use redress_engine::{
-    lifecycle, verify_store, Direction, EventFilter, EventStore, ExpectedVersion, Subscription, Verification,
+    lifecycle, verify_store, Direction, EventFilter, EventStore, ExpectedVersion, StoreHealth, Subscription,
+    Verification,
 };
 use redress_projections::policy::SlaPolicy;
 use redress_projections::{Basis, ProjectionError, Projections, Query as ProjectionQuery};
@@ -487,10 +488,24 @@ async fn audit_verify(State(state): State<AppState>, headers: HeaderMap) -> Resu
 }
 
 #[utoipa::path(get, path = "/health", tag = "operations", security(()),
-    responses((status = 200, description = "The server is up; the log's head position", body = Object)))]
-async fn health(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let head = state.inner.store.head().await?;
-    Ok(Json(json!({"status": "ok", "head_position": head.map(|h| h.position.0)})))
+    responses((status = 200, description = "Appends can succeed; the log's head position", body = Object),
+        (status = 503, description = "Appends cannot succeed now: `{status: \"unavailable\", reason}`", body = Object)))]
+async fn health(State(state): State<AppState>) -> Response {
+    let head = state.inner.store.head().await.ok().flatten().map(|h| h.position.0);
+    match state.inner.store.health() {
+        StoreHealth::Ok => Json(json!({"status": "ok", "head_position": head})).into_response(),
+        other => {
+            let (reason, recovering) = match &other {
+                StoreHealth::Recovering { reason, .. } => (reason.clone(), true),
+                StoreHealth::Failed { reason } => (reason.clone(), false),
+                StoreHealth::Closed => ("the store is closed".to_owned(), false),
+                StoreHealth::Ok => unreachable!("matched above"),
+            };
+            let body = json!({"status": "unavailable", "reason": reason, "recovering": recovering,
+                "store": other, "head_position": head});
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        }
+    }
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "operations",

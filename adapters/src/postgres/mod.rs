@@ -134,11 +134,19 @@ impl PostgresStore {
     /// Stops accepting appends and waits until the writer has committed (or refused) every append
     /// already queued. Appends after this fail with [`StoreError::Unavailable`]; reads and live
     /// subscriptions keep working until the store is dropped.
-    pub async fn close(&self) {
+    ///
+    /// Errors: [`StoreError::Unavailable`] when the writer did not finish within the close timeout
+    /// (its queued appends are abandoned; their callers get an error when the writer is dropped).
+    pub async fn close(&self) -> Result<(), StoreError> {
         self.commands.lock().expect("commands lock").take();
         let writer = self.writer.lock().expect("writer lock").take();
-        if let Some(writer) = writer {
-            let _ = writer.await;
+        let Some(writer) = writer else { return Ok(()) };
+        let timeout = redress_engine::limits::CLOSE_TIMEOUT_DEFAULT;
+        match tokio::time::timeout(timeout, writer).await {
+            Ok(_) => Ok(()),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "the PostgreSQL writer did not finish within {timeout:?}; its queued appends are abandoned"
+            ))),
         }
     }
 
@@ -256,6 +264,10 @@ impl EventStore for PostgresStore {
 
     fn live(&self) -> broadcast::Receiver<CommittedBatch> {
         self.live.subscribe()
+    }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        PostgresStore::close(self).await
     }
 }
 

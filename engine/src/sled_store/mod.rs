@@ -12,75 +12,195 @@ use crate::error::StoreError;
 use crate::limits::{READ_EVENTS_MAX, READ_SCAN_EVENTS_MAX, SUBSCRIPTION_QUEUE_BATCHES_MAX, WRITER_QUEUE_APPENDS_MAX};
 use crate::staging::WriteCommand as Command;
 use crate::staging::{self, check_position};
-use crate::store::{AppendOutcome, CommittedBatch, Direction, EventFilter, EventStore, ExpectedVersion, Head, Page};
+use crate::store::{
+    AppendOutcome, CommittedBatch, Direction, EventFilter, EventStore, ExpectedVersion, Head, Page, StoreHealth,
+    StoreOptions,
+};
 use async_trait::async_trait;
 use redress_schemas::{codec, Position, ProposedEvent, RecordedEvent, StreamName, WrittenEvent};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
 use tokio::sync::{broadcast, mpsc};
 use writer::Writer;
 
 /// State shared by the writer thread and readers.
 struct Shared {
-    tree: sled::Tree,
+    /// The storage instance readers use. `None` only while the writer replaces a failed instance; a
+    /// reader holds the read guard for the whole (synchronous) read, so when the writer takes the
+    /// instance away no reader is still inside it.
+    tree: RwLock<Option<sled::Tree>>,
     /// Positions below this are durable and readable.
     durable_next: AtomicU64,
     head: Mutex<Option<Head>>,
     live: broadcast::Sender<CommittedBatch>,
+    /// What the writer knows about its ability to write.
+    health: Mutex<StoreHealth>,
+    /// When the group being written started (ns since the store opened; 0 when none is).
+    writing_since_nanos: AtomicU64,
+    /// Failed instances replaced by a reopen, and how many of them had to be cut off their files.
+    reopened: AtomicU64,
+    fenced: AtomicU64,
+    opened: Instant,
+    options: StoreOptions,
+    path: PathBuf,
+}
+
+impl Shared {
+    /// Runs `read` on the current storage instance.
+    fn with_tree<T>(&self, read: impl FnOnce(&sled::Tree) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let guard = self.tree.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match guard.as_ref() {
+            Some(tree) => read(tree),
+            None => Err(StoreError::Unavailable(
+                "the store is reopening its files after a failed write; retry in a moment".into(),
+            )),
+        }
+    }
+
+    fn set_health(&self, health: StoreHealth) {
+        *self.health.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = health;
+    }
+}
+
+/// Counts of [`SledStore::recoveries`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Recoveries {
+    /// Failed storage instances replaced by reopening the files.
+    pub reopened: u64,
+    /// Failed instances that would not close within [`crate::limits::DISPOSE_WAIT`] and were cut off
+    /// from their files; each keeps its memory until the process ends.
+    pub fenced: u64,
 }
 
 /// The sled-backed [`EventStore`]. Open one per directory (sled locks it).
 pub struct SledStore {
     shared: Arc<Shared>,
     commands: Mutex<Option<mpsc::Sender<Command>>>,
-    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
-    path: PathBuf,
+    writer: Mutex<Option<WriterHandle>>,
+}
+
+/// The writer thread, and the signal it sends when it has finished.
+struct WriterHandle {
+    thread: std::thread::JoinHandle<()>,
+    finished: std::sync::mpsc::Receiver<()>,
+}
+
+impl WriterHandle {
+    /// Waits for the writer to finish, at most `timeout`. `false`: it did not (and is left running).
+    fn join(self, timeout: std::time::Duration) -> bool {
+        match self.finished.recv_timeout(timeout) {
+            // Finished (or gone): the join returns at once.
+            Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                let _ = self.thread.join();
+                true
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => false,
+        }
+    }
 }
 
 impl SledStore {
+    /// Opens (or creates) the store in directory `path` with the default [`StoreOptions`].
+    ///
+    /// Blocking: call it before serving, or from `spawn_blocking`.
+    pub fn open(path: impl AsRef<Path>) -> Result<SledStore, StoreError> {
+        SledStore::open_with(path, StoreOptions::default())
+    }
+
     /// Opens (or creates) the store in directory `path`, recovers its head and checks that the log and
     /// the head agree, makes the recovered state durable, and starts the writer thread.
     ///
     /// Blocking: call it before serving, or from `spawn_blocking`.
-    pub fn open(path: impl AsRef<Path>) -> Result<SledStore, StoreError> {
+    pub fn open_with(path: impl AsRef<Path>, options: StoreOptions) -> Result<SledStore, StoreError> {
         let path = path.as_ref().to_path_buf();
-        let db = open_sled(&path)?;
-        let tree = db.open_tree("events")?;
-        let recovered = writer::Recovered::load(&tree)?;
-        let disk = durability::DiskSync::open(&path)?;
+        let dev_null = std::fs::File::options().read(true).write(true).open("/dev/null")?;
+        let instance = writer::Instance::open(&path, &options.faults, &dev_null)?;
         let (live, _) = broadcast::channel(SUBSCRIPTION_QUEUE_BATCHES_MAX);
         let shared = Arc::new(Shared {
-            tree,
-            durable_next: AtomicU64::new(recovered.next_position),
-            head: Mutex::new(recovered.head()),
+            tree: RwLock::new(Some(instance.tree.clone())),
+            durable_next: AtomicU64::new(instance.recovered.next_position),
+            head: Mutex::new(instance.recovered.head()),
             live,
+            health: Mutex::new(StoreHealth::Ok),
+            writing_since_nanos: AtomicU64::new(0),
+            reopened: AtomicU64::new(0),
+            fenced: AtomicU64::new(0),
+            opened: Instant::now(),
+            options,
+            path,
         });
         let (tx, rx) = mpsc::channel(WRITER_QUEUE_APPENDS_MAX);
-        let writer = Writer::new(db, Arc::clone(&shared), disk, recovered);
-        let handle = std::thread::Builder::new().name("redress-writer".into()).spawn(move || writer.run(rx))?;
-        Ok(SledStore { shared, commands: Mutex::new(Some(tx)), writer: Mutex::new(Some(handle)), path })
+        let writer = Writer::new(Arc::clone(&shared), instance, dev_null);
+        let (done, finished) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new().name("redress-writer".into()).spawn(move || {
+            writer.run(rx);
+            let _ = done.send(());
+        })?;
+        Ok(SledStore {
+            shared,
+            commands: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(WriterHandle { thread, finished })),
+        })
     }
 
     /// The directory the store lives in.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.shared.path
+    }
+
+    /// How often this store recovered from a failed write by reopening its files, and how many of
+    /// the failed instances had to be cut off from their files because they would not close.
+    pub fn recoveries(&self) -> Recoveries {
+        Recoveries {
+            reopened: self.shared.reopened.load(Ordering::Relaxed),
+            fenced: self.shared.fenced.load(Ordering::Relaxed),
+        }
     }
 
     /// Stops accepting appends, lets the writer finish (and sync) every append already queued, and waits
-    /// for it. Appends after this fail with [`StoreError::Unavailable`]; reads keep working.
-    pub async fn shutdown(&self) {
-        self.commands.lock().expect("commands lock").take();
-        let handle = self.writer.lock().expect("writer lock").take();
-        if let Some(handle) = handle {
-            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+    /// for it — at most the close timeout of [`StoreOptions`]. Appends after this fail with
+    /// [`StoreError::Unavailable`]; reads keep working.
+    ///
+    /// Errors: [`StoreError::Unavailable`] when the writer did not finish in time; the appends it still
+    /// held are abandoned (their callers get [`StoreError::OutcomeUnknown`] when it is dropped, or wait
+    /// for the process to end). The directory lock is released when the process exits.
+    pub async fn shutdown(&self) -> Result<(), StoreError> {
+        let queued = self
+            .commands
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .map_or(0, |tx| WRITER_QUEUE_APPENDS_MAX - tx.capacity());
+        let handle = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let Some(handle) = handle else { return Ok(()) };
+        let timeout = self.shared.options.close_timeout;
+        let finished = tokio::task::spawn_blocking(move || handle.join(timeout)).await.unwrap_or(false);
+        self.shared.set_health(StoreHealth::Closed);
+        if finished {
+            Ok(())
+        } else {
+            Err(StoreError::Unavailable(format!(
+                "the writer did not finish within {timeout:?} ({}); abandoned it with up to {queued} queued appends",
+                self.writer_state()
+            )))
+        }
+    }
+
+    fn writer_state(&self) -> String {
+        match self.health() {
+            StoreHealth::Ok => "healthy".into(),
+            StoreHealth::Recovering { reason, .. } => format!("recovering: {reason}"),
+            StoreHealth::Failed { reason } => format!("failed: {reason}"),
+            StoreHealth::Closed => "closed".into(),
         }
     }
 
     fn sender(&self) -> Result<mpsc::Sender<Command>, StoreError> {
         self.commands
             .lock()
-            .expect("commands lock")
+            .unwrap_or_else(|p| p.into_inner())
             .clone()
             .ok_or_else(|| StoreError::Unavailable("the store is closed".into()))
     }
@@ -88,28 +208,28 @@ impl SledStore {
     fn durable_end(&self) -> u64 {
         self.shared.durable_next.load(Ordering::Acquire)
     }
+}
 
-    fn record_at(&self, position: u64, bytes: &[u8]) -> Result<RecordedEvent, StoreError> {
-        let event =
-            codec::decode_record(bytes).map_err(|error| StoreError::Codec { position: Position(position), error })?;
-        check_position(position, event.position)?;
-        Ok(event)
-    }
+fn record_at(position: u64, bytes: &[u8]) -> Result<RecordedEvent, StoreError> {
+    let event =
+        codec::decode_record(bytes).map_err(|error| StoreError::Codec { position: Position(position), error })?;
+    check_position(position, event.position)?;
+    Ok(event)
+}
 
-    fn position_of(&self, value: &[u8], key: &[u8]) -> Result<u64, StoreError> {
-        keys::u64_value(value).ok_or_else(|| StoreError::Corruption {
-            position: Position(u64::MAX),
-            reason: format!("stream index entry {key:?} holds {} bytes, not a position", value.len()),
-        })
-    }
+fn position_of(value: &[u8], key: &[u8]) -> Result<u64, StoreError> {
+    keys::u64_value(value).ok_or_else(|| StoreError::Corruption {
+        position: Position(u64::MAX),
+        reason: format!("stream index entry {key:?} holds {} bytes, not a position", value.len()),
+    })
+}
 
-    fn read_log(&self, position: u64) -> Result<RecordedEvent, StoreError> {
-        let bytes = self.shared.tree.get(keys::log(position))?.ok_or_else(|| StoreError::Corruption {
-            position: Position(position),
-            reason: "the stream index points at a missing log entry".into(),
-        })?;
-        self.record_at(position, &bytes)
-    }
+fn read_log(tree: &sled::Tree, position: u64) -> Result<RecordedEvent, StoreError> {
+    let bytes = tree.get(keys::log(position))?.ok_or_else(|| StoreError::Corruption {
+        position: Position(position),
+        reason: "the stream index points at a missing log entry".into(),
+    })?;
+    record_at(position, &bytes)
 }
 
 /// How long `open` waits for another holder of sled's directory lock to let go.
@@ -146,10 +266,10 @@ fn is_lock_held(e: &std::io::Error) -> bool {
 impl Drop for SledStore {
     fn drop(&mut self) {
         // Let the writer drain and sync what is queued, and release sled's lock before the directory
-        // is opened again.
-        self.commands.get_mut().expect("commands lock").take();
-        if let Some(handle) = self.writer.get_mut().expect("writer lock").take() {
-            let _ = handle.join();
+        // is opened again — but never hang the dropping thread on a writer that cannot finish.
+        self.commands.get_mut().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(handle) = self.writer.get_mut().unwrap_or_else(|p| p.into_inner()).take() {
+            handle.join(self.shared.options.close_timeout);
         }
     }
 }
@@ -175,34 +295,34 @@ impl EventStore for SledStore {
         let limit = limit.min(READ_EVENTS_MAX);
         let end = self.durable_end();
         let prefix = keys::stream_prefix(stream);
-        let mut events = Vec::new();
-        let mut next = None;
-        let entries: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> = match direction {
-            Direction::Forward => Box::new(self.shared.tree.range(keys::stream_version(stream, from)..).take_while({
-                let prefix = prefix.clone();
-                move |r| r.as_ref().map_or(true, |(k, _)| k.starts_with(&prefix))
-            })),
-            Direction::Backward => {
-                Box::new(self.shared.tree.range(prefix.clone()..=keys::stream_version(stream, from)).rev())
-            }
-        };
-        for entry in entries {
-            let (key, value) = entry?;
-            let position = self.position_of(&value, &key)?;
-            if position >= end {
-                // Written by a group commit that is not durable yet: invisible, and so is all after it.
-                if direction == Direction::Forward {
+        self.shared.with_tree(|tree| {
+            let mut events = Vec::new();
+            let mut next = None;
+            let entries: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> = match direction {
+                Direction::Forward => Box::new(tree.range(keys::stream_version(stream, from)..).take_while({
+                    let prefix = prefix.clone();
+                    move |r| r.as_ref().map_or(true, |(k, _)| k.starts_with(&prefix))
+                })),
+                Direction::Backward => Box::new(tree.range(prefix.clone()..=keys::stream_version(stream, from)).rev()),
+            };
+            for entry in entries {
+                let (key, value) = entry?;
+                let position = position_of(&value, &key)?;
+                if position >= end {
+                    // Written by a group commit that is not durable yet: invisible, and so is all after it.
+                    if direction == Direction::Forward {
+                        break;
+                    }
+                    continue;
+                }
+                if events.len() == limit {
+                    next = Some(keys::version_of_stream_key(&key));
                     break;
                 }
-                continue;
+                events.push(read_log(tree, position)?);
             }
-            if events.len() == limit {
-                next = Some(keys::version_of_stream_key(&key));
-                break;
-            }
-            events.push(self.read_log(position)?);
-        }
-        Ok(Page { events, next })
+            Ok(Page { events, next })
+        })
     }
 
     async fn read_all(
@@ -213,32 +333,34 @@ impl EventStore for SledStore {
     ) -> Result<Page<RecordedEvent>, StoreError> {
         let limit = limit.min(READ_EVENTS_MAX);
         let end = self.durable_end();
-        let mut events = Vec::with_capacity(limit.min(1024));
         if from.0 >= end || limit == 0 {
-            return Ok(Page { events, next: None });
+            return Ok(Page { events: Vec::new(), next: None });
         }
-        let mut next = None;
-        for (scanned, entry) in self.shared.tree.range(keys::log(from.0)..keys::log(end)).enumerate() {
-            let (key, value) = entry?;
-            let position = keys::log_position(&key).ok_or_else(|| StoreError::Corruption {
-                position: from,
-                reason: format!("unexpected key {key:?} in the log"),
-            })?;
-            if events.len() == limit || scanned == READ_SCAN_EVENTS_MAX {
-                next = Some(position);
-                break;
+        self.shared.with_tree(|tree| {
+            let mut events = Vec::with_capacity(limit.min(1024));
+            let mut next = None;
+            for (scanned, entry) in tree.range(keys::log(from.0)..keys::log(end)).enumerate() {
+                let (key, value) = entry?;
+                let position = keys::log_position(&key).ok_or_else(|| StoreError::Corruption {
+                    position: from,
+                    reason: format!("unexpected key {key:?} in the log"),
+                })?;
+                if events.len() == limit || scanned == READ_SCAN_EVENTS_MAX {
+                    next = Some(position);
+                    break;
+                }
+                let (header, payload) = codec::decode_header(&value)
+                    .map_err(|error| StoreError::Codec { position: Position(position), error })?;
+                check_position(position, header.position)?;
+                if !filter.admits(header.event_type) {
+                    continue;
+                }
+                let data = codec::decode_payload(header.event_type, header.schema_version, payload)
+                    .map_err(|error| StoreError::Codec { position: Position(position), error })?;
+                events.push(RecordedEvent::from_header(header, data));
             }
-            let (header, payload) = codec::decode_header(&value)
-                .map_err(|error| StoreError::Codec { position: Position(position), error })?;
-            check_position(position, header.position)?;
-            if !filter.admits(header.event_type) {
-                continue;
-            }
-            let data = codec::decode_payload(header.event_type, header.schema_version, payload)
-                .map_err(|error| StoreError::Codec { position: Position(position), error })?;
-            events.push(RecordedEvent::from_header(header, data));
-        }
-        Ok(Page { events, next })
+            Ok(Page { events, next })
+        })
     }
 
     async fn read_written(&self, from: Position, limit: usize) -> Result<Page<WrittenEvent>, StoreError> {
@@ -247,26 +369,30 @@ impl EventStore for SledStore {
         if from.0 >= end {
             return Ok(Page { events: Vec::new(), next: None });
         }
-        let entries = self.shared.tree.range(keys::log(from.0)..keys::log(end)).map(|entry| {
-            let (key, value) = entry?;
-            Ok((keys::log_position(&key).unwrap_or(u64::MAX), value))
-        });
-        staging::written_page(entries, from.0, end, limit)
+        self.shared.with_tree(|tree| {
+            let entries = tree.range(keys::log(from.0)..keys::log(end)).map(|entry| {
+                let (key, value) = entry?;
+                Ok((keys::log_position(&key).unwrap_or(u64::MAX), value))
+            });
+            staging::written_page(entries, from.0, end, limit)
+        })
     }
 
     async fn stream_version(&self, stream: &StreamName) -> Result<Option<u64>, StoreError> {
         let end = self.durable_end();
-        for entry in self.shared.tree.scan_prefix(keys::stream_prefix(stream)).rev() {
-            let (key, value) = entry?;
-            if self.position_of(&value, &key)? < end {
-                return Ok(Some(keys::version_of_stream_key(&key)));
+        self.shared.with_tree(|tree| {
+            for entry in tree.scan_prefix(keys::stream_prefix(stream)).rev() {
+                let (key, value) = entry?;
+                if position_of(&value, &key)? < end {
+                    return Ok(Some(keys::version_of_stream_key(&key)));
+                }
             }
-        }
-        Ok(None)
+            Ok(None)
+        })
     }
 
     async fn head(&self) -> Result<Option<Head>, StoreError> {
-        Ok(*self.shared.head.lock().expect("head lock"))
+        Ok(*self.shared.head.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     async fn import(&self, events: Vec<WrittenEvent>) -> Result<(), StoreError> {
@@ -277,7 +403,32 @@ impl EventStore for SledStore {
         self.shared.live.subscribe()
     }
 
-    async fn close(&self) {
-        self.shutdown().await;
+    /// The writer's own view, then two checks it cannot make while it waits for work: a write that
+    /// has not come back ([`crate::limits::WRITE_STALL`]), and a disk that filled up while the store
+    /// was idle.
+    fn health(&self) -> StoreHealth {
+        let health = self.shared.health.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if !health.is_ok() {
+            return health;
+        }
+        let since = self.shared.writing_since_nanos.load(Ordering::Acquire);
+        let now = self.shared.opened.elapsed().as_nanos() as u64;
+        if since != 0 && now.saturating_sub(since) > crate::limits::WRITE_STALL.as_nanos() as u64 {
+            return StoreHealth::Recovering {
+                reason: format!(
+                    "a write has been in progress for {} s: the disk does not answer",
+                    (now - since) / 1_000_000_000
+                ),
+                attempts: 0,
+            };
+        }
+        match writer::disk_space_problem(&self.shared.path, self.shared.options.disk_free_bytes_min, 0) {
+            Some(reason) => StoreHealth::Recovering { reason, attempts: 0 },
+            None => StoreHealth::Ok,
+        }
+    }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        self.shutdown().await
     }
 }

@@ -1,21 +1,33 @@
 //! The single writer: drains the queue, stages every append of the group into one sled batch, applies
 //! it, flushes, syncs once, then publishes and answers. Checks run against the writer's own view (which
 //! includes earlier appends of the same group), so one group may hold dependent appends.
+//!
+//! When a write or a sync fails, the writer answers that group "outcome unknown", refuses new appends
+//! (nothing written) and recovers by itself: it retires the failed sled instance, has the kernel write
+//! back and forget the file's cached pages, opens the files again, and adopts what it finds past the
+//! last durable position only if that tail continues the hash chain. It retries with backoff until the
+//! cause (a full disk, no free descriptors, a failing device) is gone.
 
-use super::durability::DiskSync;
+use super::durability::{self, DiskSync};
 use super::keys::{self, IdEntry};
 use super::Shared;
+use crate::chain::ChainVerifier;
 use crate::error::StoreError;
+use crate::faults::DiskFaults;
 use crate::lifecycle::{self, StreamState};
+use crate::limits::{DISPOSE_WAIT, RECOVERY_BACKOFF_MIN, RECOVERY_FREE_BYTES_MIN};
 use crate::prepare::PreparedEvent;
 use crate::staging::{self, ImportIds, StoredId, StreamCache, StreamHead, WriteCommand as Command};
-use crate::store::{AppendOutcome, ExpectedVersion, Head};
+use crate::store::{AppendOutcome, ExpectedVersion, Head, StoreHealth};
 use redress_schemas::{
     codec, EventId, Hash, Position, RecordHeader, RecordedEvent, StreamName, Timestamp, WrittenEvent,
 };
 use std::collections::HashMap;
+use std::fs::File;
+use std::path::Path;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 /// What the log says at open.
@@ -78,80 +90,252 @@ struct Staged {
     imports: Vec<oneshot::Sender<Result<(), StoreError>>>,
 }
 
-pub(crate) struct Writer {
+/// One opened sled database: the handle the writer flushes, the tree it writes, the syncs that make
+/// its files durable.
+pub(crate) struct Instance {
     db: sled::Db,
-    shared: Arc<Shared>,
+    pub(crate) tree: sled::Tree,
     disk: DiskSync,
+    pub(crate) recovered: Recovered,
+}
+
+impl Instance {
+    /// Opens the database in `path`, reads its head, and makes what sled recovered durable. A sled
+    /// instance that fails while opening is abandoned, not closed (see [`abandon`]).
+    pub(crate) fn open(path: &Path, faults: &DiskFaults, dev_null: &File) -> Result<Instance, StoreError> {
+        let db = super::open_sled(path)?;
+        let loaded = db.open_tree("events").map_err(StoreError::from).and_then(|tree| {
+            let recovered = Recovered::load(&tree)?;
+            Ok((tree, recovered))
+        });
+        let (tree, recovered) = match loaded {
+            Ok(loaded) => loaded,
+            Err(error @ StoreError::Io(_)) => {
+                abandon(db, None, path, dev_null);
+                return Err(error);
+            }
+            Err(error) => return Err(error),
+        };
+        // A failure here is ours (a sync), not sled's: sled can be closed normally.
+        let disk = DiskSync::open(path, faults.clone())?;
+        Ok(Instance { db, tree, disk, recovered })
+    }
+}
+
+/// Gives up on a sled instance that returned an I/O error, without ever calling into it again.
+///
+/// sled 0.34 may hang forever flushing such an instance (closing it flushes), and that flush holds
+/// sled's process-wide concurrency lock, which would then stop every other sled database of the
+/// process at its next batch. So the instance is leaked (its memory stays until the process ends)
+/// and its descriptors are fenced off the files ([`durability::fence`]), which releases the directory
+/// lock for the reopened instance. Returns whether a descriptor was fenced.
+fn abandon(db: sled::Db, tree: Option<sled::Tree>, path: &Path, dev_null: &File) -> bool {
+    std::mem::forget(tree);
+    std::mem::forget(db);
+    durability::fence(&path.join("db"), dev_null).is_ok_and(|n| n > 0)
+}
+
+/// Which part of a write failed.
+enum Culprit {
+    /// sled returned an error: the instance must never be called again.
+    Sled,
+    /// Making sled's files durable failed: sled itself is fine and can be closed.
+    Sync,
+}
+
+/// Whether the writer can write.
+enum Mode {
+    Healthy,
+    /// A write or sync failed: the instance must be replaced before anything else is written.
+    Broken {
+        cause: String,
+        last_error: Option<String>,
+        attempts: u64,
+        backoff: Duration,
+        next_attempt: Instant,
+    },
+    /// Recovery found something it must not paper over; an operator has to look.
+    Failed {
+        reason: String,
+    },
+}
+
+/// Why an attempt to recover did not succeed.
+enum Setback {
+    /// The cause may still be there (no space, no descriptors, the device still failing): try later.
+    Retry(String),
+    /// The files disagree with what the store acknowledged: stop.
+    Fatal(String),
+}
+
+pub(crate) struct Writer {
+    shared: Arc<Shared>,
+    /// `None` only while a failed instance is being replaced.
+    instance: Option<Instance>,
     next_position: u64,
     last_hash: Hash,
     last_recorded_at: Timestamp,
     streams: StreamCache,
-    /// Set when a write or sync failed: the writer refuses everything after it.
-    failure: Option<String>,
+    mode: Mode,
+    /// Opened at start, so that cutting a wedged instance off its files needs no new descriptor (the
+    /// failure may be that there are none left).
+    dev_null: File,
     scratch: Vec<u8>,
 }
 
+/// How long an unhealthy writer sleeps between looks at its queue.
+const UNHEALTHY_POLL: Duration = Duration::from_millis(20);
+
 impl Writer {
-    pub(crate) fn new(db: sled::Db, shared: Arc<Shared>, disk: DiskSync, recovered: Recovered) -> Writer {
+    pub(crate) fn new(shared: Arc<Shared>, instance: Instance, dev_null: File) -> Writer {
         Writer {
-            db,
+            next_position: instance.recovered.next_position,
+            last_hash: instance.recovered.last_hash,
+            last_recorded_at: instance.recovered.last_recorded_at,
             shared,
-            disk,
-            next_position: recovered.next_position,
-            last_hash: recovered.last_hash,
-            last_recorded_at: recovered.last_recorded_at,
+            instance: Some(instance),
             streams: StreamCache::default(),
-            failure: None,
+            mode: Mode::Healthy,
+            dev_null,
             scratch: Vec::with_capacity(1024),
         }
     }
 
-    /// Runs until every sender is gone, then returns (after the last group is synced).
+    /// Runs until every sender is gone, then returns (after the last group is synced and the sled
+    /// instance is closed — or cut off, if it cannot close).
     pub(crate) fn run(mut self, mut commands: mpsc::Receiver<Command>) {
-        while let Some(first) = commands.blocking_recv() {
-            let group = staging::drain_group(first, &mut commands);
-            self.commit_group(group);
+        loop {
+            if matches!(self.mode, Mode::Healthy) {
+                let Some(first) = commands.blocking_recv() else { break };
+                let group = staging::drain_group(first, &mut commands);
+                self.commit_group(group);
+            } else {
+                if !self.refuse_until_next_attempt(&mut commands) {
+                    break;
+                }
+                self.try_recover();
+            }
+        }
+        let wait = if matches!(self.mode, Mode::Healthy) { self.shared.options.close_timeout } else { DISPOSE_WAIT };
+        self.retire_instance(wait);
+    }
+
+    /// While unhealthy: answers every append that arrives with [`StoreError::Unavailable`] (nothing is
+    /// written) until the next recovery attempt is due. `false` when every sender is gone.
+    fn refuse_until_next_attempt(&mut self, commands: &mut mpsc::Receiver<Command>) -> bool {
+        loop {
+            let (reason, due) = match &self.mode {
+                Mode::Healthy => return true,
+                Mode::Broken { cause, last_error, next_attempt, .. } => {
+                    let reason = match last_error {
+                        Some(error) => format!("{cause}; still recovering: {error}"),
+                        None => format!("{cause}; recovering"),
+                    };
+                    (reason, Some(*next_attempt))
+                }
+                Mode::Failed { reason } => (reason.clone(), None),
+            };
+            match commands.try_recv() {
+                Ok(command) => command.fail(StoreError::Unavailable(format!("the store cannot write: {reason}"))),
+                Err(mpsc::error::TryRecvError::Disconnected) => return false,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    let now = Instant::now();
+                    match due {
+                        Some(due) if now >= due => return true,
+                        Some(due) => std::thread::sleep(UNHEALTHY_POLL.min(due - now)),
+                        None => std::thread::sleep(UNHEALTHY_POLL),
+                    }
+                }
+            }
         }
     }
 
     fn commit_group(&mut self, group: Vec<Command>) {
-        if let Some(failure) = &self.failure {
+        let bytes: usize = group.iter().map(Command::payload_bytes).sum();
+        if let Some(reason) = disk_space_problem(&self.shared.path, self.shared.options.disk_free_bytes_min, bytes) {
+            // Refused before anything is staged: these appends certainly wrote nothing.
             for command in group {
-                command.fail(StoreError::Unavailable(format!("an earlier write failed ({failure}); reopen the store")));
+                command.fail(StoreError::Unavailable(reason.clone()));
             }
             return;
         }
         let now = Timestamp::now().max(self.last_recorded_at);
         let mut staged = Staged::default();
-        for command in group {
-            match command {
+        let mut rest = group.into_iter();
+        let mut failed_read = None;
+        for command in rest.by_ref() {
+            let error = match command {
                 Command::Append { stream, expected, events, reply } => {
                     match self.stage_append(&stream, expected, events, now, &mut staged) {
-                        Ok(outcome) => staged.appends.push((reply, outcome)),
-                        Err(error) => drop(reply.send(Err(error))),
+                        Ok(outcome) => {
+                            staged.appends.push((reply, outcome));
+                            continue;
+                        }
+                        Err(error) => {
+                            let failed = storage_failure(&error);
+                            let _ = reply.send(Err(refusal_for(error, &failed)));
+                            failed
+                        }
                     }
                 }
                 Command::Import { events, reply } => match self.stage_import(events, &mut staged) {
-                    Ok(()) => staged.imports.push(reply),
-                    Err(error) => drop(reply.send(Err(error))),
+                    Ok(()) => {
+                        staged.imports.push(reply);
+                        continue;
+                    }
+                    Err(error) => {
+                        let failed = storage_failure(&error);
+                        let _ = reply.send(Err(refusal_for(error, &failed)));
+                        failed
+                    }
                 },
+            };
+            if error.is_some() {
+                failed_read = error;
+                break;
             }
         }
+        if let Some(cause) = failed_read {
+            // sled could not even read: the instance is broken (sled turns an earlier failed background
+            // write into an error on every later call). Nothing of this group was applied, so every
+            // append in it certainly wrote nothing.
+            let cause = format!("reading the store failed: {cause}");
+            self.break_down(cause.clone(), Culprit::Sled);
+            let refusal = || StoreError::Unavailable(format!("the store cannot write: {cause}"));
+            for (reply, _) in staged.appends {
+                let _ = reply.send(Err(refusal()));
+            }
+            for reply in staged.imports {
+                let _ = reply.send(Err(refusal()));
+            }
+            for command in rest {
+                command.fail(refusal());
+            }
+            return;
+        }
         if !staged.events.is_empty() {
-            if let Err(error) = self.write_durably(&mut staged) {
-                let message = error.to_string();
-                self.failure = Some(message.clone());
+            self.shared
+                .writing_since_nanos
+                .store(self.shared.opened.elapsed().as_nanos().max(1) as u64, Ordering::Release);
+            let written = self.write_durably(&mut staged);
+            self.shared.writing_since_nanos.store(0, Ordering::Release);
+            if let Err((error, culprit)) = written {
+                // The batch may have reached the disk before the failure: nobody can say whether these
+                // appends are stored until the files are read again.
+                let cause = format!("a write failed: {error}");
+                // Unhealthy before anyone hears of the failure, so a caller who then asks sees why.
+                self.break_down(cause.clone(), culprit);
                 for (reply, _) in staged.appends {
-                    let _ = reply.send(Err(StoreError::Io(message.clone())));
+                    let _ = reply.send(Err(StoreError::OutcomeUnknown(cause.clone())));
                 }
                 for reply in staged.imports {
-                    let _ = reply.send(Err(StoreError::Io(message.clone())));
+                    let _ = reply.send(Err(StoreError::OutcomeUnknown(cause.clone())));
                 }
                 return;
             }
             self.last_recorded_at = now;
             let head = Head { position: Position(self.next_position - 1), hash: self.last_hash };
-            *self.shared.head.lock().expect("head lock") = Some(head);
+            *self.shared.head.lock().unwrap_or_else(|p| p.into_inner()) = Some(head);
             self.shared.durable_next.store(self.next_position, Ordering::Release);
             // No subscriber is not an error; a slow one lags and catches up from the log.
             let _ = self.shared.live.send(Arc::from(std::mem::take(&mut staged.events)));
@@ -164,17 +348,196 @@ impl Writer {
         }
     }
 
-    fn write_durably(&mut self, staged: &mut Staged) -> Result<(), StoreError> {
+    fn write_durably(&mut self, staged: &mut Staged) -> Result<(), (StoreError, Culprit)> {
         debug_assert_eq!(
             staged.events.first().map(|e| e.position.0 + staged.events.len() as u64),
             Some(self.next_position),
             "a group's positions are contiguous and end at the next position"
         );
         staged.batch.insert(keys::HEAD, &keys::head_value(self.next_position, &self.last_hash)[..]);
-        self.shared.tree.apply_batch(std::mem::take(&mut staged.batch))?;
-        self.db.flush()?;
-        self.disk.sync()?;
+        let instance = self.instance_mut().map_err(|e| (e, Culprit::Sync))?;
+        let sled_error = |e: sled::Error| (StoreError::from(e), Culprit::Sled);
+        instance.tree.apply_batch(std::mem::take(&mut staged.batch)).map_err(sled_error)?;
+        instance.db.flush().map_err(sled_error)?;
+        // Not retried on failure: after a failed fsync the kernel may already have dropped the pages it
+        // could not write, so a second fsync on the same file could succeed and prove nothing. The
+        // instance is retired instead, and its files are read again from the disk.
+        instance.disk.sync().map_err(|e| (StoreError::from(e), Culprit::Sync))?;
         Ok(())
+    }
+
+    fn instance(&self) -> Result<&Instance, StoreError> {
+        self.instance.as_ref().ok_or_else(|| StoreError::Unavailable("the storage instance is being replaced".into()))
+    }
+
+    fn instance_mut(&mut self) -> Result<&mut Instance, StoreError> {
+        self.instance.as_mut().ok_or_else(|| StoreError::Unavailable("the storage instance is being replaced".into()))
+    }
+
+    fn tree(&self) -> Result<&sled::Tree, StoreError> {
+        Ok(&self.instance()?.tree)
+    }
+
+    /// A write failed: stop writing and start recovering. An instance that sled itself failed is
+    /// abandoned at once, so no reader calls into it either (reads answer "unavailable" until the
+    /// reopen); one whose sync failed keeps serving reads until the first recovery attempt.
+    fn break_down(&mut self, cause: String, culprit: Culprit) {
+        self.shared.set_health(StoreHealth::Recovering { reason: cause.clone(), attempts: 0 });
+        if matches!(culprit, Culprit::Sled) {
+            self.abandon_instance();
+        }
+        self.mode = Mode::Broken {
+            cause,
+            last_error: None,
+            attempts: 0,
+            backoff: RECOVERY_BACKOFF_MIN,
+            next_attempt: Instant::now() + RECOVERY_BACKOFF_MIN,
+        };
+    }
+
+    /// One recovery attempt; on a setback, the next one is scheduled (or recovery stops, if fatal).
+    fn try_recover(&mut self) {
+        let Mode::Broken { cause, attempts, backoff, .. } = &self.mode else { return };
+        let (cause, attempts, backoff) = (cause.clone(), *attempts + 1, *backoff);
+        match self.reopen() {
+            Ok(tail) => {
+                self.mode = Mode::Healthy;
+                self.shared.set_health(StoreHealth::Ok);
+                if !tail.is_empty() {
+                    let _ = self.shared.live.send(Arc::from(tail));
+                }
+            }
+            Err(Setback::Retry(error)) => {
+                let backoff = (backoff * 2).min(self.shared.options.recovery_backoff_max.max(RECOVERY_BACKOFF_MIN));
+                self.shared.set_health(StoreHealth::Recovering {
+                    reason: format!("{cause}; recovery attempt {attempts} failed: {error}"),
+                    attempts,
+                });
+                self.mode = Mode::Broken {
+                    cause,
+                    last_error: Some(error),
+                    attempts,
+                    backoff,
+                    next_attempt: Instant::now() + backoff,
+                };
+            }
+            Err(Setback::Fatal(reason)) => {
+                let reason = format!("{cause}; recovery stopped: {reason}");
+                self.shared.set_health(StoreHealth::Failed { reason: reason.clone() });
+                self.mode = Mode::Failed { reason };
+            }
+        }
+    }
+
+    /// Replaces the failed instance: retire it, read the files again from the disk, and adopt the tail
+    /// past the last durable position if it continues the chain. Returns the adopted tail's events
+    /// (now durable, for live subscribers).
+    fn reopen(&mut self) -> Result<Vec<RecordedEvent>, Setback> {
+        let path = self.shared.path.clone();
+        // Cheap checks first: while the cause is plainly still there, the old instance keeps serving reads.
+        // Opening sled writes (a snapshot, the log's tail), and a sled that runs out of space while
+        // opening can leave files it later calls corrupt: never try it on a disk with no room at all.
+        let reserve = self.shared.options.disk_free_bytes_min.max(RECOVERY_FREE_BYTES_MIN);
+        if let Some(problem) = disk_space_problem(&path, reserve, 0) {
+            return Err(Setback::Retry(problem));
+        }
+        File::open(&path).map_err(|e| Setback::Retry(format!("cannot open {}: {e}", path.display())))?;
+
+        self.retire_instance(DISPOSE_WAIT);
+        durability::write_back_and_evict(&path).map_err(|e| Setback::Retry(format!("write-back: {e}")))?;
+        let instance = match Instance::open(&path, &self.shared.options.faults, &self.dev_null) {
+            Ok(instance) => instance,
+            Err(error @ (StoreError::Corruption { .. } | StoreError::Codec { .. })) => {
+                return Err(Setback::Fatal(error.to_string()))
+            }
+            Err(error) => return Err(Setback::Retry(format!("reopen: {error}"))),
+        };
+        let durable_next = self.shared.durable_next.load(Ordering::Acquire);
+        let durable_head = *self.shared.head.lock().unwrap_or_else(|p| p.into_inner());
+        let found_next = instance.recovered.next_position;
+        if found_next < durable_next {
+            return Err(Setback::Fatal(format!(
+                "the reopened log ends before position {durable_next}, which was acknowledged as durable \
+                 (it now ends at {found_next})"
+            )));
+        }
+        let mut verifier =
+            ChainVerifier::continuing(Position(durable_next), durable_head.map_or(Hash::GENESIS, |h| h.hash));
+        let mut tail = Vec::with_capacity((found_next - durable_next) as usize);
+        for position in durable_next..found_next {
+            let record = instance
+                .tree
+                .get(keys::log(position))
+                .map_err(|e| Setback::Retry(format!("reading the recovered tail: {e}")))?
+                .ok_or_else(|| Setback::Fatal(format!("the recovered log has no entry at position {position}")))?;
+            let written = WrittenEvent::decode(&record)
+                .map_err(|e| Setback::Fatal(format!("the recovered record at position {position}: {e}")))?;
+            verifier.check(&written).map_err(|(at, reason)| {
+                Setback::Fatal(format!("the recovered tail does not continue the chain at position {at}: {reason}"))
+            })?;
+            tail.push(
+                written
+                    .to_recorded()
+                    .map_err(|e| Setback::Fatal(format!("the recovered record at position {position}: {e}")))?,
+            );
+        }
+        // Adopt it.
+        let recovered = &instance.recovered;
+        self.next_position = recovered.next_position;
+        self.last_hash = recovered.last_hash;
+        self.last_recorded_at = self.last_recorded_at.max(recovered.last_recorded_at);
+        self.streams = StreamCache::default();
+        *self.shared.tree.write().unwrap_or_else(|p| p.into_inner()) = Some(instance.tree.clone());
+        *self.shared.head.lock().unwrap_or_else(|p| p.into_inner()) = recovered.head();
+        self.shared.durable_next.store(recovered.next_position, Ordering::Release);
+        self.instance = Some(instance);
+        self.shared.reopened.fetch_add(1, Ordering::Relaxed);
+        Ok(tail)
+    }
+
+    /// Takes the current instance away from readers and abandons it (see [`abandon`]).
+    fn abandon_instance(&mut self) {
+        self.shared.tree.write().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(Instance { db, tree, disk, .. }) = self.instance.take() {
+            drop(disk);
+            if abandon(db, Some(tree), &self.shared.path, &self.dev_null) {
+                self.shared.fenced.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Closes the current instance (one sled has not failed) on a thread of its own and waits up to
+    /// `wait`; an instance that does not close in time is cut off from its files
+    /// ([`durability::fence`]), so the directory can be opened again in this process and nothing it
+    /// still does reaches the disk.
+    fn retire_instance(&mut self, wait: Duration) {
+        // Readers hold the read guard for a whole read: once this write lock is ours, none is inside.
+        self.shared.tree.write().unwrap_or_else(|p| p.into_inner()).take();
+        let Some(instance) = self.instance.take() else { return };
+        let db_path = self.shared.path.join("db");
+        let slot = Arc::new(Mutex::new(Some(instance)));
+        let (done, closed) = std::sync::mpsc::channel();
+        let retiring = Arc::clone(&slot);
+        let spawned = std::thread::Builder::new().name("redress-retire".into()).spawn(move || {
+            let instance = retiring.lock().unwrap_or_else(|p| p.into_inner()).take();
+            // sled may panic closing a database whose files were cut off: that is the point of the fence.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(instance)));
+            let _ = done.send(());
+        });
+        let closed_in_time = match spawned {
+            Ok(_) => closed.recv_timeout(wait).is_ok(),
+            Err(_) => {
+                // No thread to close it on, and closing it here could hang this one: leak it.
+                std::mem::forget(slot.lock().unwrap_or_else(|p| p.into_inner()).take());
+                false
+            }
+        };
+        if !closed_in_time {
+            // The fence is best effort: if it fails, reopening finds the lock held and retries later.
+            if durability::fence(&db_path, &self.dev_null).is_ok_and(|n| n > 0) {
+                self.shared.fenced.fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 
     /// The stream's head from the cache, or folded from the log.
@@ -184,14 +547,14 @@ impl Writer {
         }
         let mut last_version = None;
         let mut state = StreamState::default();
-        for entry in self.shared.tree.scan_prefix(keys::stream_prefix(stream)) {
+        for entry in self.tree()?.scan_prefix(keys::stream_prefix(stream)) {
             let (key, value) = entry?;
             let version = keys::version_of_stream_key(&key);
             let position = keys::u64_value(&value).ok_or_else(|| StoreError::Corruption {
                 position: Position(u64::MAX),
                 reason: format!("stream index of {stream} at version {version} is malformed"),
             })?;
-            let record = self.shared.tree.get(keys::log(position))?.ok_or_else(|| StoreError::Corruption {
+            let record = self.tree()?.get(keys::log(position))?.ok_or_else(|| StoreError::Corruption {
                 position: Position(position),
                 reason: format!("stream {stream} version {version} points at a missing log entry"),
             })?;
@@ -215,7 +578,7 @@ impl Writer {
         if let Some((stream, entry)) = staged.ids.get(id) {
             return Ok(Some((Some(stream.clone()), *entry)));
         }
-        match self.shared.tree.get(keys::event_id(id))? {
+        match self.tree()?.get(keys::event_id(id))? {
             None => Ok(None),
             Some(bytes) => {
                 let entry = IdEntry::decode(&bytes).ok_or_else(|| StoreError::Corruption {
@@ -245,7 +608,7 @@ impl Writer {
         staging::idempotent_outcome(stream, events, &found, |i, entry| {
             // The id index does not keep the stream: the stream index says whether it holds that event.
             let key = keys::stream_version(stream, entry.append.first_version + i as u64);
-            Ok(self.shared.tree.get(key)?.and_then(|v| keys::u64_value(&v)) == Some(entry.position.0))
+            Ok(self.tree()?.get(key)?.and_then(|v| keys::u64_value(&v)) == Some(entry.position.0))
         })
     }
 
@@ -322,5 +685,43 @@ impl Writer {
             self.streams.insert(stream, head);
         }
         Ok(())
+    }
+}
+
+/// Why the store must not write a group of about `bytes` now, if it must not: the filesystem holding
+/// `path` would keep less than `reserve` bytes free (a `reserve` of 0 turns the check off). `None` also when the free space cannot be read
+/// (the write itself will then say what is wrong).
+pub(crate) fn disk_space_problem(path: &Path, reserve: u64, bytes: usize) -> Option<String> {
+    if reserve == 0 {
+        // No reserve asked for: the check is off (tests let sled itself run the disk full this way).
+        return None;
+    }
+    let free = durability::free_bytes(path).ok()?;
+    // sled writes a record, its index entries and segment bookkeeping: twice the payload is ample.
+    let needed = reserve.saturating_add(2 * bytes as u64);
+    (free < needed).then(|| {
+        format!(
+            "the disk is nearly full: {free} bytes free on the filesystem of {}, and the store keeps {reserve} \
+             in reserve; appends resume once space is freed",
+            path.display()
+        )
+    })
+}
+
+/// What a caller is told when staging its command failed: a storage failure is a refusal (nothing
+/// was applied), anything else is the command's own error.
+fn refusal_for(error: StoreError, failed: &Option<String>) -> StoreError {
+    match failed {
+        Some(cause) => StoreError::Unavailable(format!("the store cannot write: reading the store failed: {cause}")),
+        None => error,
+    }
+}
+
+/// The message of an error that means the storage instance itself failed (an I/O error from sled),
+/// as opposed to a refusal of the append.
+fn storage_failure(error: &StoreError) -> Option<String> {
+    match error {
+        StoreError::Io(message) => Some(message.clone()),
+        _ => None,
     }
 }
