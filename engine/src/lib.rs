@@ -44,6 +44,7 @@ pub use prepare::{prepare, PreparedEvent};
 pub use sled_store::SledStore;
 pub use store::{
     AppendOutcome, AppendResult, CommittedBatch, Direction, EventFilter, EventStore, ExpectedVersion, Head, Page,
+    StoreOptions,
 };
 pub use subscription::Subscription;
 

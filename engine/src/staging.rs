@@ -8,7 +8,7 @@ use crate::error::StoreError;
 use crate::lifecycle::{self, StreamState};
 use crate::limits::STREAM_STATE_CACHE_STREAMS_MAX;
 use crate::prepare::PreparedEvent;
-use crate::store::{AppendOutcome, AppendResult, ExpectedVersion};
+use crate::store::{AppendOutcome, AppendResult, ExpectedVersion, StoreOptions};
 use redress_schemas::{
     canonical_content, codec, ContentFields, EventData, EventId, Hash, Position, RecordHeader, RecordedEvent,
     StreamName, Timestamp, WrittenEvent,
@@ -133,26 +133,35 @@ pub fn idempotent_outcome(
 }
 
 /// Checks an append against its stream's head — the expected version, then each event's lifecycle
-/// rule in order — and returns the state after it.
+/// rule and its instants in order ([`lifecycle::check`], [`lifecycle::check_times`]; an event without
+/// `occurred_at` happened at `now`, the append's `recorded_at`) — and returns the state after it.
 pub fn check_append(
     stream: &StreamName,
     expected: ExpectedVersion,
     head: &StreamHead,
     events: &[PreparedEvent],
     now: Timestamp,
+    options: &StoreOptions,
 ) -> Result<StreamState, StoreError> {
     if !expected.admits(head.last_version) {
         return Err(StoreError::WrongExpectedVersion { stream: stream.clone(), expected, current: head.last_version });
     }
     let mut state = head.state.clone();
     for (index, event) in events.iter().enumerate() {
-        lifecycle::check(&state, &event.data).map_err(|violation| StoreError::Lifecycle {
-            stream: stream.clone(),
-            index,
-            event_type: event.data.event_type().name(),
-            violation,
-        })?;
-        state = lifecycle::evolve(state, &event.data, event.occurred_at.unwrap_or(now));
+        let times = lifecycle::EventTimes {
+            occurred_at: event.occurred_at.unwrap_or(now),
+            recorded_at: now,
+            clock_skew_max: options.clock_skew_max,
+        };
+        lifecycle::check(&state, &event.data)
+            .and_then(|()| lifecycle::check_times(&state, &event.data, times))
+            .map_err(|violation| StoreError::Lifecycle {
+                stream: stream.clone(),
+                index,
+                event_type: event.data.event_type().name(),
+                violation,
+            })?;
+        state = lifecycle::evolve(state, &event.data, times.occurred_at);
     }
     Ok(state)
 }

@@ -6,6 +6,7 @@ use redress_schemas::{EventType, Hash, Position, ProposedEvent, RecordedEvent, S
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::broadcast;
 
 /// What the caller believes about a stream before appending (optimistic concurrency).
@@ -41,6 +42,22 @@ impl fmt::Display for ExpectedVersion {
             ExpectedVersion::Exists => f.write_str("exists"),
             ExpectedVersion::Exact(v) => write!(f, "{v}"),
         }
+    }
+}
+
+/// How a store judges what it is given. Every backend takes the same options (`SledStore::open_with`,
+/// `PostgresStore::connect_with`); the plain `open`/`connect` use [`StoreOptions::default`], EVENTS.md's
+/// values. Build one with `StoreOptions { clock_skew_max, ..StoreOptions::default() }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// How far an event's `occurred_at` may be later than the store's clock (its `recorded_at`): publishers'
+    /// clocks run a little ahead or behind. Default [`crate::limits::CLOCK_SKEW_MAX_DEFAULT`] (5 minutes).
+    pub clock_skew_max: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions { clock_skew_max: crate::limits::CLOCK_SKEW_MAX_DEFAULT }
     }
 }
 

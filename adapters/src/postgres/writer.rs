@@ -14,7 +14,9 @@ use super::{describe, pg_error, pool_error, to_hash, to_u64};
 use deadpool_postgres::{Pool, Transaction};
 use redress_engine::lifecycle;
 use redress_engine::staging::{self, ImportIds, StoredId, StreamCache, StreamHead, WriteCommand as Command};
-use redress_engine::{AppendOutcome, AppendResult, CommittedBatch, ExpectedVersion, PreparedEvent, StoreError};
+use redress_engine::{
+    AppendOutcome, AppendResult, CommittedBatch, ExpectedVersion, PreparedEvent, StoreError, StoreOptions,
+};
 use redress_schemas::{
     codec, EventId, Hash, Position, RecordHeader, RecordedEvent, StreamName, Timestamp, WrittenEvent,
 };
@@ -123,12 +125,25 @@ pub(crate) struct Writer {
     /// Committed batches, to the live publisher. Never waited on: when it is full the publisher reads
     /// the log instead (it is woken by the commit's notification).
     committed: mpsc::Sender<CommittedBatch>,
+    options: StoreOptions,
     scratch: Vec<u8>,
 }
 
 impl Writer {
-    pub(crate) fn new(pool: Pool, statements: Arc<Statements>, committed: mpsc::Sender<CommittedBatch>) -> Writer {
-        Writer { pool, statements, streams: StreamCache::default(), committed, scratch: Vec::with_capacity(1024) }
+    pub(crate) fn new(
+        pool: Pool,
+        statements: Arc<Statements>,
+        committed: mpsc::Sender<CommittedBatch>,
+        options: StoreOptions,
+    ) -> Writer {
+        Writer {
+            pool,
+            statements,
+            streams: StreamCache::default(),
+            committed,
+            options,
+            scratch: Vec::with_capacity(1024),
+        }
     }
 
     /// Runs until every sender is gone, then returns (after the last group is committed).
@@ -368,7 +383,7 @@ impl Writer {
         }
         let head = view.heads.get(stream).expect("every stream of the group is loaded");
         let now = view.now;
-        let state = staging::check_append(stream, expected, head, &events, now)?;
+        let state = staging::check_append(stream, expected, head, &events, now, &self.options)?;
         // Everything is checked: from here on the append only stages.
         let (result, built, _) = staging::build_append(
             stream,

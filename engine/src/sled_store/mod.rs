@@ -12,7 +12,9 @@ use crate::error::StoreError;
 use crate::limits::{READ_EVENTS_MAX, READ_SCAN_EVENTS_MAX, SUBSCRIPTION_QUEUE_BATCHES_MAX, WRITER_QUEUE_APPENDS_MAX};
 use crate::staging::WriteCommand as Command;
 use crate::staging::{self, check_position};
-use crate::store::{AppendOutcome, CommittedBatch, Direction, EventFilter, EventStore, ExpectedVersion, Head, Page};
+use crate::store::{
+    AppendOutcome, CommittedBatch, Direction, EventFilter, EventStore, ExpectedVersion, Head, Page, StoreOptions,
+};
 use async_trait::async_trait;
 use redress_schemas::{codec, Position, ProposedEvent, RecordedEvent, StreamName, WrittenEvent};
 use std::path::{Path, PathBuf};
@@ -39,11 +41,17 @@ pub struct SledStore {
 }
 
 impl SledStore {
+    /// Opens (or creates) the store in directory `path` with the default [`StoreOptions`]: see
+    /// [`SledStore::open_with`], whose writer judges appends by the options it is given.
+    pub fn open(path: impl AsRef<Path>) -> Result<SledStore, StoreError> {
+        Self::open_with(path, StoreOptions::default())
+    }
+
     /// Opens (or creates) the store in directory `path`, recovers its head and checks that the log and
     /// the head agree, makes the recovered state durable, and starts the writer thread.
     ///
     /// Blocking: call it before serving, or from `spawn_blocking`.
-    pub fn open(path: impl AsRef<Path>) -> Result<SledStore, StoreError> {
+    pub fn open_with(path: impl AsRef<Path>, options: StoreOptions) -> Result<SledStore, StoreError> {
         let path = path.as_ref().to_path_buf();
         let db = open_sled(&path)?;
         let tree = db.open_tree("events")?;
@@ -57,7 +65,7 @@ impl SledStore {
             live,
         });
         let (tx, rx) = mpsc::channel(WRITER_QUEUE_APPENDS_MAX);
-        let writer = Writer::new(db, Arc::clone(&shared), disk, recovered);
+        let writer = Writer::new(db, Arc::clone(&shared), disk, recovered, options);
         let handle = std::thread::Builder::new().name("redress-writer".into()).spawn(move || writer.run(rx))?;
         Ok(SledStore { shared, commands: Mutex::new(Some(tx)), writer: Mutex::new(Some(handle)), path })
     }

@@ -9,7 +9,7 @@ use crate::error::StoreError;
 use crate::lifecycle::{self, StreamState};
 use crate::prepare::PreparedEvent;
 use crate::staging::{self, ImportIds, StoredId, StreamCache, StreamHead, WriteCommand as Command};
-use crate::store::{AppendOutcome, ExpectedVersion, Head};
+use crate::store::{AppendOutcome, ExpectedVersion, Head, StoreOptions};
 use redress_schemas::{
     codec, EventId, Hash, Position, RecordHeader, RecordedEvent, StreamName, Timestamp, WrittenEvent,
 };
@@ -86,13 +86,20 @@ pub(crate) struct Writer {
     last_hash: Hash,
     last_recorded_at: Timestamp,
     streams: StreamCache,
+    options: StoreOptions,
     /// Set when a write or sync failed: the writer refuses everything after it.
     failure: Option<String>,
     scratch: Vec<u8>,
 }
 
 impl Writer {
-    pub(crate) fn new(db: sled::Db, shared: Arc<Shared>, disk: DiskSync, recovered: Recovered) -> Writer {
+    pub(crate) fn new(
+        db: sled::Db,
+        shared: Arc<Shared>,
+        disk: DiskSync,
+        recovered: Recovered,
+        options: StoreOptions,
+    ) -> Writer {
         Writer {
             db,
             shared,
@@ -101,6 +108,7 @@ impl Writer {
             last_hash: recovered.last_hash,
             last_recorded_at: recovered.last_recorded_at,
             streams: StreamCache::default(),
+            options,
             failure: None,
             scratch: Vec::with_capacity(1024),
         }
@@ -261,7 +269,7 @@ impl Writer {
             return Ok(outcome);
         }
         let head = self.stream_head(stream)?;
-        let state = staging::check_append(stream, expected, &head, &events, now)?;
+        let state = staging::check_append(stream, expected, &head, &events, now, &self.options)?;
         // Everything is checked: from here on the append only writes.
         let (result, built, _) = staging::build_append(
             stream,
