@@ -250,10 +250,16 @@ impl Writer {
                 append: entry.append,
             }));
         }
-        staging::idempotent_outcome(stream, events, &found, |i, entry| {
-            // The id index does not keep the stream: the stream index says whether it holds that event.
-            let key = keys::stream_version(stream, entry.append.first_version + i as u64);
-            Ok(self.shared.tree.get(key)?.and_then(|v| keys::u64_value(&v)) == Some(entry.position.0))
+        // The id index does not keep the stream: the stored record says which it is.
+        staging::idempotent_outcome(stream, events, &found, |_, entry| {
+            if let Some(event) = staging::staged_event(&staged.events, entry.position) {
+                return Ok(event.clone());
+            }
+            let record = self.shared.tree.get(keys::log(entry.position.0))?.ok_or_else(|| StoreError::Corruption {
+                position: entry.position,
+                reason: "the id index points at a missing log entry".into(),
+            })?;
+            staging::decode_stored(entry.position, &record)
         })
     }
 
