@@ -193,7 +193,7 @@ async fn a_stream_changed_by_another_server_is_checked_against_its_new_state() {
 async fn a_store_connected_with_more_clock_skew_accepts_what_the_default_refuses() {
     let schema = fresh_schema();
     let _guard = SchemaGuard::new(&schema);
-    let options = StoreOptions { clock_skew_max: Duration::from_secs(3600), ..StoreOptions::default() };
+    let options = StoreOptions::default().with_clock_skew_max(Duration::from_secs(3600));
     let lenient = PostgresStore::connect_with(&test_database_url(), &schema, options).await.unwrap();
     let strict = connect_postgres(&schema).await;
     assert_an_hour_of_clock_skew_is_allowed(&lenient, &strict).await;

@@ -29,7 +29,7 @@ async fn events_survive_a_reopen_with_the_same_head_and_chain() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_opened_with_more_clock_skew_accepts_what_the_default_refuses() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let options = StoreOptions { clock_skew_max: std::time::Duration::from_secs(3600), ..StoreOptions::default() };
+    let options = StoreOptions::default().with_clock_skew_max(std::time::Duration::from_secs(3600));
     let lenient = SledStore::open_with(a.path(), options).unwrap();
     let strict = SledStore::open(b.path()).unwrap();
     assert_an_hour_of_clock_skew_is_allowed(&lenient, &strict).await;

@@ -238,11 +238,8 @@ pub fn main() -> ExitCode {
 impl Cli {
     /// The store options the flags give (the engine's defaults for those not given).
     pub fn store_options(&self) -> StoreOptions {
-        let mut options = StoreOptions::default();
-        if let Some(skew) = self.clock_skew_max {
-            options.clock_skew_max = skew;
-        }
-        options
+        let options = StoreOptions::default();
+        self.clock_skew_max.map_or(options, |skew| options.with_clock_skew_max(skew))
     }
 }
 

@@ -47,8 +47,10 @@ impl fmt::Display for ExpectedVersion {
 
 /// How a store judges what it is given. Every backend takes the same options (`SledStore::open_with`,
 /// `PostgresStore::connect_with`); the plain `open`/`connect` use [`StoreOptions::default`], EVENTS.md's
-/// values. Build one with `StoreOptions { clock_skew_max, ..StoreOptions::default() }`.
+/// values. Build one from the default, `StoreOptions::default().with_clock_skew_max(..)`: it is
+/// `non_exhaustive`, so a later option is not a breaking change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct StoreOptions {
     /// How far an event's `occurred_at` may be later than the store's clock (its `recorded_at`): publishers'
     /// clocks run a little ahead or behind. Default [`crate::limits::CLOCK_SKEW_MAX_DEFAULT`] (5 minutes).
@@ -58,6 +60,13 @@ pub struct StoreOptions {
 impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions { clock_skew_max: crate::limits::CLOCK_SKEW_MAX_DEFAULT }
+    }
+}
+
+impl StoreOptions {
+    /// The same options with `clock_skew_max` set.
+    pub fn with_clock_skew_max(self, clock_skew_max: Duration) -> Self {
+        StoreOptions { clock_skew_max, ..self }
     }
 }
 
