@@ -314,23 +314,36 @@ pub mod cases {
         assert_eq!(read_everything(&*f.store).await, before, "nothing written");
     }
 
+    /// Runs `task(store, i)` for `i` in `0..n` at once; their answers, in `i` order.
+    async fn at_once<T, Task>(
+        store: &Arc<dyn EventStore>,
+        n: usize,
+        task: impl Fn(Arc<dyn EventStore>, usize) -> Task,
+    ) -> Vec<T>
+    where
+        Task: std::future::Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let tasks: Vec<_> = (0..n).map(|i| tokio::spawn(task(Arc::clone(store), i))).collect();
+        let mut answers = Vec::with_capacity(n);
+        for t in tasks {
+            answers.push(t.await.expect("the task finishes"));
+        }
+        answers
+    }
+
     pub async fn concurrent_copies_of_one_append_write_it_once(open: Opener) {
         let f = open().await;
         let s = complaint("c1");
         f.store.append(&s, ExpectedVersion::NoStream, vec![received(&s)]).await.unwrap();
-        let mut tasks = Vec::new();
-        for _ in 0..12 {
-            let store = Arc::clone(&f.store);
+        let outcomes = at_once(&f.store, 12, |store, _| {
             let s = s.clone();
-            tasks.push(tokio::spawn(async move {
+            async move {
                 let batch = vec![with_id(progress(&s, "x"), 50), with_id(progress(&s, "y"), 51)];
                 store.append(&s, ExpectedVersion::Any, batch).await.unwrap()
-            }));
-        }
-        let mut outcomes = Vec::new();
-        for t in tasks {
-            outcomes.push(t.await.unwrap());
-        }
+            }
+        })
+        .await;
         assert_eq!(outcomes.iter().filter(|o| !o.idempotent_retry).count(), 1, "exactly one copy writes");
         assert!(outcomes.iter().all(|o| o.result == outcomes[0].result), "every copy gets the same answer");
         assert_eq!(f.store.stream_version(&s).await.unwrap(), Some(2));
@@ -340,19 +353,12 @@ pub mod cases {
         let f = open().await;
         let s = complaint("c1");
         f.store.append(&s, ExpectedVersion::NoStream, vec![received(&s)]).await.unwrap();
-        let mut tasks = Vec::new();
-        for task in 0..12 {
-            let store = Arc::clone(&f.store);
+        let answers = at_once(&f.store, 12, |store, task| {
             let s = s.clone();
             let note = if task % 2 == 0 { "even" } else { "odd" };
-            tasks.push(tokio::spawn(async move {
-                (note, store.append(&s, ExpectedVersion::Any, vec![with_id(progress(&s, note), 70)]).await)
-            }));
-        }
-        let mut answers = Vec::new();
-        for t in tasks {
-            answers.push(t.await.unwrap());
-        }
+            async move { (note, store.append(&s, ExpectedVersion::Any, vec![with_id(progress(&s, note), 70)]).await) }
+        })
+        .await;
         let stored = f.store.read_stream(&s, 1, Direction::Forward, 10).await.unwrap().events;
         assert_eq!(stored.len(), 1, "one copy was written");
         let written = stored[0].data.to_json_value()["note"].as_str().unwrap().to_owned();
