@@ -83,7 +83,8 @@ pub struct AppendResult {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppendOutcome {
     pub result: AppendResult,
-    /// `true` when every event id was already stored by one earlier append: `result` is that append's.
+    /// `true` when every event id was already stored, with the same content, by one earlier append:
+    /// `result` is that append's.
     pub idempotent_retry: bool,
 }
 
@@ -146,8 +147,9 @@ pub type CommittedBatch = Arc<[RecordedEvent]>;
 /// - positions are gapless and strictly increasing; readers never see a position before every lower one is
 ///   readable, and never see an event that is not yet durable;
 /// - versions within a stream are gapless from 0;
-/// - an append whose event ids were all stored by one earlier append returns that append's result and
-///   writes nothing;
+/// - an append whose event ids were all stored by one earlier append, each event with the same content
+///   (stream, type, data, metadata), returns that append's result and writes nothing; reused ids with other
+///   content are [`StoreError::IdempotencyConflict`];
 /// - each event's hash chains the previous event's hash and its canonical content.
 #[async_trait]
 pub trait EventStore: Send + Sync + 'static {
