@@ -33,7 +33,8 @@ pub struct Cli {
     pub pg_schema: String,
     /// How far an event's occurred_at may be ahead of the store's clock before its append is refused:
     /// a whole number with a unit (ms, s, m, h), at most 24h. Default 5m.
-    #[arg(long, global = true, env = "REDRESS_CLOCK_SKEW_MAX", value_parser = parse_clock_skew, value_name = "DURATION")]
+    #[arg(long, global = true, env = "REDRESS_CLOCK_SKEW_MAX", value_name = "DURATION")]
+    #[arg(value_parser = parse_clock_skew)]
     pub clock_skew_max: Option<Duration>,
     #[command(subcommand)]
     pub command: Command,

@@ -8,7 +8,8 @@
 //!   skew, not before the complaint's receipt, a commitment due after it is made), given them as [`EventTimes`].
 //!
 //! The writer calls `check` and `check_times` before an append and `evolve` after it; a reader rebuilds any
-//! stream's state with `fold`, which never consults `check_times` (histories stored before v1.1 replay as ever). The rules are the "rule" columns of EVENTS.md; where the text leaves a choice, the decision is
+//! stream's state with `fold`, which never consults `check_times` (histories stored before v1.1 replay as
+//! ever). The rules are the "rule" columns of EVENTS.md; where the text leaves a choice, the decision is
 //! written on the rule's arm in [`check`].
 //!
 //! Architecture invariant: nothing here does I/O, reads a clock, draws random numbers or awaits. Time comes in

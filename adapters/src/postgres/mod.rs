@@ -67,9 +67,10 @@ impl PostgresStore {
     }
 
     /// Connects to the database at `url` (a `postgres://` URL or a `key=value` string) and opens the store
-    /// kept in `schema`, whose writer judges appends by `options`, creating the schema and its tables on first use and applying any migration it
+    /// kept in `schema`, creating the schema and its tables on first use and applying any migration it
     /// lacks (idempotent; safe when several servers start together). Checks that the log and its head
-    /// agree, then starts the writer and the live listener. Call it from a Tokio runtime.
+    /// agree, then starts the writer (which judges appends by `options`) and the live listener. Call it
+    /// from a Tokio runtime.
     ///
     /// Errors: [`StoreError::Unavailable`] when the URL or schema name is bad, the server does not answer,
     /// or the schema was migrated by a newer build; [`StoreError::Corruption`] when the head and the log
