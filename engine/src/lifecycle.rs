@@ -692,6 +692,8 @@ pub fn check_times(state: &StreamState, data: &EventData, times: EventTimes) -> 
             });
         }
     }
+    // Exhaustive on purpose: a new type carrying a date it falls due on (EVENTS.md v1.1 plans
+    // `corrective_action_taken.due_at`) must decide here whether the rule holds for it.
     let due_at = match data {
         EventData::CommitmentMade(commitment) => Some(commitment.due_at),
         // `solution_offered.promised_by` is a date as well, but EVENTS.md sets it no rule: an offer may restate
