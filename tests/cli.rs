@@ -20,7 +20,14 @@ const AUDITOR: &str = "cli-auditor-token-0123456789";
 /// `redress` with a clean environment (no tokens, store or data dir inherited from the caller).
 pub fn redress() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_redress"));
-    for name in ["REDRESS_TOKENS", "REDRESS_STORE", "REDRESS_PG_SCHEMA", "REDRESS_DATA_DIR", "REDRESS_QA_LIBRARY"] {
+    for name in [
+        "REDRESS_TOKENS",
+        "REDRESS_STORE",
+        "REDRESS_PG_SCHEMA",
+        "REDRESS_DATA_DIR",
+        "REDRESS_QA_LIBRARY",
+        "REDRESS_CLOCK_SKEW_MAX",
+    ] {
         command.env_remove(name);
     }
     command.env("REDRESS_LOG", "warn").stdin(Stdio::null());
@@ -1013,6 +1020,34 @@ async fn serve_without_tokens_creates_a_private_admin_token_and_prints_it_only_o
 
 // ---------------------------------------------------------------------------------------------------------
 // usage and help
+
+#[test]
+fn clock_skew_max_sets_how_far_ahead_occurred_at_may_be_from_the_flag_or_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let half_an_hour_ahead = redress_schemas::Timestamp::now().plus_seconds(1800).to_rfc3339();
+    let ahead = |id: &str| {
+        let mut event = received(id);
+        event["occurred_at"] = json!(half_an_hour_ahead);
+        json!({"events": [event]}).to_string()
+    };
+    let append = |stream: &'static str| vec!["append", "--stream", stream, "--expected-version", "no_stream"];
+    let output = run_with_stdin(&data, &append("complaint-k1"), Some(&ahead("k1")));
+    assert_exit(&output, 1, "half an hour ahead with the default 5 minutes");
+    assert!(stderr(&output).contains("in the future"), "{}", stderr(&output));
+    let mut args = vec!["--clock-skew-max", "1h"];
+    args.extend(append("complaint-k1"));
+    assert_exit(&run_with_stdin(&data, &args, Some(&ahead("k1"))), 0, "--clock-skew-max 1h");
+    let mut command = redress();
+    command.env("REDRESS_CLOCK_SKEW_MAX", "45m").arg("--data-dir").arg(&data).args(append("complaint-k2"));
+    let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(ahead("k2").as_bytes()).unwrap();
+    assert_exit(&child.wait_with_output().unwrap(), 0, "REDRESS_CLOCK_SKEW_MAX=45m");
+    for bad in ["5", "five minutes", "-1s", "25h", "3d"] {
+        let output = run(&data, &["--clock-skew-max", bad, "read", "--stream", "complaint-k1"]);
+        assert_exit(&output, 2, &format!("--clock-skew-max {bad}"));
+    }
+}
 
 #[test]
 fn usage_errors_exit_2_with_the_usage_and_touch_no_store() {

@@ -1,11 +1,13 @@
 //! The store conformance suite: every case runs against every backend, unchanged.
 
 use crate::support::*;
+use redress_engine::lifecycle::LifecycleViolation;
 use redress_engine::{
     verify_store, Direction, EventFilter, EventStore, ExpectedVersion, StoreError, Subscription, Verification,
 };
-use redress_schemas::{EventType, Position, RecordedEvent};
-use std::collections::{HashMap, HashSet};
+use redress_schemas::{EventType, Position, RecordedEvent, Timestamp};
+use serde_json::json;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 /// Instantiates every case for one backend: `conformance_suite!(module_name, opener_expression);`
@@ -20,7 +22,11 @@ macro_rules! conformance_suite {
             retrying_an_append_returns_the_first_result_and_writes_nothing,
             a_retry_mixing_stored_and_new_ids_is_refused_and_writes_nothing,
             reusing_event_ids_on_another_stream_is_refused,
+            the_same_id_with_other_data_metadata_or_type_is_a_conflict_and_writes_nothing,
+            a_retry_with_another_occurred_at_is_a_retry_and_keeps_the_first_instant,
+            an_event_stored_in_an_older_schema_version_is_retried_in_its_current_form,
             concurrent_copies_of_one_append_write_it_once,
+            concurrent_appends_of_one_id_with_other_content_write_one_and_refuse_the_rest,
             parallel_writers_on_many_streams_get_gapless_positions,
             streams_read_forward_and_backward_with_paging,
             reading_all_filters_by_event_type_and_pages,
@@ -30,6 +36,10 @@ macro_rules! conformance_suite {
             a_filtered_subscription_sees_only_its_types,
             limits_are_typed_errors_and_write_nothing,
             lifecycle_violations_are_refused_and_write_nothing,
+            occurred_at_beyond_the_clock_skew_is_refused_and_within_it_accepted,
+            an_event_dated_before_its_complaints_receipt_is_refused,
+            a_commitment_due_before_it_is_made_is_refused,
+            an_import_keeps_history_that_breaks_the_instant_rules_and_appends_continue_under_them,
             an_event_for_the_wrong_kind_of_stream_is_refused,
             the_hash_chain_verifies_and_ends_at_the_head,
             an_export_imports_into_an_empty_store_with_the_same_head_hash,
@@ -38,6 +48,8 @@ macro_rules! conformance_suite {
     };
     (@cases $backend:ident, $opener:expr, [$($case:ident),* $(,)?]) => {
         mod $backend {
+            /// The cases this backend runs, by name (see `every_case_is_listed_in_the_suite`).
+            pub const CASES: &[&str] = &[$(stringify!($case)),*];
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
@@ -222,26 +234,145 @@ pub mod cases {
         assert_eq!(f.store.stream_version(&b).await.unwrap(), None);
     }
 
+    pub async fn the_same_id_with_other_data_metadata_or_type_is_a_conflict_and_writes_nothing(open: Opener) {
+        let f = open().await;
+        let s = complaint("c1");
+        let apology = |message: &str| event(&s, "apology_sent", json!({"via": "phone", "message": message}));
+        let first = vec![with_id(received(&s), 1), with_id(with_actor(apology("sorry"), "agent-1"), 2)];
+        f.store.append(&s, ExpectedVersion::NoStream, first.clone()).await.unwrap();
+        let before = read_everything(&*f.store).await;
+        let mut other_data = first.clone();
+        other_data[1] = with_id(with_actor(apology("SORRY"), "agent-1"), 2);
+        let mut other_metadata = first.clone();
+        other_metadata[1] = with_id(with_actor(apology("sorry"), "agent-2"), 2);
+        // complaint_acknowledged has apology_sent's very data shape: only the type tells them apart.
+        let mut other_type = first.clone();
+        other_type[1] = with_id(
+            with_actor(event(&s, "complaint_acknowledged", json!({"via": "phone", "message": "sorry"})), "agent-1"),
+            2,
+        );
+        for (what, append) in [("data", other_data), ("metadata", other_metadata), ("event_type", other_type)] {
+            match f.store.append(&s, ExpectedVersion::NoStream, append).await {
+                Err(StoreError::IdempotencyConflict { event_id, reason }) => {
+                    assert_eq!(event_id.0, uuid::Uuid::from_u128(2), "{what}: names the event whose content differs");
+                    assert!(reason.contains(what), "{what}: says what differs: {reason}");
+                }
+                other => panic!("{what}: expected an idempotency conflict, got {other:?}"),
+            }
+            assert_eq!(read_everything(&*f.store).await, before, "{what}: nothing written");
+        }
+        let retry = f.store.append(&s, ExpectedVersion::NoStream, first).await.unwrap();
+        assert!(retry.idempotent_retry, "the same content is still a retry");
+        assert_eq!(read_everything(&*f.store).await, before);
+    }
+
+    pub async fn a_retry_with_another_occurred_at_is_a_retry_and_keeps_the_first_instant(open: Opener) {
+        let f = open().await;
+        let s = complaint("c1");
+        let then = Timestamp::parse("2026-03-01T08:00:00Z").unwrap();
+        let first =
+            f.store.append(&s, ExpectedVersion::NoStream, vec![with_id(received(&s), 1).occurred_at(then)]).await;
+        let first = first.unwrap();
+        let before = read_everything(&*f.store).await;
+        // occurred_at is not content (EVENTS.md: stream, type, data, metadata): a publisher that stamps
+        // each attempt anew, or leaves it out, is still retrying.
+        for retry in [with_id(received(&s), 1).occurred_at(then.plus_seconds(90)), with_id(received(&s), 1)] {
+            let again = f.store.append(&s, ExpectedVersion::NoStream, vec![retry]).await.unwrap();
+            assert!(again.idempotent_retry);
+            assert_eq!(again.result, first.result);
+        }
+        let after = read_everything(&*f.store).await;
+        assert_eq!(after, before, "nothing written");
+        assert_eq!(after[0].occurred_at, then, "the stored event keeps its first occurred_at");
+    }
+
+    pub async fn an_event_stored_in_an_older_schema_version_is_retried_in_its_current_form(open: Opener) {
+        let f = open().await;
+        let s = complaint("c1");
+        let received_data = received(&s).data.to_json_value();
+        let v1 = json!({"root_cause": "courier", "responsible_department": "logistics", "founded": true});
+        let history = exported(
+            vec![
+                (1, &s, EventType::ComplaintReceived, 1, "2026-03-01T08:00:00Z", received_data),
+                (2, &s, EventType::CauseAnalyzed, 1, "2026-03-01T09:00:00Z", v1.clone()),
+            ],
+            "2026-03-01T10:00:00Z",
+        );
+        f.store.import(history).await.unwrap();
+        let before = read_everything(&*f.store).await;
+        assert_eq!(before[1].schema_version, 1, "stored as written, in version 1");
+        // The publisher retries the event as it first sent it: the stored one, read in its current form
+        // (corrective_action absent), is the same content.
+        let retry = f.store.append(&s, ExpectedVersion::Any, vec![with_id(event(&s, "cause_analyzed", v1), 2)]).await;
+        let retry = retry.unwrap();
+        assert!(retry.idempotent_retry);
+        assert_eq!((retry.result.first_position, retry.result.last_position), (Position(1), Position(1)));
+        let mut other = json!({"corrective_action": "another courier"});
+        other.as_object_mut().unwrap().extend(before[1].data.to_json_value().as_object().unwrap().clone());
+        let err = f.store.append(&s, ExpectedVersion::Any, vec![with_id(event(&s, "cause_analyzed", other), 2)]).await;
+        assert!(matches!(err, Err(StoreError::IdempotencyConflict { .. })), "{err:?}");
+        assert_eq!(read_everything(&*f.store).await, before, "nothing written");
+    }
+
+    /// Runs `task(store, i)` for `i` in `0..n` at once; their answers, in `i` order.
+    async fn at_once<T, Task>(
+        store: &Arc<dyn EventStore>,
+        n: usize,
+        task: impl Fn(Arc<dyn EventStore>, usize) -> Task,
+    ) -> Vec<T>
+    where
+        Task: std::future::Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let tasks: Vec<_> = (0..n).map(|i| tokio::spawn(task(Arc::clone(store), i))).collect();
+        let mut answers = Vec::with_capacity(n);
+        for t in tasks {
+            answers.push(t.await.expect("the task finishes"));
+        }
+        answers
+    }
+
     pub async fn concurrent_copies_of_one_append_write_it_once(open: Opener) {
         let f = open().await;
         let s = complaint("c1");
         f.store.append(&s, ExpectedVersion::NoStream, vec![received(&s)]).await.unwrap();
-        let mut tasks = Vec::new();
-        for _ in 0..12 {
-            let store = Arc::clone(&f.store);
+        let outcomes = at_once(&f.store, 12, |store, _| {
             let s = s.clone();
-            tasks.push(tokio::spawn(async move {
+            async move {
                 let batch = vec![with_id(progress(&s, "x"), 50), with_id(progress(&s, "y"), 51)];
                 store.append(&s, ExpectedVersion::Any, batch).await.unwrap()
-            }));
-        }
-        let mut outcomes = Vec::new();
-        for t in tasks {
-            outcomes.push(t.await.unwrap());
-        }
+            }
+        })
+        .await;
         assert_eq!(outcomes.iter().filter(|o| !o.idempotent_retry).count(), 1, "exactly one copy writes");
         assert!(outcomes.iter().all(|o| o.result == outcomes[0].result), "every copy gets the same answer");
         assert_eq!(f.store.stream_version(&s).await.unwrap(), Some(2));
+    }
+
+    pub async fn concurrent_appends_of_one_id_with_other_content_write_one_and_refuse_the_rest(open: Opener) {
+        let f = open().await;
+        let s = complaint("c1");
+        f.store.append(&s, ExpectedVersion::NoStream, vec![received(&s)]).await.unwrap();
+        let answers = at_once(&f.store, 12, |store, task| {
+            let s = s.clone();
+            let note = if task % 2 == 0 { "even" } else { "odd" };
+            async move { (note, store.append(&s, ExpectedVersion::Any, vec![with_id(progress(&s, note), 70)]).await) }
+        })
+        .await;
+        let stored = f.store.read_stream(&s, 1, Direction::Forward, 10).await.unwrap().events;
+        assert_eq!(stored.len(), 1, "one copy was written");
+        let written = stored[0].data.to_json_value()["note"].as_str().unwrap().to_owned();
+        assert_eq!(answers.iter().filter(|(_, a)| matches!(a, Ok(o) if !o.idempotent_retry)).count(), 1);
+        for (note, answer) in answers {
+            match answer {
+                Ok(outcome) => {
+                    assert_eq!(note, written, "only the written content is answered as written or retried");
+                    assert_eq!(outcome.result.first_position, stored[0].position);
+                }
+                Err(StoreError::IdempotencyConflict { .. }) => assert_ne!(note, written),
+                Err(other) => panic!("unexpected {other:?}"),
+            }
+        }
     }
 
     pub async fn parallel_writers_on_many_streams_get_gapless_positions(open: Opener) {
@@ -501,6 +632,134 @@ pub mod cases {
         assert_eq!(f.store.stream_version(&qa).await.unwrap(), None);
     }
 
+    /// The violation of an append refused by a lifecycle rule, and the index of the event it names.
+    fn violation(refusal: Result<redress_engine::AppendOutcome, StoreError>) -> (usize, LifecycleViolation) {
+        match refusal {
+            Err(StoreError::Lifecycle { index, violation, .. }) => (index, violation),
+            other => panic!("expected a lifecycle refusal, got {other:?}"),
+        }
+    }
+
+    pub async fn occurred_at_beyond_the_clock_skew_is_refused_and_within_it_accepted(open: Opener) {
+        let f = open().await;
+        let s = complaint("c1");
+        let now = Timestamp::now();
+        let (index, refused) = violation(
+            f.store.append(&s, ExpectedVersion::NoStream, vec![received(&s).occurred_at(now.plus_seconds(3600))]).await,
+        );
+        assert_eq!(index, 0);
+        assert!(matches!(refused, LifecycleViolation::OccurredInTheFuture { .. }), "{refused:?}");
+        assert_eq!(f.store.head().await.unwrap(), None, "nothing written");
+        // Within the default skew of 5 minutes: a publisher's clock a minute ahead is fine.
+        let ahead = now.plus_seconds(60);
+        f.store.append(&s, ExpectedVersion::NoStream, vec![received(&s).occurred_at(ahead)]).await.unwrap();
+        let batch = vec![
+            progress(&s, "fine").occurred_at(ahead),
+            progress(&s, "tomorrow").occurred_at(now.plus_seconds(86_400)),
+        ];
+        let (index, refused) = violation(f.store.append(&s, ExpectedVersion::Exact(0), batch).await);
+        assert_eq!(index, 1, "names the event in the future");
+        assert!(matches!(refused, LifecycleViolation::OccurredInTheFuture { .. }), "{refused:?}");
+        assert_eq!(f.store.stream_version(&s).await.unwrap(), Some(0), "nothing of the refused batch written");
+    }
+
+    pub async fn an_event_dated_before_its_complaints_receipt_is_refused(open: Opener) {
+        let f = open().await;
+        let s = complaint("c1");
+        let received_at = Timestamp::parse("2026-03-01T08:00:00Z").unwrap();
+        let earlier = received_at.plus_seconds(-3600);
+        f.store.append(&s, ExpectedVersion::NoStream, vec![received(&s).occurred_at(received_at)]).await.unwrap();
+        let ack = |at: Timestamp| {
+            event(&s, "complaint_acknowledged", json!({"via": "sms", "message": "got it"})).occurred_at(at)
+        };
+        let (index, refused) = violation(f.store.append(&s, ExpectedVersion::Exact(0), vec![ack(earlier)]).await);
+        assert_eq!(index, 0);
+        assert_eq!(
+            refused,
+            LifecycleViolation::OccurredBeforeReceipt {
+                event_type: EventType::ComplaintAcknowledged,
+                occurred_at: earlier,
+                received_at
+            }
+        );
+        let batch = vec![
+            progress(&s, "later").occurred_at(received_at.plus_seconds(60)),
+            progress(&s, "earlier").occurred_at(earlier),
+        ];
+        let (index, refused) = violation(f.store.append(&s, ExpectedVersion::Exact(0), batch).await);
+        assert_eq!(index, 1);
+        assert!(matches!(refused, LifecycleViolation::OccurredBeforeReceipt { .. }), "{refused:?}");
+        // Within one append too: the receipt it carries is the one the next events are held to.
+        let t = complaint("c2");
+        let batch = vec![received(&t).occurred_at(received_at), progress(&t, "earlier").occurred_at(earlier)];
+        let (index, _) = violation(f.store.append(&t, ExpectedVersion::NoStream, batch).await);
+        assert_eq!(index, 1);
+        assert_eq!(f.store.stream_version(&t).await.unwrap(), None);
+        assert_eq!(f.store.stream_version(&s).await.unwrap(), Some(0), "nothing written");
+        // At the instant of receipt, or without an occurred_at (now, later than the receipt): accepted.
+        f.store.append(&s, ExpectedVersion::Exact(0), vec![ack(received_at), progress(&s, "now")]).await.unwrap();
+    }
+
+    pub async fn a_commitment_due_before_it_is_made_is_refused(open: Opener) {
+        let f = open().await;
+        let s = complaint("c1");
+        let yesterday = Timestamp::now().plus_seconds(-86_400);
+        f.store.append(&s, ExpectedVersion::NoStream, vec![received(&s).occurred_at(yesterday)]).await.unwrap();
+        let commitment =
+            |due_at: &str| event(&s, "commitment_made", json!({"what": "replace the screen", "due_at": due_at}));
+        let (index, refused) =
+            violation(f.store.append(&s, ExpectedVersion::Exact(0), vec![commitment("2020-01-01T00:00:00Z")]).await);
+        assert_eq!(index, 0);
+        assert!(matches!(refused, LifecycleViolation::DueBeforeCommitment { .. }), "{refused:?}");
+        // Due when it is made is not after it either.
+        let made = yesterday.plus_seconds(60);
+        let due_now = commitment(&made.to_rfc3339()).occurred_at(made);
+        let (_, refused) = violation(f.store.append(&s, ExpectedVersion::Exact(0), vec![due_now]).await);
+        assert!(matches!(refused, LifecycleViolation::DueBeforeCommitment { .. }), "{refused:?}");
+        assert_eq!(f.store.stream_version(&s).await.unwrap(), Some(0), "nothing written");
+        let next_week = Timestamp::now().plus_seconds(7 * 86_400).to_rfc3339();
+        f.store.append(&s, ExpectedVersion::Exact(0), vec![commitment(&next_week)]).await.unwrap();
+    }
+
+    pub async fn an_import_keeps_history_that_breaks_the_instant_rules_and_appends_continue_under_them(open: Opener) {
+        let f = open().await;
+        let s = complaint("old");
+        // Written before v1.1: an acknowledgement dated before the receipt, a commitment due in the past.
+        let history = exported(
+            vec![
+                (1, &s, EventType::ComplaintReceived, 1, "2024-03-01T08:00:00Z", received(&s).data.to_json_value()),
+                (
+                    2,
+                    &s,
+                    EventType::ComplaintAcknowledged,
+                    1,
+                    "2024-02-01T08:00:00Z",
+                    json!({"via": "sms", "message": "m"}),
+                ),
+                (
+                    3,
+                    &s,
+                    EventType::CommitmentMade,
+                    1,
+                    "2024-03-02T08:00:00Z",
+                    json!({"what": "w", "due_at": "2020-01-01T00:00:00Z"}),
+                ),
+            ],
+            "2024-03-02T09:00:00Z",
+        );
+        f.store.import(history.clone()).await.expect("an import re-stores history as written");
+        let stored = read_everything(&*f.store).await;
+        assert_eq!(stored.len(), 3);
+        assert_eq!(stored[1].occurred_at, history[1].header.occurred_at, "kept as written");
+        assert!(verify_store(&*f.store, |_| {}).await.unwrap().is_intact());
+        // What is appended after the import is held to the rules.
+        let before_receipt = event(&s, "progress_updated", json!({"note": "n", "customer_informed": true}))
+            .occurred_at(Timestamp::parse("2024-02-15T00:00:00Z").unwrap());
+        let (_, refused) = violation(f.store.append(&s, ExpectedVersion::Exact(2), vec![before_receipt]).await);
+        assert!(matches!(refused, LifecycleViolation::OccurredBeforeReceipt { .. }), "{refused:?}");
+        f.store.append(&s, ExpectedVersion::Exact(2), vec![progress(&s, "now")]).await.unwrap();
+    }
+
     pub async fn an_event_for_the_wrong_kind_of_stream_is_refused(open: Opener) {
         let f = open().await;
         let s = complaint("c1");
@@ -581,5 +840,26 @@ pub mod cases {
         // Importing twice: the second time the positions are taken.
         target.store.import(events.clone()).await.unwrap();
         assert!(matches!(target.store.import(events).await, Err(StoreError::ImportRejected { .. })));
+    }
+}
+
+/// The suite cannot drift from its cases: every `pub async fn` of `cases` is listed in
+/// `conformance_suite!` for every backend (a listed name that is no case does not compile).
+#[test]
+fn every_case_is_listed_in_the_suite() {
+    let source = include_str!("conformance.rs");
+    let defined: BTreeSet<&str> = source
+        .lines()
+        .skip_while(|line| *line != "pub mod cases {")
+        .take_while(|line| *line != "}")
+        .filter_map(|line| line.trim_start().strip_prefix("pub async fn "))
+        .map(|rest| rest.split(['(', '<']).next().unwrap_or(rest).trim())
+        .collect();
+    assert!(defined.len() > 20, "found the cases module: {defined:?}");
+    for (backend, listed) in [("sled", sled::CASES), ("postgres", postgres::CASES)] {
+        let listed: BTreeSet<&str> = listed.iter().copied().collect();
+        let missing: Vec<_> = defined.difference(&listed).collect();
+        assert!(missing.is_empty(), "cases not run on {backend}: add them to conformance_suite!: {missing:?}");
+        assert_eq!(listed, defined, "{backend}");
     }
 }

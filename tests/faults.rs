@@ -40,12 +40,10 @@ fn id(n: u128) -> u128 {
 }
 
 fn options(faults: &DiskFaults) -> StoreOptions {
-    StoreOptions {
-        faults: faults.clone(),
-        recovery_backoff_max: Duration::from_millis(200),
-        close_timeout: Duration::from_secs(2),
-        ..StoreOptions::default()
-    }
+    StoreOptions::default()
+        .with_faults(faults.clone())
+        .with_recovery_backoff_max(Duration::from_millis(200))
+        .with_close_timeout(Duration::from_secs(2))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -100,6 +98,7 @@ async fn a_failed_fdatasync_answers_outcome_unknown_then_the_store_heals_and_kee
     assert_eq!(seen, [0, 1, 2]);
 
     store.close().await.unwrap();
+    drop(subscriber);
     drop(store);
     let reopened = SledStore::open(dir.path()).unwrap();
     assert_eq!(read_everything(&reopened).await.len(), 3);
@@ -200,7 +199,7 @@ fn note_event(to: &StreamName, n: u128, bytes: usize) -> ProposedEvent {
 async fn a_nearly_full_disk_refuses_appends_writing_nothing_and_they_resume_when_space_is_freed() {
     let Some(fs) = Tmpfs::mount(48) else { return };
     let reserve = 16 * 1024 * 1024;
-    let options = StoreOptions { disk_free_bytes_min: reserve, ..options(&DiskFaults::new()) };
+    let options = options(&DiskFaults::new()).with_disk_free_bytes_min(reserve);
     let store = SledStore::open_with(fs.store_dir(), options).unwrap();
     let s = complaint("reserve");
     store.append(&s, ExpectedVersion::NoStream, vec![received(&s)]).await.unwrap();
@@ -224,7 +223,7 @@ async fn a_nearly_full_disk_refuses_appends_writing_nothing_and_they_resume_when
 async fn sled_running_the_disk_full_mid_write_heals_once_space_is_freed_and_loses_nothing_acknowledged() {
     let Some(fs) = Tmpfs::mount(24) else { return };
     // No reserve: the point is to let sled itself hit ENOSPC in the middle of a write.
-    let options = StoreOptions { disk_free_bytes_min: 0, ..options(&DiskFaults::new()) };
+    let options = options(&DiskFaults::new()).with_disk_free_bytes_min(0);
     let ballast = fs.path().join("ballast");
     std::fs::write(&ballast, vec![0u8; 6 * 1024 * 1024]).unwrap();
     let store = SledStore::open_with(fs.store_dir(), options).unwrap();

@@ -128,6 +128,54 @@ async fn appending_answers_201_then_200_for_a_retry_and_409_for_a_stale_version(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_event_id_with_other_content_answers_409_idempotency_conflict_and_writes_nothing() {
+    let s = start().await;
+    let path = "/streams/complaint-c1/events";
+    let first = received_json("c1");
+    let (status, answer) =
+        s.call(Method::POST, path, Some(PUBLISHER), Some(body(json!("no_stream"), vec![first.clone()]))).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let mut other_data = first.clone();
+    other_data["data"]["description"] = json!("The monitor arrived fine after all");
+    let mut other_metadata = first.clone();
+    other_metadata["metadata"] = json!({"actor": "someone-else"});
+    for (what, event) in [("data", other_data), ("metadata", other_metadata)] {
+        let (status, conflict) =
+            s.call(Method::POST, path, Some(PUBLISHER), Some(body(json!("no_stream"), vec![event]))).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{what}: {conflict}");
+        assert_eq!(conflict["error"], "idempotency_conflict", "{what}: {conflict}");
+        assert_eq!(conflict["event_id"], first["event_id"], "{what}: names the reused id");
+        assert_eq!(s.head().await, Some(0), "{what}: nothing written");
+    }
+    let (_, stored) = s.call(Method::GET, "/streams/complaint-c1", Some(PUBLISHER), None).await;
+    assert_eq!(stored["events"][0]["data"]["description"], first["data"]["description"], "the first content stands");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_in_the_future_or_before_its_complaint_answers_422_naming_its_index() {
+    let s = start().await;
+    let path = "/streams/complaint-c1/events";
+    let mut received = received_json("c1");
+    received["occurred_at"] = json!("2026-03-01T08:00:00Z");
+    let (status, answer) =
+        s.call(Method::POST, path, Some(PUBLISHER), Some(body(json!("no_stream"), vec![received]))).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let at = |occurred_at: String| {
+        json!({"event_type": "progress_updated", "occurred_at": occurred_at,
+        "data": {"note": "called", "customer_informed": true}})
+    };
+    let tomorrow = redress_schemas::Timestamp::now().plus_seconds(86_400).to_rfc3339();
+    for (what, late) in [("in the future", tomorrow), ("before the receipt", "2026-02-28T08:00:00Z".to_owned())] {
+        let events = vec![at("2026-03-02T08:00:00Z".to_owned()), at(late)];
+        let (status, refusal) = s.call(Method::POST, path, Some(PUBLISHER), Some(body(json!(0), events))).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{what}: {refusal}");
+        assert_eq!(refusal["error"], "invalid_event", "{what}: {refusal}");
+        assert_eq!(refusal["index"], 1, "{what}: names the event: {refusal}");
+        assert_eq!(s.head().await, Some(0), "{what}: nothing written");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_kind_of_bad_input_gets_its_error_and_writes_nothing() {
     let s = start().await;
     s.call(

@@ -4,8 +4,8 @@
 use crate::support::*;
 use redress_adapters::postgres::PostgresStore;
 use redress_engine::{
-    verify_store, Direction, EventFilter, EventStore, ExpectedVersion, SledStore, StoreError, Subscription,
-    Verification,
+    verify_store, Direction, EventFilter, EventStore, ExpectedVersion, SledStore, StoreError, StoreOptions,
+    Subscription, Verification,
 };
 use redress_schemas::{Position, RecordedEvent, WrittenEvent};
 use std::collections::{HashMap, HashSet};
@@ -183,6 +183,20 @@ async fn a_stream_changed_by_another_server_is_checked_against_its_new_state() {
     assert_eq!(again.result, stored.result);
     let err = a.append(&s, ExpectedVersion::Any, vec![with_id(progress(&s, "x"), 77)]).await.unwrap_err();
     assert!(matches!(err, StoreError::IdempotencyConflict { .. }), "{err:?}");
+    // ... and so is other content under that id: `a` compares with the record `b` stored.
+    let err = a.append(&other, ExpectedVersion::Any, vec![with_id(progress(&other, "y"), 77)]).await.unwrap_err();
+    assert!(matches!(err, StoreError::IdempotencyConflict { .. }), "{err:?}");
+    assert_eq!(a.stream_version(&other).await.unwrap(), Some(1), "nothing written");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_connected_with_more_clock_skew_accepts_what_the_default_refuses() {
+    let schema = fresh_schema();
+    let _guard = SchemaGuard::new(&schema);
+    let options = StoreOptions::default().with_clock_skew_max(Duration::from_secs(3600));
+    let lenient = PostgresStore::connect_with(&test_database_url(), &schema, options).await.unwrap();
+    let strict = connect_postgres(&schema).await;
+    assert_an_hour_of_clock_skew_is_allowed(&lenient, &strict).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,7 +1,7 @@
 //! What only the embedded store has: its files, reopening them, closing, and sled's blob files.
 
 use crate::support::*;
-use redress_engine::{verify_store, Direction, EventStore, ExpectedVersion, SledStore, StoreError};
+use redress_engine::{verify_store, Direction, EventStore, ExpectedVersion, SledStore, StoreError, StoreOptions};
 use redress_schemas::Position;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -24,6 +24,15 @@ async fn events_survive_a_reopen_with_the_same_head_and_chain() {
     let out = store.append(&s, ExpectedVersion::Exact(1), vec![accepted(&s, "s1")]).await.unwrap();
     assert_eq!(out.result.first_position, Position(100));
     assert!(verify_store(&store, |_| {}).await.unwrap().is_intact());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_opened_with_more_clock_skew_accepts_what_the_default_refuses() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let options = StoreOptions::default().with_clock_skew_max(std::time::Duration::from_secs(3600));
+    let lenient = SledStore::open_with(a.path(), options).unwrap();
+    let strict = SledStore::open(b.path()).unwrap();
+    assert_an_hour_of_clock_skew_is_allowed(&lenient, &strict).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -114,6 +114,12 @@ pub fn with_id(event: ProposedEvent, id: u128) -> ProposedEvent {
     event.with_id(EventId(uuid::Uuid::from_u128(id)))
 }
 
+/// The same event, done by `actor` (metadata).
+pub fn with_actor(mut event: ProposedEvent, actor: &str) -> ProposedEvent {
+    event.metadata = event.metadata.with("actor", actor);
+    event
+}
+
 pub fn received(to: &StreamName) -> ProposedEvent {
     let id = to.as_str().strip_prefix("complaint-").expect("a complaint stream");
     event(
@@ -138,6 +144,62 @@ pub fn accepted(to: &StreamName, solution: &str) -> ProposedEvent {
 
 pub fn closed(to: &StreamName) -> ProposedEvent {
     event(to, "complaint_closed", json!({"outcome": "resolved"}))
+}
+
+/// One event of a hand-made export: (id, stream, type, schema version, occurred_at, data as written).
+pub type ExportedEvent<'a> = (u128, &'a StreamName, redress_schemas::EventType, u16, &'a str, Value);
+
+/// `events` as an export carries them: at positions 0.., each stream's versions from 0, recorded at
+/// `recorded_at`, hashes chained from the genesis hash. Lets a test import a history the append path
+/// would not write (an older schema version, or rules that came later).
+pub fn exported(events: Vec<ExportedEvent<'_>>, recorded_at: &str) -> Vec<redress_schemas::WrittenEvent> {
+    let recorded_at = redress_schemas::Timestamp::parse(recorded_at).expect("an RFC 3339 instant");
+    let mut versions = std::collections::HashMap::new();
+    let mut previous = redress_schemas::Hash::GENESIS;
+    let mut out = Vec::new();
+    for (position, (id, stream, event_type, schema_version, occurred_at, data)) in (0..).zip(events) {
+        let version = versions.entry(stream.clone()).and_modify(|v| *v += 1).or_insert(0u64);
+        let header = redress_schemas::RecordHeader {
+            event_id: EventId(uuid::Uuid::from_u128(id)),
+            stream: stream.clone(),
+            version: *version,
+            position: redress_schemas::Position(position),
+            event_type,
+            schema_version,
+            occurred_at: redress_schemas::Timestamp::parse(occurred_at).expect("an RFC 3339 instant"),
+            recorded_at,
+            metadata: redress_schemas::Metadata::default(),
+            hash: redress_schemas::Hash::GENESIS,
+        };
+        let mut event = redress_schemas::WrittenEvent { header, data };
+        let mut content = Vec::new();
+        event.canonical_content(&mut content);
+        event.header.hash = redress_engine::chain_hash(&previous, &content);
+        previous = event.header.hash;
+        out.push(event);
+    }
+    out
+}
+
+/// `lenient` allows an hour of clock skew, `strict` the default 5 minutes (each an empty store): an
+/// event half an hour ahead is accepted by the first and refused by the second, two hours ahead by both.
+pub async fn assert_an_hour_of_clock_skew_is_allowed(lenient: &dyn EventStore, strict: &dyn EventStore) {
+    let now = redress_schemas::Timestamp::now();
+    let (lenient_stream, strict_stream) = (complaint("lenient"), complaint("strict"));
+    let ahead = |s: &StreamName, seconds: i64| vec![received(s).occurred_at(now.plus_seconds(seconds))];
+    let in_the_future = |r: Result<redress_engine::AppendOutcome, redress_engine::StoreError>| {
+        matches!(
+            r,
+            Err(redress_engine::StoreError::Lifecycle {
+                violation: redress_engine::lifecycle::LifecycleViolation::OccurredInTheFuture { .. },
+                ..
+            })
+        )
+    };
+    let any = redress_engine::ExpectedVersion::Any;
+    assert!(in_the_future(lenient.append(&lenient_stream, any, ahead(&lenient_stream, 7200)).await));
+    assert!(in_the_future(strict.append(&strict_stream, any, ahead(&strict_stream, 1800)).await));
+    lenient.append(&lenient_stream, any, ahead(&lenient_stream, 1800)).await.expect("within an hour of skew");
 }
 
 /// Every event of `$all`, in order.

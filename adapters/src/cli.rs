@@ -5,7 +5,8 @@ use crate::http::{self, AppState, Tokens};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use redress_engine::{
-    verify_export, verify_store, Direction, EventFilter, EventStore, SledStore, StoreError, Subscription, Verification,
+    verify_export, verify_store, Direction, EventFilter, EventStore, SledStore, StoreError, StoreOptions, Subscription,
+    Verification,
 };
 use redress_projections::policy::SlaPolicy;
 use redress_projections::{Basis, CheckpointStore, Projections, Query, SledCheckpoints};
@@ -14,6 +15,7 @@ use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Redress: an event-sourced complaint-lifecycle engine.
 #[derive(Debug, Parser)]
@@ -34,6 +36,11 @@ pub struct Cli {
     #[arg(long, global = true, env = "REDRESS_DISK_RESERVE_BYTES",
           default_value_t = redress_engine::limits::DISK_FREE_BYTES_MIN_DEFAULT)]
     pub disk_reserve_bytes: u64,
+    /// How far an event's occurred_at may be ahead of the store's clock before its append is refused:
+    /// a whole number with a unit (ms, s, m, h), at most 24h. Default 5m.
+    #[arg(long, global = true, env = "REDRESS_CLOCK_SKEW_MAX", value_name = "DURATION")]
+    #[arg(value_parser = parse_clock_skew)]
+    pub clock_skew_max: Option<Duration>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -165,6 +172,27 @@ fn parse_instant(text: &str) -> Result<redress_schemas::Timestamp, String> {
     redress_schemas::Timestamp::parse(text).map_err(|e| e.to_string())
 }
 
+/// The largest `--clock-skew-max`: a clock a day off is broken, not skewed, and a larger window would let
+/// "happened tomorrow" through.
+const CLOCK_SKEW_MAX_CEILING: Duration = Duration::from_secs(24 * 3600);
+
+fn parse_clock_skew(text: &str) -> Result<Duration, String> {
+    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let number: u64 = number.parse().map_err(|_| format!("{text:?} is not a number with a unit (e.g. 90s, 5m)"))?;
+    let skew = match unit {
+        "ms" => Duration::from_millis(number),
+        "s" => Duration::from_secs(number),
+        "m" => Duration::from_secs(number.saturating_mul(60)),
+        "h" => Duration::from_secs(number.saturating_mul(3600)),
+        _ => return Err(format!("{text:?} needs a unit: ms, s, m or h")),
+    };
+    if skew > CLOCK_SKEW_MAX_CEILING {
+        return Err(format!("{text:?} is more than the largest allowed clock skew, 24h"));
+    }
+    Ok(skew)
+}
+
 fn parse_param(text: &str) -> Result<(String, String), String> {
     let (key, value) = text.split_once('=').ok_or_else(|| format!("{text:?} is not KEY=VALUE"))?;
     Ok((key.to_owned(), value.to_owned()))
@@ -217,6 +245,14 @@ pub fn main() -> ExitCode {
     }
 }
 
+impl Cli {
+    /// The store options the flags give (the engine's defaults for those not given).
+    pub fn store_options(&self) -> StoreOptions {
+        let options = StoreOptions::default().with_disk_free_bytes_min(self.disk_reserve_bytes);
+        self.clock_skew_max.map_or(options.clone(), |skew| options.with_clock_skew_max(skew))
+    }
+}
+
 /// Opens the store the flags name.
 pub async fn open_store(cli: &Cli) -> Result<Arc<dyn EventStore>, CliError> {
     Ok(open_backend(cli).await?.0)
@@ -226,14 +262,12 @@ pub async fn open_store(cli: &Cli) -> Result<Arc<dyn EventStore>, CliError> {
 async fn open_backend(cli: &Cli) -> Result<(Arc<dyn EventStore>, Option<Arc<dyn CheckpointStore>>), CliError> {
     match &cli.store {
         Some(url) => {
-            let store = crate::postgres::PostgresStore::connect(url, &cli.pg_schema).await?;
+            let store = crate::postgres::PostgresStore::connect_with(url, &cli.pg_schema, cli.store_options()).await?;
             let checkpoints: Arc<dyn CheckpointStore> = Arc::new(store.checkpoints());
             Ok((Arc::new(store), Some(checkpoints)))
         }
         None => {
-            let dir = cli.data_dir.clone();
-            let options =
-                redress_engine::StoreOptions { disk_free_bytes_min: cli.disk_reserve_bytes, ..Default::default() };
+            let (dir, options) = (cli.data_dir.clone(), cli.store_options());
             let store = tokio::task::spawn_blocking(move || SledStore::open_with(dir, options))
                 .await
                 .map_err(|e| failed("opening the store", e))??;

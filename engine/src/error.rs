@@ -13,7 +13,7 @@ pub enum StoreError {
     #[error("stream {stream}: expected version {expected}, current version is {}", current.map_or("none (no stream)".to_string(), |v| v.to_string()))]
     WrongExpectedVersion { stream: StreamName, expected: ExpectedVersion, current: Option<u64> },
 
-    /// An event breaks the complaint or Q&A lifecycle. Nothing was written.
+    /// An event breaks the complaint or Q&A lifecycle, or its instants do not fit (v1.1). Nothing was written.
     /// Handling: the history the publisher believes in is not the stored one; re-read (HTTP 422).
     #[error("event {index} ({event_type}) of the append to {stream}: {violation}")]
     Lifecycle { stream: StreamName, index: usize, event_type: &'static str, violation: LifecycleViolation },
@@ -39,8 +39,9 @@ pub enum StoreError {
     DuplicateEventId(EventId),
 
     /// Some of the append's event ids are stored and some are not, or they were stored by a different
-    /// append or to a different stream: it is not a retry of one earlier append. Nothing was written.
-    /// Handling: a publisher bug (ids reused); HTTP 409 or 422.
+    /// append, to a different stream, or with other content (type, data, metadata): it is not a retry of
+    /// one earlier append. Nothing was written. Handling: a publisher bug (ids reused for other events);
+    /// HTTP 409 `idempotency_conflict`.
     #[error(
         "event id {event_id} was already stored, but this append is not a retry of the one that stored it: {reason}"
     )]

@@ -3,10 +3,13 @@
 //! Two plain functions in the decide/evolve style (STYLE.md §2):
 //! - [`check`] says whether an event may be appended to a stream in a given state, and if not, why, as a
 //!   typed [`LifecycleViolation`];
-//! - [`evolve`] applies one accepted event to the state; [`fold`] replays a whole history from [`StreamState::Empty`].
+//! - [`evolve`] applies one accepted event to the state; [`fold`] replays a whole history from [`StreamState::Empty`];
+//! - [`check_times`] says whether the event's instants fit (v1.1: not in the future beyond the allowed clock
+//!   skew, not before the complaint's receipt, a commitment due after it is made), given them as [`EventTimes`].
 //!
-//! The writer calls `check` before an append and `evolve` after it; a reader rebuilds any stream's state with
-//! `fold`. The rules are the "rule" columns of EVENTS.md; where the text leaves a choice, the decision is
+//! The writer calls `check` and `check_times` before an append and `evolve` after it; a reader rebuilds any
+//! stream's state with `fold`, which never consults `check_times` (histories stored before v1.1 replay as
+//! ever). The rules are the "rule" columns of EVENTS.md; where the text leaves a choice, the decision is
 //! written on the rule's arm in [`check`].
 //!
 //! Architecture invariant: nothing here does I/O, reads a clock, draws random numbers or awaits. Time comes in
@@ -15,6 +18,7 @@
 use redress_schemas::{Channel, CustomerTier, EventData, EventType, Outcome, Severity, StreamKind, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::time::Duration;
 
 /// Where a complaint stands, derived from its events (EVENTS.md, "Status derived from the events").
 ///
@@ -399,6 +403,46 @@ pub enum LifecycleViolation {
         /// What the stream holds.
         found: StreamKind,
     },
+    /// `occurred_at` later than the store's clock plus the allowed clock skew: nothing has happened in the
+    /// future (v1.1). Handling: fix the publisher's clock or the instant it sends; an event sent without
+    /// `occurred_at` happened when the store records it.
+    #[error(
+        "occurred_at {occurred_at} is in the future: the store's clock says {recorded_at} and allows \
+         {clock_skew_max:?} of clock skew"
+    )]
+    OccurredInTheFuture {
+        /// The refused event's type.
+        event_type: EventType,
+        /// When the event says it happened.
+        occurred_at: Timestamp,
+        /// When the store would have recorded it.
+        recorded_at: Timestamp,
+        /// How far a publisher's clock may run ahead of the store's.
+        clock_skew_max: Duration,
+    },
+    /// A complaint event that says it happened before the complaint was received (v1.1): its clocks would
+    /// run backwards (an acknowledgement "met" before the complaint arrived). Handling: the instant is wrong;
+    /// send the real one, or none for "now".
+    #[error("occurred_at {occurred_at} is before the complaint was received ({received_at})")]
+    OccurredBeforeReceipt {
+        /// The refused event's type.
+        event_type: EventType,
+        /// When the event says it happened.
+        occurred_at: Timestamp,
+        /// `occurred_at` of the complaint's `complaint_received`.
+        received_at: Timestamp,
+    },
+    /// `commitment_made` whose `due_at` is not after its own `occurred_at`: a promise falls due after it is
+    /// made. Handling: send the date actually promised.
+    #[error("due_at {due_at} is not after the commitment's occurred_at {occurred_at}")]
+    DueBeforeCommitment {
+        /// Always `commitment_made`.
+        event_type: EventType,
+        /// The promised date.
+        due_at: Timestamp,
+        /// When the commitment was made.
+        occurred_at: Timestamp,
+    },
 }
 
 impl LifecycleViolation {
@@ -419,7 +463,10 @@ impl LifecycleViolation {
             | LifecycleViolation::AnswerAlreadyPublished { event_type, .. }
             | LifecycleViolation::AnswerNotPublished { event_type }
             | LifecycleViolation::AnswerRetired { event_type, .. }
-            | LifecycleViolation::WrongStreamKind { event_type, .. } => *event_type,
+            | LifecycleViolation::WrongStreamKind { event_type, .. }
+            | LifecycleViolation::OccurredInTheFuture { event_type, .. }
+            | LifecycleViolation::OccurredBeforeReceipt { event_type, .. }
+            | LifecycleViolation::DueBeforeCommitment { event_type, .. } => *event_type,
         }
     }
 }
@@ -606,6 +653,76 @@ fn check_answer(answer: &AnswerState, data: &EventData) -> Result<(), LifecycleV
         | EventData::ComplaintClosed(_) => {
             Err(LifecycleViolation::WrongStreamKind { event_type, found: StreamKind::StandardAnswer })
         }
+    }
+}
+
+/// The instants an appended event is judged by (EVENTS.md v1.1, `occurred_at`). The store passes them in:
+/// nothing here reads a clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventTimes {
+    /// When the event happened in the world: the publisher's `occurred_at`, or `recorded_at` when it sent
+    /// none.
+    pub occurred_at: Timestamp,
+    /// When the store records it: its own clock at the append.
+    pub recorded_at: Timestamp,
+    /// How far `occurred_at` may run ahead of `recorded_at`: a publisher's clock may be a little ahead of
+    /// the store's.
+    pub clock_skew_max: Duration,
+}
+
+/// Decides whether the instants of `data` fit a stream whose history folds to `state` (EVENTS.md v1.1):
+/// `occurred_at` is never later than `recorded_at` plus the allowed clock skew; in a complaint stream it is
+/// never earlier than the complaint's `complaint_received`; a `commitment_made` falls due after it is made.
+///
+/// A sibling of [`check`], not part of it: [`evolve`] and [`fold`] keep replaying histories written before
+/// these rules existed (older stores, imports), so a stored event that breaks them is still folded in.
+/// Pure and total, like `check`; the store calls both before it appends.
+pub fn check_times(state: &StreamState, data: &EventData, times: EventTimes) -> Result<(), LifecycleViolation> {
+    let EventTimes { occurred_at, recorded_at, clock_skew_max } = times;
+    let event_type = data.event_type();
+    if occurred_at > recorded_at.saturating_add(clock_skew_max) {
+        return Err(LifecycleViolation::OccurredInTheFuture { event_type, occurred_at, recorded_at, clock_skew_max });
+    }
+    if let Some(complaint) = state.complaint() {
+        if occurred_at < complaint.received_at {
+            return Err(LifecycleViolation::OccurredBeforeReceipt {
+                event_type,
+                occurred_at,
+                received_at: complaint.received_at,
+            });
+        }
+    }
+    // Exhaustive on purpose: a new type carrying a date it falls due on (EVENTS.md v1.1 plans
+    // `corrective_action_taken.due_at`) must decide here whether the rule holds for it.
+    let due_at = match data {
+        EventData::CommitmentMade(commitment) => Some(commitment.due_at),
+        // `solution_offered.promised_by` is a date as well, but EVENTS.md sets it no rule: an offer may restate
+        // a promise already overdue.
+        EventData::ComplaintReceived(_)
+        | EventData::ComplaintAcknowledged(_)
+        | EventData::ApologySent(_)
+        | EventData::CauseAnalyzed(_)
+        | EventData::SolutionOffered(_)
+        | EventData::SolutionAccepted(_)
+        | EventData::SolutionRejected(_)
+        | EventData::ProgressUpdated(_)
+        | EventData::Escalated(_)
+        | EventData::StandardAnswerUsed(_)
+        | EventData::SolutionDelivered(_)
+        | EventData::ResolutionConfirmed(_)
+        | EventData::RevisitDone(_)
+        | EventData::ApologyVisitMade(_)
+        | EventData::ComplaintReopened(_)
+        | EventData::ComplaintClosed(_)
+        | EventData::StandardAnswerPublished(_)
+        | EventData::StandardAnswerRevised(_)
+        | EventData::StandardAnswerRetired(_) => None,
+    };
+    match due_at {
+        Some(due_at) if due_at <= occurred_at => {
+            Err(LifecycleViolation::DueBeforeCommitment { event_type, due_at, occurred_at })
+        }
+        Some(_) | None => Ok(()),
     }
 }
 
@@ -1731,6 +1848,128 @@ mod tests {
         assert_eq!(
             refused(&[publish()], acknowledged()).to_string(),
             "complaint_acknowledged belongs on a complaint stream, but this stream holds a standard answer"
+        );
+    }
+
+    // ---- instants (v1.1): check_times -------------------------------------------------------------------
+
+    const SKEW: Duration = Duration::from_secs(5 * 60);
+
+    /// When `next` occurs at `occurred_at` and the store records it at `recorded_at`, allowing [`SKEW`].
+    fn times(occurred_at: Timestamp, recorded_at: Timestamp) -> EventTimes {
+        EventTimes { occurred_at, recorded_at, clock_skew_max: SKEW }
+    }
+
+    /// Then `next`, at `occurred_at` and recorded at minute 100, is accepted after `history` (its i-th event
+    /// at minute i).
+    fn on_time(history: &[EventData], next: &EventData, occurred_at: Timestamp) -> Result<(), LifecycleViolation> {
+        check_times(&given(history), next, times(occurred_at, at(100)))
+    }
+
+    #[test]
+    fn an_event_up_to_the_clock_skew_ahead_of_the_store_is_accepted() {
+        assert_eq!(on_time(&[], &received(), at(100)), Ok(()));
+        assert_eq!(on_time(&[], &received(), at(105)), Ok(()), "exactly the skew ahead");
+        assert_eq!(on_time(&[received()], &progress(), at(103)), Ok(()));
+    }
+
+    #[test]
+    fn an_event_further_ahead_than_the_clock_skew_is_refused_as_in_the_future() {
+        let late = at(105).plus_seconds(1);
+        assert_eq!(
+            on_time(&[received()], &progress(), late),
+            Err(V::OccurredInTheFuture {
+                event_type: EventType::ProgressUpdated,
+                occurred_at: late,
+                recorded_at: at(100),
+                clock_skew_max: SKEW,
+            })
+        );
+        for next in one_of_each_type() {
+            let verdict = check_times(&StreamState::Empty, &next, times(at(10_000_000), at(100)));
+            assert!(matches!(verdict, Err(V::OccurredInTheFuture { .. })), "{next:?}: {verdict:?}");
+        }
+    }
+
+    #[test]
+    fn the_allowed_clock_skew_is_whatever_the_store_passes() {
+        let strict =
+            EventTimes { occurred_at: at(100).plus_seconds(1), recorded_at: at(100), clock_skew_max: Duration::ZERO };
+        assert!(matches!(check_times(&StreamState::Empty, &received(), strict), Err(V::OccurredInTheFuture { .. })));
+        let lenient =
+            EventTimes { occurred_at: at(159), recorded_at: at(100), clock_skew_max: Duration::from_secs(3600) };
+        assert_eq!(check_times(&StreamState::Empty, &received(), lenient), Ok(()));
+    }
+
+    #[test]
+    fn a_complaint_event_before_its_receipt_is_refused_whatever_its_type() {
+        // `given` receives the complaint at minute 0.
+        assert_eq!(
+            on_time(&[received()], &acknowledged(), at(-1)),
+            Err(V::OccurredBeforeReceipt {
+                event_type: EventType::ComplaintAcknowledged,
+                occurred_at: at(-1),
+                received_at: at(0),
+            })
+        );
+        for next in complaint_events_but_received() {
+            let verdict = on_time(&[received(), close(Outcome::Withdrawn)], &next, at(-1));
+            assert!(matches!(verdict, Err(V::OccurredBeforeReceipt { .. })), "{next:?}: {verdict:?}");
+        }
+    }
+
+    #[test]
+    fn a_complaint_event_at_the_instant_of_receipt_or_later_is_accepted() {
+        assert_eq!(on_time(&[received()], &acknowledged(), at(0)), Ok(()));
+        // Events need not arrive in occurred_at order, only after the receipt.
+        assert_eq!(on_time(&[received(), progress(), progress()], &acknowledged(), at(1)), Ok(()));
+    }
+
+    #[test]
+    fn streams_without_a_receipt_take_any_past_instant() {
+        let long_ago = Timestamp::parse("1999-12-31T00:00:00Z").unwrap();
+        assert_eq!(on_time(&[], &received(), long_ago), Ok(()));
+        assert_eq!(on_time(&[], &publish(), long_ago), Ok(()));
+        assert_eq!(on_time(&[publish()], &revise_title("older"), long_ago), Ok(()));
+    }
+
+    #[test]
+    fn a_commitment_due_after_it_is_made_is_accepted() {
+        assert_eq!(on_time(&[received()], &commitment(at(51)), at(50)), Ok(()));
+    }
+
+    #[test]
+    fn a_commitment_due_when_or_before_it_is_made_is_refused() {
+        for due_at in [at(50), at(49), Timestamp::parse("2020-01-01T00:00:00Z").unwrap()] {
+            assert_eq!(
+                on_time(&[received()], &commitment(due_at), at(50)),
+                Err(V::DueBeforeCommitment { event_type: EventType::CommitmentMade, due_at, occurred_at: at(50) })
+            );
+        }
+    }
+
+    #[test]
+    fn instants_are_judged_after_the_lifecycle_so_check_alone_never_refuses_for_time() {
+        // `check` is what replays and `evolve` rely on: an event stored before the v1.1 rules, dated before
+        // its receipt, still folds in (the acknowledgement clock stops at its instant).
+        let state = fold([(&received(), at(10)), (&acknowledged(), at(5))]);
+        assert_eq!(complaint_of(state).acknowledged_at, Some(at(5)));
+    }
+
+    #[test]
+    fn instant_violations_read_as_sentences() {
+        assert_eq!(
+            on_time(&[received()], &commitment(at(49)), at(50)).unwrap_err().to_string(),
+            "due_at 2026-01-01T00:49:00Z is not after the commitment's occurred_at 2026-01-01T00:50:00Z"
+        );
+        assert_eq!(
+            on_time(&[received()], &progress(), at(-60)).unwrap_err().to_string(),
+            "occurred_at 2025-12-31T23:00:00Z is before the complaint was received (2026-01-01T00:00:00Z)"
+        );
+        assert_eq!(
+            on_time(&[], &received(), at(200)).unwrap_err().to_string(),
+            "occurred_at 2026-01-01T03:20:00Z is in the future: the store's clock says 2026-01-01T01:40:00Z and \
+             allows 300s of clock skew"
         );
     }
 

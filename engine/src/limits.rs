@@ -1,5 +1,7 @@
 //! Every bound of the engine, named as nouns with the unit last (TigerBeetle style).
 
+use std::time::Duration;
+
 /// The largest `data` + `metadata` of one event, in bytes of canonical JSON.
 pub const EVENT_BYTES_MAX: usize = 1024 * 1024;
 /// The most events one append may carry.
@@ -16,6 +18,9 @@ pub const READ_EVENTS_MAX: usize = 10_000;
 pub const READ_SCAN_EVENTS_MAX: usize = 100_000;
 /// Streams whose lifecycle state the writer keeps in memory (about twice this many at most).
 pub const STREAM_STATE_CACHE_STREAMS_MAX: usize = 100_000;
+/// How far an event's `occurred_at` may be later than the store's clock unless configured otherwise
+/// ([`crate::StoreOptions::clock_skew_max`]; EVENTS.md v1.1).
+pub const CLOCK_SKEW_MAX_DEFAULT: Duration = Duration::from_secs(5 * 60);
 /// Free bytes the embedded store keeps in reserve on its filesystem by default (see
 /// `StoreOptions::disk_free_bytes_min`): room for sled's own bookkeeping and a few large groups.
 pub const DISK_FREE_BYTES_MIN_DEFAULT: u64 = 64 * 1024 * 1024;

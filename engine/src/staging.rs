@@ -8,10 +8,10 @@ use crate::error::StoreError;
 use crate::lifecycle::{self, StreamState};
 use crate::limits::STREAM_STATE_CACHE_STREAMS_MAX;
 use crate::prepare::PreparedEvent;
-use crate::store::{AppendOutcome, AppendResult, ExpectedVersion};
+use crate::store::{AppendOutcome, AppendResult, ExpectedVersion, StoreOptions};
 use redress_schemas::{
-    canonical_content, codec, ContentFields, EventData, EventId, Hash, Position, RecordHeader, RecordedEvent,
-    StreamName, Timestamp, WrittenEvent,
+    canonical_content, canonical_json_bytes, codec, ContentFields, EventData, EventId, Hash, Position, RecordHeader,
+    RecordedEvent, StreamName, Timestamp, WrittenEvent,
 };
 use std::collections::HashMap;
 use tokio::sync::oneshot;
@@ -104,14 +104,17 @@ pub struct StoredId {
 }
 
 /// The idempotency rule: `Some(outcome)` when every id of `events` was stored by one earlier append to
-/// `stream`, in this order; `None` when none was; [`StoreError::IdempotencyConflict`] for anything in
-/// between. `found[i]` is where `events[i]`'s id is stored; `stored_on_stream(i, id)` answers, for an
-/// entry whose stream is not known, whether it was stored on `stream`.
+/// `stream`, in this order, each with the same content ([`content_difference`]); `None` when none was;
+/// [`StoreError::IdempotencyConflict`] for anything in between. `found[i]` is where `events[i]`'s id is
+/// stored; `stored_event(i, id)` reads that stored event.
+///
+/// Cheap for what is common: an append with fresh ids returns at the first check, and stored events are
+/// read only once the ids line up with one earlier append (a retry, which is rare).
 pub fn idempotent_outcome(
     stream: &StreamName,
     events: &[PreparedEvent],
     found: &[Option<StoredId>],
-    mut stored_on_stream: impl FnMut(usize, &StoredId) -> Result<bool, StoreError>,
+    mut stored_event: impl FnMut(usize, &StoredId) -> Result<RecordedEvent, StoreError>,
 ) -> Result<Option<AppendOutcome>, StoreError> {
     debug_assert_eq!(found.len(), events.len());
     let stored = found.iter().filter(|f| f.is_some()).count();
@@ -128,43 +131,135 @@ pub fn idempotent_outcome(
     if count != events.len() as u64 {
         return Err(conflict(format!("the earlier append held {count} events, this one {}", events.len())));
     }
+    let another_stream = || conflict(format!("the earlier append went to another stream than {stream}"));
     for (i, entry) in found.iter().enumerate() {
         let entry = entry.as_ref().expect("all stored");
         if entry.append != first || entry.position.0 != first.first_position.0 + i as u64 {
             return Err(conflict("the ids were stored by different appends or in another order".into()));
         }
-        let same_stream = match &entry.stream {
-            Some(s) => s == stream,
-            None => stored_on_stream(i, entry)?,
-        };
-        if !same_stream {
-            return Err(conflict(format!("the earlier append went to another stream than {stream}")));
+        if entry.stream.as_ref().is_some_and(|s| s != stream) {
+            return Err(another_stream());
+        }
+    }
+    // The ids line up with one earlier append: it is a retry only if every event says the same again.
+    for (i, (event, entry)) in events.iter().zip(found).enumerate() {
+        let entry = entry.as_ref().expect("all stored");
+        let stored = stored_event(i, entry)?;
+        if stored.event_id != event.event_id || stored.position != entry.position {
+            return Err(StoreError::Corruption {
+                position: entry.position,
+                reason: format!(
+                    "the id index puts event {} at {}, the log holds another event there",
+                    event.event_id, entry.position
+                ),
+            });
+        }
+        match content_difference(stream, event, &stored) {
+            None => {}
+            Some(Difference::Stream) => return Err(another_stream()),
+            Some(difference) => {
+                return Err(StoreError::IdempotencyConflict {
+                    event_id: event.event_id,
+                    reason: format!("event {i} has the id of a stored event with other {difference}"),
+                })
+            }
         }
     }
     Ok(Some(AppendOutcome { result: first, idempotent_retry: true }))
 }
 
+/// Which part of an event's content differs from the stored event that has its id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Difference {
+    /// It was stored on another stream.
+    Stream,
+    /// It was stored as another event type (two types may share a data shape).
+    EventType,
+    /// Its data differs (as canonical JSON of the current schema version).
+    Data,
+    /// Its metadata differs (as canonical JSON).
+    Metadata,
+}
+
+impl std::fmt::Display for Difference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Difference::Stream => "stream",
+            Difference::EventType => "event_type",
+            Difference::Data => "data",
+            Difference::Metadata => "metadata",
+        })
+    }
+}
+
+/// Where `event`, proposed for `stream`, differs from `stored`, the event stored under its id — in the
+/// content EVENTS.md names: stream, event type, data and metadata. Data and metadata are compared as
+/// canonical JSON, the stored data in its current schema version (upcast on decode), so an event stored
+/// in an older version and retried as written then is the same content.
+///
+/// `occurred_at` is deliberately not content: EVENTS.md's list leaves it out, and a publisher that stamps
+/// each attempt with its own clock would otherwise turn every retry into a conflict. A retry is answered
+/// with the first append's result; the stored event keeps the `occurred_at` it was first written with.
+pub fn content_difference(stream: &StreamName, event: &PreparedEvent, stored: &RecordedEvent) -> Option<Difference> {
+    if stored.stream != *stream {
+        Some(Difference::Stream)
+    } else if stored.event_type() != event.data.event_type() {
+        Some(Difference::EventType)
+    } else if canonical_json_bytes(&stored.data.to_json_value()) != event.data_json {
+        Some(Difference::Data)
+    } else if canonical_json_bytes(&stored.metadata.to_json_value()) != event.metadata_json {
+        Some(Difference::Metadata)
+    } else {
+        None
+    }
+}
+
+/// The event a group has staged at `position` (`staged` holds the group's events in position order):
+/// a retry within the group compares with it before it is readable from the store.
+pub fn staged_event(staged: &[RecordedEvent], position: Position) -> Option<&RecordedEvent> {
+    let first = staged.first()?.position.0;
+    let event = staged.get(usize::try_from(position.0.checked_sub(first)?).ok()?)?;
+    debug_assert_eq!(event.position, position, "a group's staged events are contiguous");
+    Some(event)
+}
+
+/// Decodes the record stored at `position`, paired with the check that it says so.
+pub fn decode_stored(position: Position, record: &[u8]) -> Result<RecordedEvent, StoreError> {
+    let event = codec::decode_record(record).map_err(|error| StoreError::Codec { position, error })?;
+    check_position(position.0, event.position)?;
+    Ok(event)
+}
+
 /// Checks an append against its stream's head — the expected version, then each event's lifecycle
-/// rule in order — and returns the state after it.
+/// rule and its instants in order ([`lifecycle::check`], [`lifecycle::check_times`]; an event without
+/// `occurred_at` happened at `now`, the append's `recorded_at`) — and returns the state after it.
 pub fn check_append(
     stream: &StreamName,
     expected: ExpectedVersion,
     head: &StreamHead,
     events: &[PreparedEvent],
     now: Timestamp,
+    options: &StoreOptions,
 ) -> Result<StreamState, StoreError> {
     if !expected.admits(head.last_version) {
         return Err(StoreError::WrongExpectedVersion { stream: stream.clone(), expected, current: head.last_version });
     }
     let mut state = head.state.clone();
     for (index, event) in events.iter().enumerate() {
-        lifecycle::check(&state, &event.data).map_err(|violation| StoreError::Lifecycle {
-            stream: stream.clone(),
-            index,
-            event_type: event.data.event_type().name(),
-            violation,
-        })?;
-        state = lifecycle::evolve(state, &event.data, event.occurred_at.unwrap_or(now));
+        let times = lifecycle::EventTimes {
+            occurred_at: event.occurred_at.unwrap_or(now),
+            recorded_at: now,
+            clock_skew_max: options.clock_skew_max,
+        };
+        lifecycle::check(&state, &event.data)
+            .and_then(|()| lifecycle::check_times(&state, &event.data, times))
+            .map_err(|violation| StoreError::Lifecycle {
+                stream: stream.clone(),
+                index,
+                event_type: event.data.event_type().name(),
+                violation,
+            })?;
+        state = lifecycle::evolve(state, &event.data, times.occurred_at);
     }
     Ok(state)
 }
@@ -416,4 +511,200 @@ pub fn drain_group(first: WriteCommand, commands: &mut tokio::sync::mpsc::Receiv
         }
     }
     group
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use redress_schemas::{Metadata, ProposedEvent};
+    use serde_json::{json, Value};
+
+    fn complaint() -> StreamName {
+        StreamName::new("complaint-C-1").expect("a valid name")
+    }
+
+    fn proposed(event_type: &str, data: Value, metadata: Value) -> ProposedEvent {
+        let event = json!({"event_id": uuid::Uuid::from_u128(7).to_string(), "event_type": event_type,
+                           "data": data, "metadata": metadata});
+        ProposedEvent::from_json(event, &complaint()).expect("a valid test event")
+    }
+
+    fn prepared(event: ProposedEvent) -> PreparedEvent {
+        crate::prepare::prepare(&complaint(), vec![event]).expect("prepares").remove(0)
+    }
+
+    fn apology() -> ProposedEvent {
+        proposed("apology_sent", json!({"via": "phone", "message": "sorry"}), json!({"actor": "agent-1"}))
+    }
+
+    /// `event` as the store holds it at position 3 of `stream`, recorded at `occurred_at`.
+    fn stored_as(stream: &StreamName, event: ProposedEvent, at: Timestamp) -> RecordedEvent {
+        let event_id = event.event_id.expect("the test events carry ids");
+        RecordedEvent {
+            event_id,
+            stream: stream.clone(),
+            version: 3,
+            position: Position(3),
+            schema_version: event.data.event_type().schema_version(),
+            occurred_at: event.occurred_at.unwrap_or(at),
+            recorded_at: at,
+            metadata: event.metadata,
+            data: event.data,
+            hash: Hash::GENESIS,
+        }
+    }
+
+    fn noon() -> Timestamp {
+        Timestamp::parse("2026-03-01T12:00:00Z").expect("a valid instant")
+    }
+
+    // ---- content_difference: given the stored event, when the same id comes again, then ... --------------
+
+    #[test]
+    fn the_same_stream_type_data_and_metadata_is_the_same_content() {
+        let stored = stored_as(&complaint(), apology(), noon());
+        assert_eq!(content_difference(&complaint(), &prepared(apology()), &stored), None);
+    }
+
+    #[test]
+    fn another_occurred_at_is_still_the_same_content() {
+        let stored = stored_as(&complaint(), apology().occurred_at(noon()), noon());
+        let retry = apology().occurred_at(noon().plus_seconds(60));
+        assert_eq!(content_difference(&complaint(), &prepared(retry), &stored), None);
+    }
+
+    #[test]
+    fn metadata_key_order_and_null_entries_do_not_make_other_content() {
+        let stored = stored_as(&complaint(), apology(), noon());
+        let retry = proposed(
+            "apology_sent",
+            json!({"message": "sorry", "via": "phone"}),
+            json!({"source": null, "actor": "agent-1"}),
+        );
+        assert_eq!(content_difference(&complaint(), &prepared(retry), &stored), None);
+    }
+
+    #[test]
+    fn each_part_of_the_content_is_compared() {
+        let stored = stored_as(&complaint(), apology(), noon());
+        let other_stream = StreamName::new("complaint-C-2").expect("a valid name");
+        assert_eq!(content_difference(&other_stream, &prepared(apology()), &stored), Some(Difference::Stream));
+        // The same data under another type: only the type tells them apart.
+        let acknowledged = proposed(
+            "complaint_acknowledged",
+            json!({"via": "phone", "message": "sorry"}),
+            json!({"actor": "agent-1"}),
+        );
+        assert_eq!(content_difference(&complaint(), &prepared(acknowledged), &stored), Some(Difference::EventType));
+        let other_data =
+            proposed("apology_sent", json!({"via": "phone", "message": "SORRY"}), json!({"actor": "agent-1"}));
+        assert_eq!(content_difference(&complaint(), &prepared(other_data), &stored), Some(Difference::Data));
+        let other_metadata =
+            proposed("apology_sent", json!({"via": "phone", "message": "sorry"}), json!({"actor": "agent-2"}));
+        assert_eq!(content_difference(&complaint(), &prepared(other_metadata), &stored), Some(Difference::Metadata));
+    }
+
+    #[test]
+    fn an_event_stored_in_an_older_schema_version_is_compared_in_its_current_form() {
+        // cause_analyzed as written with schema version 1 (no corrective_action), through the real codec.
+        let v1 = json!({"root_cause": "courier", "responsible_department": "logistics", "founded": true});
+        let header = RecordHeader {
+            event_id: EventId(uuid::Uuid::from_u128(7)),
+            stream: complaint(),
+            version: 3,
+            position: Position(3),
+            event_type: redress_schemas::EventType::CauseAnalyzed,
+            schema_version: 1,
+            occurred_at: noon(),
+            recorded_at: noon(),
+            metadata: Metadata::default(),
+            hash: Hash::GENESIS,
+        };
+        let record = WrittenEvent { header, data: v1.clone() }.encode().expect("a v1 record encodes");
+        let stored = decode_stored(Position(3), &record).expect("and decodes, upcast");
+        assert_eq!(stored.schema_version, 1);
+        let same = prepared(proposed("cause_analyzed", v1, json!({})));
+        assert_eq!(content_difference(&complaint(), &same, &stored), None);
+        let with_action = proposed(
+            "cause_analyzed",
+            json!({"root_cause": "courier", "responsible_department": "logistics", "founded": true,
+                   "corrective_action": "new courier"}),
+            json!({}),
+        );
+        assert_eq!(content_difference(&complaint(), &prepared(with_action), &stored), Some(Difference::Data));
+    }
+
+    // ---- idempotent_outcome ------------------------------------------------------------------------------
+
+    fn append_at_3() -> AppendResult {
+        AppendResult { first_version: 3, last_version: 3, first_position: Position(3), last_position: Position(3) }
+    }
+
+    fn found_at_3(stream: Option<StreamName>) -> Vec<Option<StoredId>> {
+        vec![Some(StoredId { stream, position: Position(3), append: append_at_3() })]
+    }
+
+    #[test]
+    fn fresh_ids_are_no_retry_and_read_no_stored_event() {
+        let outcome = idempotent_outcome(&complaint(), &[prepared(apology())], &[None], |_, _| {
+            panic!("a fresh append must not read stored events")
+        });
+        assert_eq!(outcome.expect("no conflict"), None);
+    }
+
+    #[test]
+    fn ids_on_another_known_stream_are_a_conflict_before_any_event_is_read() {
+        let other = StreamName::new("complaint-C-2").expect("a valid name");
+        let outcome = idempotent_outcome(&complaint(), &[prepared(apology())], &found_at_3(Some(other)), |_, _| {
+            panic!("the stream alone decides")
+        });
+        assert!(matches!(outcome, Err(StoreError::IdempotencyConflict { .. })), "{outcome:?}");
+    }
+
+    #[test]
+    fn the_same_content_again_is_a_retry_answered_with_the_first_result() {
+        let stored = stored_as(&complaint(), apology(), noon());
+        let outcome =
+            idempotent_outcome(&complaint(), &[prepared(apology())], &found_at_3(None), |_, _| Ok(stored.clone()));
+        assert_eq!(outcome.expect("a retry"), Some(AppendOutcome { result: append_at_3(), idempotent_retry: true }));
+    }
+
+    #[test]
+    fn other_content_under_a_stored_id_is_a_conflict_naming_the_event_and_what_differs() {
+        let stored = stored_as(&complaint(), apology(), noon());
+        let other = proposed("apology_sent", json!({"via": "email", "message": "sorry"}), json!({"actor": "agent-1"}));
+        let outcome =
+            idempotent_outcome(&complaint(), &[prepared(other)], &found_at_3(None), |_, _| Ok(stored.clone()));
+        match outcome {
+            Err(StoreError::IdempotencyConflict { event_id, reason }) => {
+                assert_eq!(event_id, EventId(uuid::Uuid::from_u128(7)));
+                assert_eq!(reason, "event 0 has the id of a stored event with other data");
+            }
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+        let elsewhere = stored_as(&StreamName::new("complaint-C-2").expect("valid"), apology(), noon());
+        let outcome =
+            idempotent_outcome(&complaint(), &[prepared(apology())], &found_at_3(None), |_, _| Ok(elsewhere.clone()));
+        assert!(matches!(outcome, Err(StoreError::IdempotencyConflict { .. })), "{outcome:?}");
+    }
+
+    #[test]
+    fn an_id_index_that_points_at_another_event_is_corruption() {
+        let mut stored = stored_as(&complaint(), apology(), noon());
+        stored.event_id = EventId(uuid::Uuid::from_u128(8));
+        let outcome =
+            idempotent_outcome(&complaint(), &[prepared(apology())], &found_at_3(None), |_, _| Ok(stored.clone()));
+        assert!(matches!(outcome, Err(StoreError::Corruption { position: Position(3), .. })), "{outcome:?}");
+    }
+
+    #[test]
+    fn a_staged_event_is_found_by_its_position_within_the_group() {
+        let first = stored_as(&complaint(), apology(), noon());
+        let second = RecordedEvent { position: Position(4), ..first.clone() };
+        let staged = [first, second];
+        assert_eq!(staged_event(&staged, Position(4)).map(|e| e.position), Some(Position(4)));
+        assert!(staged_event(&staged, Position(2)).is_none(), "before the group: stored, not staged");
+        assert!(staged_event(&staged, Position(5)).is_none());
+        assert!(staged_event(&[], Position(0)).is_none());
+    }
 }

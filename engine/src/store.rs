@@ -6,6 +6,7 @@ use redress_schemas::{EventType, Hash, Position, ProposedEvent, RecordedEvent, S
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::broadcast;
 
 /// What the caller believes about a stream before appending (optimistic concurrency).
@@ -44,6 +45,69 @@ impl fmt::Display for ExpectedVersion {
     }
 }
 
+/// How a store is opened and how it judges what it is given. Every backend takes the same options
+/// (`SledStore::open_with`, `PostgresStore::connect_with`; the sled-only ones are ignored by
+/// PostgreSQL); the plain `open`/`connect` use [`StoreOptions::default`], EVENTS.md's values and what
+/// production uses. Build one from the default, `StoreOptions::default().with_clock_skew_max(..)`: it is
+/// `non_exhaustive`, so a later option is not a breaking change.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct StoreOptions {
+    /// How far an event's `occurred_at` may be later than the store's clock (its `recorded_at`): publishers'
+    /// clocks run a little ahead or behind. Default [`crate::limits::CLOCK_SKEW_MAX_DEFAULT`] (5 minutes).
+    pub clock_skew_max: Duration,
+    /// Free bytes the embedded store keeps on its filesystem. Below this (plus the group being
+    /// written), appends are refused before anything is written, so the store does not run the disk
+    /// full in the middle of a write; they succeed again once space is freed. 0 turns the check off.
+    pub disk_free_bytes_min: u64,
+    /// The longest wait between two attempts to recover from a failed write (attempts start at
+    /// [`crate::limits::RECOVERY_BACKOFF_MIN`] and double).
+    pub recovery_backoff_max: Duration,
+    /// How long `close` waits for queued appends to be written before it gives up on them.
+    pub close_timeout: Duration,
+    /// Switches a fault-injection test may arm; never armed in production.
+    pub faults: crate::faults::DiskFaults,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            clock_skew_max: crate::limits::CLOCK_SKEW_MAX_DEFAULT,
+            disk_free_bytes_min: crate::limits::DISK_FREE_BYTES_MIN_DEFAULT,
+            recovery_backoff_max: crate::limits::RECOVERY_BACKOFF_MAX_DEFAULT,
+            close_timeout: crate::limits::CLOSE_TIMEOUT_DEFAULT,
+            faults: crate::faults::DiskFaults::default(),
+        }
+    }
+}
+
+impl StoreOptions {
+    /// The same options with `clock_skew_max` set.
+    pub fn with_clock_skew_max(self, clock_skew_max: Duration) -> Self {
+        StoreOptions { clock_skew_max, ..self }
+    }
+
+    /// The same options with `disk_free_bytes_min` set (0: no reserve).
+    pub fn with_disk_free_bytes_min(self, disk_free_bytes_min: u64) -> Self {
+        StoreOptions { disk_free_bytes_min, ..self }
+    }
+
+    /// The same options with `recovery_backoff_max` set.
+    pub fn with_recovery_backoff_max(self, recovery_backoff_max: Duration) -> Self {
+        StoreOptions { recovery_backoff_max, ..self }
+    }
+
+    /// The same options with `close_timeout` set.
+    pub fn with_close_timeout(self, close_timeout: Duration) -> Self {
+        StoreOptions { close_timeout, ..self }
+    }
+
+    /// The same options with these fault switches (tests only).
+    pub fn with_faults(self, faults: crate::faults::DiskFaults) -> Self {
+        StoreOptions { faults, ..self }
+    }
+}
+
 /// Where an append landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppendResult {
@@ -57,7 +121,8 @@ pub struct AppendResult {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppendOutcome {
     pub result: AppendResult,
-    /// `true` when every event id was already stored by one earlier append: `result` is that append's.
+    /// `true` when every event id was already stored, with the same content, by one earlier append:
+    /// `result` is that append's.
     pub idempotent_retry: bool,
 }
 
@@ -112,33 +177,6 @@ pub struct Head {
 /// A batch of events that became durable together, in position order, as live subscribers see it.
 pub type CommittedBatch = Arc<[RecordedEvent]>;
 
-/// How a store is opened. `StoreOptions::default()` is what production uses.
-#[derive(Debug, Clone)]
-pub struct StoreOptions {
-    /// Free bytes the embedded store keeps on its filesystem. Below this (plus the group being
-    /// written), appends are refused before anything is written, so the store does not run the disk
-    /// full in the middle of a write; they succeed again once space is freed. 0 turns the check off.
-    pub disk_free_bytes_min: u64,
-    /// The longest wait between two attempts to recover from a failed write (attempts start at
-    /// [`crate::limits::RECOVERY_BACKOFF_MIN`] and double).
-    pub recovery_backoff_max: std::time::Duration,
-    /// How long `close` waits for queued appends to be written before it gives up on them.
-    pub close_timeout: std::time::Duration,
-    /// Switches a fault-injection test may arm; never armed in production.
-    pub faults: crate::faults::DiskFaults,
-}
-
-impl Default for StoreOptions {
-    fn default() -> Self {
-        StoreOptions {
-            disk_free_bytes_min: crate::limits::DISK_FREE_BYTES_MIN_DEFAULT,
-            recovery_backoff_max: crate::limits::RECOVERY_BACKOFF_MAX_DEFAULT,
-            close_timeout: crate::limits::CLOSE_TIMEOUT_DEFAULT,
-            faults: crate::faults::DiskFaults::default(),
-        }
-    }
-}
-
 /// Whether a store can take appends right now (`GET /health`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "status")]
@@ -174,8 +212,9 @@ impl StoreHealth {
 /// - positions are gapless and strictly increasing; readers never see a position before every lower one is
 ///   readable, and never see an event that is not yet durable;
 /// - versions within a stream are gapless from 0;
-/// - an append whose event ids were all stored by one earlier append returns that append's result and
-///   writes nothing;
+/// - an append whose event ids were all stored by one earlier append, each event with the same content
+///   (stream, type, data, metadata), returns that append's result and writes nothing; reused ids with other
+///   content are [`StoreError::IdempotencyConflict`];
 /// - each event's hash chains the previous event's hash and its canonical content.
 #[async_trait]
 pub trait EventStore: Send + Sync + 'static {

@@ -164,6 +164,7 @@ pub struct SolutionRejected {
 pub struct CommitmentMade {
     #[schemars(length(min = 1))]
     pub what: String,
+    /// When it falls due: after the event's `occurred_at`.
     pub due_at: Timestamp,
 }
 

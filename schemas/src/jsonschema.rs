@@ -5,6 +5,16 @@
 use crate::catalogue::EventType;
 use serde_json::{json, Value};
 
+/// What a publisher must know about `event_id` that a type cannot say (EVENTS.md v1.1).
+const EVENT_ID_DESCRIPTION: &str = "The event's identity. Sent again with the same content (stream, event_type, \
+    data, metadata) it is a retry, answered with the first result; with other content it is refused (409 \
+    idempotency_conflict). Absent: the store assigns one, and a retry cannot be recognised.";
+
+/// What a publisher must know about `occurred_at` that a type cannot say (EVENTS.md v1.1).
+const OCCURRED_AT_DESCRIPTION: &str = "When it happened in the world. Absent: when the store records it. Never \
+    later than that plus the allowed clock skew (default 5 minutes); in a complaint stream never earlier than \
+    the complaint's complaint_received.";
+
 /// The JSON Schema of one event object of an append request (`event_id`, `event_type`, `occurred_at`,
 /// `metadata`, `data`) for `event_type`.
 pub fn event_schema(event_type: EventType) -> Value {
@@ -24,9 +34,9 @@ pub fn event_schema(event_type: EventType) -> Value {
         "additionalProperties": false,
         "required": ["event_type", "data"],
         "properties": {
-            "event_id": {"type": "string", "format": "uuid"},
+            "event_id": {"type": "string", "format": "uuid", "description": EVENT_ID_DESCRIPTION},
             "event_type": {"const": event_type.name()},
-            "occurred_at": {"type": "string", "format": "date-time"},
+            "occurred_at": {"type": "string", "format": "date-time", "description": OCCURRED_AT_DESCRIPTION},
             "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
             "data": Value::Object(data),
         },

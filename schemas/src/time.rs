@@ -44,6 +44,11 @@ impl Timestamp {
         Timestamp(self.0.saturating_add(seconds.saturating_mul(1_000_000_000)))
     }
 
+    /// This instant plus `duration`, saturating at the end of the range (year 2262).
+    pub fn saturating_add(self, duration: std::time::Duration) -> Self {
+        Timestamp(self.0.saturating_add(i64::try_from(duration.as_nanos()).unwrap_or(i64::MAX)))
+    }
+
     /// RFC 3339 in UTC (`Z`), with as many fractional digits as needed.
     pub fn to_rfc3339(self) -> String {
         let instant = OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0))
@@ -110,6 +115,13 @@ mod tests {
     fn offsets_are_normalised_to_utc() {
         let t = Timestamp::parse("2026-01-02T11:04:05+08:00").unwrap();
         assert_eq!(t.to_rfc3339(), "2026-01-02T03:04:05Z");
+    }
+
+    #[test]
+    fn adding_a_duration_saturates_at_the_end_of_the_range() {
+        let t = Timestamp::parse("2026-01-02T03:04:05Z").unwrap();
+        assert_eq!(t.saturating_add(std::time::Duration::from_secs(300)).to_rfc3339(), "2026-01-02T03:09:05Z");
+        assert_eq!(t.saturating_add(std::time::Duration::MAX), Timestamp::from_unix_nanos(i64::MAX));
     }
 
     #[test]

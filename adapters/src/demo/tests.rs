@@ -38,16 +38,26 @@ fn received(appends: &[DemoAppend]) -> Vec<&ComplaintReceived> {
         .collect()
 }
 
-/// Each stream's state after folding all its events, checking every event on the way.
+/// Each stream's state after folding all its events, checking every event on the way as the store will
+/// when the demo is loaded at the end of its year (the lifecycle, then the instants).
 fn fold_checked(appends: &[DemoAppend]) -> BTreeMap<String, StreamState> {
+    let loaded_at = DemoConfig::default().end();
     let mut states: BTreeMap<String, StreamState> = BTreeMap::new();
     for append in appends {
         let state = states.entry(append.stream.to_string()).or_default();
         for event in &append.events {
-            if let Err(violation) = lifecycle::check(state, &event.data) {
+            let occurred_at = event.occurred_at.expect("set");
+            let times = lifecycle::EventTimes {
+                occurred_at,
+                recorded_at: loaded_at,
+                clock_skew_max: redress_engine::StoreOptions::default().clock_skew_max,
+            };
+            let verdict =
+                lifecycle::check(state, &event.data).and_then(|()| lifecycle::check_times(state, &event.data, times));
+            if let Err(violation) = verdict {
                 panic!("{}: {} refused: {violation}", append.stream, event.data.event_type());
             }
-            *state = lifecycle::evolve(std::mem::take(state), &event.data, event.occurred_at.expect("set"));
+            *state = lifecycle::evolve(std::mem::take(state), &event.data, occurred_at);
         }
     }
     states
@@ -258,7 +268,9 @@ fn malformed_answer_lines_are_refused_with_their_line_number() {
 async fn loading_into_sled_stores_every_event_with_an_intact_chain_and_a_second_load_is_a_no_op() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = SledStore::open(dir.path()).expect("open store");
-    let appends = generate(&small(5, 200), &answers());
+    // A year that has passed: the store refuses events dated after its clock (plus the allowed skew).
+    let year_ago = DemoConfig { start: Timestamp::parse("2024-12-01T00:00:00Z").expect("an instant"), ..small(5, 200) };
+    let appends = generate(&year_ago, &answers());
     let expected = summarize(&appends);
     let mut calls = 0;
     let mut last = (0, 0);

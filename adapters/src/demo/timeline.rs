@@ -618,7 +618,8 @@ fn carry_out(h: &mut History<'_, '_>, rng: &mut Rng, remedy: Remedy, waiting: i6
         let informed = rng.chance(0.8);
         h.progress(at, note, informed);
         if rng.chance(0.4) {
-            let due_again = deliver_at.plus_seconds(rng.range(0, 2 * DAY));
+            // Due after it is made (the store refuses a commitment due by then), which is within 30 minutes.
+            let due_again = deliver_at.plus_seconds(rng.range(0, 2 * DAY)).max(h.after(30 * MINUTE + HOUR));
             let what =
                 fill(h.say(rng, &COMMITMENTS), &[("date", &date_text(due_again, english)), ("solution", &solution)]);
             let at = h.after(rng.range(MINUTE, 30 * MINUTE));

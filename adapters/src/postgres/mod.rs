@@ -30,6 +30,7 @@ use redress_engine::limits::{
 use redress_engine::staging::{self, check_position, WriteCommand as Command};
 use redress_engine::{
     AppendOutcome, CommittedBatch, Direction, EventFilter, EventStore, ExpectedVersion, Head, Page, StoreError,
+    StoreOptions,
 };
 use redress_schemas::{codec, Hash, Position, ProposedEvent, RecordedEvent, StreamName, WrittenEvent};
 use std::sync::{Arc, Mutex};
@@ -59,15 +60,22 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
+    /// Connects to the database at `url` and opens the store kept in `schema` with the default
+    /// [`StoreOptions`]: see [`PostgresStore::connect_with`].
+    pub async fn connect(url: &str, schema: &str) -> Result<PostgresStore, StoreError> {
+        Self::connect_with(url, schema, StoreOptions::default()).await
+    }
+
     /// Connects to the database at `url` (a `postgres://` URL or a `key=value` string) and opens the store
     /// kept in `schema`, creating the schema and its tables on first use and applying any migration it
     /// lacks (idempotent; safe when several servers start together). Checks that the log and its head
-    /// agree, then starts the writer and the live listener. Call it from a Tokio runtime.
+    /// agree, then starts the writer (which judges appends by `options`) and the live listener. Call it
+    /// from a Tokio runtime.
     ///
     /// Errors: [`StoreError::Unavailable`] when the URL or schema name is bad, the server does not answer,
     /// or the schema was migrated by a newer build; [`StoreError::Corruption`] when the head and the log
     /// disagree; [`StoreError::Io`] when a statement fails.
-    pub async fn connect(url: &str, schema: &str) -> Result<PostgresStore, StoreError> {
+    pub async fn connect_with(url: &str, schema: &str, options: StoreOptions) -> Result<PostgresStore, StoreError> {
         schema::check_schema_name(schema)?;
         let mut config: tokio_postgres::Config =
             url.parse().map_err(|e| StoreError::Unavailable(format!("bad PostgreSQL connection string: {e}")))?;
@@ -113,7 +121,7 @@ impl PostgresStore {
             committed_rx,
         );
         let (tx, rx) = mpsc::channel(WRITER_QUEUE_APPENDS_MAX);
-        let writer = Writer::new(pool.clone(), Arc::clone(&statements), committed_tx);
+        let writer = Writer::new(pool.clone(), Arc::clone(&statements), committed_tx, options);
         let writer = tokio::spawn(writer.run(rx));
         Ok(PostgresStore {
             pool,

@@ -188,9 +188,11 @@ impl Statements {
                 "SELECT next_position, (SELECT max(position) FROM {s}.events) FROM {s}.head WHERE id"
             ),
             stream_heads: format!("SELECT stream, last_version FROM {s}.streams WHERE stream = ANY($1::text[])"),
+            // With the record: only ids already stored return a row, so a fresh append fetches nothing,
+            // and a retry has what it must compare with in the same round trip.
             stored_ids: format!(
                 "SELECT event_id::text, stream, position, append_first_position, append_last_position,
-                        append_first_version, append_last_version
+                        append_first_version, append_last_version, record
                  FROM {s}.events WHERE event_id = ANY($1::text[]::uuid[])"
             ),
             fold_streams: format!(

@@ -14,7 +14,9 @@ use super::{describe, pg_error, pool_error, to_hash, to_u64};
 use deadpool_postgres::{Pool, Transaction};
 use redress_engine::lifecycle;
 use redress_engine::staging::{self, ImportIds, StoredId, StreamCache, StreamHead, WriteCommand as Command};
-use redress_engine::{AppendOutcome, AppendResult, CommittedBatch, ExpectedVersion, PreparedEvent, StoreError};
+use redress_engine::{
+    AppendOutcome, AppendResult, CommittedBatch, ExpectedVersion, PreparedEvent, StoreError, StoreOptions,
+};
 use redress_schemas::{
     codec, EventId, Hash, Position, RecordHeader, RecordedEvent, StreamName, Timestamp, WrittenEvent,
 };
@@ -30,12 +32,14 @@ const INSERT_ROWS_MAX: usize = 1_000;
 /// Record bytes one `INSERT` carries at most (PostgreSQL refuses a parameter over 1 GiB).
 const INSERT_RECORD_BYTES_MAX: usize = 32 * 1024 * 1024;
 
-/// Where an event id is stored: its stream, its position and the append that stored it.
+/// Where an event id is stored: its stream, its position, the append that stored it, and its record
+/// when it was committed before this group (`None`: staged by this group, in `Staged::events`).
 #[derive(Clone)]
 struct IdRow {
     stream: StreamName,
     position: Position,
     append: AppendResult,
+    record: Option<Vec<u8>>,
 }
 
 /// The log as the group sees it: read under the head lock, advanced by every staged append.
@@ -123,12 +127,25 @@ pub(crate) struct Writer {
     /// Committed batches, to the live publisher. Never waited on: when it is full the publisher reads
     /// the log instead (it is woken by the commit's notification).
     committed: mpsc::Sender<CommittedBatch>,
+    options: StoreOptions,
     scratch: Vec<u8>,
 }
 
 impl Writer {
-    pub(crate) fn new(pool: Pool, statements: Arc<Statements>, committed: mpsc::Sender<CommittedBatch>) -> Writer {
-        Writer { pool, statements, streams: StreamCache::default(), committed, scratch: Vec::with_capacity(1024) }
+    pub(crate) fn new(
+        pool: Pool,
+        statements: Arc<Statements>,
+        committed: mpsc::Sender<CommittedBatch>,
+        options: StoreOptions,
+    ) -> Writer {
+        Writer {
+            pool,
+            statements,
+            streams: StreamCache::default(),
+            committed,
+            options,
+            scratch: Vec::with_capacity(1024),
+        }
     }
 
     /// Runs until every sender is gone, then returns (after the last group is committed).
@@ -268,7 +285,8 @@ impl Writer {
                 last_version: int(6, "events.append_last_version")?,
             };
             let stream = stream_name(row.get(1))?;
-            view.ids.insert(id, IdRow { stream, position: Position(int(2, "events.position")?), append });
+            let (position, record) = (Position(int(2, "events.position")?), Some(row.get(7)));
+            view.ids.insert(id, IdRow { stream, position, append, record });
         }
         let mut stored = HashMap::with_capacity(stream_rows.len());
         for row in stream_rows {
@@ -341,18 +359,23 @@ impl Writer {
         view: &View,
         stream: &StreamName,
         events: &[PreparedEvent],
+        staged: &Staged,
     ) -> Result<Option<AppendOutcome>, StoreError> {
-        let found: Vec<Option<StoredId>> = events
+        let rows: Vec<Option<&IdRow>> = events.iter().map(|e| view.ids.get(&e.event_id)).collect();
+        let found: Vec<Option<StoredId>> = rows
             .iter()
-            .map(|e| {
-                view.ids.get(&e.event_id).map(|row| StoredId {
-                    stream: Some(row.stream.clone()),
-                    position: row.position,
-                    append: row.append,
-                })
+            .map(|row| {
+                row.map(|row| StoredId { stream: Some(row.stream.clone()), position: row.position, append: row.append })
             })
             .collect();
-        staging::idempotent_outcome(stream, events, &found, |_, _| Ok(false))
+        staging::idempotent_outcome(stream, events, &found, |i, entry| {
+            match rows[i].and_then(|row| row.record.as_deref()) {
+                Some(record) => staging::decode_stored(entry.position, record),
+                None => staging::staged_event(&staged.events, entry.position)
+                    .cloned()
+                    .ok_or_else(|| corrupt(format!("event id {} is neither stored nor staged", events[i].event_id))),
+            }
+        })
     }
 
     fn stage_append(
@@ -363,12 +386,12 @@ impl Writer {
         events: Vec<PreparedEvent>,
         staged: &mut Staged,
     ) -> Result<AppendOutcome, StoreError> {
-        if let Some(outcome) = Self::idempotent_outcome(view, stream, &events)? {
+        if let Some(outcome) = Self::idempotent_outcome(view, stream, &events, staged)? {
             return Ok(outcome);
         }
         let head = view.heads.get(stream).expect("every stream of the group is loaded");
         let now = view.now;
-        let state = staging::check_append(stream, expected, head, &events, now)?;
+        let state = staging::check_append(stream, expected, head, &events, now, &self.options)?;
         // Everything is checked: from here on the append only stages.
         let (result, built, _) = staging::build_append(
             stream,
@@ -542,7 +565,8 @@ impl Writer {
 fn put(view: &mut View, staged: &mut Staged, header: &RecordHeader, record: Vec<u8>, append: AppendResult) {
     debug_assert_eq!(header.position.0, view.next_position, "positions are assigned in order");
     staged.rows.push(header, record, &append);
-    view.ids.insert(header.event_id, IdRow { stream: header.stream.clone(), position: header.position, append });
+    let row = IdRow { stream: header.stream.clone(), position: header.position, append, record: None };
+    view.ids.insert(header.event_id, row);
     view.next_position += 1;
     view.last_hash = header.hash;
 }

@@ -216,8 +216,12 @@ impl Writer {
                 self.try_recover();
             }
         }
-        let wait = if matches!(self.mode, Mode::Healthy) { self.shared.options.close_timeout } else { DISPOSE_WAIT };
-        self.retire_instance(wait);
+        if matches!(self.mode, Mode::Healthy) {
+            // Readers keep their handle (reads work after close); the files close when the store is dropped.
+            drop(self.instance.take());
+        } else {
+            self.retire_instance(DISPOSE_WAIT);
+        }
     }
 
     /// While unhealthy: answers every append that arrives with [`StoreError::Unavailable`] (nothing is
@@ -605,10 +609,16 @@ impl Writer {
                 append: entry.append,
             }));
         }
-        staging::idempotent_outcome(stream, events, &found, |i, entry| {
-            // The id index does not keep the stream: the stream index says whether it holds that event.
-            let key = keys::stream_version(stream, entry.append.first_version + i as u64);
-            Ok(self.tree()?.get(key)?.and_then(|v| keys::u64_value(&v)) == Some(entry.position.0))
+        // The id index does not keep the stream: the stored record says which it is.
+        staging::idempotent_outcome(stream, events, &found, |_, entry| {
+            if let Some(event) = staging::staged_event(&staged.events, entry.position) {
+                return Ok(event.clone());
+            }
+            let record = self.tree()?.get(keys::log(entry.position.0))?.ok_or_else(|| StoreError::Corruption {
+                position: entry.position,
+                reason: "the id index points at a missing log entry".into(),
+            })?;
+            staging::decode_stored(entry.position, &record)
         })
     }
 
@@ -624,7 +634,7 @@ impl Writer {
             return Ok(outcome);
         }
         let head = self.stream_head(stream)?;
-        let state = staging::check_append(stream, expected, &head, &events, now)?;
+        let state = staging::check_append(stream, expected, &head, &events, now, &self.shared.options)?;
         // Everything is checked: from here on the append only writes.
         let (result, built, _) = staging::build_append(
             stream,
