@@ -4,7 +4,7 @@ use futures_util::StreamExt;
 use redress_adapters::http::{self, AppState, Tokens, ROUTES};
 use redress_engine::{EventStore, SledStore};
 use redress_projections::policy::SlaPolicy;
-use redress_projections::{MemoryCheckpoints, Projections};
+use redress_projections::{Folds, MemoryFoldStores};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -18,7 +18,7 @@ pub struct Server {
     pub base: String,
     pub client: Client,
     pub store: Arc<dyn EventStore>,
-    pub projections: Arc<Projections>,
+    pub projections: Arc<Folds>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     _dir: tempfile::TempDir,
 }
@@ -36,8 +36,9 @@ pub async fn start() -> Server {
     let store: Arc<dyn EventStore> = Arc::new(SledStore::open(dir.path()).unwrap());
     let tokens = Tokens::parse(&format!("admin:{ADMIN},publisher:{PUBLISHER},auditor:{AUDITOR}")).unwrap();
     let (stop_streams, streams_stopped) = tokio::sync::watch::channel(false);
-    let mut projections = Projections::new(Arc::clone(&store), Arc::new(MemoryCheckpoints::default()));
-    redress_projections::start_builtins(&mut projections, &SlaPolicy::default());
+    let mut projections = Folds::new(Arc::clone(&store), Arc::new(MemoryFoldStores::default()));
+    redress_projections::add_builtins(&mut projections, &SlaPolicy::default()).await.unwrap();
+    projections.start();
     let projections = Arc::new(projections);
     let state =
         AppState::new(Arc::clone(&store), Arc::clone(&projections), tokens, SlaPolicy::default(), streams_stopped);
@@ -376,29 +377,56 @@ async fn reads_page_in_both_directions_and_filter_by_type() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn complaint_state_shows_status_deadlines_and_overdue_as_of_an_instant() {
     let s = start().await;
+    let instant = |seconds: i64| {
+        serde_json::to_value(redress_schemas::Timestamp::now().plus_seconds(seconds))
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    // Received an hour ago, critical: acknowledge within 2 h (an hour from now), resolve within 24 h.
     let mut received = received_json("c9");
-    received["occurred_at"] = json!("2026-03-01T08:00:00Z");
-    let offered = json!({"event_type": "solution_offered", "occurred_at": "2026-03-01T09:00:00Z",
+    let received_at = instant(-3_600);
+    received["occurred_at"] = json!(received_at);
+    let offered = json!({"event_type": "solution_offered", "occurred_at": instant(-1_800),
         "data": {"solution_id": "s1", "description": "replace the monitor"}});
-    s.call(
-        Method::POST,
-        "/streams/complaint-c9/events",
-        Some(PUBLISHER),
-        Some(body(json!("no_stream"), vec![received, offered])),
-    )
-    .await;
-    // critical: acknowledge within 2 h, resolve within 24 h.
-    let (status, view) = s.call(Method::GET, "/complaints/c9?as_of=2026-03-01T09:30:00Z", Some(AUDITOR), None).await;
+    let (status, written) = s
+        .call(
+            Method::POST,
+            "/streams/complaint-c9/events",
+            Some(PUBLISHER),
+            Some(body(json!("no_stream"), vec![received, offered])),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    // Read your own write: wait until the view has applied the append's last position.
+    let own = format!("/complaints/c9?min_position={}", written["last_position"]);
+    let (status, view) = s.call(Method::GET, &own, Some(AUDITOR), None).await;
     assert_eq!(status, StatusCode::OK, "{view}");
     assert_eq!(view["status"], "solution_proposed");
-    assert_eq!(view["ack_due"], "2026-03-01T10:00:00Z");
-    assert_eq!(view["resolution_due"], "2026-03-02T08:00:00Z");
+    let received = redress_schemas::Timestamp::parse(&received_at).unwrap();
+    assert_eq!(view["ack_due"], serde_json::to_value(received.plus_seconds(2 * 3_600)).unwrap());
+    assert_eq!(view["resolution_due"], serde_json::to_value(received.plus_seconds(24 * 3_600)).unwrap());
     assert_eq!((view["overdue"].clone(), view["history_length"].clone()), (json!(false), json!(2)));
     assert_eq!(view["solutions"][0]["state"], "offered");
-    let (_, later) = s.call(Method::GET, "/complaints/c9?as_of=2026-03-01T10:00:01Z", Some(AUDITOR), None).await;
+    // Judged at a later instant (what will be overdue then): the acknowledgement will be late.
+    let later = format!("/complaints/c9?as_of={}", instant(2 * 3_600));
+    let (_, later) = s.call(Method::GET, &later, Some(AUDITOR), None).await;
     assert_eq!((later["overdue"].clone(), later["overdue_reasons"].clone()), (json!(true), json!(["acknowledgement"])));
+    // As recorded at an earlier instant, before the store had it: nothing.
+    let (status, _) =
+        s.call(Method::GET, &format!("/complaints/c9?as_of={}", instant(-7_200)), Some(AUDITOR), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = s.call(Method::GET, "/complaints/nobody", Some(AUDITOR), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    // A position the log has not reached yet: not caught up within the wait.
+    let (status, answer) =
+        s.call(Method::GET, "/complaints/c9?min_position=999&wait_ms=100", Some(AUDITOR), None).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("not_caught_up")),
+        "{answer}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -545,11 +573,15 @@ async fn projections_answer_over_http_with_history_rebuild_and_replay() {
     assert_eq!(history["complaints"][1]["outcome"], "withdrawn");
     assert_eq!(s.call(Method::GET, "/customers/K-nobody/history", Some(AUDITOR), None).await.0, StatusCode::NOT_FOUND);
 
-    let (_, open) =
-        s.call(Method::GET, "/projections/open-complaints?as_of=2026-02-10T09:00:00Z", Some(AUDITOR), None).await;
+    let (_, open) = s.call(Method::GET, "/projections/open-complaints", Some(AUDITOR), None).await;
     let open_ids: Vec<&str> =
         open["complaints"].as_array().unwrap().iter().map(|c| c["complaint_id"].as_str().unwrap()).collect();
     assert_eq!(open_ids, ["h2"], "closed complaints are not listed: {open}");
+    assert_eq!(open["checkpoint"], 2, "the answer says which position it is from: {open}");
+    // An instant before the store recorded anything: the replayed answer, not today's state judged then.
+    let (_, past) =
+        s.call(Method::GET, "/projections/open-complaints?as_of=2026-02-10T09:00:00Z", Some(AUDITOR), None).await;
+    assert_eq!((past["count"].clone(), past["basis"].clone()), (json!(0), json!("recorded")), "{past}");
     let (status, bad) = s.call(Method::GET, "/projections/open-complaints?overdue=maybe", Some(AUDITOR), None).await;
     assert_eq!((status, bad["error"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_request")));
     assert_eq!(s.call(Method::GET, "/projections/no-such-thing", Some(AUDITOR), None).await.0, StatusCode::NOT_FOUND);
@@ -576,8 +608,7 @@ async fn projections_answer_over_http_with_history_rebuild_and_replay() {
 
     let (status, _) = s.call(Method::POST, "/projections/open-complaints/rebuild", Some(ADMIN), None).await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    let (_, during) =
-        s.call(Method::GET, "/projections/open-complaints?as_of=2026-02-10T09:00:00Z", Some(AUDITOR), None).await;
+    let (_, during) = s.call(Method::GET, "/projections/open-complaints", Some(AUDITOR), None).await;
     assert_eq!(during["count"], 1, "the old state keeps answering during a rebuild: {during}");
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     s.settle().await;
@@ -586,10 +617,13 @@ async fn projections_answer_over_http_with_history_rebuild_and_replay() {
         statuses["projections"].as_array().unwrap().iter().find(|p| p["name"] == "open-complaints").unwrap().clone();
     assert_eq!(
         (open_status["state"].as_str(), open_status["lag"].as_u64(), open_status["checkpoint"].as_u64()),
-        (Some("running"), Some(0), Some(3)),
+        (Some("running"), Some(0), Some(2)),
         "{statuses}"
     );
-    let (_, after) =
-        s.call(Method::GET, "/projections/open-complaints?as_of=2026-02-10T09:00:00Z", Some(AUDITOR), None).await;
-    assert_eq!(after["complaints"], open["complaints"], "the rebuilt state gives the same answer");
+    let (_, after) = s.call(Method::GET, "/projections/open-complaints", Some(AUDITOR), None).await;
+    assert_eq!(
+        after["complaints"].as_array().map(|c| c.iter().map(|c| c["complaint_id"].clone()).collect::<Vec<_>>()),
+        open["complaints"].as_array().map(|c| c.iter().map(|c| c["complaint_id"].clone()).collect::<Vec<_>>()),
+        "the rebuilt state gives the same answer"
+    );
 }

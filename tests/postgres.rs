@@ -212,7 +212,7 @@ async fn the_migration_is_idempotent_and_refuses_a_newer_schema() {
     assert_eq!(again.stream_version(&s).await.unwrap(), Some(0), "a second start keeps the data");
     assert_eq!(again.head().await.unwrap().map(|h| h.position), Some(Position(0)));
     let applied = postgres_query(&format!("SELECT version FROM {schema}.redress_migrations ORDER BY version")).await;
-    assert_eq!(applied.iter().map(|r| r.get::<_, i32>(0)).collect::<Vec<_>>(), [1, 2], "each migration once");
+    assert_eq!(applied.iter().map(|r| r.get::<_, i32>(0)).collect::<Vec<_>>(), [1, 2, 3], "each migration once");
     drop(again);
 
     postgres_query(&format!("INSERT INTO {schema}.redress_migrations (version, description) VALUES (999, 'future')"))
@@ -328,39 +328,54 @@ async fn a_dropped_store_closes_all_its_connections() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn projection_checkpoints_live_in_the_same_database_and_resume_without_reapplying() {
-    use redress_projections::{CheckpointStore, Projections, Query, Saved};
+async fn fold_state_lives_in_the_same_database_keyed_and_resumes_without_reapplying() {
+    use redress_projections::{Checkpoint, FoldStores, Folds, Query};
     let schema = fresh_schema();
     let _guard = SchemaGuard::new(&schema);
     let store = Arc::new(connect_postgres(&schema).await);
-    let checkpoints: Arc<dyn CheckpointStore> = Arc::new(store.checkpoints());
-    assert_eq!(checkpoints.load("nothing").await.unwrap(), None);
-    let saved = Saved { version: 3, next_position: 42, state: vec![1, 2, 3] };
-    checkpoints.save("x", &saved).await.unwrap();
-    checkpoints.save("x", &Saved { next_position: 43, ..saved.clone() }).await.unwrap();
-    assert_eq!(checkpoints.load("x").await.unwrap().map(|s| s.next_position), Some(43), "an upsert, not a second row");
+    let stores: Arc<dyn FoldStores> = Arc::new(store.fold_stores("server-a"));
+    // The keyed store itself: atomic commits, prefix scans, generations.
+    let (generation, space) = stores.current("t").await.unwrap();
+    assert_eq!((generation, space.checkpoint().await.unwrap()), (0, None));
+    let first = Checkpoint { version: 3, next_position: 42 };
+    space
+        .commit(vec![(b"a1".to_vec(), Some(b"x".to_vec())), (b"a2".to_vec(), Some(b"y".to_vec()))], first)
+        .await
+        .unwrap();
+    space.commit(vec![(b"a1".to_vec(), None)], Checkpoint { next_position: 43, ..first }).await.unwrap();
+    assert_eq!(space.checkpoint().await.unwrap().map(|c| c.next_position), Some(43), "an upsert, not a second row");
+    assert_eq!(space.get_many(&[b"a1".to_vec(), b"a2".to_vec()]).await.unwrap(), vec![None, Some(b"y".to_vec())]);
+    assert_eq!(space.scan(b"a", None, 10).await.unwrap(), vec![(b"a2".to_vec(), b"y".to_vec())]);
+    // Another server's space is its own.
+    let (_, other) = store.fold_stores("server-b").current("t").await.unwrap();
+    assert_eq!(other.get_many(&[b"a2".to_vec()]).await.unwrap(), vec![None]);
 
     for i in 0..6 {
         let s = complaint(&format!("cp{i}"));
         store.append(&s, ExpectedVersion::NoStream, vec![received(&s)]).await.unwrap();
     }
-    let history = |store: Arc<PostgresStore>, checkpoints: Arc<dyn CheckpointStore>| async move {
-        let mut projections = Projections::new(store, checkpoints);
-        redress_projections::start_builtins(&mut projections, &redress_projections::policy::SlaPolicy::default());
-        assert!(projections.wait_caught_up(std::time::Duration::from_secs(10)).await);
+    let history = |store: Arc<PostgresStore>, stores: Arc<dyn FoldStores>| async move {
+        let mut folds = Folds::new(store, stores);
+        redress_projections::add_builtins(&mut folds, &redress_projections::policy::SlaPolicy::default())
+            .await
+            .unwrap();
+        folds.start();
+        assert!(folds.wait_caught_up(std::time::Duration::from_secs(10)).await);
         let query = Query::at(redress_schemas::Timestamp::now()).with("customer_id", "K-1");
-        let answer = projections.get("customer-history").unwrap().query(&query).await.unwrap();
-        projections.stop().await;
+        let answer = folds.query("customer-history", &query).await.unwrap();
+        folds.stop().await;
         answer["complaint_count"].clone()
     };
-    assert_eq!(history(Arc::clone(&store), Arc::clone(&checkpoints)).await, 6);
-    let row =
-        postgres_query(&format!("SELECT next_position FROM {schema}.checkpoints WHERE name = 'customer-history'"))
-            .await;
-    assert_eq!(row[0].get::<_, i64>(0), 6, "the checkpoint was saved in the store's schema");
-    assert_eq!(
-        history(Arc::clone(&store), checkpoints).await,
-        6,
-        "resumed from the saved state: nothing applied twice"
-    );
+    assert_eq!(history(Arc::clone(&store), Arc::clone(&stores)).await, 6);
+    let rows = postgres_query(&format!(
+        "SELECT next_position FROM {schema}.fold_checkpoints WHERE space = 'server-a/complaints'"
+    ))
+    .await;
+    assert_eq!(rows[0].get::<_, i64>(0), 6, "the checkpoint was saved in the store's schema");
+    let keys = postgres_query(&format!(
+        "SELECT count(*) FROM {schema}.fold_state WHERE space = 'server-a/complaints' AND substring(key from 1 for 1) = 's'"
+    ))
+    .await;
+    assert_eq!(keys[0].get::<_, i64>(0), 6, "a summary row per complaint");
+    assert_eq!(history(Arc::clone(&store), stores).await, 6, "resumed from the saved state: nothing applied twice");
 }

@@ -9,7 +9,7 @@ use redress_engine::{
     Verification,
 };
 use redress_projections::policy::SlaPolicy;
-use redress_projections::{Basis, CheckpointStore, Projections, Query, SledCheckpoints};
+use redress_projections::{Basis, FoldStores, Folds, Query, SledFoldStores};
 use redress_schemas::{Position, StreamName, WrittenEvent};
 use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -36,6 +36,10 @@ pub struct Cli {
     #[arg(long, global = true, env = "REDRESS_DISK_RESERVE_BYTES",
           default_value_t = redress_engine::limits::DISK_FREE_BYTES_MIN_DEFAULT)]
     pub disk_reserve_bytes: u64,
+    /// This server's name in a shared PostgreSQL store: each server keeps its own projection state
+    /// there (default: the host name).
+    #[arg(long, global = true, env = "REDRESS_SERVER_NAME")]
+    pub server_name: Option<String>,
     /// How far an event's occurred_at may be ahead of the store's clock before its append is refused:
     /// a whole number with a unit (ms, s, m, h), at most 24h. Default 5m.
     #[arg(long, global = true, env = "REDRESS_CLOCK_SKEW_MAX", value_name = "DURATION")]
@@ -247,6 +251,19 @@ pub fn main() -> ExitCode {
 
 impl Cli {
     /// The store options the flags give (the engine's defaults for those not given).
+    /// The name this process keeps its projection state under in a PostgreSQL store.
+    pub fn server_name(&self) -> String {
+        self.server_name.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+            let host = host.trim();
+            let command = match &self.command {
+                Command::Serve { listen, .. } => listen.rsplit(':').next().unwrap_or("serve").to_owned(),
+                _ => "cli".to_owned(),
+            };
+            format!("{}:{command}", if host.is_empty() { "redress" } else { host })
+        })
+    }
+
     pub fn store_options(&self) -> StoreOptions {
         let options = StoreOptions::default().with_disk_free_bytes_min(self.disk_reserve_bytes);
         self.clock_skew_max.map_or(options.clone(), |skew| options.with_clock_skew_max(skew))
@@ -259,11 +276,11 @@ pub async fn open_store(cli: &Cli) -> Result<Arc<dyn EventStore>, CliError> {
 }
 
 /// Opens the store the flags name, and for PostgreSQL the checkpoint table beside it.
-async fn open_backend(cli: &Cli) -> Result<(Arc<dyn EventStore>, Option<Arc<dyn CheckpointStore>>), CliError> {
+async fn open_backend(cli: &Cli) -> Result<(Arc<dyn EventStore>, Option<Arc<dyn FoldStores>>), CliError> {
     match &cli.store {
         Some(url) => {
             let store = crate::postgres::PostgresStore::connect_with(url, &cli.pg_schema, cli.store_options()).await?;
-            let checkpoints: Arc<dyn CheckpointStore> = Arc::new(store.checkpoints());
+            let checkpoints: Arc<dyn FoldStores> = Arc::new(store.fold_stores(&cli.server_name()));
             Ok((Arc::new(store), Some(checkpoints)))
         }
         None => {
@@ -316,16 +333,16 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 Command::Export { output } => export(&*store, output).await,
                 Command::Import { input } => import(&*store, input).await,
                 Command::Replay { as_of, projection, basis, params } => {
-                    replay(&*store, *as_of, projection, basis, params).await
+                    replay(Arc::clone(&store), *as_of, projection, basis, params).await
                 }
                 Command::Projections { action } => {
                     projections_command(&cli, &store, database_checkpoints, action).await
                 }
-                Command::Suggest { text, category, k } => suggest(&*store, text, category, *k).await,
+                Command::Suggest { text, category, k } => suggest(Arc::clone(&store), text, category, *k).await,
                 Command::Demo { complaints, seed } => match demo(&*store, *complaints, *seed).await {
                     Ok(summary) => {
                         println!("{summary}\n");
-                        tour(&*store).await
+                        tour(Arc::clone(&store)).await
                     }
                     Err(e) => Err(e),
                 },
@@ -504,7 +521,7 @@ async fn import(store: &dyn EventStore, input: &Path) -> Result<(), CliError> {
 }
 
 async fn replay(
-    store: &dyn EventStore,
+    store: Arc<dyn EventStore>,
     as_of: redress_schemas::Timestamp,
     name: &str,
     basis: &str,
@@ -527,13 +544,13 @@ async fn replay(
 async fn projections_command(
     cli: &Cli,
     store: &Arc<dyn EventStore>,
-    database: Option<Arc<dyn CheckpointStore>>,
+    database: Option<Arc<dyn FoldStores>>,
     action: &ProjectionsAction,
 ) -> Result<(), CliError> {
-    let projections = start_projections(cli, store, database, &SlaPolicy::default())?;
+    let projections = start_projections(cli, store, database, &SlaPolicy::default()).await?;
     let head = store.head().await?.map_or(0, |h| h.position.0 + 1);
     if let ProjectionsAction::Rebuild { name } = action {
-        projections.get(name).map_err(|e| failed("rebuild", e))?.rebuild();
+        projections.rebuild(name).map_err(|e| failed("rebuild", e))?;
         // Let the rebuild begin before waiting for it to catch up.
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     }
@@ -559,7 +576,7 @@ async fn projections_command(
     Ok(())
 }
 
-async fn suggest(store: &dyn EventStore, text: &str, category: &Option<String>, k: u64) -> Result<(), CliError> {
+async fn suggest(store: Arc<dyn EventStore>, text: &str, category: &Option<String>, k: u64) -> Result<(), CliError> {
     let mut query = Query::at(redress_schemas::Timestamp::now()).with("text", text).with("k", &k.to_string());
     if let Some(category) = category {
         query = query.with("category", category);
@@ -573,13 +590,14 @@ async fn suggest(store: &dyn EventStore, text: &str, category: &Option<String>, 
 }
 
 /// What the projections show of the sample history: a few answers a desk would look at first.
-async fn tour(store: &dyn EventStore) -> Result<(), CliError> {
+async fn tour(store: Arc<dyn EventStore>) -> Result<(), CliError> {
     let now = redress_schemas::Timestamp::now();
-    let policy = SlaPolicy::default();
-    let ask = |name: &'static str, query: Query| {
-        let policy = policy.clone();
-        async move { redress_projections::replay_builtin(name, store, &policy, Basis::Recorded, &query).await }
-    };
+    let mut folds = Folds::new(store, Arc::new(redress_projections::MemoryFoldStores::default()));
+    redress_projections::add_builtins(&mut folds, &SlaPolicy::default()).await.map_err(|e| failed("tour", e))?;
+    folds.start();
+    folds.wait_caught_up(std::time::Duration::from_secs(300)).await;
+    let folds = &folds;
+    let ask = |name: &'static str, query: Query| async move { folds.query(name, &query).await };
     let open = ask("open-complaints", Query::at(now)).await.map_err(|e| failed("tour", e))?;
     println!("Open complaints: {} ({} overdue). The most urgent:", open["count"], open["overdue_count"]);
     for c in open["complaints"].as_array().into_iter().flatten().take(3) {
@@ -706,7 +724,7 @@ async fn serve(
     println!("Redress is listening on http://{address}");
     // Load the Chinese word dictionary now, not in the first suggestion request.
     let _ = tokio::task::spawn_blocking(redress_projections::text::warm_up).await;
-    let projections = Arc::new(start_projections(cli, &store, database_checkpoints, &policy)?);
+    let projections = Arc::new(start_projections(cli, &store, database_checkpoints, &policy).await?);
     let (stop_streams, streams_stopped) = tokio::sync::watch::channel(false);
     let state = AppState::new(Arc::clone(&store), Arc::clone(&projections), tokens, policy, streams_stopped);
     let watched = Arc::clone(&store);
@@ -720,24 +738,26 @@ async fn serve(
     store.close().await.map_err(|e| failed("closing the store", e))
 }
 
-/// Starts the built-in projections, checkpointed beside the store: `<data-dir>/projections` for the
-/// embedded store, the `checkpoints` table of the same schema for PostgreSQL (`database`).
-fn start_projections(
+/// Opens the built-in folds at their checkpoints and starts feeding them: state beside the store,
+/// `<data-dir>/projections` for the embedded store, the `fold_*` tables of the same schema for
+/// PostgreSQL (`database`).
+async fn start_projections(
     cli: &Cli,
     store: &Arc<dyn EventStore>,
-    database: Option<Arc<dyn CheckpointStore>>,
+    database: Option<Arc<dyn FoldStores>>,
     policy: &SlaPolicy,
-) -> Result<Projections, CliError> {
-    let checkpoints: Arc<dyn CheckpointStore> = match database {
-        Some(checkpoints) => checkpoints,
+) -> Result<Folds, CliError> {
+    let stores: Arc<dyn FoldStores> = match database {
+        Some(stores) => stores,
         None => Arc::new(
-            SledCheckpoints::open(&cli.data_dir.join("projections"))
-                .map_err(|e| failed("projection checkpoints", e))?,
+            SledFoldStores::open(&cli.data_dir.join("projections"), cli.disk_reserve_bytes / 2)
+                .map_err(|e| failed("projection state", e))?,
         ),
     };
-    let mut projections = Projections::new(Arc::clone(store), checkpoints);
-    redress_projections::start_builtins(&mut projections, policy);
-    Ok(projections)
+    let mut folds = Folds::new(Arc::clone(store), stores);
+    redress_projections::add_builtins(&mut folds, policy).await.map_err(|e| failed("projections", e))?;
+    folds.start();
+    Ok(folds)
 }
 
 /// Resolves on SIGTERM or SIGINT.

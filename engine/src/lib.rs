@@ -29,6 +29,7 @@
 //! ```
 
 mod chain;
+pub mod disk;
 mod error;
 mod faults;
 pub mod lifecycle;

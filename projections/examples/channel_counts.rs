@@ -3,11 +3,13 @@
 //! Run it over a store that no server is using (sled locks its directory):
 //! `cargo run -p redress-projections --example channel_counts -- ./redress-data`
 //! It catches up from its checkpoint (kept in `<data-dir>/example-checkpoints`), prints the counts
-//! and saves its checkpoint, so a second run only applies what is new.
+//! and saves its checkpoint, so a second run only applies what is new. Its whole state is one small
+//! value, so it is a `Projection`, run as a fold by `Snapshot`; a read model whose state grows with the
+//! data implements `Fold` and keeps its state by key (see `redress_projections::complaints`).
 
 use async_trait::async_trait;
 use redress_engine::{EventStore, SledStore};
-use redress_projections::{Projection, ProjectionError, Projections, Query, SledCheckpoints};
+use redress_projections::{Folds, Projection, ProjectionError, Query, SledFoldStores, Snapshot};
 use redress_schemas::{EventData, EventType, RecordedEvent, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -59,12 +61,13 @@ impl Projection for ChannelCounts {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::path::PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "./redress-data".into()));
     let store: Arc<dyn EventStore> = Arc::new(SledStore::open(&dir)?);
-    let checkpoints = Arc::new(SledCheckpoints::open(&dir.join("example-checkpoints"))?);
-    let mut projections = Projections::new(Arc::clone(&store), checkpoints);
-    projections.start(ChannelCounts);
-    projections.wait_caught_up(std::time::Duration::from_secs(60)).await;
-    let answer = projections.get("channel-counts")?.query(&Query::at(Timestamp::now())).await?;
+    let states = Arc::new(SledFoldStores::open(&dir.join("example-checkpoints"), 0)?);
+    let mut folds = Folds::new(Arc::clone(&store), states);
+    folds.add(Snapshot(ChannelCounts)).await?;
+    folds.start();
+    folds.wait_caught_up(std::time::Duration::from_secs(60)).await;
+    let answer = folds.query("channel-counts", &Query::at(Timestamp::now())).await?;
     println!("{}", serde_json::to_string_pretty(&answer)?);
-    projections.stop().await;
+    folds.stop().await;
     Ok(())
 }

@@ -1,63 +1,69 @@
-//! Redress read models, rebuilt from the log.
+//! Redress read models, folded from the log.
+//!
+//! A [`Fold`] is the costly part — read, decode, apply, checkpoint — and its views are cheap questions
+//! to its state: one fold serves many views. [`Folds`] runs them all from one read of the log. A
+//! developer's own small read model is a [`Projection`] (its whole state saved as one value), run as a
+//! fold by [`Snapshot`].
 //!
 //! Architecture invariant: reads the log, never appends to it.
 
 pub mod answer_gaps;
-mod checkpoints;
 pub mod complaints;
+mod fold;
+mod folds;
+mod keyed;
 pub mod policy;
 mod projection;
-mod runner;
+mod state_store;
 pub mod suggestions;
 pub mod text;
 
-pub use checkpoints::{CheckpointStore, MemoryCheckpoints, Saved, SledCheckpoints};
-pub use projection::{Projection, ProjectionError, Query};
-pub use runner::{replay_state, Basis, Health, ProjectionStatus, Projections, Runner, RunningProjection};
+pub use fold::{Anomaly, Change, Fold, Key, StateReader};
+pub use folds::{AnomalyReport, Basis, FoldOptions, Folds, Health, ProjectionStatus, WAIT_MS_DEFAULT, WAIT_MS_MAX};
+pub use keyed::KeyedMap;
+pub use projection::{
+    Paging, Projection, ProjectionError, Query, Snapshot, SnapshotState, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX,
+    SNAPSHOT_BYTES_MAX,
+};
+pub use state_store::{Checkpoint, FoldStore, FoldStores, MemoryFoldStores, SledFoldStores};
 
 use policy::SlaPolicy;
 use redress_engine::EventStore;
+use std::sync::Arc;
 
-/// Starts every built-in projection in `projections`.
-pub fn start_builtins(projections: &mut Projections, policy: &SlaPolicy) {
-    projections
-        .start(complaints::OpenComplaints { policy: policy.clone() })
-        .start(complaints::CustomerHistory)
-        .start(complaints::RepeatIssues)
-        .start(complaints::Satisfaction { policy: policy.clone() })
-        .start(suggestions::Suggestions)
-        .start(answer_gaps::AnswerGaps);
+/// Adds every built-in fold to `folds` (call [`Folds::start`] after).
+pub async fn add_builtins(folds: &mut Folds, policy: &SlaPolicy) -> Result<(), ProjectionError> {
+    folds
+        .add(complaints::ComplaintsFold::new(policy.clone()))
+        .await?
+        .add(Snapshot(suggestions::Suggestions))
+        .await?
+        .add(Snapshot(answer_gaps::AnswerGaps))
+        .await?;
+    Ok(())
 }
 
-/// The names of the built-in projections.
-pub const BUILTIN_NAMES: &[&str] =
-    &["open-complaints", "customer-history", "repeat-issues", "satisfaction", "suggestions", "answer-gaps"];
+/// The views of the built-in folds.
+pub const BUILTIN_NAMES: &[&str] = &[
+    "open-complaints",
+    "customer-history",
+    "repeat-issues",
+    "satisfaction",
+    "complaint",
+    "suggestions",
+    "answer-gaps",
+];
 
-/// Rebuilds the built-in projection `name` from the log as it stood at `query.as_of` (by `basis`) and
-/// answers `query` from it — without a running registry (the CLI's `replay`, `suggest`, `demo`).
+/// Rebuilds the built-in view `name` from the log as it stood at `query.as_of` (by `basis`) and
+/// answers `query` from it — without running folds (the CLI's `replay`, `suggest`, `demo`).
 pub async fn replay_builtin(
     name: &str,
-    store: &dyn EventStore,
+    store: Arc<dyn EventStore>,
     policy: &SlaPolicy,
     basis: Basis,
     query: &Query,
 ) -> Result<serde_json::Value, ProjectionError> {
-    async fn run<P: Projection>(
-        p: P,
-        store: &dyn EventStore,
-        basis: Basis,
-        query: &Query,
-    ) -> Result<serde_json::Value, ProjectionError> {
-        let state = replay_state(&p, store, basis, query.as_of).await?;
-        p.query(&state, query).await
-    }
-    match name {
-        "open-complaints" => run(complaints::OpenComplaints { policy: policy.clone() }, store, basis, query).await,
-        "customer-history" => run(complaints::CustomerHistory, store, basis, query).await,
-        "repeat-issues" => run(complaints::RepeatIssues, store, basis, query).await,
-        "satisfaction" => run(complaints::Satisfaction { policy: policy.clone() }, store, basis, query).await,
-        "suggestions" => run(suggestions::Suggestions, store, basis, query).await,
-        "answer-gaps" => run(answer_gaps::AnswerGaps, store, basis, query).await,
-        other => Err(ProjectionError::Unknown(other.to_owned())),
-    }
+    let mut folds = Folds::new(store, Arc::new(MemoryFoldStores::default()));
+    add_builtins(&mut folds, policy).await?;
+    folds.replay(name, basis, query).await
 }

@@ -1,9 +1,11 @@
 //! Service levels: how long a complaint may wait for acknowledgement and for resolution.
 //!
 //! Deadlines run from `occurred_at` of `complaint_received`. The first `complaint_acknowledged` meets
-//! the acknowledgement deadline; the latest `commitment_made.due_at` replaces the resolution deadline;
-//! `solution_delivered` meets it. "Overdue" is judged at an instant given by the caller (`as_of`),
-//! never the machine's clock, so the same log gives the same answer.
+//! the acknowledgement deadline; `solution_delivered` meets the resolution deadline. A commitment
+//! (`commitment_made.due_at`, the latest) is a promise kept apart from the policy (API.md v1.1): it never
+//! moves `resolution_due`, it is reported as `promised_due` and missing it is its own overdue reason.
+//! "Overdue" is judged at an instant given by the caller (`as_of`), never the machine's clock, so the
+//! same log gives the same answer.
 
 use redress_engine::lifecycle::{ComplaintState, ComplaintStatus};
 use redress_schemas::{Severity, Timestamp};
@@ -46,16 +48,48 @@ pub struct PolicyError(String);
 pub enum OverdueReason {
     Acknowledgement,
     Resolution,
+    /// The desk's own promise (`promised_due`) passed without a delivery.
+    Promise,
 }
 
 /// A complaint's deadlines and whether they are met, as of an instant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Deadlines {
     pub ack_due: Timestamp,
+    /// From the service level; never moved by a commitment.
     pub resolution_due: Timestamp,
-    /// The resolution deadline comes from a commitment rather than the policy.
-    pub committed: bool,
+    /// The latest commitment's `due_at`, if any.
+    pub promised_due: Option<Timestamp>,
     pub overdue_reasons: Vec<OverdueReason>,
+}
+
+/// What a complaint's deadlines depend on (a full state or a compact summary can give it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clock {
+    pub severity: Severity,
+    pub status: ComplaintStatus,
+    pub received_at: Timestamp,
+    pub acknowledged_at: Option<Timestamp>,
+    pub promised_due: Option<Timestamp>,
+}
+
+impl From<&ComplaintState> for Clock {
+    fn from(c: &ComplaintState) -> Clock {
+        Clock {
+            severity: c.severity,
+            status: c.status,
+            received_at: c.received_at,
+            acknowledged_at: c.acknowledged_at,
+            promised_due: c.commitment_due,
+        }
+    }
+}
+
+impl Clock {
+    /// A delivered solution meets the resolution deadline until the complaint goes back to work.
+    pub fn resolution_met(&self) -> bool {
+        matches!(self.status, ComplaintStatus::Resolved | ComplaintStatus::Confirmed | ComplaintStatus::Closed)
+    }
 }
 
 impl SlaPolicy {
@@ -84,26 +118,45 @@ impl SlaPolicy {
 
     /// `complaint`'s deadlines, judged at `as_of`.
     pub fn deadlines(&self, complaint: &ComplaintState, as_of: Timestamp) -> Deadlines {
-        let level = self.level(complaint.severity);
-        let ack_due = complaint.received_at.plus_seconds(level.acknowledge_within_hours * HOUR);
-        let (resolution_due, committed) = match complaint.commitment_due {
-            Some(due) => (due, true),
-            None => (complaint.received_at.plus_seconds(level.resolve_within_hours * HOUR), false),
-        };
+        self.deadlines_of(&Clock::from(complaint), as_of)
+    }
+
+    /// The deadlines of a complaint whose clock is `clock`, judged at `as_of`.
+    pub fn deadlines_of(&self, clock: &Clock, as_of: Timestamp) -> Deadlines {
+        let level = self.level(clock.severity);
+        let ack_due = clock.received_at.plus_seconds(level.acknowledge_within_hours * HOUR);
+        let resolution_due = clock.received_at.plus_seconds(level.resolve_within_hours * HOUR);
         let mut overdue_reasons = Vec::new();
-        if complaint.status != ComplaintStatus::Closed {
-            if complaint.acknowledged_at.is_none() && as_of > ack_due {
+        if clock.status != ComplaintStatus::Closed {
+            if clock.acknowledged_at.is_none() && as_of > ack_due {
                 overdue_reasons.push(OverdueReason::Acknowledgement);
             }
-            if !resolution_met(complaint) && as_of > resolution_due {
+            if !clock.resolution_met() && as_of > resolution_due {
                 overdue_reasons.push(OverdueReason::Resolution);
             }
+            if !clock.resolution_met() && clock.promised_due.is_some_and(|due| as_of > due) {
+                overdue_reasons.push(OverdueReason::Promise);
+            }
         }
-        Deadlines { ack_due, resolution_due, committed, overdue_reasons }
+        Deadlines { ack_due, resolution_due, promised_due: clock.promised_due, overdue_reasons }
+    }
+
+    /// The earliest deadline `clock` has not met yet (acknowledgement, resolution or promise), whatever
+    /// the instant: the order of the overdue queue. `None` when every one is met.
+    pub fn earliest_unmet(&self, clock: &Clock) -> Option<Timestamp> {
+        if clock.status == ComplaintStatus::Closed {
+            return None;
+        }
+        let d = self.deadlines_of(clock, clock.received_at);
+        let ack = clock.acknowledged_at.is_none().then_some(d.ack_due);
+        let unresolved = !clock.resolution_met();
+        let resolution = unresolved.then_some(d.resolution_due);
+        let promise = d.promised_due.filter(|_| unresolved);
+        [ack, resolution, promise].into_iter().flatten().min()
     }
 }
 
 /// A delivered solution meets the resolution deadline until the complaint goes back to work.
 pub fn resolution_met(complaint: &ComplaintState) -> bool {
-    matches!(complaint.status, ComplaintStatus::Resolved | ComplaintStatus::Confirmed | ComplaintStatus::Closed)
+    Clock::from(complaint).resolution_met()
 }

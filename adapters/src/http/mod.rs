@@ -24,9 +24,9 @@ use redress_engine::{
     Verification,
 };
 use redress_projections::policy::SlaPolicy;
-use redress_projections::{Basis, ProjectionError, Projections, Query as ProjectionQuery};
+use redress_projections::{Basis, Folds, ProjectionError, Query as ProjectionQuery};
 use redress_schemas::{EventType, Position, ProposedEvent, StreamName, Timestamp};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::atomic::Ordering;
@@ -47,7 +47,7 @@ pub struct AppState {
 
 struct Inner {
     store: Arc<dyn EventStore>,
-    projections: Arc<Projections>,
+    projections: Arc<Folds>,
     tokens: Tokens,
     policy: SlaPolicy,
     metrics: Metrics,
@@ -59,7 +59,7 @@ impl AppState {
     /// `policy`. Long-lived responses (subscriptions) end when `shutdown` turns true.
     pub fn new(
         store: Arc<dyn EventStore>,
-        projections: Arc<Projections>,
+        projections: Arc<Folds>,
         tokens: Tokens,
         policy: SlaPolicy,
         shutdown: watch::Receiver<bool>,
@@ -165,13 +165,6 @@ impl Params {
             return Err(ApiError::bad_request(format!("limit must be in 1..={max}")));
         }
         Ok(limit as usize)
-    }
-
-    fn as_of(&self) -> Result<Option<Timestamp>, ApiError> {
-        self.0
-            .get("as_of")
-            .map(|v| Timestamp::parse(v).map_err(|e| ApiError::bad_request(format!("as_of: {e}"))))
-            .transpose()
     }
 
     fn filter(&self) -> Result<EventFilter, ApiError> {
@@ -414,27 +407,7 @@ impl Drop for SseClient {
 }
 
 /// The JSON view of a complaint: its folded state and its deadlines at `as_of`.
-pub fn complaint_view(
-    complaint: &lifecycle::ComplaintState,
-    version: u64,
-    policy: &SlaPolicy,
-    as_of: Timestamp,
-) -> Value {
-    let deadlines = policy.deadlines(complaint, as_of);
-    let mut view = match serde_json::to_value(complaint) {
-        Ok(Value::Object(map)) => map,
-        _ => Map::new(),
-    };
-    view.insert("version".into(), json!(version));
-    view.insert("history_length".into(), json!(complaint.event_count));
-    view.insert("as_of".into(), json!(as_of));
-    view.insert("ack_due".into(), json!(deadlines.ack_due));
-    view.insert("resolution_due".into(), json!(deadlines.resolution_due));
-    view.insert("resolution_due_from_commitment".into(), json!(deadlines.committed));
-    view.insert("overdue".into(), json!(!deadlines.overdue_reasons.is_empty()));
-    view.insert("overdue_reasons".into(), json!(deadlines.overdue_reasons));
-    Value::Object(view)
-}
+pub use redress_projections::complaints::complaint_json as complaint_view;
 
 #[utoipa::path(get, path = "/complaints/{complaint_id}", tag = "read",
     params(("complaint_id" = String, Path, description = "The complaint id (stream complaint-<id>)"),
@@ -449,27 +422,44 @@ async fn complaint(
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     state.authorize(&headers, Access::Read, "read")?;
-    let params = Params::new(query, &["as_of"])?;
-    let as_of = params.as_of()?.unwrap_or_else(Timestamp::now);
+    let params = Params::new(query, &["as_of", "min_position", "wait_ms"])?;
+    let explicit_as_of = params.0.contains_key("as_of");
+    let mut query = projection_query_of(params.0)?;
     let stream =
         StreamName::complaint(&complaint_id).map_err(|e| ApiError::bad_request(format!("bad complaint id: {e}")))?;
+    if explicit_as_of && query.as_of < Timestamp::now() {
+        // What was true at an earlier instant: this complaint's events recorded by then, folded.
+        return complaint_as_recorded(&state, &stream, &complaint_id, query.as_of).await.map(Json);
+    }
+    query.params.insert("complaint_id".into(), complaint_id);
+    Ok(Json(state.inner.projections.query("complaint", &query).await?))
+}
+
+/// One complaint as the store had recorded it at `as_of`: a fold of its stream's events recorded by then.
+async fn complaint_as_recorded(
+    state: &AppState,
+    stream: &StreamName,
+    complaint_id: &str,
+    as_of: Timestamp,
+) -> Result<Value, ApiError> {
     let mut events = Vec::new();
     let mut from = 0;
     loop {
-        let page = state.inner.store.read_stream(&stream, from, Direction::Forward, 10_000).await?;
-        events.extend(page.events);
+        let page = state.inner.store.read_stream(stream, from, Direction::Forward, 10_000).await?;
+        let done = page.next.is_none();
+        events.extend(page.events.into_iter().filter(|e| e.recorded_at <= as_of));
         match page.next {
-            Some(next) => from = next,
-            None => break,
+            Some(next) if !done => from = next,
+            _ => break,
         }
     }
     let last_version = events
         .last()
         .map(|e| e.version)
-        .ok_or_else(|| ApiError::not_found(format!("no complaint {complaint_id:?}")))?;
+        .ok_or_else(|| ApiError::not_found(format!("no complaint {complaint_id:?} as of {as_of}")))?;
     let folded = lifecycle::fold(events.iter().map(|e| (&e.data, e.occurred_at)));
     let complaint = folded.complaint().ok_or_else(|| ApiError::not_found(format!("no complaint {complaint_id:?}")))?;
-    Ok(Json(complaint_view(complaint, last_version, &state.inner.policy, as_of)))
+    Ok(complaint_view(complaint, last_version, &state.inner.policy, as_of))
 }
 
 #[utoipa::path(get, path = "/audit/verify", tag = "audit",
@@ -535,20 +525,46 @@ impl From<ProjectionError> for ApiError {
                     .with("failed_at", json!(position))
             }
             ProjectionError::Starting(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message),
+            ProjectionError::NotCaughtUp { checkpoint, min_position, .. } => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_caught_up", message)
+                    .with("checkpoint", json!(checkpoint))
+                    .with("min_position", json!(min_position))
+            }
+            ProjectionError::NotFound(_) => ApiError::not_found(message),
+            ProjectionError::Busy(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+                .with("retry_after_seconds", json!(5)),
             ProjectionError::Store(e) => e.into(),
             other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", other.to_string()),
         }
     }
 }
 
-/// A projection query from query parameters; `as_of` (RFC 3339, default now) becomes the query's
-/// instant, not one of its parameters.
+/// A projection query from query parameters: `as_of` (RFC 3339, default now) becomes the query's
+/// instant, `min_position` and `wait_ms` (API.md v1.1: read your own writes) how far the log must be
+/// applied; the rest are the view's parameters.
 fn projection_query_of(mut query: HashMap<String, String>) -> Result<ProjectionQuery, ApiError> {
     let as_of = match query.remove("as_of").as_ref() {
         Some(v) => Timestamp::parse(v).map_err(|e| ApiError::bad_request(format!("as_of: {e}")))?,
         None => Timestamp::now(),
     };
-    Ok(ProjectionQuery { params: query.into_iter().collect(), as_of })
+    let number = |query: &mut HashMap<String, String>, name: &str| {
+        query
+            .remove(name)
+            .map(|v| {
+                v.parse::<u64>().map_err(|_| ApiError::bad_request(format!("{name} must be a non-negative integer")))
+            })
+            .transpose()
+    };
+    let min_position = number(&mut query, "min_position")?;
+    let wait_ms = number(&mut query, "wait_ms")?.unwrap_or(redress_projections::WAIT_MS_DEFAULT);
+    if wait_ms > redress_projections::WAIT_MS_MAX {
+        return Err(ApiError::bad_request(format!("wait_ms must be at most {}", redress_projections::WAIT_MS_MAX)));
+    }
+    let mut q = ProjectionQuery::at(as_of);
+    q.params = query.into_iter().collect();
+    q.min_position = min_position;
+    q.wait = std::time::Duration::from_millis(wait_ms);
+    Ok(q)
 }
 
 #[utoipa::path(get, path = "/projections", tag = "projections",
@@ -575,7 +591,7 @@ async fn projection_query(
 ) -> Result<Json<Value>, ApiError> {
     state.authorize(&headers, Access::Read, "read")?;
     let query = projection_query_of(query)?;
-    Ok(Json(state.inner.projections.get(&name)?.query(&query).await?))
+    Ok(Json(state.inner.projections.query(&name, &query).await?))
 }
 
 #[utoipa::path(post, path = "/projections/{name}/rebuild", tag = "projections",
@@ -590,8 +606,7 @@ async fn projection_rebuild(
     headers: HeaderMap,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     state.authorize(&headers, Access::Admin, "rebuild projections")?;
-    let projection = state.inner.projections.get(&name)?;
-    projection.rebuild();
+    state.inner.projections.rebuild(&name)?;
     Ok((StatusCode::ACCEPTED, Json(json!({"rebuilding": name}))))
 }
 
@@ -610,7 +625,7 @@ async fn customer_history(
     state.authorize(&headers, Access::Read, "read")?;
     let mut query = projection_query_of(query)?;
     query.params.insert("customer_id".into(), customer_id.clone());
-    let answer = state.inner.projections.get("customer-history")?.query(&query).await?;
+    let answer = state.inner.projections.query("customer-history", &query).await?;
     if answer["complaint_count"] == 0 {
         return Err(ApiError::not_found(format!("no complaint from customer {customer_id:?}")));
     }
@@ -641,5 +656,5 @@ async fn audit_replay(
         Some(other) => return Err(ApiError::bad_request(format!("basis {other:?}: use recorded or occurred"))),
     };
     let query = projection_query_of(query)?;
-    Ok(Json(state.inner.projections.get(&name)?.replay(basis, &query).await?))
+    Ok(Json(state.inner.projections.replay(&name, basis, &query).await?))
 }

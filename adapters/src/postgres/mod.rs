@@ -17,8 +17,8 @@
 //!
 //! Connections use no TLS (`NoTls`): put the database on a trusted network or a local socket.
 
-mod checkpoints;
-pub use checkpoints::PostgresCheckpoints;
+mod folds;
+pub use folds::PostgresFoldStores;
 mod live;
 mod schema;
 mod writer;

@@ -7,6 +7,9 @@
 //! streams(stream PK, last_version)                                           each stream's head
 //! head(id = true, next_position, last_hash, last_recorded_at_ns)             one row: the log's head
 //! redress_migrations(version PK, description, applied_at)                    what has been applied
+//! fold_generations(space PK, generation)                                     each fold's current generation
+//! fold_checkpoints(space, generation, version, next_position)                a fold generation's checkpoint
+//! fold_state(space, generation, key, value)                                  a fold's keyed state, a row a key
 //! ```
 //! `record` holds the codec's bytes, exactly what the sled store keeps under its `L` key, so decoding,
 //! verification and export are shared. The other columns are indexes over it, written in the same
@@ -64,6 +67,30 @@ const MIGRATIONS: &[(&str, &str)] = &[
         next_position BIGINT NOT NULL CHECK (next_position >= 0),
         state         BYTEA NOT NULL,
         saved_at      TIMESTAMPTZ NOT NULL DEFAULT now()
+    );
+    "#,
+    ),
+    (
+        "keyed fold state: a row per key, checkpoints per fold generation",
+        r#"
+    CREATE TABLE {schema}.fold_generations (
+        space      TEXT PRIMARY KEY,
+        generation BIGINT NOT NULL CHECK (generation >= 0)
+    );
+    CREATE TABLE {schema}.fold_checkpoints (
+        space         TEXT NOT NULL,
+        generation    BIGINT NOT NULL,
+        version       INTEGER NOT NULL,
+        next_position BIGINT NOT NULL CHECK (next_position >= 0),
+        saved_at      TIMESTAMPTZ NOT NULL DEFAULT now(),
+        PRIMARY KEY (space, generation)
+    );
+    CREATE TABLE {schema}.fold_state (
+        space      TEXT NOT NULL,
+        generation BIGINT NOT NULL,
+        key        BYTEA NOT NULL,
+        value      BYTEA NOT NULL,
+        PRIMARY KEY (space, generation, key)
     );
     "#,
     ),

@@ -84,12 +84,6 @@ impl DiskSync {
     }
 }
 
-/// Bytes an unprivileged writer may still use on the filesystem holding `path`.
-pub(crate) fn free_bytes(path: &Path) -> io::Result<u64> {
-    let stat = rustix::fs::statvfs(path)?;
-    Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
-}
-
 /// Before a failed store's files are opened again: write back what is still dirty, then drop the
 /// file's pages from the page cache, so the reopened store reads what is really on the disk.
 ///

@@ -706,7 +706,7 @@ pub(crate) fn disk_space_problem(path: &Path, reserve: u64, bytes: usize) -> Opt
         // No reserve asked for: the check is off (tests let sled itself run the disk full this way).
         return None;
     }
-    let free = durability::free_bytes(path).ok()?;
+    let free = crate::disk::free_bytes(path).ok()?;
     // sled writes a record, its index entries and segment bookkeeping: twice the payload is ample.
     let needed = reserve.saturating_add(2 * bytes as u64);
     (free < needed).then(|| {

@@ -1,0 +1,435 @@
+//! The in-memory half of the complaints fold: a compact summary of every complaint and the indexes the
+//! views scan, kept up to date one complaint at a time.
+
+use crate::policy::{Clock, SlaPolicy};
+use redress_engine::lifecycle::{ComplaintState, ComplaintStatus};
+use redress_schemas::{Channel, CustomerTier, Outcome, Severity, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+/// A symbol: an interned string (customer, category, department, root cause).
+pub(crate) type Sym = u32;
+/// No symbol (a department before the cause is analysed).
+pub(crate) const NONE: Sym = u32::MAX;
+
+/// Strings held once, by symbol.
+#[derive(Default)]
+pub(crate) struct Interner {
+    ids: HashMap<Arc<str>, Sym>,
+    names: Vec<Arc<str>>,
+}
+
+impl Interner {
+    pub(crate) fn intern(&mut self, name: &str) -> Sym {
+        if let Some(&sym) = self.ids.get(name) {
+            return sym;
+        }
+        let sym = self.names.len() as Sym;
+        let name: Arc<str> = name.into();
+        self.names.push(Arc::clone(&name));
+        self.ids.insert(name, sym);
+        sym
+    }
+
+    pub(crate) fn lookup(&self, name: &str) -> Option<Sym> {
+        self.ids.get(name).copied()
+    }
+
+    pub(crate) fn name(&self, sym: Sym) -> Option<&str> {
+        (sym != NONE).then(|| self.names.get(sym as usize).map(|n| &**n)).flatten()
+    }
+}
+
+/// What the views need of a complaint, without its texts, solutions or history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    pub(crate) id: Arc<str>,
+    pub(crate) customer: Sym,
+    pub(crate) category: Sym,
+    pub(crate) department: Sym,
+    pub(crate) root_cause: Sym,
+    pub(crate) channel: Channel,
+    pub(crate) severity: Severity,
+    pub(crate) tier: Option<CustomerTier>,
+    pub(crate) status: ComplaintStatus,
+    pub(crate) outcome: Option<Outcome>,
+    pub(crate) received_at: Timestamp,
+    pub(crate) acknowledged_at: Option<Timestamp>,
+    pub(crate) delivered_at: Option<Timestamp>,
+    pub(crate) closed_at: Option<Timestamp>,
+    pub(crate) promised_due: Option<Timestamp>,
+    pub(crate) escalation_level: u32,
+    pub(crate) reopen_count: u32,
+    pub(crate) apology_visits: u32,
+    /// Every revisit grade, in order.
+    pub(crate) grades: Box<[u8]>,
+    /// A revisit found the issue still there.
+    pub(crate) persists: bool,
+    pub(crate) confirmed_satisfied: bool,
+}
+
+impl Summary {
+    pub(crate) fn clock(&self) -> Clock {
+        Clock {
+            severity: self.severity,
+            status: self.status,
+            received_at: self.received_at,
+            acknowledged_at: self.acknowledged_at,
+            promised_due: self.promised_due,
+        }
+    }
+
+    pub(crate) fn is_open(&self) -> bool {
+        self.status != ComplaintStatus::Closed
+    }
+
+    /// Reached a resolution at least once (the base of the reopen rate).
+    pub(crate) fn resolved_ever(&self) -> bool {
+        self.delivered_at.is_some() || self.closed_at.is_some()
+    }
+}
+
+/// A summary as stored: strings instead of symbols. Fields are only ever appended (bincode).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct StoredSummary {
+    pub complaint_id: String,
+    pub customer_id: String,
+    pub category: String,
+    pub department: Option<String>,
+    pub root_cause: Option<String>,
+    pub channel: Channel,
+    pub severity: Severity,
+    pub tier: Option<CustomerTier>,
+    pub status: ComplaintStatus,
+    pub outcome: Option<Outcome>,
+    pub received_at: Timestamp,
+    pub acknowledged_at: Option<Timestamp>,
+    pub delivered_at: Option<Timestamp>,
+    pub closed_at: Option<Timestamp>,
+    pub promised_due: Option<Timestamp>,
+    pub escalation_level: u32,
+    pub reopen_count: u32,
+    pub apology_visits: u32,
+    pub grades: Vec<u8>,
+    pub persists: bool,
+    pub confirmed_satisfied: bool,
+}
+
+impl StoredSummary {
+    pub(crate) fn of(c: &ComplaintState) -> StoredSummary {
+        StoredSummary {
+            complaint_id: c.complaint_id.clone(),
+            customer_id: c.customer_id.clone(),
+            category: c.category.clone(),
+            department: c.responsible_department.clone(),
+            root_cause: c.root_cause.clone(),
+            channel: c.channel,
+            severity: c.severity,
+            tier: c.customer_tier,
+            status: c.status,
+            outcome: c.outcome,
+            received_at: c.received_at,
+            acknowledged_at: c.acknowledged_at,
+            delivered_at: c.delivered_at,
+            closed_at: c.closed_at,
+            promised_due: c.commitment_due,
+            escalation_level: c.escalation_level,
+            reopen_count: c.reopen_count,
+            apology_visits: c.apology_visits,
+            grades: c.revisits.iter().map(|r| r.satisfaction).collect(),
+            persists: c.revisits.iter().any(|r| r.issue_persists),
+            confirmed_satisfied: c.confirmed_satisfied,
+        }
+    }
+}
+
+/// The grouping dimensions of `satisfaction`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dimension {
+    Department,
+    Category,
+    Channel,
+}
+
+impl Dimension {
+    pub(crate) const ALL: [Dimension; 3] = [Dimension::Department, Dimension::Category, Dimension::Channel];
+
+    pub(crate) fn parse(name: &str) -> Option<Dimension> {
+        match name {
+            "department" => Some(Dimension::Department),
+            "category" => Some(Dimension::Category),
+            "channel" => Some(Dimension::Channel),
+            _ => None,
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Seconds from receipt to an instant, for the percentile maps (0 if the instant comes first).
+fn seconds_after(from: Timestamp, to: Timestamp) -> u32 {
+    ((to.unix_nanos() - from.unix_nanos()).max(0) / 1_000_000_000).min(i64::from(u32::MAX)) as u32
+}
+
+/// Running satisfaction figures of one group, over what no longer depends on the instant asked about:
+/// grades, and the deadlines already met or missed.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct GroupFigures {
+    pub complaints: u64,
+    pub grades: [u64; 5],
+    /// Seconds to acknowledge → complaints.
+    pub ack_seconds: BTreeMap<u32, u64>,
+    /// Seconds to the (latest) delivery → complaints.
+    pub resolve_seconds: BTreeMap<u32, u64>,
+    pub ack_met: u64,
+    pub ack_judged: u64,
+    pub resolution_met: u64,
+    pub resolution_judged: u64,
+    pub promise_met: u64,
+    pub promise_judged: u64,
+}
+
+impl GroupFigures {
+    /// Adds (`sign` 1) or removes (`sign` -1) one complaint's settled part.
+    fn account(&mut self, s: &Summary, policy: &SlaPolicy, sign: i64) {
+        let add = |n: &mut u64, yes: bool| {
+            if yes {
+                *n = n.wrapping_add_signed(sign);
+            }
+        };
+        let d = policy.deadlines_of(&s.clock(), s.received_at);
+        add(&mut self.complaints, true);
+        for grade in s.grades.iter().filter(|g| (1..=5).contains(*g)) {
+            add(&mut self.grades[usize::from(*grade) - 1], true);
+        }
+        if let Some(at) = s.acknowledged_at {
+            bump(&mut self.ack_seconds, seconds_after(s.received_at, at), sign);
+            add(&mut self.ack_judged, true);
+            add(&mut self.ack_met, at <= d.ack_due);
+        } else if let Some(closed) = s.closed_at {
+            // Closed unacknowledged: judged once and for all by when it closed.
+            add(&mut self.ack_judged, closed > d.ack_due);
+        }
+        if let Some(at) = s.delivered_at {
+            bump(&mut self.resolve_seconds, seconds_after(s.received_at, at), sign);
+            add(&mut self.resolution_judged, true);
+            add(&mut self.resolution_met, at <= d.resolution_due);
+            if let Some(promised) = s.promised_due {
+                add(&mut self.promise_judged, true);
+                add(&mut self.promise_met, at <= promised);
+            }
+        }
+    }
+}
+
+fn bump(map: &mut BTreeMap<u32, u64>, key: u32, sign: i64) {
+    let count = map.entry(key).or_default();
+    *count = count.wrapping_add_signed(sign);
+    if *count == 0 {
+        map.remove(&key);
+    }
+}
+
+/// Repeat chains computed for one window at one state, reused by every page asked of them.
+pub(crate) struct RepeatCache {
+    pub changes: u64,
+    pub window_days: i64,
+    pub chains: Arc<Vec<(Sym, Sym, Vec<u32>)>>,
+}
+
+/// Every complaint's summary and the indexes over them.
+pub(crate) struct Book {
+    pub policy: SlaPolicy,
+    pub strings: Interner,
+    pub slots: Vec<Summary>,
+    pub by_id: HashMap<Arc<str>, u32>,
+    pub by_customer: HashMap<Sym, Vec<u32>>,
+    /// Open complaints by their earliest unmet deadline (`i64::MAX`: none unmet), then id.
+    pub queue: BTreeSet<(i64, Arc<str>)>,
+    /// Arrivals (`received_at`, slot) of each (root cause, department).
+    pub causes: HashMap<(Sym, Sym), BTreeSet<(Timestamp, u32)>>,
+    /// Complaints a revisit found persisting, by id.
+    pub persisting: BTreeSet<Arc<str>>,
+    pub reopened: u64,
+    pub resolved_ever: u64,
+    /// Per dimension, per group symbol (channels by their index), the settled figures.
+    pub figures: [HashMap<Sym, GroupFigures>; 3],
+    /// Bumped by every change: caches compare it.
+    pub changes: u64,
+    pub repeat_cache: Mutex<Vec<RepeatCache>>,
+}
+
+impl Book {
+    pub(crate) fn new(policy: SlaPolicy) -> Book {
+        Book {
+            policy,
+            strings: Interner::default(),
+            slots: Vec::new(),
+            by_id: HashMap::new(),
+            by_customer: HashMap::new(),
+            queue: BTreeSet::new(),
+            causes: HashMap::new(),
+            persisting: BTreeSet::new(),
+            reopened: 0,
+            resolved_ever: 0,
+            figures: Default::default(),
+            changes: 0,
+            repeat_cache: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    fn summary_of(&mut self, s: &StoredSummary, id: Arc<str>) -> Summary {
+        let mut sym = |name: Option<&str>| name.map_or(NONE, |n| self.strings.intern(n));
+        Summary {
+            id,
+            customer: sym(Some(&s.customer_id)),
+            category: sym(Some(&s.category)),
+            department: sym(s.department.as_deref()),
+            root_cause: sym(s.root_cause.as_deref()),
+            channel: s.channel,
+            severity: s.severity,
+            tier: s.tier,
+            status: s.status,
+            outcome: s.outcome,
+            received_at: s.received_at,
+            acknowledged_at: s.acknowledged_at,
+            delivered_at: s.delivered_at,
+            closed_at: s.closed_at,
+            promised_due: s.promised_due,
+            escalation_level: s.escalation_level,
+            reopen_count: s.reopen_count,
+            apology_visits: s.apology_visits,
+            grades: s.grades.clone().into_boxed_slice(),
+            persists: s.persists,
+            confirmed_satisfied: s.confirmed_satisfied,
+        }
+    }
+
+    /// The group symbol of `s` in `dimension` (channels are small enums: their index).
+    pub(crate) fn group_of(&self, s: &Summary, dimension: Dimension) -> Sym {
+        match dimension {
+            Dimension::Department => s.department,
+            Dimension::Category => s.category,
+            Dimension::Channel => s.channel as Sym,
+        }
+    }
+
+    /// Adds (`sign` 1) or removes (`sign` -1) a summary from every index.
+    fn index(&mut self, slot: u32, sign: i64) {
+        let s = &self.slots[slot as usize];
+        let unmet = self.policy.earliest_unmet(&s.clock()).map_or(i64::MAX, Timestamp::unix_nanos);
+        let open = s.is_open();
+        let cause = (s.root_cause != NONE && s.department != NONE).then_some((s.root_cause, s.department));
+        let (received, persists, id) = (s.received_at, s.persists, Arc::clone(&s.id));
+        let (reopened, resolved) = (s.reopen_count > 0, s.resolved_ever());
+        let groups: Vec<(usize, Sym)> = Dimension::ALL.iter().map(|d| (d.index(), self.group_of(s, *d))).collect();
+        let adding = sign > 0;
+        if open {
+            if adding {
+                self.queue.insert((unmet, Arc::clone(&id)));
+            } else {
+                self.queue.remove(&(unmet, Arc::clone(&id)));
+            }
+        }
+        if let Some(key) = cause {
+            if adding {
+                self.causes.entry(key).or_default().insert((received, slot));
+            } else if let Some(set) = self.causes.get_mut(&key) {
+                set.remove(&(received, slot));
+                if set.is_empty() {
+                    self.causes.remove(&key);
+                }
+            }
+        }
+        if persists {
+            if adding {
+                self.persisting.insert(id);
+            } else {
+                self.persisting.remove(&id);
+            }
+        }
+        self.reopened = self.reopened.wrapping_add_signed(if reopened { sign } else { 0 });
+        self.resolved_ever = self.resolved_ever.wrapping_add_signed(if resolved { sign } else { 0 });
+        for (dimension, group) in groups {
+            let figures = self.figures[dimension].entry(group).or_default();
+            figures.account(&self.slots[slot as usize], &self.policy, sign);
+            if figures.complaints == 0 {
+                self.figures[dimension].remove(&group);
+            }
+        }
+    }
+
+    fn put(&mut self, stored: &StoredSummary) -> u32 {
+        self.changes += 1;
+        match self.by_id.get(stored.complaint_id.as_str()).copied() {
+            Some(slot) => {
+                self.index(slot, -1);
+                let id = Arc::clone(&self.slots[slot as usize].id);
+                let summary = self.summary_of(stored, id);
+                self.slots[slot as usize] = summary;
+                self.index(slot, 1);
+                slot
+            }
+            None => {
+                let slot = self.slots.len() as u32;
+                let id: Arc<str> = stored.complaint_id.as_str().into();
+                let summary = self.summary_of(stored, Arc::clone(&id));
+                self.by_customer.entry(summary.customer).or_default().push(slot);
+                self.slots.push(summary);
+                self.by_id.insert(id, slot);
+                self.index(slot, 1);
+                slot
+            }
+        }
+    }
+
+    /// Takes in a stored summary (at open).
+    pub(crate) fn load(&mut self, stored: &StoredSummary) {
+        self.put(stored);
+    }
+
+    /// Brings `complaint`'s summary up to date; returns its slot.
+    pub(crate) fn upsert(&mut self, complaint: &ComplaintState) -> u32 {
+        self.put(&StoredSummary::of(complaint))
+    }
+
+    /// The summary of `slot` as stored.
+    pub(crate) fn stored(&self, slot: u32) -> StoredSummary {
+        let s = &self.slots[slot as usize];
+        let name = |sym: Sym| self.strings.name(sym).map(str::to_owned);
+        StoredSummary {
+            complaint_id: s.id.to_string(),
+            customer_id: name(s.customer).unwrap_or_default(),
+            category: name(s.category).unwrap_or_default(),
+            department: name(s.department),
+            root_cause: name(s.root_cause),
+            channel: s.channel,
+            severity: s.severity,
+            tier: s.tier,
+            status: s.status,
+            outcome: s.outcome,
+            received_at: s.received_at,
+            acknowledged_at: s.acknowledged_at,
+            delivered_at: s.delivered_at,
+            closed_at: s.closed_at,
+            promised_due: s.promised_due,
+            escalation_level: s.escalation_level,
+            reopen_count: s.reopen_count,
+            apology_visits: s.apology_visits,
+            grades: s.grades.to_vec(),
+            persists: s.persists,
+            confirmed_satisfied: s.confirmed_satisfied,
+        }
+    }
+
+    pub(crate) fn name(&self, sym: Sym) -> Option<&str> {
+        self.strings.name(sym)
+    }
+}

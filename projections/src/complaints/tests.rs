@@ -1,0 +1,386 @@
+//! Exact answers of the complaints fold's views, given events: deadlines to the nanosecond, sorting,
+//! filters, paging, history, repeats and trends, satisfaction figures, and what a checkpoint keeps.
+
+use super::*;
+use crate::state_store::{Checkpoint, FoldStore, FoldStores, MemoryFoldStores};
+use redress_schemas::{EventId, Hash, Metadata, Position, ProposedEvent, StreamName, Timestamp};
+use serde_json::json;
+use std::sync::Arc;
+
+/// A complaints fold with its state and storage, fed by hand.
+struct Given {
+    fold: ComplaintsFold,
+    state: ComplaintsState,
+    store: Arc<dyn FoldStore>,
+    next: u64,
+}
+
+impl Given {
+    async fn new() -> Given {
+        Given::with_resident_max(RESIDENT_RECORDS_MAX).await
+    }
+
+    async fn with_resident_max(resident_records_max: usize) -> Given {
+        let fold = ComplaintsFold { policy: SlaPolicy::default(), resident_records_max };
+        let (_, store) = MemoryFoldStores::default().current("complaints").await.unwrap();
+        let state = fold.open(&*store).await.unwrap();
+        Given { fold, state, store, next: 0 }
+    }
+
+    fn event(&mut self, id: &str, event_type: &str, data: Value, at: &str) -> RecordedEvent {
+        let stream = StreamName::complaint(id).unwrap();
+        let proposed =
+            ProposedEvent::from_json(json!({"event_type": event_type, "data": data}), &stream).expect("a valid event");
+        let at = Timestamp::parse(at).unwrap();
+        self.next += 1;
+        RecordedEvent {
+            event_id: EventId::new_v7(),
+            stream,
+            version: 0,
+            position: Position(self.next - 1),
+            schema_version: 1,
+            occurred_at: at,
+            recorded_at: at,
+            metadata: Metadata::default(),
+            data: proposed.data,
+            hash: Hash::GENESIS,
+        }
+    }
+
+    /// Applies one event as the runner does: read the keys it wants, hand them in, apply.
+    async fn apply(&mut self, id: &str, event_type: &str, data: Value, at: &str) -> Result<(), Anomaly> {
+        let event = self.event(id, event_type, data, at);
+        let mut keys = Vec::new();
+        self.fold.wanted(&self.state, &event, &mut keys);
+        let values = self.store.get_many(&keys).await.unwrap();
+        for (key, value) in keys.into_iter().zip(values) {
+            self.fold.provide(&mut self.state, key, value).unwrap();
+        }
+        self.fold.apply(&mut self.state, &event)
+    }
+
+    async fn steps(steps: &[(&str, &str, Value, &str)]) -> Given {
+        let mut given = Given::new().await;
+        for (id, event_type, data, at) in steps {
+            given.apply(id, event_type, data.clone(), at).await.expect("a valid history");
+        }
+        given
+    }
+
+    /// Writes a checkpoint and lets memory go, as the runner does.
+    async fn checkpoint(&mut self) {
+        let changes = self.fold.take_changes(&mut self.state).unwrap();
+        self.store.commit(changes, Checkpoint { version: 2, next_position: self.next }).await.unwrap();
+        self.fold.committed(&mut self.state);
+    }
+
+    async fn view(&self, view: &str, query: &Query) -> Result<Value, ProjectionError> {
+        self.fold.query(&self.state, &*self.store, view, query).await
+    }
+
+    async fn ok(&self, view: &str, query: &Query) -> Value {
+        self.view(view, query).await.unwrap()
+    }
+}
+
+fn received(id: &str, customer: &str, category: &str, severity: &str) -> Value {
+    json!({"complaint_id": id, "customer_id": customer, "channel": "hotline", "category": category,
+           "severity": severity, "description": format!("description of {id}")})
+}
+
+fn at(t: &str) -> Query {
+    Query::at(Timestamp::parse(t).unwrap())
+}
+
+fn ids(answer: &Value, list: &str) -> Vec<String> {
+    answer[list].as_array().unwrap().iter().map(|c| c["complaint_id"].as_str().unwrap().to_owned()).collect()
+}
+
+#[tokio::test]
+async fn the_acknowledgement_deadline_is_met_at_its_instant_and_missed_one_nanosecond_later() {
+    // high: acknowledge within 4 h.
+    let g =
+        Given::steps(&[("a", "complaint_received", received("a", "K", "delivery", "high"), "2026-01-01T08:00:00Z")])
+            .await;
+    let on_time = g.ok("open-complaints", &at("2026-01-01T12:00:00Z")).await;
+    assert_eq!(on_time["complaints"][0]["overdue"], false);
+    assert_eq!(on_time["complaints"][0]["ack_due"], "2026-01-01T12:00:00Z");
+    let late = g.ok("open-complaints", &at("2026-01-01T12:00:00.000000001Z")).await;
+    assert_eq!(late["complaints"][0]["overdue_reasons"], json!(["acknowledgement"]));
+    assert_eq!(late["overdue_count"], 1);
+}
+
+#[tokio::test]
+async fn an_acknowledgement_stops_the_clock_and_the_resolution_deadline_follows_severity() {
+    let g = Given::steps(&[
+        ("a", "complaint_received", received("a", "K", "delivery", "critical"), "2026-01-01T08:00:00Z"),
+        ("a", "complaint_acknowledged", json!({"via": "phone", "message": "sorry"}), "2026-01-01T09:00:00Z"),
+    ])
+    .await;
+    let row = &g.ok("open-complaints", &at("2026-01-02T08:00:00Z")).await["complaints"][0];
+    assert_eq!((row["overdue"].clone(), row["resolution_due"].clone()), (json!(false), json!("2026-01-02T08:00:00Z")));
+    let row = &g.ok("open-complaints", &at("2026-01-02T08:00:01Z")).await["complaints"][0];
+    assert_eq!(row["overdue_reasons"], json!(["resolution"]));
+}
+
+#[tokio::test]
+async fn a_promise_is_kept_apart_from_the_service_level_and_missing_it_is_its_own_reason() {
+    let g = Given::steps(&[
+        ("a", "complaint_received", received("a", "K", "delivery", "normal"), "2026-01-01T00:00:00Z"),
+        ("a", "complaint_acknowledged", json!({"via": "phone", "message": "sorry"}), "2026-01-01T01:00:00Z"),
+        (
+            "a",
+            "commitment_made",
+            json!({"what": "call back", "due_at": "2026-01-02T00:00:00Z"}),
+            "2026-01-01T02:00:00Z",
+        ),
+    ])
+    .await;
+    let row = &g.ok("open-complaints", &at("2026-01-03T00:00:00Z")).await["complaints"][0];
+    assert_eq!(row["resolution_due"], "2026-01-08T00:00:00Z", "7 days from receipt, whatever was promised");
+    assert_eq!(row["promised_due"], "2026-01-02T00:00:00Z");
+    assert_eq!(row["overdue_reasons"], json!(["promise"]));
+}
+
+#[tokio::test]
+async fn a_delivery_meets_the_deadline_and_a_reopen_makes_it_count_again() {
+    let mut g = Given::new().await;
+    for (event_type, data, t) in [
+        ("complaint_received", received("a", "K", "delivery", "critical"), "2026-01-01T00:00:00Z"),
+        ("complaint_acknowledged", json!({"via": "sms", "message": "m"}), "2026-01-01T00:10:00Z"),
+        ("solution_offered", json!({"solution_id": "s", "description": "d"}), "2026-01-01T01:00:00Z"),
+        ("solution_accepted", json!({"solution_id": "s"}), "2026-01-01T02:00:00Z"),
+        ("solution_delivered", json!({"solution_id": "s", "note": "n"}), "2026-01-01T03:00:00Z"),
+    ] {
+        g.apply("a", event_type, data, t).await.unwrap();
+    }
+    let row = &g.ok("open-complaints", &at("2026-01-03T00:00:00Z")).await["complaints"][0];
+    assert_eq!((row["status"].clone(), row["overdue"].clone()), (json!("resolved"), json!(false)));
+    g.apply("a", "complaint_reopened", json!({"reason": "broke again"}), "2026-01-02T10:00:00Z").await.unwrap();
+    let row = &g.ok("open-complaints", &at("2026-01-03T00:00:00Z")).await["complaints"][0];
+    assert_eq!((row["status"].clone(), row["overdue_reasons"].clone()), (json!("in_progress"), json!(["resolution"])));
+}
+
+#[tokio::test]
+async fn open_complaints_sort_by_earliest_unmet_deadline_filter_page_and_hide_closed_ones() {
+    let g = Given::steps(&[
+        ("low", "complaint_received", received("low", "K1", "billing", "low"), "2026-01-01T00:00:00Z"),
+        ("crit", "complaint_received", received("crit", "K2", "delivery", "critical"), "2026-01-01T06:00:00Z"),
+        ("gone", "complaint_received", received("gone", "K3", "delivery", "high"), "2026-01-01T01:00:00Z"),
+        ("gone", "complaint_closed", json!({"outcome": "withdrawn"}), "2026-01-01T02:00:00Z"),
+        (
+            "crit",
+            "cause_analyzed",
+            json!({"root_cause": "courier", "responsible_department": "logistics", "founded": true}),
+            "2026-01-01T07:00:00Z",
+        ),
+        ("hi", "complaint_received", received("hi", "K4", "billing", "high"), "2026-01-01T05:00:00Z"),
+    ])
+    .await;
+    let q = || at("2026-01-01T07:30:00Z");
+    let all = g.ok("open-complaints", &q()).await;
+    assert_eq!(ids(&all, "complaints"), ["crit", "hi", "low"], "08:00 and 09:00 ack deadlines before 48 h: {all}");
+    assert_eq!((all["count"].clone(), all["next_cursor"].clone()), (json!(3), json!(null)));
+    let only = |k: &str, v: &str| q().with(k, v);
+    assert_eq!(ids(&g.ok("open-complaints", &only("department", "logistics")).await, "complaints"), ["crit"]);
+    assert_eq!(ids(&g.ok("open-complaints", &only("category", "billing")).await, "complaints"), ["hi", "low"]);
+    assert_eq!(ids(&g.ok("open-complaints", &only("status", "investigating")).await, "complaints"), ["crit"]);
+    assert_eq!(ids(&g.ok("open-complaints", &only("severity", "high")).await, "complaints"), ["hi"]);
+    assert_eq!(
+        ids(&g.ok("open-complaints", &only("category", "never-seen")).await, "complaints"),
+        Vec::<String>::new()
+    );
+    let overdue = g.ok("open-complaints", &at("2026-01-01T08:30:00Z").with("overdue", "true")).await;
+    assert_eq!(ids(&overdue, "complaints"), ["crit"]);
+    // Two pages of two: the cursor continues where the first page ended, the last page has no cursor.
+    let first = g.ok("open-complaints", &q().with("limit", "2")).await;
+    assert_eq!((ids(&first, "complaints"), first["count"].clone()), (vec!["crit".to_owned(), "hi".into()], json!(3)));
+    let cursor = first["next_cursor"].as_str().expect("a next page").to_owned();
+    let second = g.ok("open-complaints", &q().with("limit", "2").with("cursor", &cursor)).await;
+    assert_eq!((ids(&second, "complaints"), second["next_cursor"].clone()), (vec!["low".to_owned()], json!(null)));
+    for bad in [q().with("status", "lost"), q().with("limit", "0"), q().with("limit", "1001"), q().with("cursor", "x")]
+    {
+        assert!(matches!(g.view("open-complaints", &bad).await, Err(ProjectionError::BadQuery(_))), "{:?}", bad.params);
+    }
+}
+
+#[tokio::test]
+async fn customer_history_lists_a_customers_complaints_newest_first_with_outcomes_and_pages() {
+    let g = Given::steps(&[
+        ("c1", "complaint_received", received("c1", "K9", "delivery", "normal"), "2026-01-01T00:00:00Z"),
+        ("c1", "complaint_closed", json!({"outcome": "refunded"}), "2026-01-03T00:00:00Z"),
+        ("c2", "complaint_received", received("c2", "K9", "repair", "normal"), "2026-02-01T00:00:00Z"),
+        ("x", "complaint_received", received("x", "K1", "repair", "normal"), "2026-02-02T00:00:00Z"),
+        ("c3", "complaint_received", received("c3", "K9", "repair", "normal"), "2026-02-03T00:00:00Z"),
+    ])
+    .await;
+    let q = || at("2026-03-01T00:00:00Z").with("customer_id", "K9");
+    let answer = g.ok("customer-history", &q()).await;
+    assert_eq!(ids(&answer, "complaints"), ["c3", "c2", "c1"]);
+    assert_eq!(
+        (answer["complaints"][2]["outcome"].clone(), answer["open_count"].clone()),
+        (json!("refunded"), json!(2))
+    );
+    assert_eq!(answer["complaints"][0]["description"], "description of c3", "texts come from the full state");
+    let first = g.ok("customer-history", &q().with("limit", "2")).await;
+    assert_eq!(ids(&first, "complaints"), ["c3", "c2"]);
+    let second =
+        g.ok("customer-history", &q().with("limit", "2").with("cursor", first["next_cursor"].as_str().unwrap())).await;
+    assert_eq!((ids(&second, "complaints"), second["next_cursor"].clone()), (vec!["c1".to_owned()], json!(null)));
+    assert!(g.view("customer-history", &at("2026-03-01T00:00:00Z")).await.is_err(), "customer_id is required");
+}
+
+#[tokio::test]
+async fn repeat_issues_chain_within_the_window_rank_by_size_and_report_causes_reopens_and_persisting() {
+    let cause = json!({"root_cause": "bad batch", "responsible_department": "product_engineering", "founded": true});
+    let g = Given::steps(&[
+        ("r1", "complaint_received", received("r1", "K1", "product_quality", "normal"), "2026-01-01T00:00:00Z"),
+        ("r1", "cause_analyzed", cause.clone(), "2026-01-01T01:00:00Z"),
+        ("r2", "complaint_received", received("r2", "K1", "product_quality", "normal"), "2026-03-01T00:00:00Z"),
+        ("r2", "cause_analyzed", cause.clone(), "2026-03-01T01:00:00Z"),
+        ("r3", "complaint_received", received("r3", "K1", "product_quality", "normal"), "2026-09-01T00:00:00Z"),
+        ("t1", "complaint_received", received("t1", "K3", "billing", "normal"), "2026-08-01T00:00:00Z"),
+        ("t2", "complaint_received", received("t2", "K3", "billing", "normal"), "2026-08-02T00:00:00Z"),
+        ("t3", "complaint_received", received("t3", "K3", "billing", "normal"), "2026-08-03T00:00:00Z"),
+        ("o", "complaint_received", received("o", "K2", "billing", "normal"), "2026-03-02T00:00:00Z"),
+        ("o", "solution_offered", json!({"solution_id": "s", "description": "refund"}), "2026-03-02T01:00:00Z"),
+        ("o", "solution_accepted", json!({"solution_id": "s"}), "2026-03-02T02:00:00Z"),
+        ("o", "solution_delivered", json!({"solution_id": "s", "note": "paid"}), "2026-03-03T00:00:00Z"),
+        ("o", "resolution_confirmed", json!({"satisfied": true}), "2026-03-03T01:00:00Z"),
+        (
+            "o",
+            "revisit_done",
+            json!({"via": "phone", "satisfaction": 2, "issue_persists": true}),
+            "2026-03-10T00:00:00Z",
+        ),
+        ("o", "complaint_reopened", json!({"reason": "charged again"}), "2026-03-11T00:00:00Z"),
+    ])
+    .await;
+    let answer = g.ok("repeat-issues", &at("2026-09-02T00:00:00Z")).await;
+    // K3's three billing complaints rank before K1's chain of two; r3 comes 184 days after r2 (outside 90).
+    assert_eq!(
+        answer["repeat_complaints"],
+        json!([
+            {"customer_id": "K3", "category": "billing", "count": 3, "complaint_ids": ["t1", "t2", "t3"]},
+            {"customer_id": "K1", "category": "product_quality", "count": 2, "complaint_ids": ["r1", "r2"]},
+        ])
+    );
+    assert_eq!(answer["root_causes"][0]["count"], 2);
+    assert_eq!(answer["root_causes"][0]["trend"], "steady", "none in the last two windows: {answer}");
+    assert_eq!((answer["reopen_rate"].clone(), answer["persisting"].clone()), (json!(1.0), json!(["o"])));
+    let wide = g.ok("repeat-issues", &at("2026-09-02T00:00:00Z").with("window_days", "200")).await;
+    assert_eq!(wide["repeat_complaints"][0]["complaint_ids"], json!(["r1", "r2", "r3"]));
+    let paged = g.ok("repeat-issues", &at("2026-09-02T00:00:00Z").with("limit", "1")).await;
+    assert_eq!((paged["count"].clone(), paged["repeat_complaints"][0]["customer_id"].clone()), (json!(2), json!("K3")));
+    let next = at("2026-09-02T00:00:00Z").with("limit", "1").with("cursor", paged["next_cursor"].as_str().unwrap());
+    let second = g.ok("repeat-issues", &next).await;
+    assert_eq!(
+        (second["repeat_complaints"][0]["customer_id"].clone(), second["next_cursor"].clone()),
+        (json!("K1"), json!(null))
+    );
+    // Two in the last window and none before is not a meaningful rise; twelve against one is.
+    let two = g.ok("repeat-issues", &at("2026-03-05T00:00:00Z")).await;
+    assert_eq!(two["root_causes"][0]["trend"], "steady", "{two}");
+    assert_eq!((views::trend(12, 1), views::trend(1, 12), views::trend(5, 3)), ("rising", "falling", "steady"));
+}
+
+#[tokio::test]
+async fn satisfaction_reports_grades_times_and_deadlines_met_per_group() {
+    let analysed = json!({"root_cause": "part", "responsible_department": "repair_center", "founded": true});
+    let g = Given::steps(&[
+        ("s1", "complaint_received", received("s1", "K1", "repair", "high"), "2026-01-01T00:00:00Z"),
+        ("s1", "complaint_acknowledged", json!({"via": "sms", "message": "ok"}), "2026-01-01T02:00:00Z"),
+        ("s1", "cause_analyzed", analysed.clone(), "2026-01-01T03:00:00Z"),
+        ("s1", "solution_offered", json!({"solution_id": "a", "description": "fix"}), "2026-01-01T04:00:00Z"),
+        ("s1", "solution_accepted", json!({"solution_id": "a"}), "2026-01-01T05:00:00Z"),
+        ("s1", "solution_delivered", json!({"solution_id": "a", "note": "ok"}), "2026-01-02T00:00:00Z"),
+        ("s1", "resolution_confirmed", json!({"satisfied": true}), "2026-01-02T01:00:00Z"),
+        (
+            "s1",
+            "revisit_done",
+            json!({"via": "phone", "satisfaction": 5, "issue_persists": false}),
+            "2026-01-09T00:00:00Z",
+        ),
+        ("s2", "complaint_received", received("s2", "K2", "repair", "high"), "2026-01-01T00:00:00Z"),
+        ("s2", "complaint_acknowledged", json!({"via": "sms", "message": "late"}), "2026-01-01T06:00:00Z"),
+        ("s2", "cause_analyzed", analysed, "2026-01-01T07:00:00Z"),
+    ])
+    .await;
+    let answer = g.ok("satisfaction", &at("2026-02-01T00:00:00Z")).await;
+    let group = &answer["groups"][0];
+    assert_eq!(group["department"], "repair_center");
+    assert_eq!(
+        (group["complaints"].clone(), group["revisits"].clone(), group["share_satisfied"].clone()),
+        (json!(2), json!(1), json!(1.0))
+    );
+    assert_eq!(group["hours_to_acknowledge"], json!({"p50": 6.0, "p90": 6.0}), "2 h and 6 h; nearest-rank p50 of two");
+    assert_eq!(group["hours_to_resolve"], json!({"p50": 24.0, "p90": 24.0}));
+    assert_eq!(group["acknowledgement_deadlines_met"], 0.5, "s2 was acknowledged after 4 h");
+    assert_eq!(group["resolution_deadlines_met"], 0.5, "s1 in 24 h of 72; s2 undelivered past its 72 h");
+    // Before s2's 72 h passed, only s1's delivery is judged.
+    let early = g.ok("satisfaction", &at("2026-01-02T12:00:00Z")).await;
+    assert_eq!(early["groups"][0]["resolution_deadlines_met"], 1.0);
+    let by_channel = g.ok("satisfaction", &at("2026-02-01T00:00:00Z").with("group_by", "channel")).await;
+    assert_eq!(by_channel["groups"][0]["channel"], "hotline");
+    assert!(g.view("satisfaction", &at("2026-02-01T00:00:00Z").with("group_by", "mood")).await.is_err());
+}
+
+#[tokio::test]
+async fn an_event_the_rules_refuse_is_skipped_as_an_anomaly_and_the_fold_goes_on() {
+    let mut g = Given::new().await;
+    // A progress update before any receipt (history imported from an older store, or a replay by occurred_at).
+    let refused = g
+        .apply("late", "progress_updated", json!({"note": "n", "customer_informed": false}), "2026-01-01T00:00:00Z")
+        .await;
+    assert!(refused.is_err_and(|a| a.0.contains("progress_updated")));
+    g.apply("late", "complaint_received", received("late", "K", "delivery", "low"), "2026-01-02T00:00:00Z")
+        .await
+        .unwrap();
+    let answer = g.ok("open-complaints", &at("2026-01-02T01:00:00Z")).await;
+    assert_eq!(ids(&answer, "complaints"), ["late"]);
+}
+
+#[tokio::test]
+async fn a_checkpoint_writes_only_what_changed_and_a_reopened_fold_answers_the_same() {
+    let mut g = Given::with_resident_max(2).await;
+    for i in 0..10 {
+        let id = format!("k{i}");
+        g.apply(
+            &id,
+            "complaint_received",
+            received(&id, &format!("K{}", i % 3), "repair", "normal"),
+            "2026-01-01T00:00:00Z",
+        )
+        .await
+        .unwrap();
+    }
+    let changes = g.fold.take_changes(&mut g.state).unwrap();
+    assert_eq!(changes.len(), 20, "a full state and a summary per new complaint");
+    g.store.commit(changes, Checkpoint { version: 2, next_position: g.next }).await.unwrap();
+    g.fold.committed(&mut g.state);
+    assert!(g.state.resident_records() <= 2, "unchanged full states leave memory: {}", g.state.resident_records());
+    g.apply("k3", "complaint_acknowledged", json!({"via": "sms", "message": "m"}), "2026-01-01T01:00:00Z")
+        .await
+        .unwrap();
+    let changes = g.fold.take_changes(&mut g.state).unwrap();
+    let keys: Vec<Vec<u8>> = changes.iter().map(|(k, _)| k.clone()).collect();
+    assert_eq!(keys.len(), 2, "one event: its complaint's state and summary only");
+    assert!(keys.contains(&b"ck3".to_vec()) && keys.contains(&b"sk3".to_vec()));
+    g.store.commit(changes, Checkpoint { version: 2, next_position: g.next }).await.unwrap();
+    g.fold.committed(&mut g.state);
+
+    let q = at("2026-01-02T00:00:00Z");
+    let reopened = ComplaintsState { ..g.fold.open(&*g.store).await.unwrap() };
+    for (view, query) in [
+        ("open-complaints", q.clone()),
+        ("customer-history", q.clone().with("customer_id", "K0")),
+        ("satisfaction", q.clone()),
+        ("repeat-issues", q.clone()),
+        ("complaint", q.clone().with("complaint_id", "k3")),
+    ] {
+        let before = g.ok(view, &query).await;
+        let after = g.fold.query(&reopened, &*g.store, view, &query).await.unwrap();
+        assert_eq!(before, after, "{view}: the reopened fold answers as the live one");
+    }
+    g.checkpoint().await;
+}

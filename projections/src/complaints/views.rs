@@ -1,0 +1,502 @@
+//! The complaints fold's views. Each reads the summaries and indexes in memory; only the rows of a
+//! page that need a complaint's texts read its full state.
+
+use super::book::{Book, Dimension, GroupFigures, Summary, Sym, NONE};
+use crate::keyed::KeyedMap;
+use crate::policy::SlaPolicy;
+use crate::projection::{ProjectionError, Query};
+use crate::StateReader;
+use redress_engine::lifecycle::{ComplaintStatus, StreamState};
+use redress_schemas::{Channel, Timestamp};
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+const DAY_NANOS: i64 = 86_400 * 1_000_000_000;
+/// Root causes one `repeat-issues` answer lists (the most frequent; `root_cause_count` is the total).
+const ROOT_CAUSES_LISTED_MAX: usize = 100;
+/// Persisting complaints one answer lists (`persisting_count` is the total).
+const PERSISTING_LISTED_MAX: usize = 100;
+/// Windows whose repeat chains are kept computed at once.
+const REPEAT_CACHE_WINDOWS_MAX: usize = 4;
+/// A change between two windows is called rising or falling only past this z-score (two-sided 95%).
+const TREND_Z_MIN: f64 = 1.96;
+
+const CHANNELS: [Channel; 8] = [
+    Channel::Hotline,
+    Channel::Email,
+    Channel::Web,
+    Channel::Letter,
+    Channel::InPerson,
+    Channel::Survey,
+    Channel::Social,
+    Channel::Other,
+];
+
+const STATUSES: [ComplaintStatus; 8] = [
+    ComplaintStatus::Received,
+    ComplaintStatus::Acknowledged,
+    ComplaintStatus::Investigating,
+    ComplaintStatus::SolutionProposed,
+    ComplaintStatus::InProgress,
+    ComplaintStatus::Resolved,
+    ComplaintStatus::Confirmed,
+    ComplaintStatus::Closed,
+];
+
+fn text_of<T: serde::Serialize>(value: T) -> String {
+    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+fn bad(message: impl Into<String>) -> ProjectionError {
+    ProjectionError::BadQuery(message.into())
+}
+
+/// Parameters every paged view takes besides its own.
+const PAGING: [&str; 2] = ["limit", "cursor"];
+
+fn only(query: &Query, own: &[&str]) -> Result<(), ProjectionError> {
+    let known: Vec<&str> = own.iter().chain(PAGING.iter()).copied().collect();
+    query.only(&known)
+}
+
+/// Splits a cursor `a|b`.
+fn cursor_parts(cursor: &str) -> Result<(&str, &str), ProjectionError> {
+    cursor.split_once('|').ok_or_else(|| bad(format!("cursor {cursor:?} is not one this view gave")))
+}
+
+// ---------------------------------------------------------------------------------------------
+// open-complaints
+
+fn open_row(book: &Book, s: &Summary, policy: &SlaPolicy, as_of: Timestamp) -> (bool, Value) {
+    let d = policy.deadlines_of(&s.clock(), as_of);
+    let overdue = !d.overdue_reasons.is_empty();
+    let row = json!({
+        "complaint_id": &*s.id, "customer_id": book.name(s.customer), "status": s.status,
+        "category": book.name(s.category), "severity": s.severity, "channel": s.channel,
+        "received_at": s.received_at, "ack_due": d.ack_due, "acknowledged_at": s.acknowledged_at,
+        "resolution_due": d.resolution_due, "promised_due": d.promised_due,
+        "overdue": overdue, "overdue_reasons": d.overdue_reasons,
+        "escalation_level": s.escalation_level, "responsible_department": book.name(s.department),
+        "customer_tier": s.tier,
+    });
+    (overdue, row)
+}
+
+/// `open-complaints`: complaints not closed, earliest unmet deadline first. Filters: `status`, `category`,
+/// `department`, `customer_id`, `severity`, `customer_tier`, `overdue=true|false`; paged.
+pub(super) fn open_complaints(book: &Book, query: &Query) -> Result<Value, ProjectionError> {
+    only(query, &["status", "category", "department", "customer_id", "severity", "customer_tier", "overdue"])?;
+    let paging = query.paging()?;
+    let overdue_only = match query.get("overdue") {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => return Err(bad(format!("overdue: {other:?} is not true or false"))),
+    };
+    let status = match query.get("status") {
+        None => None,
+        Some(name) => Some(
+            STATUSES
+                .iter()
+                .copied()
+                .find(|s| s.as_str() == name)
+                .ok_or_else(|| bad(format!("status: {name:?} is not a complaint status")))?,
+        ),
+    };
+    let text_filter = |name: &str| query.get(name).map(str::to_owned);
+    let (severity, tier) = (text_filter("severity"), text_filter("customer_tier"));
+    // A filter on a name the book has never seen matches nothing.
+    let sym_filter = |name: &str| -> Option<Option<Sym>> { query.get(name).map(|v| book.strings.lookup(v)) };
+    let (category, department, customer) =
+        (sym_filter("category"), sym_filter("department"), sym_filter("customer_id"));
+    let matches = |s: &Summary| {
+        status.is_none_or(|st| s.status == st)
+            && category.is_none_or(|c| c == Some(s.category))
+            && department.is_none_or(|d| d == Some(s.department))
+            && customer.is_none_or(|c| c == Some(s.customer))
+            && severity.as_deref().is_none_or(|v| text_of(s.severity) == v)
+            && tier.as_deref().is_none_or(|v| s.tier.map(text_of).as_deref() == Some(v))
+    };
+    let after = match paging.cursor.as_deref() {
+        None => None,
+        Some(cursor) => {
+            let (unmet, id) = cursor_parts(cursor)?;
+            let unmet: i64 = unmet.parse().map_err(|_| bad(format!("cursor {cursor:?} is not one this view gave")))?;
+            Some((unmet, Arc::<str>::from(id)))
+        }
+    };
+    let (mut count, mut overdue_count, mut more) = (0usize, 0usize, false);
+    let mut rows: Vec<(String, Value)> = Vec::with_capacity(paging.limit.min(256));
+    for (unmet, id) in &book.queue {
+        let Some(&slot) = book.by_id.get(id) else { continue };
+        let s = &book.slots[slot as usize];
+        if !matches(s) {
+            continue;
+        }
+        let (overdue, row) = open_row(book, s, &book.policy, query.as_of);
+        if overdue_only && !overdue {
+            continue;
+        }
+        count += 1;
+        overdue_count += usize::from(overdue);
+        if after.as_ref().is_some_and(|a| (*unmet, id) <= (a.0, &a.1)) {
+            continue;
+        }
+        if rows.len() < paging.limit {
+            rows.push((format!("{unmet}|{id}"), row));
+        } else {
+            more = true;
+        }
+    }
+    let next_cursor = if more { rows.last().map(|(k, _)| k.clone()) } else { None };
+    Ok(json!({
+        "as_of": query.as_of, "count": count, "overdue_count": overdue_count,
+        "complaints": rows.into_iter().map(|(_, row)| row).collect::<Vec<_>>(), "next_cursor": next_cursor,
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// customer-history
+
+/// `customer-history` (客户档案): one customer's complaints, newest first, with their outcomes. Query:
+/// `customer_id` (required); paged.
+pub(super) async fn customer_history(
+    book: &Book,
+    records: &KeyedMap<StreamState>,
+    stored: &dyn StateReader,
+    query: &Query,
+) -> Result<Value, ProjectionError> {
+    only(query, &["customer_id"])?;
+    let paging = query.paging()?;
+    let customer = query.get("customer_id").ok_or_else(|| bad("customer_id is required"))?;
+    let mut list: Vec<&Summary> = book
+        .strings
+        .lookup(customer)
+        .and_then(|sym| book.by_customer.get(&sym))
+        .into_iter()
+        .flatten()
+        .map(|&slot| &book.slots[slot as usize])
+        .filter(|s| s.received_at <= query.as_of)
+        .collect();
+    list.sort_by(|a, b| b.received_at.cmp(&a.received_at).then_with(|| b.id.cmp(&a.id)));
+    let open_count = list.iter().filter(|s| s.is_open()).count();
+    let tier = list.iter().find_map(|s| s.tier);
+    let start = match paging.cursor.as_deref() {
+        None => 0,
+        Some(cursor) => {
+            let (at, id) = cursor_parts(cursor)?;
+            let at: i64 = at.parse().map_err(|_| bad(format!("cursor {cursor:?} is not one this view gave")))?;
+            // Newest first: the next page starts after (older than, or the same instant and a smaller id).
+            list.iter().position(|s| (s.received_at.unix_nanos(), &*s.id) < (at, id)).unwrap_or(list.len())
+        }
+    };
+    let page: Vec<&Summary> = list.iter().skip(start).take(paging.limit).copied().collect();
+    let next_cursor = (start + page.len() < list.len())
+        .then(|| page.last().map(|s| format!("{}|{}", s.received_at.unix_nanos(), s.id)))
+        .flatten();
+    let ids: Vec<&str> = page.iter().map(|s| &*s.id).collect();
+    let full = records.read(&ids, stored).await?;
+    let rows: Vec<Value> = page
+        .iter()
+        .zip(full)
+        .map(|(s, state)| {
+            let c = state.as_ref().and_then(StreamState::complaint);
+            json!({
+                "complaint_id": &*s.id, "received_at": s.received_at, "channel": s.channel,
+                "category": book.name(s.category), "severity": s.severity, "status": s.status,
+                "outcome": s.outcome, "closed_at": s.closed_at,
+                "description": c.map(|c| c.description.as_str()), "product": c.and_then(|c| c.product.as_deref()),
+                "escalation_level": s.escalation_level, "reopen_count": s.reopen_count,
+                "confirmed_satisfied": s.confirmed_satisfied, "last_revisit_satisfaction": s.grades.last(),
+                "apology_visits": s.apology_visits,
+            })
+        })
+        .collect();
+    Ok(json!({
+        "customer_id": customer, "customer_tier": tier, "as_of": query.as_of,
+        "complaint_count": list.len(), "count": list.len(), "open_count": open_count,
+        "complaints": rows, "next_cursor": next_cursor,
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// repeat-issues
+
+/// Chains of complaints by one customer in one category, each within `window` of the one before, of at
+/// least two: largest first, then by first complaint id.
+fn repeat_chains(book: &Book, window_days: i64) -> Arc<Vec<(Sym, Sym, Vec<u32>)>> {
+    let mut cache = book.repeat_cache.lock().expect("repeat cache lock");
+    if let Some(hit) = cache.iter().find(|c| c.changes == book.changes && c.window_days == window_days) {
+        return Arc::clone(&hit.chains);
+    }
+    let window = window_days * DAY_NANOS;
+    let mut chains = Vec::new();
+    for (&customer, slots) in &book.by_customer {
+        if slots.len() < 2 {
+            continue;
+        }
+        let mut by_category: HashMap<Sym, Vec<u32>> = HashMap::new();
+        for &slot in slots {
+            by_category.entry(book.slots[slot as usize].category).or_default().push(slot);
+        }
+        for (category, mut list) in by_category {
+            if list.len() < 2 {
+                continue;
+            }
+            list.sort_by(|a, b| {
+                let (a, b) = (&book.slots[*a as usize], &book.slots[*b as usize]);
+                a.received_at.cmp(&b.received_at).then_with(|| a.id.cmp(&b.id))
+            });
+            let mut chain: Vec<u32> = Vec::new();
+            for slot in list {
+                let received = book.slots[slot as usize].received_at.unix_nanos();
+                if chain.last().is_some_and(|&l| received - book.slots[l as usize].received_at.unix_nanos() > window) {
+                    if chain.len() >= 2 {
+                        chains.push((customer, category, std::mem::take(&mut chain)));
+                    }
+                    chain.clear();
+                }
+                chain.push(slot);
+            }
+            if chain.len() >= 2 {
+                chains.push((customer, category, chain));
+            }
+        }
+    }
+    chains.sort_by(|a, b| {
+        b.2.len().cmp(&a.2.len()).then_with(|| book.slots[a.2[0] as usize].id.cmp(&book.slots[b.2[0] as usize].id))
+    });
+    let chains = Arc::new(chains);
+    cache.retain(|c| c.changes == book.changes);
+    if cache.len() == REPEAT_CACHE_WINDOWS_MAX {
+        cache.remove(0);
+    }
+    cache.push(super::book::RepeatCache { changes: book.changes, window_days, chains: Arc::clone(&chains) });
+    chains
+}
+
+/// `rising`/`falling` when the change between the two windows is larger than chance would make it
+/// (counts as Poisson: z = (recent − before) / √(recent + before) beyond ±1.96), else `steady`.
+pub(crate) fn trend(recent: u64, before: u64) -> &'static str {
+    let total = (recent + before) as f64;
+    if total == 0.0 {
+        return "steady";
+    }
+    let z = (recent as f64 - before as f64) / total.sqrt();
+    if z > TREND_Z_MIN {
+        "rising"
+    } else if z < -TREND_Z_MIN {
+        "falling"
+    } else {
+        "steady"
+    }
+}
+
+/// `repeat-issues`: repeat customers ranked by how many complaints they made in a chain (paged); root
+/// causes with counts and a trend over the last two windows; reopen rate; complaints whose revisit found
+/// the issue persisting. Query: `window_days` (default 90).
+pub(super) fn repeat_issues(book: &Book, query: &Query) -> Result<Value, ProjectionError> {
+    only(query, &["window_days"])?;
+    let paging = query.paging()?;
+    let window_days: i64 = query.parse("window_days")?.unwrap_or(90);
+    if !(1..=3650).contains(&window_days) {
+        return Err(bad("window_days must be in 1..=3650"));
+    }
+    let as_of = query.as_of;
+    let chains = repeat_chains(book, window_days);
+    let known = |slot: &u32| book.slots[*slot as usize].received_at <= as_of;
+    let ranked = chains.iter().filter_map(|(customer, category, chain)| {
+        let chain: Vec<u32> = chain.iter().copied().filter(known).collect();
+        (chain.len() >= 2).then_some((customer, category, chain))
+    });
+    let key = |chain: &[u32]| format!("{:010}|{}", u32::MAX as usize - chain.len(), book.slots[chain[0] as usize].id);
+    let (mut count, mut rows, mut more): (usize, Vec<(String, Value)>, bool) = (0, Vec::new(), false);
+    for (customer, category, chain) in ranked {
+        count += 1;
+        let k = key(&chain);
+        if paging.cursor.as_deref().is_some_and(|c| k.as_str() <= c) {
+            continue;
+        }
+        if rows.len() == paging.limit {
+            more = true;
+            continue;
+        }
+        let ids: Vec<&str> = chain.iter().map(|&s| &*book.slots[s as usize].id).collect();
+        rows.push((
+            k,
+            json!({"customer_id": book.name(*customer), "category": book.name(*category),
+            "count": ids.len(), "complaint_ids": ids}),
+        ));
+    }
+    let next_cursor = if more { rows.last().map(|(k, _)| k.clone()) } else { None };
+    let window = window_days * DAY_NANOS;
+    let mut causes: Vec<(u64, Value)> = Vec::new();
+    for (&(cause, department), arrivals) in &book.causes {
+        let count =
+            arrivals.range(..(Timestamp::from_unix_nanos(as_of.unix_nanos().saturating_add(1)), 0)).count() as u64;
+        if count < 2 {
+            continue;
+        }
+        let in_window = |from: i64, to: i64| {
+            arrivals.range((Timestamp::from_unix_nanos(from), 0)..(Timestamp::from_unix_nanos(to), 0)).count() as u64
+        };
+        let now = as_of.unix_nanos().saturating_add(1);
+        let recent = in_window(now - window, now);
+        let before = in_window(now - 2 * window, now - window);
+        causes.push((
+            count,
+            json!({"root_cause": book.name(cause), "responsible_department": book.name(department), "count": count,
+                "last_window": recent, "previous_window": before, "trend": trend(recent, before)}),
+        ));
+    }
+    causes.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1["root_cause"].as_str().cmp(&b.1["root_cause"].as_str())));
+    let root_cause_count = causes.len();
+    causes.truncate(ROOT_CAUSES_LISTED_MAX);
+    let reopen_rate = if book.resolved_ever == 0 { 0.0 } else { book.reopened as f64 / book.resolved_ever as f64 };
+    let persisting: Vec<&str> = book.persisting.iter().take(PERSISTING_LISTED_MAX).map(|id| &**id).collect();
+    Ok(json!({
+        "as_of": as_of, "window_days": window_days,
+        "repeat_complaints": rows.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
+        "count": count, "next_cursor": next_cursor,
+        "root_causes": causes.into_iter().map(|c| c.1).collect::<Vec<_>>(), "root_cause_count": root_cause_count,
+        "reopen_rate": (reopen_rate * 10_000.0).round() / 10_000.0,
+        "reopened": book.reopened, "resolved_at_least_once": book.resolved_ever,
+        "persisting": persisting, "persisting_count": book.persisting.len(),
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// satisfaction
+
+/// The nearest-rank `p` percentile of a seconds → count map, in hours to two decimals.
+fn percentile(map: &BTreeMap<u32, u64>, p: f64) -> Option<f64> {
+    let total: u64 = map.values().sum();
+    if total == 0 {
+        return None;
+    }
+    let rank = (p * (total - 1) as f64).round() as u64;
+    let mut seen = 0;
+    for (&seconds, &count) in map {
+        seen += count;
+        if seen > rank {
+            return Some((f64::from(seconds) / 3600.0 * 100.0).round() / 100.0);
+        }
+    }
+    None
+}
+
+fn share(part: u64, whole: u64) -> Option<f64> {
+    (whole > 0).then(|| ((part as f64 / whole as f64) * 10_000.0).round() / 10_000.0)
+}
+
+fn group_name(book: &Book, dimension: Dimension, sym: Sym) -> String {
+    match dimension {
+        Dimension::Channel => CHANNELS.get(sym as usize).map(|c| text_of(c)).unwrap_or_default(),
+        _ if sym == NONE => "unassigned".to_owned(),
+        _ => book.name(sym).unwrap_or_default().to_owned(),
+    }
+}
+
+/// `satisfaction`: revisit grades and the share satisfied (4–5), hours to acknowledge and to resolve (p50,
+/// p90), and the shares of deadlines met — the service level's and the desk's own promises, apart — per
+/// department, category or channel (`group_by`).
+pub(super) fn satisfaction(book: &Book, query: &Query) -> Result<Value, ProjectionError> {
+    query.only(&["group_by"])?;
+    let group_by = query.get("group_by").unwrap_or("department");
+    let dimension = Dimension::parse(group_by)
+        .ok_or_else(|| bad(format!("group_by: {group_by:?}; use department, category or channel")))?;
+    let as_of = query.as_of;
+    // The settled figures, plus what the instant decides: open complaints whose deadline passed by then.
+    let mut figures: BTreeMap<String, GroupFigures> = BTreeMap::new();
+    for (&sym, group) in &book.figures[dimension as usize] {
+        figures.insert(group_name(book, dimension, sym), group.clone());
+    }
+    for (_, id) in &book.queue {
+        let Some(&slot) = book.by_id.get(id) else { continue };
+        let s = &book.slots[slot as usize];
+        let d = book.policy.deadlines_of(&s.clock(), as_of);
+        let group = figures.entry(group_name(book, dimension, book.group_of(s, dimension))).or_default();
+        if s.acknowledged_at.is_none() && as_of > d.ack_due {
+            group.ack_judged += 1;
+        }
+        if s.delivered_at.is_none() && as_of > d.resolution_due {
+            group.resolution_judged += 1;
+        }
+        if s.delivered_at.is_none() && d.promised_due.is_some_and(|due| as_of > due) {
+            group.promise_judged += 1;
+        }
+    }
+    let rows: Vec<Value> = figures
+        .into_iter()
+        .filter(|(_, g)| g.complaints > 0)
+        .map(|(name, g)| {
+            let revisits: u64 = g.grades.iter().sum();
+            let satisfied = g.grades[3] + g.grades[4];
+            let sum: u64 = g.grades.iter().enumerate().map(|(i, n)| (i as u64 + 1) * n).sum();
+            let mean = (revisits > 0).then(|| (sum as f64 / revisits as f64 * 100.0).round() / 100.0);
+            let mut row = Map::new();
+            row.insert(group_by.to_owned(), json!(name));
+            row.insert("complaints".into(), json!(g.complaints));
+            row.insert("revisits".into(), json!(revisits));
+            row.insert("mean_satisfaction".into(), json!(mean));
+            row.insert("share_satisfied".into(), json!(share(satisfied, revisits)));
+            row.insert(
+                "hours_to_acknowledge".into(),
+                json!({"p50": percentile(&g.ack_seconds, 0.5), "p90": percentile(&g.ack_seconds, 0.9)}),
+            );
+            row.insert(
+                "hours_to_resolve".into(),
+                json!({"p50": percentile(&g.resolve_seconds, 0.5), "p90": percentile(&g.resolve_seconds, 0.9)}),
+            );
+            row.insert("acknowledgement_deadlines_met".into(), json!(share(g.ack_met, g.ack_judged)));
+            row.insert("resolution_deadlines_met".into(), json!(share(g.resolution_met, g.resolution_judged)));
+            row.insert("promise_deadlines_met".into(), json!(share(g.promise_met, g.promise_judged)));
+            Value::Object(row)
+        })
+        .collect();
+    Ok(json!({"as_of": as_of, "group_by": group_by, "groups": rows}))
+}
+
+// ---------------------------------------------------------------------------------------------
+// complaint
+
+/// The JSON view of a complaint: its folded state and its deadlines at `as_of`.
+pub fn complaint_json(
+    complaint: &redress_engine::lifecycle::ComplaintState,
+    version: u64,
+    policy: &SlaPolicy,
+    as_of: Timestamp,
+) -> Value {
+    let deadlines = policy.deadlines(complaint, as_of);
+    let mut view = match serde_json::to_value(complaint) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    };
+    view.insert("version".into(), json!(version));
+    view.insert("history_length".into(), json!(complaint.event_count));
+    view.insert("as_of".into(), json!(as_of));
+    view.insert("ack_due".into(), json!(deadlines.ack_due));
+    view.insert("resolution_due".into(), json!(deadlines.resolution_due));
+    view.insert("promised_due".into(), json!(deadlines.promised_due));
+    view.insert("overdue".into(), json!(!deadlines.overdue_reasons.is_empty()));
+    view.insert("overdue_reasons".into(), json!(deadlines.overdue_reasons));
+    Value::Object(view)
+}
+
+/// `complaint`: one complaint's state and deadlines. Query: `complaint_id` (required).
+pub(super) async fn complaint(
+    policy: &SlaPolicy,
+    records: &KeyedMap<StreamState>,
+    stored: &dyn StateReader,
+    query: &Query,
+) -> Result<Value, ProjectionError> {
+    query.only(&["complaint_id"])?;
+    let id = query.get("complaint_id").ok_or_else(|| bad("complaint_id is required"))?;
+    let state = records.read(&[id], stored).await?.pop().flatten();
+    let complaint = state
+        .as_ref()
+        .and_then(StreamState::complaint)
+        .filter(|c| c.received_at <= query.as_of)
+        .ok_or_else(|| ProjectionError::NotFound(format!("no complaint {id:?}")))?;
+    Ok(complaint_json(complaint, complaint.event_count.saturating_sub(1), policy, query.as_of))
+}
