@@ -18,7 +18,7 @@
 //! - `--writers N`: concurrent writers (and plain connections) of scenario 2 (default 64).
 //! - `--keep`: keep the schema (to look at it afterwards).
 
-use redress_adapters::postgres::PostgresStore;
+use redress_engine::PostgresStore;
 use redress_engine::{EventFilter, EventStore, ExpectedVersion, SledStore};
 use redress_schemas::{Position, ProposedEvent, StreamName};
 use serde_json::json;

@@ -2,7 +2,7 @@
 //! between the two backends. Runs against the real server (`REDRESS_TEST_DATABASE_URL`).
 
 use crate::support::*;
-use redress_adapters::postgres::PostgresStore;
+use redress_engine::PostgresStore;
 use redress_engine::{
     verify_store, Direction, EventFilter, EventStore, ExpectedVersion, SledStore, StoreError, StoreOptions,
     Subscription, Verification,
@@ -333,7 +333,7 @@ async fn fold_state_lives_in_the_same_database_keyed_and_resumes_without_reapply
     let schema = fresh_schema();
     let _guard = SchemaGuard::new(&schema);
     let store = Arc::new(connect_postgres(&schema).await);
-    let stores: Arc<dyn FoldStores> = Arc::new(store.fold_stores("server-a"));
+    let stores: Arc<dyn FoldStores> = Arc::new(redress_projections::PostgresFoldStores::new(&store, "server-a"));
     // The keyed store itself: atomic commits, prefix scans, generations.
     let (generation, space) = stores.current("t").await.unwrap();
     assert_eq!((generation, space.checkpoint().await.unwrap()), (0, None));
@@ -347,7 +347,7 @@ async fn fold_state_lives_in_the_same_database_keyed_and_resumes_without_reapply
     assert_eq!(space.get_many(&[b"a1".to_vec(), b"a2".to_vec()]).await.unwrap(), vec![None, Some(b"y".to_vec())]);
     assert_eq!(space.scan(b"a", None, 10).await.unwrap(), vec![(b"a2".to_vec(), b"y".to_vec())]);
     // Another server's space is its own.
-    let (_, other) = store.fold_stores("server-b").current("t").await.unwrap();
+    let (_, other) = redress_projections::PostgresFoldStores::new(&store, "server-b").current("t").await.unwrap();
     assert_eq!(other.get_many(&[b"a2".to_vec()]).await.unwrap(), vec![None]);
 
     for i in 0..6 {

@@ -2,7 +2,7 @@
 
 #![allow(dead_code)]
 
-use redress_adapters::postgres::PostgresStore;
+use redress_engine::PostgresStore;
 use redress_engine::{EventStore, SledStore};
 use redress_schemas::{EventId, ProposedEvent, StreamName};
 use serde_json::{json, Value};

@@ -279,8 +279,9 @@ pub async fn open_store(cli: &Cli) -> Result<Arc<dyn EventStore>, CliError> {
 async fn open_backend(cli: &Cli) -> Result<(Arc<dyn EventStore>, Option<Arc<dyn FoldStores>>), CliError> {
     match &cli.store {
         Some(url) => {
-            let store = crate::postgres::PostgresStore::connect_with(url, &cli.pg_schema, cli.store_options()).await?;
-            let checkpoints: Arc<dyn FoldStores> = Arc::new(store.fold_stores(&cli.server_name()));
+            let store = redress_engine::PostgresStore::connect_with(url, &cli.pg_schema, cli.store_options()).await?;
+            let checkpoints: Arc<dyn FoldStores> =
+                Arc::new(redress_projections::PostgresFoldStores::new(&store, &cli.server_name()));
             Ok((Arc::new(store), Some(checkpoints)))
         }
         None => {

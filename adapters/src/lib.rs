@@ -1,8 +1,7 @@
-//! Redress adapters: the HTTP API, the command line, the PostgreSQL store, and the demo data.
+//! Redress adapters: the HTTP API, the command line, and the demo data.
 //!
 //! Architecture invariant: no business rule lives here. Each handler parses, calls the engine, renders.
 
 pub mod cli;
 pub mod demo;
 pub mod http;
-pub mod postgres;

@@ -34,15 +34,17 @@ mod error;
 mod faults;
 pub mod lifecycle;
 pub mod limits;
+mod postgres_store;
 mod prepare;
 mod sled_store;
-pub mod staging;
+mod staging;
 mod store;
 mod subscription;
 
 pub use chain::{chain_hash, verify_export, verify_store, ChainVerifier, Verification};
 pub use error::StoreError;
 pub use faults::DiskFaults;
+pub use postgres_store::PostgresStore;
 pub use prepare::{prepare, PreparedEvent};
 pub use sled_store::{Recoveries, SledStore};
 pub use store::{

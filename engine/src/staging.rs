@@ -272,13 +272,6 @@ pub struct BuiltEvent {
     pub data: EventData,
 }
 
-impl BuiltEvent {
-    /// The event as readers and subscribers see it.
-    pub fn into_recorded(self) -> RecordedEvent {
-        RecordedEvent::from_header(self.header, self.data)
-    }
-}
-
 /// The records of an accepted append: positions from `next_position`, versions after `last_version`,
 /// hashes chained from `previous`. Returns where it landed, the events, and the last hash.
 pub fn build_append(

@@ -25,7 +25,7 @@ pub use projection::{
     Paging, Projection, ProjectionError, Query, Snapshot, SnapshotState, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX,
     SNAPSHOT_BYTES_MAX,
 };
-pub use state_store::{Checkpoint, FoldStore, FoldStores, MemoryFoldStores, SledFoldStores};
+pub use state_store::{Checkpoint, FoldStore, FoldStores, MemoryFoldStores, PostgresFoldStores, SledFoldStores};
 
 use policy::SlaPolicy;
 use redress_engine::EventStore;

@@ -1,9 +1,13 @@
-//! Where folds keep their keyed state and checkpoint: a sled database beside the embedded store, a
-//! PostgreSQL table beside the PostgreSQL store (in `adapters`), or memory.
+//! Where folds keep their keyed state and checkpoint: a sled database beside the embedded store,
+//! tables in the PostgreSQL store's schema (`postgres`), or memory.
 //!
 //! Each fold has its own space, and each space has a generation: a rebuild from position 0 writes a new
 //! generation beside the live one and switches to it in one step when it has caught up, so the live
 //! state keeps answering (and keeps its checkpoint) until then.
+
+mod postgres;
+
+pub use postgres::PostgresFoldStores;
 
 use crate::fold::{Change, Key, StateReader};
 use crate::projection::ProjectionError;

@@ -6,10 +6,12 @@
 //! in its own state, so two servers writing one space would mix keys of different positions. The server
 //! name comes from `redress serve --server-name` (default: the host name and the listen port).
 
-use super::PostgresStore;
+use super::{Checkpoint, FoldStore, FoldStores};
+use crate::fold::{Change, Key, StateReader};
+use crate::projection::ProjectionError;
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
-use redress_projections::{Change, Checkpoint, FoldStore, FoldStores, Key, ProjectionError, StateReader};
+use redress_engine::PostgresStore;
 use std::sync::Arc;
 
 fn failed(e: impl std::fmt::Display) -> ProjectionError {
@@ -23,14 +25,12 @@ pub struct PostgresFoldStores {
     server: String,
 }
 
-impl PostgresStore {
-    /// The fold spaces of server `server` in this store's schema (tables created by migration 3).
-    pub fn fold_stores(&self, server: &str) -> PostgresFoldStores {
-        PostgresFoldStores { pool: self.pool.clone(), schema: self.schema.clone(), server: server.to_owned() }
-    }
-}
-
 impl PostgresFoldStores {
+    /// The fold spaces of server `server` in `store`'s schema (tables created by its migration 3).
+    pub fn new(store: &PostgresStore, server: &str) -> PostgresFoldStores {
+        PostgresFoldStores { pool: store.pool().clone(), schema: store.schema().to_owned(), server: server.to_owned() }
+    }
+
     fn space(&self, fold: &str) -> String {
         format!("{}/{fold}", self.server)
     }

@@ -14,9 +14,9 @@
 
 use super::schema::Statements;
 use super::{describe, pg_error, read_all_page, to_u64};
+use crate::limits::READ_EVENTS_MAX;
+use crate::{CommittedBatch, EventFilter, StoreError};
 use deadpool_postgres::Pool;
-use redress_engine::limits::READ_EVENTS_MAX;
-use redress_engine::{CommittedBatch, EventFilter, StoreError};
 use redress_schemas::Position;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

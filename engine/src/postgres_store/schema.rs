@@ -16,7 +16,7 @@
 //! transaction.
 
 use super::{pg_error, to_u64};
-use redress_engine::StoreError;
+use crate::StoreError;
 use redress_schemas::Position;
 use tokio_postgres::Client;
 

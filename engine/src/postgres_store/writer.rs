@@ -11,12 +11,10 @@
 
 use super::schema::Statements;
 use super::{describe, pg_error, pool_error, to_hash, to_u64};
+use crate::lifecycle;
+use crate::staging::{self, ImportIds, StoredId, StreamCache, StreamHead, WriteCommand as Command};
+use crate::{AppendOutcome, AppendResult, CommittedBatch, ExpectedVersion, PreparedEvent, StoreError, StoreOptions};
 use deadpool_postgres::{Pool, Transaction};
-use redress_engine::lifecycle;
-use redress_engine::staging::{self, ImportIds, StoredId, StreamCache, StreamHead, WriteCommand as Command};
-use redress_engine::{
-    AppendOutcome, AppendResult, CommittedBatch, ExpectedVersion, PreparedEvent, StoreError, StoreOptions,
-};
 use redress_schemas::{
     codec, EventId, Hash, Position, RecordHeader, RecordedEvent, StreamName, Timestamp, WrittenEvent,
 };

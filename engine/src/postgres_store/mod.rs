@@ -1,7 +1,7 @@
 //! The PostgreSQL store: the engine's [`EventStore`] on tokio-postgres, for several Redress servers that
 //! share one database.
 //!
-//! It keeps every guarantee of the sled store (see `redress_engine::EventStore`), with these mechanisms:
+//! It keeps every guarantee of the sled store (see `crate::EventStore`), with these mechanisms:
 //! - **One appender at a time, across servers.** Every append transaction starts with
 //!   `SELECT … FROM head FOR UPDATE` on the single-row head. Positions are assigned under that lock, so
 //!   they are gapless and follow commit order: PostgreSQL makes a commit visible before it releases the
@@ -17,21 +17,17 @@
 //!
 //! Connections use no TLS (`NoTls`): put the database on a trusted network or a local socket.
 
-mod folds;
-pub use folds::PostgresFoldStores;
 mod live;
 mod schema;
 mod writer;
 
-use deadpool_postgres::{ClientWrapper, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
-use redress_engine::limits::{
-    READ_EVENTS_MAX, READ_SCAN_EVENTS_MAX, SUBSCRIPTION_QUEUE_BATCHES_MAX, WRITER_QUEUE_APPENDS_MAX,
-};
-use redress_engine::staging::{self, check_position, WriteCommand as Command};
-use redress_engine::{
+use crate::limits::{READ_EVENTS_MAX, READ_SCAN_EVENTS_MAX, SUBSCRIPTION_QUEUE_BATCHES_MAX, WRITER_QUEUE_APPENDS_MAX};
+use crate::staging::{self, check_position, WriteCommand as Command};
+use crate::{
     AppendOutcome, CommittedBatch, Direction, EventFilter, EventStore, ExpectedVersion, Head, Page, StoreError,
     StoreOptions,
 };
+use deadpool_postgres::{ClientWrapper, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use redress_schemas::{codec, Hash, Position, ProposedEvent, RecordedEvent, StreamName, WrittenEvent};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -135,6 +131,11 @@ impl PostgresStore {
     }
 
     /// The schema this store lives in.
+    /// The connection pool (the read side keeps its fold state in the same schema through it).
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
     pub fn schema(&self) -> &str {
         &self.schema
     }
@@ -149,7 +150,7 @@ impl PostgresStore {
         self.commands.lock().expect("commands lock").take();
         let writer = self.writer.lock().expect("writer lock").take();
         let Some(writer) = writer else { return Ok(()) };
-        let timeout = redress_engine::limits::CLOSE_TIMEOUT_DEFAULT;
+        let timeout = crate::limits::CLOSE_TIMEOUT_DEFAULT;
         match tokio::time::timeout(timeout, writer).await {
             Ok(_) => Ok(()),
             Err(_) => Err(StoreError::Unavailable(format!(
