@@ -130,7 +130,9 @@ async fn demo_store(opts: &Opts) -> (PathBuf, DemoSummary) {
     std::fs::create_dir_all(&cache).expect("create the cache dir");
     let text = std::fs::read_to_string(answers_path()).expect("read qa-standard-answers.jsonl");
     let answers = demo::parse_standard_answers(&text).expect("parse the standard answers");
-    let config = DemoConfig { seed: opts.seed, complaints: opts.complaints, ..DemoConfig::default() };
+    // A year that has passed: the store refuses events dated in the future (EVENTS.md v1.1).
+    let start = Timestamp::parse("2025-01-01T00:00:00Z").expect("a valid instant");
+    let config = DemoConfig { seed: opts.seed, complaints: opts.complaints, start, ..DemoConfig::default() };
     let start = Instant::now();
     let appends = demo::generate(&config, &answers);
     let summary = demo::summarize(&appends);
