@@ -168,7 +168,7 @@ async fn every_kind_of_bad_input_gets_its_error_and_writes_nothing() {
             StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", None),
         ("event over 1 MiB", json!({"events": [progress(json!("x".repeat(1_100_000)))]}).to_string().into_bytes(),
             StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", None),
-        ("body over the limit", vec![b' '; http::REQUEST_BYTES_MAX + 1], StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", None),
+        ("body over the limit", vec![b' '; http::BODY_BYTES_MAX + 1], StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", None),
     ];
     for (name, raw, status, code, field) in cases {
         let (got, answer) = s.raw_post(path, ADMIN, raw).await;

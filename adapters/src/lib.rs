@@ -4,5 +4,6 @@
 
 pub mod cli;
 pub mod demo;
+pub mod files;
 pub mod http;
 pub mod postgres;
