@@ -5,10 +5,11 @@ use super::error::ApiError;
 use super::limits::ServeLimits;
 use super::metrics::Metrics;
 use axum::http::StatusCode;
+use futures_util::task::AtomicWaker;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -18,11 +19,23 @@ use tokio::time::{Instant, Sleep};
 /// service, down when the response body is finished or dropped ([`RequestInFlight`]). HTTP/1.1 handles
 /// one request at a time, so this is 0 or 1; a count keeps it right whatever order hyper drops things in.
 #[derive(Debug, Default)]
-pub struct Handling(AtomicUsize);
+pub struct Handling {
+    in_flight: AtomicUsize,
+    /// Responses finished so far: the clock starts the idle wait when this moves, even if it never
+    /// saw the connection busy (a request handled between two of its reads).
+    finished: AtomicU64,
+    /// The connection's task, woken when a response finishes: hyper may have nothing else to do on
+    /// the connection then, and the idle deadline must start.
+    task: AtomicWaker,
+}
 
 impl Handling {
     fn busy(&self) -> bool {
-        self.0.load(Ordering::Acquire) > 0
+        self.in_flight.load(Ordering::Acquire) > 0
+    }
+
+    fn finished(&self) -> u64 {
+        self.finished.load(Ordering::Acquire)
     }
 }
 
@@ -32,14 +45,16 @@ pub struct RequestInFlight(Arc<Handling>);
 impl RequestInFlight {
     /// Marks `handling` busy until the returned guard is dropped.
     pub fn start(handling: &Arc<Handling>) -> RequestInFlight {
-        handling.0.fetch_add(1, Ordering::AcqRel);
+        handling.in_flight.fetch_add(1, Ordering::AcqRel);
         RequestInFlight(Arc::clone(handling))
     }
 }
 
 impl Drop for RequestInFlight {
     fn drop(&mut self) {
-        self.0 .0.fetch_sub(1, Ordering::AcqRel);
+        self.0.finished.fetch_add(1, Ordering::AcqRel);
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.0.task.wake();
     }
 }
 
@@ -63,6 +78,8 @@ enum Wait {
 /// hyper's own timer stays as a backstop at their sum (see `edge::serve`).
 struct Clock {
     wait: Wait,
+    /// `Handling::finished` when the clock last looked.
+    finished_seen: u64,
     sleep: Pin<Box<Sleep>>,
     header_read_timeout: std::time::Duration,
     idle_timeout: std::time::Duration,
@@ -72,22 +89,26 @@ impl Clock {
     fn new(limits: &ServeLimits) -> Clock {
         Clock {
             wait: Wait::Head,
+            finished_seen: 0,
             sleep: Box::pin(tokio::time::sleep(limits.header_read_timeout)),
             header_read_timeout: limits.header_read_timeout,
             idle_timeout: limits.idle_timeout,
         }
     }
 
-    /// Moves to what the connection waits for now, given whether a request is being handled and
-    /// whether bytes just arrived, and restarts the deadline when that changes.
-    fn update(&mut self, busy: bool, got_bytes: bool) {
-        let next = match (self.wait, busy, got_bytes) {
-            (_, true, _) => Wait::Nothing,
-            (Wait::Nothing, false, false) => Wait::Idle,
-            (Wait::Nothing | Wait::Idle, false, true) => Wait::Head,
-            (wait, false, _) => wait,
+    /// Moves to what the connection waits for now, given whether a request is being handled, how many
+    /// responses have finished, and whether bytes just arrived; restarts the deadline on a change.
+    fn update(&mut self, busy: bool, finished: u64, got_bytes: bool) {
+        let responded = finished != self.finished_seen;
+        self.finished_seen = finished;
+        let next = match (self.wait, busy, responded, got_bytes) {
+            (_, true, _, _) => Wait::Nothing,
+            // A response finished since the last look: the next request's head starts with these bytes.
+            (_, false, true, true) | (Wait::Nothing | Wait::Idle, false, false, true) => Wait::Head,
+            (_, false, true, false) | (Wait::Nothing, false, false, false) => Wait::Idle,
+            (wait, false, false, _) => wait,
         };
-        if next != self.wait {
+        if next != self.wait || responded {
             self.wait = next;
             let timeout = match next {
                 Wait::Head => self.header_read_timeout,
@@ -217,6 +238,9 @@ struct Linger {
 /// A connection's socket as hyper sees it.
 pub struct EdgeIo<S> {
     stream: S,
+    /// Set when the server shuts down: a connection between requests then ends at once instead of at
+    /// its deadline (hyper closes idle ones itself, but not one that has begun a head, or not begun).
+    stopping: Arc<AtomicBool>,
     /// `None` when the limits are not enforced (benchmark comparison only).
     clock: Option<Clock>,
     handling: Arc<Handling>,
@@ -228,11 +252,19 @@ pub struct EdgeIo<S> {
 }
 
 impl<S> EdgeIo<S> {
-    /// Wraps a freshly accepted `stream`; `handling` is shared with the connection's service.
-    pub fn new(stream: S, handling: Arc<Handling>, limits: Arc<ServeLimits>, metrics: Arc<Metrics>) -> EdgeIo<S> {
+    /// Wraps a freshly accepted `stream`; `handling` is shared with the connection's service,
+    /// `stopping` with the accept loop.
+    pub fn new(
+        stream: S,
+        handling: Arc<Handling>,
+        stopping: Arc<AtomicBool>,
+        limits: Arc<ServeLimits>,
+        metrics: Arc<Metrics>,
+    ) -> EdgeIo<S> {
         let clock = limits.enforced.then(|| Clock::new(&limits));
         EdgeIo {
             stream,
+            stopping,
             clock,
             handling,
             lines: HeadLines::default(),
@@ -247,6 +279,11 @@ impl<S> EdgeIo<S> {
 impl<S: AsyncRead + Unpin> AsyncRead for EdgeIo<S> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        let busy = this.handling.busy();
+        if !busy && this.stopping.load(Ordering::Relaxed) {
+            // The end of the stream: hyper closes the connection, answering nothing.
+            return Poll::Ready(Ok(()));
+        }
         let before = buf.filled().len();
         let poll = Pin::new(&mut this.stream).poll_read(cx, buf);
         let got_bytes = matches!(poll, Poll::Ready(Ok(()))) && buf.filled().len() > before;
@@ -254,7 +291,8 @@ impl<S: AsyncRead + Unpin> AsyncRead for EdgeIo<S> {
             this.lines.observe(&buf.filled()[before..]);
         }
         if let Some(clock) = &mut this.clock {
-            clock.update(this.handling.busy(), got_bytes);
+            this.handling.task.register(cx.waker());
+            clock.update(busy, this.handling.finished(), got_bytes);
             if poll.is_pending() && clock.expired(cx) {
                 this.metrics.connections_timed_out.fetch_add(1, Ordering::Relaxed);
                 return Poll::Ready(Err(io::Error::new(

@@ -34,7 +34,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -88,6 +88,7 @@ pub async fn serve(
         .header_read_timeout(limits.enforced.then(|| limits.header_read_timeout + limits.idle_timeout));
     let slots = limits.enforced.then(|| Arc::new(Semaphore::new(limits.connections_max)));
     let graceful = GracefulShutdown::new();
+    let stopping = Arc::new(AtomicBool::new(false));
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let slot = match &slots {
@@ -110,7 +111,13 @@ pub async fn serve(
         // Small answers go out at once (Nagle would hold them for the client's delayed ACK).
         let _ = stream.set_nodelay(true);
         let handling = Arc::new(Handling::default());
-        let io = EdgeIo::new(stream, Arc::clone(&handling), Arc::clone(&limits), Arc::clone(&metrics));
+        let io = EdgeIo::new(
+            stream,
+            Arc::clone(&handling),
+            Arc::clone(&stopping),
+            Arc::clone(&limits),
+            Arc::clone(&metrics),
+        );
         let service = TowerToHyperService::new(ConnectionService { app: app.clone(), handling });
         let connection = graceful.watch(http.serve_connection(TokioIo::new(io), service));
         let open = OpenConnection::new(Arc::clone(&metrics));
@@ -123,6 +130,7 @@ pub async fn serve(
     }
     drop(listener);
     let _ = stop_streams.send(true);
+    stopping.store(true, Ordering::Relaxed);
     graceful.shutdown().await;
     Ok(())
 }
