@@ -414,7 +414,22 @@ async fn the_openapi_document_lists_every_route_and_every_route_is_served() {
     );
     for (method, path) in ROUTES {
         let operation = &paths[*path][*method];
-        assert!(operation["responses"].as_object().is_some_and(|r| !r.is_empty()), "{method} {path} is documented");
+        let responses = operation["responses"].as_object().unwrap_or_else(|| panic!("{method} {path} is documented"));
+        // What the edge answers on any route, and 401 where a token is needed.
+        let open = ["/health", "/openapi.json"].contains(path);
+        let mut expected = vec!["400", "405", "414", "431", "503"];
+        if !open {
+            expected.push("401");
+        }
+        if *path == "/streams/{stream}/events" {
+            expected.extend(["408", "413"]);
+        }
+        for status in expected {
+            assert!(responses.contains_key(status), "{method} {path} documents {status}: {:?}", responses.keys());
+        }
+        let header = |status: &str, name: &str| responses.get(status).is_some_and(|r| r["headers"].get(name).is_some());
+        assert!(header("405", "Allow") && header("503", "Retry-After"), "{method} {path}: Allow, Retry-After");
+        assert!(open || header("401", "WWW-Authenticate"), "{method} {path}: WWW-Authenticate");
     }
     for (method, path, request, _) in one_request_per_route() {
         s.settle().await;
