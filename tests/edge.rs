@@ -128,6 +128,17 @@ async fn ask(s: &Server, raw_head: Vec<u8>) -> Answer {
     raw.answer().await
 }
 
+/// A connection that has sent an append's head (a publisher's token) and the first `sent` bytes of
+/// its body, for a new complaint `id`; and the rest of the body, to send when the test wants.
+async fn append_in_flight(s: &Server, id: &str, sent: usize) -> (Raw, Vec<u8>) {
+    let request = body(json!("no_stream"), vec![received_json(id)]).to_string().into_bytes();
+    let mut raw = Raw::connect(s).await;
+    let path = format!("/streams/complaint-{id}/events");
+    raw.send(&head("POST", &path, Some(&format!("Bearer {PUBLISHER}")), Some(request.len()))).await;
+    raw.send(&request[..sent]).await;
+    (raw, request[sent..].to_vec())
+}
+
 fn limits() -> ServeLimits {
     ServeLimits::default()
 }
@@ -347,17 +358,8 @@ async fn an_idle_keep_alive_connection_lasts_the_idle_timeout_not_the_header_tim
 async fn a_body_that_does_not_arrive_in_time_is_408_and_writes_nothing() {
     let timeout = Duration::from_millis(500);
     let s = start_with(ServeLimits { body_read_timeout: timeout, ..limits() }).await;
-    let request = body(json!("no_stream"), vec![received_json("slow1")]).to_string();
-    let mut raw = Raw::connect(&s).await;
     let started = Instant::now();
-    raw.send(&head(
-        "POST",
-        "/streams/complaint-slow1/events",
-        Some(&format!("Bearer {PUBLISHER}")),
-        Some(request.len()),
-    ))
-    .await;
-    raw.send(&request.as_bytes()[..20]).await;
+    let (mut raw, _rest) = append_in_flight(&s, "slow1", 20).await;
     let answer = raw.answer().await;
     answer.assert_error(408, "request_timeout", "a body cut short");
     assert!(started.elapsed() >= timeout, "after the body timeout: {:?}", started.elapsed());
@@ -432,16 +434,7 @@ async fn subscriptions_hold_a_connection_slot_and_outlive_every_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn beyond_the_requests_in_flight_limit_requests_get_a_json_503_with_retry_after_at_once() {
     let s = start_with(ServeLimits { requests_in_flight_max: 1, body_read_timeout: ANSWER_WAIT, ..limits() }).await;
-    let request = body(json!("no_stream"), vec![received_json("held1")]).to_string();
-    let mut held = Raw::connect(&s).await;
-    held.send(&head(
-        "POST",
-        "/streams/complaint-held1/events",
-        Some(&format!("Bearer {PUBLISHER}")),
-        Some(request.len()),
-    ))
-    .await;
-    held.send(&request.as_bytes()[..10]).await;
+    let (mut held, rest) = append_in_flight(&s, "held1", 10).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut raw = Raw::connect(&s).await;
     let started = Instant::now();
@@ -450,7 +443,7 @@ async fn beyond_the_requests_in_flight_limit_requests_get_a_json_503_with_retry_
     answer.assert_error(503, "unavailable", "a request beyond the limit");
     assert_eq!(answer.header("retry-after"), Some("1"));
     assert!(started.elapsed() < Duration::from_secs(2), "at once, not after a wait: {:?}", started.elapsed());
-    held.send(&request.as_bytes()[10..]).await;
+    held.send(&rest).await;
     assert_eq!(held.answer().await.status, 201, "the request in flight completes");
     raw.send(&head("GET", "/health", None, None)).await;
     assert_eq!(raw.answer().await.status, 200, "and its slot is free again");
@@ -467,24 +460,14 @@ async fn shutdown_finishes_requests_in_flight_and_does_not_wait_for_idle_or_slow
     partial.send(b"GET /health HTTP/1.1\r\n").await;
     let subscription =
         s.client.get(format!("{}/subscribe?from_position=0", s.base)).bearer_auth(AUDITOR).send().await.unwrap();
-    let request = body(json!("no_stream"), vec![received_json("late1")]).to_string();
-    let mut in_flight = Raw::connect(&s).await;
-    in_flight
-        .send(&head(
-            "POST",
-            "/streams/complaint-late1/events",
-            Some(&format!("Bearer {PUBLISHER}")),
-            Some(request.len()),
-        ))
-        .await;
-    in_flight.send(&request.as_bytes()[..10]).await;
+    let (mut in_flight, rest) = append_in_flight(&s, "late1", 10).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     let started = Instant::now();
     s.stop_serving();
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(TcpStream::connect(s.address()).await.is_err(), "no longer accepting");
-    in_flight.send(&request.as_bytes()[10..]).await;
+    in_flight.send(&rest).await;
     assert_eq!(in_flight.answer().await.status, 201, "the append in flight is answered");
     let served = s.served.take().unwrap();
     tokio::time::timeout(ANSWER_WAIT, served).await.expect("the server stops").unwrap().unwrap();

@@ -79,43 +79,33 @@ impl Metrics {
             );
         }
         drop(requests);
-        let counter = |out: &mut String, name: &str, help: &str, v: u64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
-        };
-        counter(
-            &mut out,
-            "redress_events_appended_total",
-            "Events written by appends.",
-            self.events_appended.load(Ordering::Relaxed),
-        );
-        counter(
-            &mut out,
-            "redress_appends_idempotent_total",
-            "Appends answered as retries, writing nothing.",
-            self.appends_idempotent.load(Ordering::Relaxed),
-        );
-        counter(
-            &mut out,
-            "redress_http_connections_timed_out_total",
-            "Connections closed because a request head, or the next request, did not arrive in time.",
-            self.connections_timed_out.load(Ordering::Relaxed),
-        );
-        counter(
-            &mut out,
-            "redress_http_heads_refused_total",
-            "Request heads refused before routing: unparsable, request line or headers too long.",
-            self.heads_refused.load(Ordering::Relaxed),
-        );
-        let gauge = |out: &mut String, name: &str, help: &str, v: u64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
-        };
-        gauge(
-            &mut out,
-            "redress_http_connections_open",
-            "Open connections.",
-            self.connections_open.load(Ordering::Relaxed),
-        );
-        gauge(&mut out, "redress_sse_clients", "Open subscription streams.", self.sse_clients.load(Ordering::Relaxed));
+        let counters = [
+            ("redress_events_appended_total", "Events written by appends.", &self.events_appended),
+            (
+                "redress_appends_idempotent_total",
+                "Appends answered as retries, writing nothing.",
+                &self.appends_idempotent,
+            ),
+            (
+                "redress_http_connections_timed_out_total",
+                "Connections closed because a request head, or the next request, did not arrive in time.",
+                &self.connections_timed_out,
+            ),
+            (
+                "redress_http_heads_refused_total",
+                "Request heads refused before routing: unparsable, request line or headers too long.",
+                &self.heads_refused,
+            ),
+        ];
+        let gauges = [
+            ("redress_http_connections_open", "Open connections.", &self.connections_open),
+            ("redress_sse_clients", "Open subscription streams.", &self.sse_clients),
+        ];
+        let kinds = counters.iter().map(|c| ("counter", c)).chain(gauges.iter().map(|g| ("gauge", g)));
+        for (kind, (name, help, value)) in kinds {
+            let value = value.load(Ordering::Relaxed);
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+        }
         let _ = writeln!(out, "# HELP redress_log_head_position Position of the last durable event (-1: empty).\n# TYPE redress_log_head_position gauge");
         let _ = writeln!(out, "redress_log_head_position {}", head_position.map_or(-1, |p| p as i64));
         let _ = writeln!(out, "# HELP redress_append_duration_seconds Durable append latency.\n# TYPE redress_append_duration_seconds histogram");
