@@ -198,7 +198,7 @@ pub struct EdgeLimitArgs {
     pub max_body_bytes: usize,
     /// Benchmark only: serve without the limits above (except the body size), to measure their cost.
     /// Slow or idle clients can then hold the server.
-    #[arg(long, env = "REDRESS_BENCH_UNLIMITED_EDGE", hide = true)]
+    #[arg(long, env = "REDRESS_BENCH_UNLIMITED_EDGE", hide = true, value_parser = clap::builder::BoolishValueParser::new())]
     pub bench_unlimited_edge: bool,
 }
 

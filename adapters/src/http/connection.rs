@@ -12,6 +12,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
@@ -74,25 +75,37 @@ enum Wait {
 ///
 /// hyper has one timer for this, `header_read_timeout`, which runs from the end of a response to the
 /// end of the next request head: it cannot give a 10 s head and a 60 s idle wait at once. This clock
-/// starts the head's deadline at its first byte instead (or at the connection's start), so both hold;
-/// hyper's own timer stays as a backstop at their sum (see `edge::serve`).
+/// starts the head's deadline at its first byte instead (or at the connection's start), so both hold.
+///
+/// Moving a deadline costs no timer operation (a connection moves it two or three times a request):
+/// `deadline` is a plain instant, and `alarm` is armed at most `horizon` (the shorter timeout) ahead.
+/// Every deadline is set at least `horizon` after the moment it is set, so it never comes before
+/// the alarm; when the alarm rings early, it is re-armed. A connection's timer so works about once
+/// per `horizon`, whatever its request rate.
 struct Clock {
     wait: Wait,
     /// `Handling::finished` when the clock last looked.
     finished_seen: u64,
-    sleep: Pin<Box<Sleep>>,
-    header_read_timeout: std::time::Duration,
-    idle_timeout: std::time::Duration,
+    /// When the current wait ends (nothing while `wait` is `Nothing`).
+    deadline: Instant,
+    /// Rings at or before `deadline`.
+    alarm: Pin<Box<Sleep>>,
+    header_read_timeout: Duration,
+    idle_timeout: Duration,
+    horizon: Duration,
 }
 
 impl Clock {
     fn new(limits: &ServeLimits) -> Clock {
+        let deadline = Instant::now() + limits.header_read_timeout;
         Clock {
             wait: Wait::Head,
             finished_seen: 0,
-            sleep: Box::pin(tokio::time::sleep(limits.header_read_timeout)),
+            deadline,
+            alarm: Box::pin(tokio::time::sleep_until(deadline)),
             header_read_timeout: limits.header_read_timeout,
             idle_timeout: limits.idle_timeout,
+            horizon: limits.header_read_timeout.min(limits.idle_timeout),
         }
     }
 
@@ -115,21 +128,31 @@ impl Clock {
                 Wait::Idle => self.idle_timeout,
                 Wait::Nothing => return,
             };
-            self.sleep.as_mut().reset(Instant::now() + timeout);
+            self.deadline = Instant::now() + timeout;
         }
     }
 
-    /// Whether the current deadline has passed (registering `cx` to be woken when it does).
+    /// Whether the current deadline has passed (registering `cx` to be woken when it may have).
     fn expired(&mut self, cx: &mut Context<'_>) -> bool {
-        self.wait != Wait::Nothing && self.sleep.as_mut().poll(cx).is_ready()
+        if self.wait == Wait::Nothing {
+            return false;
+        }
+        while self.alarm.as_mut().poll(cx).is_ready() {
+            let now = Instant::now();
+            if now >= self.deadline {
+                return true;
+            }
+            self.alarm.as_mut().reset(self.deadline.min(now + self.horizon));
+        }
+        false
     }
 }
 
-/// The lines of the request head being read, counted from the bytes read: enough to tell, when hyper
-/// refuses a head that overflows its buffer (it says 431 for any), whether the request line alone was
-/// over its limit (414). A blank line ends a head. After a request with a body that does not end with
-/// a line break, the body's last line is counted into the next head's first line; this can only turn
-/// a 431 of such a pipelined head into a 414.
+/// The lines of the request head being read, counted from the bytes read between requests: enough to
+/// tell, when hyper refuses a head that overflows its buffer (it says 431 for any), whether the
+/// request line alone was over its limit (414). A blank line ends a head. A body read together with
+/// its head (in one read) and not ending with a line break is counted into the next head's first
+/// line; this can only turn a 431 of the next, pipelined, head into a 414.
 #[derive(Debug, Default)]
 struct HeadLines {
     /// Complete lines of the current head.
@@ -141,21 +164,22 @@ struct HeadLines {
 
 impl HeadLines {
     fn observe(&mut self, bytes: &[u8]) {
-        for piece in bytes.split_inclusive(|&b| b == b'\n') {
-            self.line_bytes = self.line_bytes.saturating_add(piece.len());
-            if piece.last() == Some(&b'\n') {
-                if self.line_bytes <= 2 {
-                    // "\r\n" or "\n": the end of a head.
-                    self.lines = 0;
-                } else {
-                    if self.lines == 0 {
-                        self.first_line_bytes = self.line_bytes;
-                    }
-                    self.lines += 1;
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', bytes) {
+            let line_bytes = self.line_bytes.saturating_add(end + 1 - start);
+            if line_bytes <= 2 {
+                // "\r\n" or "\n": the end of a head.
+                self.lines = 0;
+            } else {
+                if self.lines == 0 {
+                    self.first_line_bytes = line_bytes;
                 }
-                self.line_bytes = 0;
+                self.lines += 1;
             }
+            self.line_bytes = 0;
+            start = end + 1;
         }
+        self.line_bytes = self.line_bytes.saturating_add(bytes.len() - start);
     }
 
     fn request_line_bytes(&self) -> usize {
@@ -287,7 +311,8 @@ impl<S: AsyncRead + Unpin> AsyncRead for EdgeIo<S> {
         let before = buf.filled().len();
         let poll = Pin::new(&mut this.stream).poll_read(cx, buf);
         let got_bytes = matches!(poll, Poll::Ready(Ok(()))) && buf.filled().len() > before;
-        if got_bytes {
+        // Bytes read while a request is handled are its body: no head to count in them.
+        if got_bytes && !busy {
             this.lines.observe(&buf.filled()[before..]);
         }
         if let Some(clock) = &mut this.clock {

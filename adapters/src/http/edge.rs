@@ -7,12 +7,12 @@
 //!   idle or slow one close, so an authenticated client in the backlog is served once they do.
 //! - **Request heads**: hyper buffers at most [`ServeLimits::head_buffer_bytes_max`] and
 //!   `header_fields_max` fields (it answers 400, 414 and 431 itself; [`EdgeIo`] gives those answers
-//!   API.md's JSON body); the router's `check_head` holds the exact 64 KiB and 16 KiB limits.
+//!   API.md's JSON body); `refuse_head` holds the exact 64 KiB and 16 KiB limits for the rest.
 //! - **Time**: [`EdgeIo`] closes a connection whose request head does not arrive within
 //!   `header_read_timeout` (from the connection's start, or from the head's first byte) or whose next
 //!   request does not begin within `idle_timeout`. hyper's `header_read_timeout` runs from the end of
-//!   one response to the end of the next head, so alone it cannot give both; it stays as a backstop set
-//!   to their sum. A body has `body_read_timeout` in all, in the handler that reads it.
+//!   one response to the end of the next head, so it cannot give both; it is off. A body has
+//!   `body_read_timeout` in all, in the handler that reads it.
 //! - **Requests in flight**: tower's concurrency limit with load shedding: beyond
 //!   `requests_in_flight_max`, a `503 unavailable` with `Retry-After` at once, not a queue.
 
@@ -22,12 +22,12 @@ use super::limits::{ServeLimits, RETRY_AFTER_SECONDS};
 use super::{router, AppState};
 use axum::body::{Body, Bytes};
 use axum::error_handling::HandleErrorLayer;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use futures_util::future::BoxFuture;
 use http_body::Frame;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use std::convert::Infallible;
@@ -80,12 +80,13 @@ pub async fn serve(
 ) -> io::Result<()> {
     let limits = Arc::clone(&state.limits);
     let metrics = Arc::clone(&state.inner.metrics);
-    let app = shed_load(router(state), &limits);
+    let app = shed_load(router(state), &limits, &metrics);
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .max_buf_size(limits.head_buffer_bytes_max())
+    http.max_buf_size(limits.head_buffer_bytes_max())
         .max_headers(limits.header_fields_max)
-        .header_read_timeout(limits.enforced.then(|| limits.header_read_timeout + limits.idle_timeout));
+        // `EdgeIo`'s clock is the connection's one timer: hyper's would cost a timer operation per
+        // request and could not tell a head from an idle wait (see `connection::Clock`).
+        .header_read_timeout(None);
     let slots = limits.enforced.then(|| Arc::new(Semaphore::new(limits.connections_max)));
     let graceful = GracefulShutdown::new();
     let stopping = Arc::new(AtomicBool::new(false));
@@ -118,7 +119,12 @@ pub async fn serve(
             Arc::clone(&limits),
             Arc::clone(&metrics),
         );
-        let service = TowerToHyperService::new(ConnectionService { app: app.clone(), handling });
+        let service = TowerToHyperService::new(ConnectionService {
+            app: app.clone(),
+            handling,
+            limits: Arc::clone(&limits),
+            metrics: Arc::clone(&metrics),
+        });
         let connection = graceful.watch(http.serve_connection(TokioIo::new(io), service));
         let open = OpenConnection::new(Arc::clone(&metrics));
         tokio::spawn(async move {
@@ -165,14 +171,16 @@ impl Drop for OpenConnection {
 /// The layers wrap the whole router, not each route, so the limit is one for the server.
 type App = BoxCloneService<axum::http::Request<Body>, Response, Infallible>;
 
-fn shed_load(router: Router, limits: &ServeLimits) -> App {
+fn shed_load(router: Router, limits: &ServeLimits, metrics: &Arc<super::Metrics>) -> App {
     if !limits.enforced {
         return BoxCloneService::new(router);
     }
     let max = limits.requests_in_flight_max;
+    let metrics = Arc::clone(metrics);
     // Load shedding's `Overloaded` is the only error of these layers (the router's is `Infallible`).
     let shed = move |error: BoxError| async move {
         if error.is::<tower::load_shed::error::Overloaded>() {
+            metrics.requests_shed.fetch_add(1, Ordering::Relaxed);
             ApiError::overloaded(max, RETRY_AFTER_SECONDS)
         } else {
             ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", error.to_string())
@@ -183,12 +191,31 @@ fn shed_load(router: Router, limits: &ServeLimits) -> App {
     )
 }
 
-/// One connection's service: the app, marking the connection busy from the moment a request reaches
-/// it until its response body is done, so [`EdgeIo`] applies no deadline meanwhile.
+/// One connection's service: refuses a request line or headers over their limits, else calls the app;
+/// and marks the connection busy from the moment a request reaches it until its response body is
+/// done, so [`EdgeIo`] applies no deadline meanwhile.
 #[derive(Clone)]
 struct ConnectionService {
     app: App,
     handling: Arc<Handling>,
+    limits: Arc<ServeLimits>,
+    metrics: Arc<super::Metrics>,
+}
+
+/// The refusal of a request whose line (method, path and query) or headers are over their limits.
+/// hyper refuses what does not fit its head buffer before this (see [`EdgeIo`]); this holds the
+/// exact limits for what does. It runs before load shedding and routing: the cheapest refusal first.
+fn refuse_head<B>(request: &axum::http::Request<B>, limits: &ServeLimits) -> Option<ApiError> {
+    // A header field as sent: name, ": ", value, CR LF.
+    const FIELD_FRAMING_BYTES: usize = 4;
+    let target = request.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if request.method().as_str().len() + target > limits.request_line_bytes_max {
+        return Some(ApiError::uri_too_long(limits.request_line_bytes_max));
+    }
+    let header_bytes: usize =
+        request.headers().iter().map(|(name, value)| name.as_str().len() + value.len() + FIELD_FRAMING_BYTES).sum();
+    (header_bytes > limits.header_bytes_max)
+        .then(|| ApiError::header_fields_too_large(limits.header_bytes_max, limits.header_fields_max))
 }
 
 impl Service<axum::http::Request<Incoming>> for ConnectionService {
@@ -203,11 +230,14 @@ impl Service<axum::http::Request<Incoming>> for ConnectionService {
 
     fn call(&mut self, request: axum::http::Request<Incoming>) -> Self::Future {
         let in_flight = RequestInFlight::start(&self.handling);
+        let track =
+            move |response: Response| response.map(|body| Body::new(TrackedBody { body, _in_flight: in_flight }));
+        if let Some(refusal) = self.limits.enforced.then(|| refuse_head(&request, &self.limits)).flatten() {
+            self.metrics.heads_refused.fetch_add(1, Ordering::Relaxed);
+            return Box::pin(std::future::ready(Ok(track(refusal.into_response()))));
+        }
         let app = self.app.clone();
-        Box::pin(async move {
-            let response = app.oneshot(request.map(Body::new)).await?;
-            Ok(response.map(|body| Body::new(TrackedBody { body, _in_flight: in_flight })))
-        })
+        Box::pin(async move { Ok(track(app.oneshot(request.map(Body::new)).await?)) })
     }
 }
 

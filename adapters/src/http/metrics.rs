@@ -35,6 +35,8 @@ pub struct Metrics {
     pub connections_timed_out: AtomicU64,
     /// Request heads hyper refused before any route saw them (unparsable, too long, too many fields).
     pub heads_refused: AtomicU64,
+    /// Requests answered 503 by load shedding, before any route saw them.
+    pub requests_shed: AtomicU64,
     append_latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     append_latency_count: AtomicU64,
     append_latency_micros_sum: AtomicU64,
@@ -95,6 +97,11 @@ impl Metrics {
                 "redress_http_heads_refused_total",
                 "Request heads refused before routing: unparsable, request line or headers too long.",
                 &self.heads_refused,
+            ),
+            (
+                "redress_http_requests_shed_total",
+                "Requests answered 503 at the limit of requests in flight, before routing.",
+                &self.requests_shed,
             ),
         ];
         let gauges = [

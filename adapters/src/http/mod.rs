@@ -136,8 +136,8 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-/// The router with every route of API.md, its errors as JSON (404, 405 with `Allow`), the exact head
-/// limits (414, 431) when the limits are enforced, and request metrics.
+/// The router with every route of API.md, its errors as JSON (404, 405 with `Allow`), and request
+/// metrics. The edge's checks come before it (`edge`).
 pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .route("/streams/{stream}/events", post(append))
@@ -156,30 +156,7 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi))
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .fallback(|| async { ApiError::not_found("no such route") });
-    let routes = if state.limits.enforced {
-        routes.layer(middleware::from_fn_with_state(Arc::clone(&state.limits), check_head))
-    } else {
-        routes
-    };
     routes.layer(middleware::from_fn_with_state(state.clone(), count_requests)).with_state(state)
-}
-
-/// Refuses a request line (method, path and query) or headers over their limits, before anything
-/// else runs. hyper refuses what does not fit its head buffer first (see `edge`); this holds the
-/// exact limits for what does.
-async fn check_head(State(limits): State<Arc<ServeLimits>>, request: Request, next: Next) -> Response {
-    // A header field as sent: name, ": ", value, CR LF.
-    const FIELD_FRAMING_BYTES: usize = 4;
-    let target = request.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
-    if request.method().as_str().len() + target > limits.request_line_bytes_max {
-        return ApiError::uri_too_long(limits.request_line_bytes_max).into_response();
-    }
-    let header_bytes: usize =
-        request.headers().iter().map(|(name, value)| name.as_str().len() + value.len() + FIELD_FRAMING_BYTES).sum();
-    if header_bytes > limits.header_bytes_max {
-        return ApiError::header_fields_too_large(limits.header_bytes_max, limits.header_fields_max).into_response();
-    }
-    next.run(request).await
 }
 
 /// Counts every answered request. Labels come from `ROUTES` and `METHOD_LABELS` only, so no request

@@ -1,0 +1,57 @@
+# Shared by scripts/load.sh and scripts/edge_cost.sh (sourced, not run): a release `redress serve` on a
+# fresh data directory with one publisher token, the complaint streams scripts/load.lua appends to, and
+# the server's CPU time. Callers define `fail MESSAGE` and clean up `$server_pid` on exit.
+
+# start_server DIR OUT ERR [NAME=VALUE ...]: starts target/release/redress serve on DIR (127.0.0.1:0)
+# with the publisher token $token and the given extra environment, waits until it listens, and sets
+# server_pid and base (http://127.0.0.1:PORT).
+start_server() {
+  local dir=$1 out=$2 err=$3
+  shift 3
+  env REDRESS_TOKENS="publisher:$token" REDRESS_LOG=warn "$@" \
+    target/release/redress --data-dir "$dir" serve --listen 127.0.0.1:0 > "$out" 2> "$err" &
+  server_pid=$!
+  base=""
+  for _ in $(seq 1 200); do
+    base=$(sed -n 's/^Redress is listening on //p' "$out")
+    [ -n "$base" ] && return 0
+    kill -0 "$server_pid" 2>/dev/null || { cat "$err" >&2; fail "redress serve exited"; }
+    sleep 0.05
+  done
+  fail "redress serve did not say where it listens"
+}
+
+# stop_server ERR: SIGTERM, which must end the server with 0.
+stop_server() {
+  kill -TERM "$server_pid"
+  local status=0
+  wait "$server_pid" || status=$?
+  server_pid=""
+  [ "$status" -eq 0 ] || { cat "$1" >&2; fail "redress serve exited $status on SIGTERM"; }
+}
+
+# open_streams COUNT: opens complaint-load-0 .. COUNT-1 with one complaint_received each (keep-alive loop).
+open_streams() {
+  python3 - "$base" "$token" "$1" <<'PY' || fail "opening the streams"
+import http.client, json, sys, urllib.parse
+base, token, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+url = urllib.parse.urlsplit(base)
+conn = http.client.HTTPConnection(url.hostname, url.port)
+headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+for n in range(count):
+    body = {"expected_version": "no_stream", "events": [{"event_type": "complaint_received",
+        "metadata": {"actor": "agent-0042", "source": "bench", "correlation_id": "corr-7f3a9c"},
+        "data": {"complaint_id": f"load-{n}", "customer_id": "K-31337", "channel": "hotline",
+                 "category": "delivery", "severity": "normal", "description": "load test complaint"}}]}
+    conn.request("POST", f"/streams/complaint-load-{n}/events", json.dumps(body), headers)
+    response = conn.getresponse()
+    text = response.read()
+    if response.status != 201:
+        sys.exit(f"complaint-load-{n}: {response.status} {text!r}")
+PY
+}
+
+# server_cpu_ticks: user + system CPU of the server so far, in clock ticks (getconf CLK_TCK a second).
+server_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$server_pid/stat"; }
+
+token="load-publisher-$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
