@@ -5,6 +5,7 @@
 #
 #   scripts/edge_cost.sh
 #   PAIRS=12 STREAMS=1000 CONNECTIONS=64 THREADS=2 DURATION=5s WARMUP=1s scripts/edge_cost.sh   # the defaults
+#   BASELINE=path/to/an/older/redress scripts/edge_cost.sh   # a third server, "base", in every round too
 #
 # "Off" is REDRESS_BENCH_UNLIMITED_EDGE=1 (the hidden `serve --bench-unlimited-edge`): no connection cap,
 # no head, idle or body deadlines, no load shedding, no request-line and header checks; the body size
@@ -13,9 +14,10 @@
 # STREAMS complaint streams opened; only one is loaded at a time. A round is a WARMUP wrk run (discarded)
 # then `wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency -s scripts/load.lua` (the request of
 # scripts/load.sh: one progress_updated per POST) against one server, with that server's CPU time over
-# it. Pair i loads "on" then "off" when i is odd, "off" then "on" when it is even. At the end both
-# servers get SIGTERM (each must exit 0). Prints every round, the on/off ratio of each pair (appends/s,
-# and server CPU per append), and their median, geometric mean with a 95% interval, and range.
+# it. Pair i loads "on" then "off" when i is odd, "off" then "on" when it is even ("base", if given,
+# comes first in odd pairs and last in even ones). At the end every server gets SIGTERM (each must exit
+# 0). Prints every round, the on/off ratio of each pair (appends/s, and server CPU per append), and
+# their median, geometric mean with a 95% interval, and range; with BASELINE, also on/base and off/base.
 # Needs: cargo, wrk (apt-get install -y wrk), python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,10 +51,14 @@ cleanup() {
 trap cleanup EXIT
 export REDRESS_LOAD_STREAMS="$STREAMS" REDRESS_LOAD_TOKEN="$token"
 
-for mode in on off; do
+modes=(on off)
+[ -n "${BASELINE:-}" ] && modes+=(base)
+for mode in "${modes[@]}"; do
   extra=()
   [ "$mode" = off ] && extra=(REDRESS_BENCH_UNLIMITED_EDGE=1)
-  say "limits $mode: redress serve on $work/$mode, $STREAMS streams"
+  REDRESS_BIN=target/release/redress
+  [ "$mode" = base ] && REDRESS_BIN=$BASELINE
+  say "$mode: $REDRESS_BIN serve on $work/$mode, $STREAMS streams"
   start_server "$work/$mode" "$work/$mode.out" "$work/$mode.err" "${extra[@]}"
   pid[$mode]=$server_pid
   url[$mode]=$base
@@ -77,10 +83,18 @@ round() {
 }
 
 for n in $(seq 1 "$PAIRS"); do
-  if [ $((n % 2)) -eq 1 ]; then round on "$n"; round off "$n"; else round off "$n"; round on "$n"; fi
+  if [ $((n % 2)) -eq 1 ]; then
+    [ -n "${BASELINE:-}" ] && round base "$n"
+    round on "$n"
+    round off "$n"
+  else
+    round off "$n"
+    round on "$n"
+    [ -n "${BASELINE:-}" ] && round base "$n"
+  fi
 done
 
-for mode in on off; do
+for mode in "${modes[@]}"; do
   server_pid=${pid[$mode]}
   stop_server "$work/$mode.err"
 done
@@ -101,8 +115,9 @@ for r in rounds:
 pairs = {}
 for r in rounds:
     pairs.setdefault(r["pair"], {})[r["mode"]] = r
-rate = [float(p["on"]["appends_per_s"]) / float(p["off"]["appends_per_s"]) for p in pairs.values()]
-cpu = [p["on"]["cpu_us"] / p["off"]["cpu_us"] for p in pairs.values()]
+def ratios(a, b):
+    rate = [float(p[a]["appends_per_s"]) / float(p[b]["appends_per_s"]) for p in pairs.values()]
+    return rate, [p[a]["cpu_us"] / p[b]["cpu_us"] for p in pairs.values()]
 def summary(name, ratios):
     # The geometric mean of the ratios, with about a 95% interval (two standard errors of the logs).
     logs = [math.log(x) for x in ratios]
@@ -110,7 +125,12 @@ def summary(name, ratios):
     print(f"{name}: median {statistics.median(ratios):.3f}, geometric mean {math.exp(centre):.3f} "
           f"(95%: {math.exp(centre - spread):.3f}-{math.exp(centre + spread):.3f}), "
           f"range {min(ratios):.3f}-{max(ratios):.3f} ({', '.join(f'{x:.3f}' for x in ratios)})")
-print()
-summary("appends/s, on / off", rate)
-summary("server CPU per append, on / off", cpu)
+comparisons = [("on", "off")]
+if all("base" in p for p in pairs.values()):
+    comparisons += [("on", "base"), ("off", "base")]
+for a, b in comparisons:
+    rate, cpu = ratios(a, b)
+    print()
+    summary(f"appends/s, {a} / {b}", rate)
+    summary(f"server CPU per append, {a} / {b}", cpu)
 PY

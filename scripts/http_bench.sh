@@ -2,14 +2,17 @@
 # fresh data directory with one publisher token, the complaint streams scripts/load.lua appends to, and
 # the server's CPU time. Callers define `fail MESSAGE` and clean up `$server_pid` on exit.
 
-# start_server DIR OUT ERR [NAME=VALUE ...]: starts target/release/redress serve on DIR (127.0.0.1:0)
-# with the publisher token $token and the given extra environment, waits until it listens, and sets
-# server_pid and base (http://127.0.0.1:PORT).
+# start_server DIR OUT ERR [NAME=VALUE ...]: starts `redress serve` on DIR (127.0.0.1:0), the binary
+# $REDRESS_BIN (default target/release/redress), with the publisher token $token and the given extra
+# environment, waits until it listens, and sets server_pid and base (http://127.0.0.1:PORT).
 start_server() {
   local dir=$1 out=$2 err=$3
   shift 3
+  # Created here, not by the background job's redirection, which may come after the first `sed` below.
+  : > "$out"
+  : > "$err"
   env REDRESS_TOKENS="publisher:$token" REDRESS_LOG=warn "$@" \
-    target/release/redress --data-dir "$dir" serve --listen 127.0.0.1:0 > "$out" 2> "$err" &
+    "${REDRESS_BIN:-target/release/redress}" --data-dir "$dir" serve --listen 127.0.0.1:0 > "$out" 2> "$err" &
   server_pid=$!
   base=""
   for _ in $(seq 1 200); do
