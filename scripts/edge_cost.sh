@@ -23,22 +23,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PAIRS=${PAIRS:-12}
-STREAMS=${STREAMS:-1000}
-CONNECTIONS=${CONNECTIONS:-64}
-THREADS=${THREADS:-2}
-DURATION=${DURATION:-5s}
-WARMUP=${WARMUP:-1s}
-
-fail() { echo "edge_cost.sh FAILED: $*" >&2; exit 1; }
-say() { printf '\n== %s\n' "$*" >&2; }
-for tool in cargo wrk python3; do
-  command -v "$tool" >/dev/null || fail "$tool is not installed (wrk: apt-get update && apt-get install -y wrk)"
-done
 # shellcheck source=scripts/http_bench.sh
 . scripts/http_bench.sh
-
-say "build (release)"
-cargo build --release --bin redress >&2 || fail "cargo build --release"
+load_parameters 5s 1s
+build_release
 
 mkdir -p target/tmp
 work=$(mktemp -d target/tmp/redress-edge-XXXXXX)
@@ -121,7 +109,9 @@ def ratios(a, b):
 def summary(name, ratios):
     # The geometric mean of the ratios, with about a 95% interval (two standard errors of the logs).
     logs = [math.log(x) for x in ratios]
-    centre, spread = statistics.mean(logs), 2 * statistics.stdev(logs) / math.sqrt(len(logs))
+    # One pair has no spread to estimate: its interval is the point itself.
+    spread = 2 * statistics.stdev(logs) / math.sqrt(len(logs)) if len(logs) > 1 else 0.0
+    centre = statistics.mean(logs)
     print(f"{name}: median {statistics.median(ratios):.3f}, geometric mean {math.exp(centre):.3f} "
           f"(95%: {math.exp(centre - spread):.3f}-{math.exp(centre + spread):.3f}), "
           f"range {min(ratios):.3f}-{max(ratios):.3f} ({', '.join(f'{x:.3f}' for x in ratios)})")

@@ -1,6 +1,29 @@
-# Shared by scripts/load.sh and scripts/edge_cost.sh (sourced, not run): a release `redress serve` on a
-# fresh data directory with one publisher token, the complaint streams scripts/load.lua appends to, and
-# the server's CPU time. Callers define `fail MESSAGE` and clean up `$server_pid` on exit.
+# Shared by scripts/load.sh and scripts/edge_cost.sh (sourced, not run, from the repository's root): the
+# tools they need, the release build, a `redress serve` on a fresh data directory with one publisher
+# token, the complaint streams scripts/load.lua appends to, and the server's CPU time. Callers clean up
+# `$server_pid` on exit.
+
+fail() { echo "$(basename "$0") FAILED: $*" >&2; exit 1; }
+say() { printf '\n== %s\n' "$*" >&2; }
+for tool in cargo wrk python3; do
+  command -v "$tool" >/dev/null || fail "$tool is not installed (wrk: apt-get update && apt-get install -y wrk)"
+done
+
+# load_parameters DURATION WARMUP: the load's shape from the environment (STREAMS, CONNECTIONS, THREADS,
+# DURATION, WARMUP), else 1,000 streams, 64 connections, 2 wrk threads and the given durations.
+load_parameters() {
+  STREAMS=${STREAMS:-1000}
+  CONNECTIONS=${CONNECTIONS:-64}
+  THREADS=${THREADS:-2}
+  DURATION=${DURATION:-$1}
+  WARMUP=${WARMUP:-$2}
+}
+
+# build_release: the release `redress` the servers run.
+build_release() {
+  say "build (release)"
+  cargo build --release --bin redress >&2 || fail "cargo build --release"
+}
 
 # start_server DIR OUT ERR [NAME=VALUE ...]: starts `redress serve` on DIR (127.0.0.1:0), the binary
 # $REDRESS_BIN (default target/release/redress), with the publisher token $token and the given extra

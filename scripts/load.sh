@@ -24,22 +24,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-STREAMS=${STREAMS:-1000}
-CONNECTIONS=${CONNECTIONS:-64}
-THREADS=${THREADS:-2}
-DURATION=${DURATION:-15s}
-WARMUP=${WARMUP:-3s}
-
-fail() { echo "load.sh FAILED: $*" >&2; exit 1; }
-say() { printf '\n== %s\n' "$*" >&2; }
-for tool in cargo wrk python3; do
-  command -v "$tool" >/dev/null || fail "$tool is not installed (wrk: apt-get update && apt-get install -y wrk)"
-done
 # shellcheck source=scripts/http_bench.sh
 . scripts/http_bench.sh
-
-say "build (release)"
-cargo build --release --bin redress >&2 || fail "cargo build --release"
+load_parameters 15s 3s
+build_release
 # The bench binary is run directly afterwards (as `cargo bench` would, with `--bench`), so that files other
 # people edit meanwhile cannot trigger a rebuild, or break one, in the middle of the run.
 engine_bin=$(cargo bench --bench engine --no-run 2>&1 | tee /dev/stderr \
