@@ -33,7 +33,8 @@ work=$(mktemp -d target/tmp/redress-edge-XXXXXX)
 server_pid=""
 declare -A pid url
 cleanup() {
-  for p in "${pid[@]}"; do kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null || true; done
+  # $server_pid too: a server that failed to start is not in pid[] yet.
+  for p in "${pid[@]}" $server_pid; do kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
