@@ -281,6 +281,9 @@ async fn start_folds(store: &Arc<dyn EventStore>, dir: &Path, counted: &Arc<Coun
     folds
 }
 
+/// The `i`th query of a view's latency series.
+type QueryOf = Box<dyn Fn(usize) -> Query>;
+
 fn percentile_ms(samples: &mut [f64], p: f64) -> f64 {
     samples.sort_by(f64::total_cmp);
     let rank = ((samples.len() - 1) as f64 * p).round() as usize;
@@ -352,7 +355,7 @@ async fn run(opts: Opts) {
     // Latency of a page of each view.
     let now = Timestamp::now();
     let customers: Vec<String> = (0..opts.queries).map(|i| format!("K-{}", 10_000 + (i * 7_919) % 20_000)).collect();
-    let views: Vec<(&str, Box<dyn Fn(usize) -> Query>)> = vec![
+    let views: Vec<(&str, QueryOf)> = vec![
         ("overdue queue (open-complaints?overdue=true)", Box::new(move |_| Query::at(now).with("overdue", "true"))),
         ("one customer's history", {
             let customers = customers.clone();

@@ -24,20 +24,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-STREAMS=${STREAMS:-1000}
-CONNECTIONS=${CONNECTIONS:-64}
-THREADS=${THREADS:-2}
-DURATION=${DURATION:-15s}
-WARMUP=${WARMUP:-3s}
-
-fail() { echo "load.sh FAILED: $*" >&2; exit 1; }
-say() { printf '\n== %s\n' "$*" >&2; }
-for tool in cargo wrk python3; do
-  command -v "$tool" >/dev/null || fail "$tool is not installed (wrk: apt-get update && apt-get install -y wrk)"
-done
-
-say "build (release)"
-cargo build --release --bin redress >&2 || fail "cargo build --release"
+# shellcheck source=scripts/http_bench.sh
+. scripts/http_bench.sh
+load_parameters 15s 3s
+build_release
 # The bench binary is run directly afterwards (as `cargo bench` would, with `--bench`), so that files other
 # people edit meanwhile cannot trigger a rebuild, or break one, in the middle of the run.
 engine_bin=$(cargo bench --bench engine --no-run 2>&1 | tee /dev/stderr \
@@ -74,38 +64,11 @@ IFS="|" read -r engine_before engine_before_p50 engine_before_p99 engine_before_
 [ -n "$engine_before" ] || fail "no 64-writer row in the engine bench's output"
 
 say "HTTP: redress serve on $work/data"
-token="load-publisher-$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
-REDRESS_TOKENS="publisher:$token" REDRESS_LOG=warn \
-  target/release/redress --data-dir "$work/data" serve --listen 127.0.0.1:0 > "$work/serve.out" 2> "$work/serve.err" &
-server_pid=$!
-base=""
-for _ in $(seq 1 200); do
-  base=$(sed -n 's/^Redress is listening on //p' "$work/serve.out")
-  [ -n "$base" ] && break
-  kill -0 "$server_pid" 2>/dev/null || { cat "$work/serve.err" >&2; fail "redress serve exited"; }
-  sleep 0.05
-done
-[ -n "$base" ] || fail "redress serve did not say where it listens"
+start_server "$work/data" "$work/serve.out" "$work/serve.err"
 echo "listening on $base" >&2
 
 say "opening $STREAMS complaint streams"
-python3 - "$base" "$token" "$STREAMS" <<'PY' || fail "opening the streams"
-import http.client, json, sys, urllib.parse
-base, token, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
-url = urllib.parse.urlsplit(base)
-conn = http.client.HTTPConnection(url.hostname, url.port)
-headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
-for n in range(count):
-    body = {"expected_version": "no_stream", "events": [{"event_type": "complaint_received",
-        "metadata": {"actor": "agent-0042", "source": "bench", "correlation_id": "corr-7f3a9c"},
-        "data": {"complaint_id": f"load-{n}", "customer_id": "K-31337", "channel": "hotline",
-                 "category": "delivery", "severity": "normal", "description": "load test complaint"}}]}
-    conn.request("POST", f"/streams/complaint-load-{n}/events", json.dumps(body), headers)
-    response = conn.getresponse()
-    text = response.read()
-    if response.status != 201:
-        sys.exit(f"complaint-load-{n}: {response.status} {text!r}")
-PY
+open_streams "$STREAMS"
 
 export REDRESS_LOAD_STREAMS="$STREAMS" REDRESS_LOAD_TOKEN="$token"
 say "warm-up: wrk -t$THREADS -c$CONNECTIONS -d$WARMUP (discarded)"
@@ -113,14 +76,13 @@ wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" -s scripts/load.lua "$base" > "$wo
   || fail "wrk warm-up"
 warm_created=$(sed -n 's/.*created=\([0-9]*\).*/\1/p' "$work/warmup.txt")
 
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$server_pid/stat"; }
 ticks_per_s=$(getconf CLK_TCK)
 say "load: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency -s scripts/load.lua $base"
-server_cpu_before=$(cpu_ticks)
+server_cpu_before=$(server_cpu_ticks)
 TIMEFORMAT='%U %S'
 { time wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s scripts/load.lua "$base" > "$work/wrk.txt"; } \
   2> "$work/wrk.time" || fail "wrk"
-server_cpu_after=$(cpu_ticks)
+server_cpu_after=$(server_cpu_ticks)
 cat "$work/wrk.txt" >&2
 line=$(grep '^REDRESS_LOAD ' "$work/wrk.txt") || fail "no REDRESS_LOAD line from load.lua"
 field() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<< "$line"; }
@@ -130,10 +92,7 @@ other=$(field other_status); socket_errors=$(field socket_errors)
 read -r wrk_user wrk_sys < <(tail -n1 "$work/wrk.time")
 
 say "stopping the server (SIGTERM)"
-kill -TERM "$server_pid"
-status=0; wait "$server_pid" || status=$?
-server_pid=""
-[ "$status" -eq 0 ] || { cat "$work/serve.err" >&2; fail "redress serve exited $status on SIGTERM"; }
+stop_server "$work/serve.err"
 verify=$(target/release/redress --data-dir "$work/data" verify) || fail "verify after the load: $verify"
 logged=$(sed -n 's/^ok: \([0-9]*\) events.*/\1/p' <<< "$verify")
 expected_events=$((STREAMS + warm_created + created))

@@ -198,6 +198,11 @@ impl ServerProcess {
         if let Some(tokens) = tokens {
             command.env("REDRESS_TOKENS", tokens);
         }
+        ServerProcess::spawn(command)
+    }
+
+    /// Starts `command` (a `redress … serve --listen 127.0.0.1:0`, possibly wrapped) and waits until it listens.
+    pub fn spawn(mut command: Command) -> ServerProcess {
         let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -963,8 +968,7 @@ async fn serve_listens_on_an_ephemeral_port_and_sigterm_exits_0_keeping_every_ap
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serve_without_tokens_creates_a_private_admin_token_and_prints_it_only_once() {
-    use std::os::unix::fs::PermissionsExt;
+async fn serve_without_tokens_creates_a_private_admin_token_and_never_prints_it_to_a_pipe() {
     let dir = tempfile::tempdir().unwrap();
     let data: PathBuf = dir.path().join("data");
     let start = |data: PathBuf| tokio::task::spawn_blocking(move || ServerProcess::start(&data, None));
@@ -973,11 +977,14 @@ async fn serve_without_tokens_creates_a_private_admin_token_and_prints_it_only_o
     let file = data.join("admin.token");
     let token = std::fs::read_to_string(&file).expect("admin.token is created").trim().to_owned();
     assert!(token.len() >= 16, "a long token: {token:?}");
-    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode, 0o600, "admin.token is readable by its owner only");
-    let printed: Vec<&String> = server.preamble.iter().filter(|l| l.contains(&token)).collect();
-    assert_eq!(printed.len(), 1, "the token is printed once on the first start: {:?}", server.preamble);
-    assert!(printed[0].contains("admin.token"), "and says where it is kept: {}", printed[0]);
+    assert_owner_only(&data);
+    // Standard output is a pipe here, as it is into a log file or a journal others may read.
+    assert!(server.preamble.iter().all(|l| !l.contains(&token)), "not printed: {:?}", server.preamble);
+    assert!(
+        server.preamble.iter().any(|l| l.contains("created in") && l.contains("admin.token")),
+        "it says where the token is: {:?}",
+        server.preamble
+    );
 
     let client = reqwest::Client::new();
     let verify = |base: String, token: Option<String>| {
@@ -1004,6 +1011,7 @@ async fn serve_without_tokens_creates_a_private_admin_token_and_prints_it_only_o
     assert!(!server.stderr().contains(&token), "the token is never logged");
     let status = tokio::task::spawn_blocking(move || server.terminate()).await.unwrap();
     assert_eq!(status.code(), Some(0));
+    assert_owner_only(&data);
 
     let server = start(data.clone()).await.unwrap();
     assert!(
@@ -1016,6 +1024,203 @@ async fn serve_without_tokens_creates_a_private_admin_token_and_prints_it_only_o
     assert_eq!(verify(server.base.clone(), Some(token.clone())).await, reqwest::StatusCode::OK, "and still works");
     let status = tokio::task::spawn_blocking(move || server.terminate()).await.unwrap();
     assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn serve_prints_a_new_admin_token_once_to_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // `script` gives the server a pseudo-terminal as its standard output and copies it to ours.
+    let command =
+        format!("exec {} --data-dir {} serve --listen 127.0.0.1:0", env!("CARGO_BIN_EXE_redress"), data.display());
+    let mut script = Command::new("script");
+    script.args(["-qec", &command, "/dev/null"]).env_remove("REDRESS_TOKENS").env("REDRESS_LOG", "warn");
+    let mut child = Reaped(
+        script
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn script (util-linux) to give the server a terminal"),
+    );
+    let lines = Lines::spawn(child.0.stdout.take().expect("stdout is piped"));
+    let mut preamble = Vec::new();
+    while let Some(line) = lines.next(CHILD_WAIT) {
+        if line.starts_with("Redress is listening") {
+            break;
+        }
+        preamble.push(line);
+    }
+    let token = std::fs::read_to_string(data.join("admin.token")).expect("admin.token is created").trim().to_owned();
+    let printed: Vec<&String> = preamble.iter().filter(|l| l.contains(&token)).collect();
+    assert_eq!(printed.len(), 1, "printed once to a terminal: {preamble:?}");
+    assert!(printed[0].contains("admin.token"), "with where it is kept: {}", printed[0]);
+    signal(&child.0, "TERM");
+    assert!(wait_for_exit(&mut child.0, CHILD_WAIT).is_some(), "script and the server end");
+    // The server is gone once its store is free again.
+    let deadline = Instant::now() + CHILD_WAIT;
+    while run(&data, &["verify"]).status.code() != Some(0) {
+        assert!(Instant::now() < deadline, "the server under script ended");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `redress` run under `ulimit -n files` (through bash), with a clean environment as [`redress`].
+fn redress_with_open_files_limit(files: u64) -> Command {
+    let mut command = Command::new("bash");
+    command.arg("-c").arg(format!(r#"ulimit -n {files} && exec "$0" "$@""#)).arg(env!("CARGO_BIN_EXE_redress"));
+    for name in ["REDRESS_TOKENS", "REDRESS_STORE", "REDRESS_PG_SCHEMA", "REDRESS_DATA_DIR", "REDRESS_QA_LIBRARY"] {
+        command.env_remove(name);
+    }
+    command.env("REDRESS_LOG", "warn").stdin(Stdio::null());
+    command
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_ulimit_n_256_three_hundred_stalled_connections_do_not_starve_an_authenticated_client() {
+    // The operator's case: 300 connections that send only "GET /health HTTP/1.1\r\n", under ulimit -n 256.
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = redress_with_open_files_limit(256);
+    command.arg("--data-dir").arg(dir.path()).args(["serve", "--listen", "127.0.0.1:0"]);
+    command.env("REDRESS_TOKENS", format!("auditor:{AUDITOR}")).env("REDRESS_HEADER_READ_TIMEOUT", "500ms");
+    let server = tokio::task::spawn_blocking(move || ServerProcess::spawn(command)).await.unwrap();
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let mut stalled = Vec::new();
+    for _ in 0..300 {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.expect("connect");
+        use tokio::io::AsyncWriteExt;
+        stream.write_all(b"GET /health HTTP/1.1\r\n").await.expect("send a partial head");
+        stalled.push(stream);
+    }
+    let started = Instant::now();
+    let client = reqwest::Client::new();
+    let verify = client.get(format!("{}/audit/verify", server.base)).bearer_auth(AUDITOR).timeout(CHILD_WAIT);
+    let response = verify.send().await.expect("the authenticated client is served");
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    assert!(started.elapsed() < Duration::from_secs(15), "within a few header timeouts: {:?}", started.elapsed());
+    let stderr = server.stderr();
+    assert!(stderr.contains("open-files limit"), "the lowered connection limit is logged: {stderr}");
+    drop(stalled);
+    let status = tokio::task::spawn_blocking(move || server.terminate()).await.unwrap();
+    assert_eq!(status.code(), Some(0), "and it shuts down cleanly");
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// files and pipes
+
+/// Asserts that `dir` and everything in it is owner-only: directories 0700, files 0600.
+#[track_caller]
+fn assert_owner_only(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::symlink_metadata(dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "{} is a private directory", dir.display());
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let metadata = std::fs::symlink_metadata(&path).unwrap();
+        if metadata.is_dir() {
+            assert_owner_only(&path);
+        } else {
+            assert_eq!(metadata.permissions().mode() & 0o777, 0o600, "{} is a private file", path.display());
+        }
+    }
+}
+
+#[test]
+fn data_directories_and_everything_in_them_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    complaint_with_notes(&data, "perm1", 3);
+    assert_exit(&run(&data, &["projections", "status"]), 0, "projections status (creates their checkpoints)");
+    let export = dir.path().join("export.jsonl");
+    assert_exit(&run(&data, &["export", "--output", export.to_str().unwrap()]), 0, "export");
+    assert!(data.join("projections").is_dir(), "the checkpoint store is in the data directory");
+    assert_owner_only(&data);
+    let mode = std::fs::metadata(&export).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the export is owner-only");
+
+    // A data directory an older version (or a looser umask) left open is closed at the next command.
+    for path in [data.clone(), data.join("projections")] {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::set_permissions(data.join("db"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert_exit(&run(&data, &["verify"]), 0, "verify");
+    assert_owner_only(&data);
+}
+
+/// `redress --data-dir dir args` with standard output a pipe whose reader has already gone.
+fn run_into_closed_pipe(dir: &Path, args: &[&str], input: Option<&str>) -> Output {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let mut command = redress();
+    command.arg("--data-dir").arg(dir).args(args).stdout(writer).stderr(Stdio::piped());
+    if input.is_some() {
+        command.stdin(Stdio::piped());
+    }
+    let mut child = command.spawn().unwrap_or_else(|e| panic!("spawn redress {args:?}: {e}"));
+    if let Some(input) = input {
+        child.stdin.take().expect("stdin is piped").write_all(input.as_bytes()).expect("write stdin");
+    }
+    child.wait_with_output().unwrap_or_else(|e| panic!("redress {args:?}: {e}"))
+}
+
+#[test]
+fn every_command_writing_to_a_closed_pipe_ends_quietly_with_exit_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    complaint_with_notes(&data, "pipe1", 5);
+    let export = dir.path().join("export.jsonl");
+    assert_exit(&run(&data, &["export", "--output", export.to_str().unwrap()]), 0, "export");
+    let export = export.to_str().unwrap();
+    let again = dir.path().join("again.jsonl");
+    let more = json!({"events": [progress("one more")]}).to_string();
+    let cases: Vec<(PathBuf, Vec<&str>, Option<&str>)> = vec![
+        (data.clone(), vec!["read", "--stream", "complaint-pipe1"], None),
+        (data.clone(), vec!["tail", "--from-position", "0"], None),
+        (data.clone(), vec!["verify"], None),
+        (data.clone(), vec!["verify", "--file", export], None),
+        (data.clone(), vec!["replay", "--as-of", "2100-01-01T00:00:00Z", "--projection", "open-complaints"], None),
+        (data.clone(), vec!["projections", "status"], None),
+        (data.clone(), vec!["suggest", "打印机一直卡纸"], None),
+        (data.clone(), vec!["export", "--output", again.to_str().unwrap()], None),
+        (data.clone(), vec!["append", "--stream", "complaint-pipe1", "--expected-version", "any"], Some(&more)),
+        (dir.path().join("imported"), vec!["import", "--input", export], None),
+        (dir.path().join("demo"), vec!["demo", "--complaints", "20"], None),
+        (data.clone(), vec!["openapi"], None),
+        (data.clone(), vec!["--help"], None),
+    ];
+    for (dir, args, input) in cases {
+        let output = run_into_closed_pipe(&dir, &args, input);
+        assert_exit(&output, 0, &format!("redress {args:?} into a closed pipe"));
+        assert!(stderr(&output).is_empty(), "redress {args:?}: nothing on stderr: {}", stderr(&output));
+    }
+    let output = run(&data, &["read", "--stream", "complaint-pipe1"]);
+    assert_eq!(json_lines(&stdout(&output)).len(), 7, "the append into a closed pipe was still made");
+}
+
+#[test]
+fn replay_piped_into_head_ends_quietly_with_exit_0() {
+    let dir = tempfile::tempdir().unwrap();
+    // Enough open complaints that the answer is larger than a pipe's buffer (64 KiB), so `head` exits
+    // while redress is still writing.
+    assert_exit(&run(dir.path(), &["demo", "--complaints", "2000"]), 0, "demo");
+    let script = r#"set -o pipefail; "$0" --data-dir "$1" replay --as-of 2100-01-01T00:00:00Z --projection open-complaints --param limit=1000 | head -n 2"#;
+    let output = Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .arg(env!("CARGO_BIN_EXE_redress"))
+        .arg(dir.path())
+        .env("REDRESS_LOG", "warn")
+        .output()
+        .expect("run bash");
+    assert_exit(&output, 0, "replay | head -n 2 (pipefail: redress's own status)");
+    assert_eq!(stdout(&output).lines().count(), 2, "head printed its lines: {}", stdout(&output));
+    assert!(stderr(&output).is_empty(), "no panic, no backtrace: {}", stderr(&output));
+    let full = run(
+        dir.path(),
+        &["replay", "--as-of", "2100-01-01T00:00:00Z", "--projection", "open-complaints", "--param", "limit=1000"],
+    );
+    assert!(full.stdout.len() > 64 * 1024, "the answer overflows the pipe: {} bytes", full.stdout.len());
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 //! The HTTP API through a real server on an ephemeral port, over real sled files.
 
 use futures_util::StreamExt;
-use redress_adapters::http::{self, AppState, Tokens, ROUTES};
+use redress_adapters::http::{self, AppState, ServeLimits, Tokens, ROUTES};
 use redress_engine::{EventStore, SledStore};
 use redress_projections::policy::SlaPolicy;
 use redress_projections::{Folds, MemoryFoldStores};
@@ -9,9 +9,9 @@ use reqwest::{Client, Method, StatusCode};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-const ADMIN: &str = "admin-token-0123456789";
-const PUBLISHER: &str = "publisher-token-0123456789";
-const AUDITOR: &str = "auditor-token-0123456789";
+pub const ADMIN: &str = "admin-token-0123456789";
+pub const PUBLISHER: &str = "publisher-token-0123456789";
+pub const AUDITOR: &str = "auditor-token-0123456789";
 
 /// A running server and a client for it. Dropping it stops the server.
 pub struct Server {
@@ -20,18 +20,24 @@ pub struct Server {
     pub store: Arc<dyn EventStore>,
     pub projections: Arc<Folds>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// The `http::serve` task: it ends once the server has shut down.
+    pub served: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     _dir: tempfile::TempDir,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        self.stop_serving();
     }
 }
 
+/// A server with API.md's default limits.
 pub async fn start() -> Server {
+    start_with(ServeLimits::default()).await
+}
+
+/// A server with `limits` (short timeouts, small counts) on an ephemeral port.
+pub async fn start_with(limits: ServeLimits) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn EventStore> = Arc::new(SledStore::open(dir.path()).unwrap());
     let tokens = Tokens::parse(&format!("admin:{ADMIN},publisher:{PUBLISHER},auditor:{AUDITOR}")).unwrap();
@@ -41,17 +47,30 @@ pub async fn start() -> Server {
     projections.start();
     let projections = Arc::new(projections);
     let state =
-        AppState::new(Arc::clone(&store), Arc::clone(&projections), tokens, SlaPolicy::default(), streams_stopped);
+        AppState::new(Arc::clone(&store), Arc::clone(&projections), tokens, SlaPolicy::default(), streams_stopped)
+            .with_limits(limits);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(http::serve(listener, state, stop_streams, async move {
+    let served = tokio::spawn(http::serve(listener, state, stop_streams, async move {
         let _ = stopped.await;
     }));
-    Server { base, client: Client::new(), store, projections, stop: Some(stop), _dir: dir }
+    Server { base, client: Client::new(), store, projections, stop: Some(stop), served: Some(served), _dir: dir }
 }
 
 impl Server {
+    /// Starts the graceful shutdown: stop accepting, end subscriptions, finish what is in flight.
+    pub fn stop_serving(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// `host:port` of the server, for raw sockets.
+    pub fn address(&self) -> &str {
+        self.base.trim_start_matches("http://")
+    }
+
     pub async fn call(
         &self,
         method: Method,
@@ -97,13 +116,13 @@ impl Server {
     }
 }
 
-fn received_json(id: &str) -> Value {
+pub fn received_json(id: &str) -> Value {
     json!({"event_type": "complaint_received", "event_id": uuid::Uuid::new_v4().to_string(), "data": {
         "complaint_id": id, "customer_id": "K-1", "channel": "web", "category": "delivery",
         "severity": "critical", "description": "The monitor arrived cracked"}})
 }
 
-fn body(expected: Value, events: Vec<Value>) -> Value {
+pub fn body(expected: Value, events: Vec<Value>) -> Value {
     json!({"expected_version": expected, "events": events})
 }
 
@@ -217,7 +236,7 @@ async fn every_kind_of_bad_input_gets_its_error_and_writes_nothing() {
             StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", None),
         ("event over 1 MiB", json!({"events": [progress(json!("x".repeat(1_100_000)))]}).to_string().into_bytes(),
             StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", None),
-        ("body over the limit", vec![b' '; http::REQUEST_BYTES_MAX + 1], StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", None),
+        ("body over the limit", vec![b' '; http::BODY_BYTES_MAX + 1], StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", None),
     ];
     for (name, raw, status, code, field) in cases {
         let (got, answer) = s.raw_post(path, ADMIN, raw).await;
@@ -471,7 +490,22 @@ async fn the_openapi_document_lists_every_route_and_every_route_is_served() {
     );
     for (method, path) in ROUTES {
         let operation = &paths[*path][*method];
-        assert!(operation["responses"].as_object().is_some_and(|r| !r.is_empty()), "{method} {path} is documented");
+        let responses = operation["responses"].as_object().unwrap_or_else(|| panic!("{method} {path} is documented"));
+        // What the edge answers on any route, and 401 where a token is needed.
+        let open = ["/health", "/openapi.json"].contains(path);
+        let mut expected = vec!["400", "405", "414", "431", "503"];
+        if !open {
+            expected.push("401");
+        }
+        if *path == "/streams/{stream}/events" {
+            expected.extend(["408", "413"]);
+        }
+        for status in expected {
+            assert!(responses.contains_key(status), "{method} {path} documents {status}: {:?}", responses.keys());
+        }
+        let header = |status: &str, name: &str| responses.get(status).is_some_and(|r| r["headers"].get(name).is_some());
+        assert!(header("405", "Allow") && header("503", "Retry-After"), "{method} {path}: Allow, Retry-After");
+        assert!(open || header("401", "WWW-Authenticate"), "{method} {path}: WWW-Authenticate");
     }
     for (method, path, request, _) in one_request_per_route() {
         s.settle().await;
@@ -490,7 +524,7 @@ async fn the_openapi_document_lists_every_route_and_every_route_is_served() {
 }
 
 /// Reads `n` SSE events (`id:` + `data:` envelopes) from a subscription response.
-async fn read_sse(response: reqwest::Response, n: usize) -> Vec<(u64, Value)> {
+pub async fn read_sse(response: reqwest::Response, n: usize) -> Vec<(u64, Value)> {
     let mut stream = response.bytes_stream();
     let mut buffer = String::new();
     let mut out = Vec::new();

@@ -3,6 +3,7 @@
 mod cli;
 mod conformance;
 mod crash;
+mod edge;
 mod faults;
 mod history;
 mod http;

@@ -1,7 +1,7 @@
 //! The `redress` command line (API.md's table). Every command takes `--data-dir` (the embedded store)
 //! or `--store postgres://…`. Exit codes: 0 ok, 1 failure, 2 usage, 3 verification failed.
 
-use crate::http::{self, AppState, Tokens};
+use crate::http::{self, AppState, ServeLimits, Tokens};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use redress_engine::{
@@ -11,11 +11,33 @@ use redress_engine::{
 use redress_projections::policy::SlaPolicy;
 use redress_projections::{Basis, FoldStores, Folds, Query, SledFoldStores};
 use redress_schemas::{Position, StreamName, WrittenEvent};
-use std::io::{BufRead, BufWriter, Write};
+use std::io::{BufRead, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Writes one line to standard output, returning from the command with [`CliError::StdoutClosed`]
+/// when the reader went away (`redress replay … | head`): the command then ends quietly with exit 0.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        stdout_line(format_args!($($arg)*))?
+    };
+}
+
+fn stdout_line(line: std::fmt::Arguments<'_>) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    out.write_fmt(line).and_then(|()| out.write_all(b"\n")).map_err(stdout_error)
+}
+
+/// A failed write to standard output: a closed pipe is the reader's choice, not a failure.
+fn stdout_error(error: std::io::Error) -> CliError {
+    if error.kind() == std::io::ErrorKind::BrokenPipe {
+        CliError::StdoutClosed
+    } else {
+        failed("writing to standard output", error)
+    }
+}
 
 /// Redress: an event-sourced complaint-lifecycle engine.
 #[derive(Debug, Parser)]
@@ -63,13 +85,15 @@ pub enum Command {
         #[arg(long)]
         policy: Option<PathBuf>,
         /// Tokens file: `role:token` per line (roles: publisher, auditor, admin). Default: REDRESS_TOKENS,
-        /// else an admin token generated into <data-dir>/admin.token.
+        /// else an admin token generated into <data-dir>/admin.token (printed only to a terminal).
         #[arg(long)]
         tokens_file: Option<PathBuf>,
         /// After SIGTERM, how long to wait for in-flight requests, projection checkpoints and the store
         /// to finish before exiting with status 1 anyway (saying what was abandoned).
         #[arg(long, env = "REDRESS_SHUTDOWN_GRACE_SECONDS", default_value_t = 30)]
         shutdown_grace_seconds: u64,
+        #[command(flatten)]
+        limits: EdgeLimitArgs,
     },
     /// Append events: the same JSON as the HTTP body, from --file or standard input.
     Append {
@@ -156,6 +180,66 @@ pub enum Command {
     Openapi,
 }
 
+/// The bounds of the HTTP edge (API.md's defaults; see `http::ServeLimits`).
+#[derive(Debug, clap::Args)]
+pub struct EdgeLimitArgs {
+    /// Open connections at most, subscription streams included; more wait until one closes. Lowered
+    /// to what the open-files limit (ulimit -n) leaves.
+    #[arg(long, env = "REDRESS_MAX_CONNECTIONS", default_value_t = http::CONNECTIONS_MAX, value_parser = parse_count)]
+    pub max_connections: usize,
+    /// Requests handled at once at most; more are answered 503 with Retry-After.
+    #[arg(long, env = "REDRESS_MAX_REQUESTS_IN_FLIGHT", default_value_t = http::REQUESTS_IN_FLIGHT_MAX, value_parser = parse_count)]
+    pub max_requests_in_flight: usize,
+    /// A request head must arrive within this (e.g. 10s, 500ms).
+    #[arg(long, env = "REDRESS_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
+    /// A request body must arrive within this.
+    #[arg(long, env = "REDRESS_BODY_READ_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub body_read_timeout: Duration,
+    /// An idle keep-alive connection is closed after this.
+    #[arg(long, env = "REDRESS_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+    /// How long a closing connection keeps reading (and discarding) what the client still sends, so
+    /// that an answer given before the body was read reaches it.
+    #[arg(long, env = "REDRESS_LINGER_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
+    pub linger_timeout: Duration,
+    /// The longest request line (method, path and query), in bytes; 414 beyond.
+    #[arg(long, env = "REDRESS_MAX_REQUEST_LINE_BYTES", default_value_t = http::REQUEST_LINE_BYTES_MAX, value_parser = parse_count)]
+    pub max_request_line_bytes: usize,
+    /// The most header bytes in all; 431 beyond.
+    #[arg(long, env = "REDRESS_MAX_HEADER_BYTES", default_value_t = http::HEADER_BYTES_MAX, value_parser = parse_count)]
+    pub max_header_bytes: usize,
+    /// The most header fields; 431 beyond.
+    #[arg(long, env = "REDRESS_MAX_HEADER_FIELDS", default_value_t = http::HEADER_FIELDS_MAX, value_parser = parse_count)]
+    pub max_header_fields: usize,
+    /// The largest request body, in bytes; 413 beyond.
+    #[arg(long, env = "REDRESS_MAX_BODY_BYTES", default_value_t = http::BODY_BYTES_MAX, value_parser = parse_count)]
+    pub max_body_bytes: usize,
+    /// Benchmark only: serve without the limits above (except the body size), to measure their cost.
+    /// Slow or idle clients can then hold the server.
+    #[arg(long, env = "REDRESS_BENCH_UNLIMITED_EDGE", hide = true, value_parser = clap::builder::BoolishValueParser::new())]
+    pub bench_unlimited_edge: bool,
+}
+
+impl EdgeLimitArgs {
+    /// The limits these flags give.
+    pub fn limits(&self) -> ServeLimits {
+        ServeLimits {
+            connections_max: self.max_connections,
+            requests_in_flight_max: self.max_requests_in_flight,
+            header_read_timeout: self.header_read_timeout,
+            body_read_timeout: self.body_read_timeout,
+            idle_timeout: self.idle_timeout,
+            linger_timeout: self.linger_timeout,
+            request_line_bytes_max: self.max_request_line_bytes,
+            header_bytes_max: self.max_header_bytes,
+            header_fields_max: self.max_header_fields,
+            body_bytes_max: self.max_body_bytes,
+            enforced: !self.bench_unlimited_edge,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ProjectionsAction {
     /// Each projection's version, checkpoint, lag and state (catches up first).
@@ -197,6 +281,32 @@ fn parse_clock_skew(text: &str) -> Result<Duration, String> {
     Ok(skew)
 }
 
+fn parse_count(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) | Err(_) => Err(format!("{text:?} is not a positive whole number")),
+        Ok(n) => Ok(n),
+    }
+}
+
+/// A positive duration: `500ms`, `10s`, `2m`, or a number of seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("{text:?} is not a duration such as 500ms, 10s or 2m");
+    let (number, unit_ms) = if let Some(n) = text.strip_suffix("ms") {
+        (n, 1)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1_000)
+    } else if let Some(n) = text.strip_suffix('m') {
+        (n, 60_000)
+    } else {
+        (text, 1_000)
+    };
+    let number: u64 = number.trim().parse().map_err(|_| bad())?;
+    match number.checked_mul(unit_ms) {
+        Some(0) | None => Err(bad()),
+        Some(ms) => Ok(Duration::from_millis(ms)),
+    }
+}
+
 fn parse_param(text: &str) -> Result<(String, String), String> {
     let (key, value) = text.split_once('=').ok_or_else(|| format!("{text:?} is not KEY=VALUE"))?;
     Ok((key.to_owned(), value.to_owned()))
@@ -204,18 +314,26 @@ fn parse_param(text: &str) -> Result<(String, String), String> {
 
 /// A command's failure, with its exit code.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum CliError {
+    /// The store refused or failed. Handling: exit 1 with its message.
     #[error("{0}")]
     Store(#[from] StoreError),
+    /// Anything else that stops the command. Handling: exit 1 with its message.
     #[error("{0}")]
     Failed(String),
+    /// The hash chain is broken. Handling: exit 3 naming the position.
     #[error("verification failed at position {position}: {reason}")]
     Verification { position: u64, reason: String },
+    /// Standard output was closed by its reader (`| head`). Handling: stop, exit 0, print nothing.
+    #[error("standard output was closed")]
+    StdoutClosed,
 }
 
 impl CliError {
     fn exit_code(&self) -> u8 {
         match self {
+            CliError::StdoutClosed => 0,
             CliError::Verification { .. } => 3,
             _ => 1,
         }
@@ -227,30 +345,36 @@ fn failed(context: &str, e: impl std::fmt::Display) -> CliError {
 }
 
 /// Parses the arguments, runs the command, returns the exit code.
+///
+/// Everything the process creates from here on is readable by its owner only (see `files`).
 pub fn main() -> ExitCode {
+    crate::files::restrict_umask();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("REDRESS_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
+        // Its fallback for a failed write is a panicking `eprintln!`: a closed stderr must not crash us.
+        .log_internal_errors(false)
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
+            report_error(&format!("cannot start the runtime: {e}"));
             return ExitCode::from(1);
         }
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            if !matches!(e, CliError::StdoutClosed) {
+                report_error(&e.to_string());
+            }
             ExitCode::from(e.exit_code())
         }
     }
 }
 
 impl Cli {
-    /// The store options the flags give (the engine's defaults for those not given).
     /// The name this process keeps its projection state under in a PostgreSQL store.
     pub fn server_name(&self) -> String {
         self.server_name.clone().unwrap_or_else(|| {
@@ -264,10 +388,16 @@ impl Cli {
         })
     }
 
+    /// The store options the flags give (the engine's defaults for those not given).
     pub fn store_options(&self) -> StoreOptions {
         let options = StoreOptions::default().with_disk_free_bytes_min(self.disk_reserve_bytes);
         self.clock_skew_max.map_or(options.clone(), |skew| options.with_clock_skew_max(skew))
     }
+}
+
+/// `error: …` on standard error; nothing if standard error is closed too (`eprintln!` would panic).
+fn report_error(message: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "error: {message}");
 }
 
 /// Opens the store the flags name.
@@ -285,12 +415,22 @@ async fn open_backend(cli: &Cli) -> Result<(Arc<dyn EventStore>, Option<Arc<dyn 
             Ok((Arc::new(store), Some(checkpoints)))
         }
         None => {
+            private_data_dir(&cli.data_dir);
             let (dir, options) = (cli.data_dir.clone(), cli.store_options());
             let store = tokio::task::spawn_blocking(move || SledStore::open_with(dir, options))
                 .await
                 .map_err(|e| failed("opening the store", e))??;
             Ok((Arc::new(store), None))
         }
+    }
+}
+
+/// Creates the data directory owner-only (0700), and takes group and other permissions off whatever
+/// an older version or a looser umask left in it. Failing to (a directory of another user, a
+/// read-only file system) is logged, not fatal: opening the store then reports what matters.
+fn private_data_dir(dir: &Path) {
+    if let Err(error) = crate::files::create_private_dir(dir) {
+        tracing::warn!(%error, dir = %dir.display(), "cannot make the data directory owner-only");
     }
 }
 
@@ -312,13 +452,13 @@ fn progress(len: Option<u64>, what: &str) -> ProgressBar {
 async fn run(cli: Cli) -> Result<(), CliError> {
     match &cli.command {
         Command::Openapi => {
-            println!("{}", http::openapi_json());
+            say!("{}", http::openapi_json());
             Ok(())
         }
         Command::Verify { file: Some(file) } => verify_file(file),
-        Command::Serve { listen, demo, policy, tokens_file, shutdown_grace_seconds } => {
+        Command::Serve { listen, demo, policy, tokens_file, shutdown_grace_seconds, limits } => {
             let grace = std::time::Duration::from_secs(*shutdown_grace_seconds);
-            serve(&cli, listen, *demo, policy, tokens_file, grace).await
+            serve(&cli, listen, *demo, policy, tokens_file, grace, limits.limits()).await
         }
         command => {
             let (store, database_checkpoints) = open_backend(&cli).await?;
@@ -340,13 +480,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                     projections_command(&cli, &store, database_checkpoints, action).await
                 }
                 Command::Suggest { text, category, k } => suggest(Arc::clone(&store), text, category, *k).await,
-                Command::Demo { complaints, seed } => match demo(&*store, *complaints, *seed).await {
-                    Ok(summary) => {
-                        println!("{summary}\n");
-                        tour(Arc::clone(&store)).await
-                    }
-                    Err(e) => Err(e),
-                },
+                Command::Demo { complaints, seed } => demo_and_tour(Arc::clone(&store), *complaints, *seed).await,
                 Command::Serve { .. } | Command::Openapi | Command::Verify { file: Some(_) } => {
                     unreachable!("handled above")
                 }
@@ -377,7 +511,7 @@ async fn append(
     let expected = expected.unwrap_or(body_expected);
     let outcome = store.append(stream, expected, events).await?;
     let r = outcome.result;
-    println!(
+    say!(
         "{}",
         serde_json::json!({"first_version": r.first_version, "last_version": r.last_version,
             "first_position": r.first_position.0, "last_position": r.last_position.0,
@@ -396,14 +530,14 @@ async fn read(store: &dyn EventStore, stream: &StreamName, from: Option<u64>, ba
     loop {
         let page = store.read_stream(stream, from, direction, 1_000).await?;
         for event in &page.events {
-            writeln!(out, "{}", event.to_json()).map_err(|e| failed("writing", e))?;
+            writeln!(out, "{}", event.to_json()).map_err(stdout_error)?;
         }
         match page.next {
             Some(next) => from = next,
             None => break,
         }
     }
-    out.flush().map_err(|e| failed("writing", e))
+    out.flush().map_err(stdout_error)
 }
 
 async fn tail(store: Arc<dyn EventStore>, from: u64, event_type: &Option<String>) -> Result<(), CliError> {
@@ -424,7 +558,7 @@ async fn tail(store: Arc<dyn EventStore>, from: u64, event_type: &Option<String>
             next = subscription.next() => {
                 let event = next?;
                 let mut out = std::io::stdout().lock();
-                writeln!(out, "{}", event.to_json()).and_then(|_| out.flush()).map_err(|e| failed("writing", e))?;
+                writeln!(out, "{}", event.to_json()).and_then(|_| out.flush()).map_err(stdout_error)?;
             }
             _ = tokio::signal::ctrl_c() => return Ok(()),
         }
@@ -435,8 +569,8 @@ fn report(verification: Verification) -> Result<(), CliError> {
     match verification {
         Verification::Intact { events, head } => {
             match head {
-                Some((position, hash)) => println!("ok: {events} events, head position {position}, head hash {hash}"),
-                None => println!("ok: the log is empty"),
+                Some((position, hash)) => say!("ok: {events} events, head position {position}, head hash {hash}"),
+                None => say!("ok: the log is empty"),
             }
             Ok(())
         }
@@ -464,7 +598,13 @@ async fn export(store: &dyn EventStore, output: &Path) -> Result<(), CliError> {
     let total = store.head().await?.map_or(0, |h| h.position.0 + 1);
     let bar = progress(Some(total), "export");
     let temporary = output.with_extension("partial");
-    let file = std::fs::File::create(&temporary).map_err(|e| failed(&temporary.display().to_string(), e))?;
+    // Owner-only, like the store it comes from.
+    let file = crate::files::private_file_options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&temporary)
+        .map_err(|e| failed(&temporary.display().to_string(), e))?;
     let mut out = BufWriter::new(file);
     let mut from = Position(0);
     loop {
@@ -482,7 +622,7 @@ async fn export(store: &dyn EventStore, output: &Path) -> Result<(), CliError> {
     file.sync_all().map_err(|e| failed("syncing the export", e))?;
     std::fs::rename(&temporary, output).map_err(|e| failed("renaming the export", e))?;
     bar.finish_and_clear();
-    println!("exported {} events to {}", bar.position(), output.display());
+    say!("exported {} events to {}", bar.position(), output.display());
     Ok(())
 }
 
@@ -515,8 +655,8 @@ async fn import(store: &dyn EventStore, input: &Path) -> Result<(), CliError> {
     bar.finish_and_clear();
     let head = store.head().await?;
     match head {
-        Some(h) => println!("imported {} events; head position {}, head hash {}", bar.position(), h.position, h.hash),
-        None => println!("imported nothing: the file holds no events"),
+        Some(h) => say!("imported {} events; head position {}, head hash {}", bar.position(), h.position, h.hash),
+        None => say!("imported nothing: the file holds no events"),
     }
     Ok(())
 }
@@ -538,7 +678,7 @@ async fn replay(
     let answer = redress_projections::replay_builtin(name, store, &SlaPolicy::default(), basis, &query).await;
     bar.finish_and_clear();
     let answer = answer.map_err(|e| failed("replay", e))?;
-    println!("{}", serde_json::to_string_pretty(&answer).unwrap_or_default());
+    say!("{}", serde_json::to_string_pretty(&answer).unwrap_or_default());
     Ok(())
 }
 
@@ -556,7 +696,7 @@ async fn projections_command(
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     }
     let bar = progress(Some(head), "catch up");
-    loop {
+    let statuses = loop {
         let statuses = projections.statuses().await;
         let behind = statuses.iter().map(|s| s.lag).max().unwrap_or(0);
         bar.set_position(head.saturating_sub(behind));
@@ -566,14 +706,15 @@ async fn projections_command(
         });
         if settled {
             bar.finish_and_clear();
-            for status in statuses {
-                println!("{}", serde_json::to_string(&status).unwrap_or_default());
-            }
-            break;
+            break statuses;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    };
+    // Saved before anything is printed, so a reader that stops early loses nothing.
     projections.stop().await;
+    for status in statuses {
+        say!("{}", serde_json::to_string(&status).unwrap_or_default());
+    }
     Ok(())
 }
 
@@ -586,8 +727,15 @@ async fn suggest(store: Arc<dyn EventStore>, text: &str, category: &Option<Strin
         redress_projections::replay_builtin("suggestions", store, &SlaPolicy::default(), Basis::Recorded, &query)
             .await
             .map_err(|e| failed("suggest", e))?;
-    println!("{}", serde_json::to_string_pretty(&answer).unwrap_or_default());
+    say!("{}", serde_json::to_string_pretty(&answer).unwrap_or_default());
     Ok(())
+}
+
+/// `redress demo`: loads the sample history, prints its summary and the tour.
+async fn demo_and_tour(store: Arc<dyn EventStore>, complaints: usize, seed: u64) -> Result<(), CliError> {
+    let summary = demo(&*store, complaints, seed).await?;
+    say!("{summary}\n");
+    tour(store).await
 }
 
 /// What the projections show of the sample history: a few answers a desk would look at first.
@@ -600,9 +748,9 @@ async fn tour(store: Arc<dyn EventStore>) -> Result<(), CliError> {
     let folds = &folds;
     let ask = |name: &'static str, query: Query| async move { folds.query(name, &query).await };
     let open = ask("open-complaints", Query::at(now)).await.map_err(|e| failed("tour", e))?;
-    println!("Open complaints: {} ({} overdue). The most urgent:", open["count"], open["overdue_count"]);
+    say!("Open complaints: {} ({} overdue). The most urgent:", open["count"], open["overdue_count"]);
     for c in open["complaints"].as_array().into_iter().flatten().take(3) {
-        println!(
+        say!(
             "  {} {} {} [{}] overdue: {}",
             c["complaint_id"].as_str().unwrap_or(""),
             c["severity"].as_str().unwrap_or(""),
@@ -612,13 +760,13 @@ async fn tour(store: Arc<dyn EventStore>) -> Result<(), CliError> {
         );
     }
     let repeats = ask("repeat-issues", Query::at(now)).await.map_err(|e| failed("tour", e))?;
-    println!(
+    say!(
         "\nRepeat issues (90 days): {} customers came back about the same thing; reopen rate {}.",
         repeats["repeat_complaints"].as_array().map_or(0, Vec::len),
         repeats["reopen_rate"]
     );
     for cause in repeats["root_causes"].as_array().into_iter().flatten().take(3) {
-        println!(
+        say!(
             "  {} × {} ({}, {})",
             cause["count"],
             cause["root_cause"].as_str().unwrap_or(""),
@@ -628,9 +776,9 @@ async fn tour(store: Arc<dyn EventStore>) -> Result<(), CliError> {
     }
     let satisfaction =
         ask("satisfaction", Query::at(now).with("group_by", "department")).await.map_err(|e| failed("tour", e))?;
-    println!("\nSatisfaction by department (share of revisits graded 4-5; acknowledgement deadlines met):");
+    say!("\nSatisfaction by department (share of revisits graded 4-5; acknowledgement deadlines met):");
     for g in satisfaction["groups"].as_array().into_iter().flatten() {
-        println!(
+        say!(
             "  {:<22} {:>6} {:>6}",
             g["department"].as_str().unwrap_or(""),
             g["share_satisfied"],
@@ -640,9 +788,9 @@ async fn tour(store: Arc<dyn EventStore>) -> Result<(), CliError> {
     let text = "打印机双面打印总是卡纸";
     let suggestions = ask("suggestions", Query::at(now).with("text", text).with("k", "3")).await;
     if let Ok(suggestions) = suggestions {
-        println!("\nSuggested standard answers for \"{text}\":");
+        say!("\nSuggested standard answers for \"{text}\":");
         for s in suggestions["suggestions"].as_array().into_iter().flatten() {
-            println!(
+            say!(
                 "  {} {} ({})",
                 s["answer_id"].as_str().unwrap_or(""),
                 s["title"].as_str().unwrap_or(""),
@@ -651,9 +799,9 @@ async fn tour(store: Arc<dyn EventStore>) -> Result<(), CliError> {
         }
     }
     if let Ok(gaps) = ask("answer-gaps", Query::at(now)).await {
-        println!("\nThemes no standard answer covers yet: {}", gaps["gaps"].as_array().map_or(0, Vec::len));
+        say!("\nThemes no standard answer covers yet: {}", gaps["gaps"].as_array().map_or(0, Vec::len));
     }
-    println!("\nNext: `redress serve` and open /projections/open-complaints?overdue=true (README has the tour).");
+    say!("\nNext: `redress serve` and open /projections/open-complaints?overdue=true (README has the tour).");
     Ok(())
 }
 
@@ -691,6 +839,7 @@ async fn serve(
     policy: &Option<PathBuf>,
     tokens_file: &Option<PathBuf>,
     grace: std::time::Duration,
+    mut limits: ServeLimits,
 ) -> Result<(), CliError> {
     let signals = ShutdownSignals::install()?;
     let policy = match policy {
@@ -706,10 +855,18 @@ async fn serve(
         _ => {
             let (token, created) =
                 http::admin_token_file(&cli.data_dir).map_err(|e| failed("the admin token file", e))?;
-            if created {
-                println!("admin token (printed once; kept in {}): {token}", cli.data_dir.join("admin.token").display());
+            let path = cli.data_dir.join("admin.token");
+            // Standard output that is not a terminal is usually a log file or a journal, which other
+            // users may be able to read: the token then stays in its 0600 file only.
+            if created && std::io::stdout().is_terminal() {
+                say!("admin token (printed once; kept in {}): {token}", path.display());
+            } else if created {
+                say!(
+                    "admin token: created in {} (readable by its owner only; printed only to a terminal)",
+                    path.display()
+                );
             } else {
-                println!("admin token: in {}", cli.data_dir.join("admin.token").display());
+                say!("admin token: in {}", path.display());
             }
             Tokens::single_admin(&token)
         }
@@ -719,15 +876,30 @@ async fn serve(
         let summary = demo(&*store, 3000, 7).await?;
         tracing::info!("demo history loaded: {}", summary.replace('\n', " "));
     }
+    if limits.enforced {
+        let (connections_max, open_files) = http::connections_max_within_open_files(limits.connections_max);
+        if let Some(open_files) = open_files {
+            tracing::warn!(
+                requested = limits.connections_max,
+                connections_max,
+                open_files,
+                "the open-files limit (ulimit -n) leaves room for fewer connections; serving at most {connections_max}"
+            );
+        }
+        limits.connections_max = connections_max;
+    } else {
+        tracing::warn!("serving without the edge limits (REDRESS_BENCH_UNLIMITED_EDGE): for benchmarks only");
+    }
     let listener =
         tokio::net::TcpListener::bind(listen).await.map_err(|e| failed(&format!("listening on {listen}"), e))?;
     let address = listener.local_addr().map_err(|e| failed("listening", e))?;
-    println!("Redress is listening on http://{address}");
+    say!("Redress is listening on http://{address}");
     // Load the Chinese word dictionary now, not in the first suggestion request.
     let _ = tokio::task::spawn_blocking(redress_projections::text::warm_up).await;
     let projections = Arc::new(start_projections(cli, &store, database_checkpoints, &policy).await?);
     let (stop_streams, streams_stopped) = tokio::sync::watch::channel(false);
-    let state = AppState::new(Arc::clone(&store), Arc::clone(&projections), tokens, policy, streams_stopped);
+    let state = AppState::new(Arc::clone(&store), Arc::clone(&projections), tokens, policy, streams_stopped)
+        .with_limits(limits);
     let watched = Arc::clone(&store);
     let shutdown = async move {
         signals.recv().await;
@@ -804,5 +976,60 @@ impl ShutdownSignals {
             _ = self.interrupt.recv() => {},
         }
         tracing::info!("shutdown requested");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serve_without_limit_flags_has_api_md_limits_and_each_flag_sets_its_own() {
+        let Command::Serve { limits, .. } = Cli::parse_from(["redress", "serve"]).command else {
+            panic!("serve parses as serve");
+        };
+        assert_eq!(limits.limits(), ServeLimits::default(), "the flags' defaults are ServeLimits::default()");
+        let flags = [
+            "--max-connections=7",
+            "--max-requests-in-flight=8",
+            "--header-read-timeout=500ms",
+            "--body-read-timeout=2s",
+            "--idle-timeout=1m",
+            "--linger-timeout=3s",
+            "--max-request-line-bytes=100",
+            "--max-header-bytes=200",
+            "--max-header-fields=9",
+            "--max-body-bytes=300",
+            "--bench-unlimited-edge",
+        ];
+        let Command::Serve { limits, .. } = Cli::parse_from(["redress", "serve"].into_iter().chain(flags)).command
+        else {
+            panic!("serve parses as serve");
+        };
+        let expected = ServeLimits {
+            connections_max: 7,
+            requests_in_flight_max: 8,
+            header_read_timeout: Duration::from_millis(500),
+            body_read_timeout: Duration::from_secs(2),
+            idle_timeout: Duration::from_secs(60),
+            linger_timeout: Duration::from_secs(3),
+            request_line_bytes_max: 100,
+            header_bytes_max: 200,
+            header_fields_max: 9,
+            body_bytes_max: 300,
+            enforced: false,
+        };
+        assert_eq!(limits.limits(), expected);
+    }
+
+    #[test]
+    fn durations_and_counts_must_be_positive() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
+        for bad in ["0s", "", "ms", "-1s", "1h", "1.5s"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(parse_count("3"), Ok(3));
+        assert!(parse_count("0").is_err() && parse_count("-1").is_err());
     }
 }

@@ -134,6 +134,14 @@ impl Tokens {
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` header value. The scheme name is case-insensitive
+/// (RFC 9110 §11.1: `bearer x` is as good as `Bearer x`); `None` for another scheme or an empty token.
+pub fn bearer_token(authorization: &str) -> Option<&str> {
+    let (scheme, token) = authorization.trim_start().split_once([' ', '\t'])?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 /// A new random token (256 bits from the OS, hex).
 pub fn generate_token() -> String {
     let a = uuid::Uuid::new_v4();
@@ -151,17 +159,10 @@ pub fn admin_token_file(data_dir: &Path) -> std::io::Result<(String, bool)> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
-    std::fs::create_dir_all(data_dir)?;
+    crate::files::create_private_dir(data_dir)?;
     let token = generate_token();
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
     use std::io::Write;
-    let mut file = options.open(&path)?;
+    let mut file = crate::files::private_file_options().write(true).create(true).truncate(true).open(&path)?;
     file.write_all(token.as_bytes())?;
     file.write_all(b"\n")?;
     file.sync_all()?;
@@ -192,6 +193,16 @@ mod tests {
         assert_eq!(tokens.role_of("uuuuuuuuuuuuuuuu1"), Some(Role::Auditor));
         assert_eq!(tokens.role_of("aaaaaaaaaaaaaaaa"), None);
         assert_eq!(tokens.role_of(""), None);
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive_and_other_schemes_are_not_bearer() {
+        for value in ["Bearer abc", "bearer abc", "BEARER abc", "  bEaReR   abc  ", "Bearer\tabc"] {
+            assert_eq!(bearer_token(value), Some("abc"), "{value:?}");
+        }
+        for value in ["Basic abc", "Bearer", "Bearer   ", "Bearerabc", "abc", ""] {
+            assert_eq!(bearer_token(value), None, "{value:?}");
+        }
     }
 
     #[test]

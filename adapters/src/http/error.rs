@@ -1,6 +1,6 @@
 //! API errors: the JSON bodies and status codes of API.md.
 
-use axum::http::StatusCode;
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use redress_engine::StoreError;
@@ -14,24 +14,46 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub details: Map<String, Value>,
+    /// Headers the status calls for (`WWW-Authenticate`, `Retry-After`, `Connection: close`). A list,
+    /// not a `HeaderMap`: it is empty for almost every error, and it keeps the error small to return.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl ApiError {
+    /// An error with `status`, API.md's `code` and a human `message`.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into(), details: Map::new() }
+        ApiError { status, code, message: message.into(), details: Map::new(), headers: Vec::new() }
     }
 
+    /// Adds a detail member to the JSON body.
     pub fn with(mut self, key: &str, value: Value) -> ApiError {
         self.details.insert(key.to_owned(), value);
         self
+    }
+
+    /// Adds a response header.
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> ApiError {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// The JSON body: `{"error": code, "message": text, ...details}`.
+    pub fn body(&self) -> Value {
+        let mut body = Map::new();
+        body.insert("error".into(), Value::String(self.code.into()));
+        body.insert("message".into(), Value::String(self.message.clone()));
+        body.extend(self.details.iter().map(|(k, v)| (k.clone(), v.clone())));
+        Value::Object(body)
     }
 
     pub fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
 
+    /// 401 with `WWW-Authenticate: Bearer`: no token, or one nobody configured.
     pub fn unauthorized() -> ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "a valid bearer token is required")
+            .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
     }
 
     pub fn forbidden(role: impl std::fmt::Display, what: &str) -> ApiError {
@@ -44,6 +66,49 @@ impl ApiError {
 
     pub fn payload_too_large(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
+    }
+
+    /// 405 for a known route asked with another method (the router adds `Allow`).
+    pub fn method_not_allowed() -> ApiError {
+        ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take this method")
+    }
+
+    /// 408: the body did not arrive in time. The connection is closed, as its remaining bytes are unread.
+    pub fn body_timeout(timeout: std::time::Duration) -> ApiError {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!("the request body did not arrive within {} ms", timeout.as_millis()),
+        )
+        .with_header(header::CONNECTION, HeaderValue::from_static("close"))
+    }
+
+    /// 414: the request line (method, path and query) is longer than `max` bytes.
+    pub fn uri_too_long(max: usize) -> ApiError {
+        ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!("the request line (method, path and query) exceeds {max} bytes"),
+        )
+    }
+
+    /// 431: the headers exceed `bytes_max` bytes in all, or `fields_max` fields.
+    pub fn header_fields_too_large(bytes_max: usize, fields_max: usize) -> ApiError {
+        ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "request_header_fields_too_large",
+            format!("the headers exceed {bytes_max} bytes in all, or {fields_max} fields"),
+        )
+    }
+
+    /// 503 from load shedding: `max` requests are in flight already. Says when to retry.
+    pub fn overloaded(max: usize, retry_after_seconds: u64) -> ApiError {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            format!("the server is handling its maximum of {max} requests; retry after {retry_after_seconds} s"),
+        )
+        .with_header(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds))
     }
 
     /// 422 for one event of a request, naming it and (when known) the field.
@@ -59,11 +124,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = Map::new();
-        body.insert("error".into(), Value::String(self.code.into()));
-        body.insert("message".into(), Value::String(self.message));
-        body.extend(self.details);
-        (self.status, Json(Value::Object(body))).into_response()
+        let body = self.body();
+        let mut response = (self.status, Json(body)).into_response();
+        response.headers_mut().extend(self.headers);
+        response
     }
 }
 

@@ -1,19 +1,25 @@
 //! The HTTP API of API.md on axum. Each handler: authorize → parse → call the engine → render.
+//! The edge around it (connections, request heads, timeouts, load) is `edge` and `connection`.
 
 mod auth;
+mod connection;
+mod edge;
 mod error;
+mod limits;
 mod metrics;
 mod openapi;
 
-pub use auth::{admin_token_file, generate_token, Access, Role, TokenError, Tokens, TOKEN_CHARS_MIN};
+pub use auth::{admin_token_file, bearer_token, generate_token, Access, Role, TokenError, Tokens, TOKEN_CHARS_MIN};
+pub use edge::{connections_max_within_open_files, serve, FILES_RESERVED};
 pub use error::ApiError;
-pub use metrics::Metrics;
+pub use limits::*;
+pub use metrics::{Metrics, METHOD_LABELS, UNMATCHED_ROUTE};
 pub use openapi::{openapi_json, ROUTES};
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Query, Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequestParts, MatchedPath, Path, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -34,8 +40,6 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::watch;
 
-/// The largest request body accepted, in bytes (413 beyond).
-pub const REQUEST_BYTES_MAX: usize = 8 * 1024 * 1024;
 /// Events per read page when the caller does not say.
 pub const PAGE_EVENTS_DEFAULT: usize = 100;
 
@@ -43,6 +47,7 @@ pub const PAGE_EVENTS_DEFAULT: usize = 100;
 #[derive(Clone)]
 pub struct AppState {
     inner: Arc<Inner>,
+    limits: Arc<ServeLimits>,
 }
 
 struct Inner {
@@ -50,7 +55,7 @@ struct Inner {
     projections: Arc<Folds>,
     tokens: Tokens,
     policy: SlaPolicy,
-    metrics: Metrics,
+    metrics: Arc<Metrics>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -64,29 +69,78 @@ impl AppState {
         policy: SlaPolicy,
         shutdown: watch::Receiver<bool>,
     ) -> AppState {
+        let metrics = Arc::new(Metrics::default());
         AppState {
-            inner: Arc::new(Inner { store, projections, tokens, policy, metrics: Metrics::default(), shutdown }),
+            inner: Arc::new(Inner { store, projections, tokens, policy, metrics, shutdown }),
+            limits: Arc::new(ServeLimits::default()),
         }
     }
 
-    fn authorize(&self, headers: &HeaderMap, access: Access, what: &str) -> Result<Role, ApiError> {
-        let token = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(ApiError::unauthorized)?;
-        let role = self.inner.tokens.role_of(token.trim()).ok_or_else(ApiError::unauthorized)?;
-        if role.grants(access) {
-            Ok(role)
+    /// The same state, served within `limits` instead of API.md's defaults.
+    pub fn with_limits(self, limits: ServeLimits) -> AppState {
+        AppState { limits: Arc::new(limits), ..self }
+    }
+
+    /// Reads a request body whole: at most `body_bytes_max` bytes (413 beyond: a declared length is
+    /// refused before a byte is read) within `body_read_timeout` in all (408 beyond). tower-http's
+    /// body timeout restarts at every frame, so a body trickled a byte at a time would never end;
+    /// API.md bounds the whole body.
+    async fn read_body(&self, body: Body) -> Result<Bytes, ApiError> {
+        use http_body_util::BodyExt;
+        let max = self.limits.body_bytes_max;
+        let too_large = || ApiError::payload_too_large(format!("the request body exceeds {max} bytes"));
+        if http_body::Body::size_hint(&body).lower() > max as u64 {
+            return Err(too_large());
+        }
+        let read = http_body_util::Limited::new(body, max).collect();
+        let read = if self.limits.enforced {
+            let timeout = self.limits.body_read_timeout;
+            tokio::time::timeout(timeout, read).await.map_err(|_| ApiError::body_timeout(timeout))?
         } else {
-            Err(ApiError::forbidden(role, what))
+            read.await
+        };
+        match read {
+            Ok(collected) => Ok(collected.to_bytes()),
+            Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+            Err(error) => Err(ApiError::bad_request(format!("the request body could not be read: {error}"))),
         }
     }
 }
 
-/// The router with every route of API.md.
+/// The role of the request's bearer token. As an extractor it runs before the handler reads a body,
+/// so a request without a valid token is answered 401 (with `WWW-Authenticate: Bearer`) and its body
+/// is never buffered.
+pub struct Caller(Role);
+
+impl Caller {
+    /// The caller's role if it grants `access`, else 403 saying it may not do `what`.
+    pub fn require(self, access: Access, what: &str) -> Result<Role, ApiError> {
+        if self.0.grants(access) {
+            Ok(self.0)
+        } else {
+            Err(ApiError::forbidden(self.0, what))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(bearer_token)
+            .ok_or_else(ApiError::unauthorized)?;
+        state.inner.tokens.role_of(token).map(Caller).ok_or_else(ApiError::unauthorized)
+    }
+}
+
+/// The router with every route of API.md, its errors as JSON (404, 405 with `Allow`), and request
+/// metrics. The edge's checks come before it (`edge`).
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/streams/{stream}/events", post(append))
         .route("/streams/{stream}", get(read_stream))
         .route("/all", get(read_all))
@@ -101,35 +155,22 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
-        .fallback(|| async { ApiError::not_found("no such route") })
-        .layer(middleware::from_fn_with_state(state.clone(), count_requests))
-        // Bodies are read by the handlers with their own limit and a JSON 413; this only caps axum's.
-        .layer(DefaultBodyLimit::max(REQUEST_BYTES_MAX))
-        .with_state(state)
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .fallback(|| async { ApiError::not_found("no such route") });
+    routes.layer(middleware::from_fn_with_state(state.clone(), count_requests)).with_state(state)
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then stops accepting, ends open
-/// subscriptions and waits for in-flight requests (appends answer once durable).
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: AppState,
-    stop_streams: watch::Sender<bool>,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let app = router(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = stop_streams.send(true);
-        })
-        .await
-}
-
+/// Counts every answered request. Labels come from `ROUTES` and `METHOD_LABELS` only, so no request
+/// can add a time series (an unknown path is `unmatched`, an unknown method `other`).
 async fn count_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |m| m.as_str()).to_owned();
-    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .and_then(|matched| ROUTES.iter().find(|(_, path)| *path == matched.as_str()))
+        .map_or(UNMATCHED_ROUTE, |(_, path)| path);
+    let method = request.method().clone();
     let response = next.run(request).await;
-    state.inner.metrics.request(&method, &route, response.status().as_u16());
+    state.inner.metrics.request(&method, route, response.status());
     response
 }
 
@@ -252,27 +293,22 @@ pub fn parse_append_body(body: &[u8], stream: &StreamName) -> Result<(ExpectedVe
         (status = 201, description = "Written and durable", body = openapi::AppendResultDoc),
         (status = 200, description = "Every event id was written before: the original result", body = openapi::AppendResultDoc),
         (status = 400, description = "Malformed request", body = openapi::ErrorDoc),
-        (status = 401, description = "No or unknown token", body = openapi::ErrorDoc),
-        (status = 403, description = "The token's role may not write", body = openapi::ErrorDoc),
+        (status = 401, description = "No or unknown token: answered before the body is read", body = openapi::ErrorDoc),
+        (status = 403, description = "The token's role may not write: answered before the body is read", body = openapi::ErrorDoc),
+        (status = 408, description = "request_timeout: the body did not arrive within the body timeout (30 s); the connection is closed", body = openapi::ErrorDoc),
         (status = 409, description = "wrong_expected_version (with current_version) or idempotency_conflict", body = openapi::ErrorDoc),
-        (status = 413, description = "Body, event or batch over its limit", body = openapi::ErrorDoc),
+        (status = 413, description = "Body over 8 MiB (refused on its declared length before it is read), event over 1 MiB or more than 1,000 events", body = openapi::ErrorDoc),
         (status = 422, description = "invalid_event: unknown type, bad field, broken lifecycle rule", body = openapi::ErrorDoc),
         (status = 503, description = "The store cannot write", body = openapi::ErrorDoc),
     ))]
 async fn append(
     State(state): State<AppState>,
+    caller: Caller,
     Path(stream): Path<String>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    state.authorize(&headers, Access::Write, "append events")?;
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::payload_too_large(format!("the request body exceeds {REQUEST_BYTES_MAX} bytes"))
-        } else {
-            ApiError::bad_request(rejection.body_text())
-        }
-    })?;
+    caller.require(Access::Write, "append events")?;
+    let body = state.read_body(body).await?;
     let stream = stream_name(&stream)?;
     let (expected, events) = parse_append_body(&body, &stream)?;
     let count = events.len() as u64;
@@ -308,11 +344,11 @@ async fn append(
         (status = 404, description = "The stream has no events", body = openapi::ErrorDoc)))]
 async fn read_stream(
     State(state): State<AppState>,
+    caller: Caller,
     Path(stream): Path<String>,
     Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    state.authorize(&headers, Access::Read, "read")?;
+    caller.require(Access::Read, "read")?;
     let stream = stream_name(&stream)?;
     let params = Params::new(query, &["from_version", "limit", "direction"])?;
     let direction = match params.0.get("direction").map(String::as_str) {
@@ -341,10 +377,10 @@ async fn read_stream(
         (status = 401, description = "No or unknown token", body = openapi::ErrorDoc)))]
 async fn read_all(
     State(state): State<AppState>,
+    caller: Caller,
     Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    state.authorize(&headers, Access::Read, "read")?;
+    caller.require(Access::Read, "read")?;
     let params = Params::new(query, &["from_position", "limit", "event_type"])?;
     let from = Position(params.u64("from_position")?.unwrap_or(0));
     let limit = params.u64("limit")?.map_or(Ok(1000), |_| params.limit())?;
@@ -359,10 +395,10 @@ async fn read_all(
         (status = 401, description = "No or unknown token", body = openapi::ErrorDoc)))]
 async fn subscribe(
     State(state): State<AppState>,
+    caller: Caller,
     Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
 ) -> Result<Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
-    state.authorize(&headers, Access::Read, "subscribe")?;
+    caller.require(Access::Read, "subscribe")?;
     let params = Params::new(query, &["from_position", "event_type"])?;
     let from = match params.u64("from_position")? {
         Some(p) => Position(p),
@@ -417,11 +453,11 @@ pub use redress_projections::complaints::complaint_json as complaint_view;
         (status = 404, description = "No such complaint", body = openapi::ErrorDoc)))]
 async fn complaint(
     State(state): State<AppState>,
+    caller: Caller,
     Path(complaint_id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    state.authorize(&headers, Access::Read, "read")?;
+    caller.require(Access::Read, "read")?;
     let params = Params::new(query, &["as_of", "min_position", "wait_ms"])?;
     let explicit_as_of = params.0.contains_key("as_of");
     let mut query = projection_query_of(params.0)?;
@@ -466,8 +502,8 @@ async fn complaint_as_recorded(
     responses((status = 200, description = "`{ok: true, head_position, head_hash}` or `{ok: false, position, reason}`", body = Object),
         (status = 401, description = "No or unknown token", body = openapi::ErrorDoc),
         (status = 403, description = "Publishers may not audit", body = openapi::ErrorDoc)))]
-async fn audit_verify(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    state.authorize(&headers, Access::Audit, "audit")?;
+async fn audit_verify(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require(Access::Audit, "audit")?;
     Ok(Json(match verify_store(&*state.inner.store, |_| {}).await? {
         Verification::Intact { events, head } => json!({
             "ok": true, "events": events,
@@ -501,8 +537,8 @@ async fn health(State(state): State<AppState>) -> Response {
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String),
         (status = 401, description = "No or unknown token", body = openapi::ErrorDoc)))]
-async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    state.authorize(&headers, Access::Read, "read metrics")?;
+async fn metrics(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    caller.require(Access::Read, "read metrics")?;
     let head = state.inner.store.head().await?.map(|h| h.position.0);
     let text = state.inner.metrics.render(head);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
@@ -570,8 +606,8 @@ fn projection_query_of(mut query: HashMap<String, String>) -> Result<ProjectionQ
 #[utoipa::path(get, path = "/projections", tag = "projections",
     responses((status = 200, description = "Each projection's name, version, checkpoint, lag and state", body = Object),
         (status = 401, description = "No or unknown token", body = openapi::ErrorDoc)))]
-async fn projection_statuses(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    state.authorize(&headers, Access::Read, "read")?;
+async fn projection_statuses(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require(Access::Read, "read")?;
     Ok(Json(json!({"projections": state.inner.projections.statuses().await})))
 }
 
@@ -585,11 +621,11 @@ async fn projection_statuses(State(state): State<AppState>, headers: HeaderMap) 
         (status = 503, description = "The projection is starting or failed", body = openapi::ErrorDoc)))]
 async fn projection_query(
     State(state): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
     Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    state.authorize(&headers, Access::Read, "read")?;
+    caller.require(Access::Read, "read")?;
     let query = projection_query_of(query)?;
     Ok(Json(state.inner.projections.query(&name, &query).await?))
 }
@@ -602,10 +638,10 @@ async fn projection_query(
         (status = 404, description = "No such projection", body = openapi::ErrorDoc)))]
 async fn projection_rebuild(
     State(state): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
-    headers: HeaderMap,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    state.authorize(&headers, Access::Admin, "rebuild projections")?;
+    caller.require(Access::Admin, "rebuild projections")?;
     state.inner.projections.rebuild(&name)?;
     Ok((StatusCode::ACCEPTED, Json(json!({"rebuilding": name}))))
 }
@@ -618,11 +654,11 @@ async fn projection_rebuild(
         (status = 404, description = "No complaint from this customer", body = openapi::ErrorDoc)))]
 async fn customer_history(
     State(state): State<AppState>,
+    caller: Caller,
     Path(customer_id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    state.authorize(&headers, Access::Read, "read")?;
+    caller.require(Access::Read, "read")?;
     let mut query = projection_query_of(query)?;
     query.params.insert("customer_id".into(), customer_id.clone());
     let answer = state.inner.projections.query("customer-history", &query).await?;
@@ -642,10 +678,10 @@ async fn customer_history(
         (status = 404, description = "No such projection", body = openapi::ErrorDoc)))]
 async fn audit_replay(
     State(state): State<AppState>,
+    caller: Caller,
     Query(mut query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    state.authorize(&headers, Access::Audit, "audit")?;
+    caller.require(Access::Audit, "audit")?;
     let name = query.remove("projection").ok_or_else(|| ApiError::bad_request("projection is required"))?;
     if !query.contains_key("as_of") {
         return Err(ApiError::bad_request("as_of is required"));

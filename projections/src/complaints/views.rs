@@ -391,7 +391,7 @@ fn share(part: u64, whole: u64) -> Option<f64> {
 
 fn group_name(book: &Book, dimension: Dimension, sym: Sym) -> String {
     match dimension {
-        Dimension::Channel => CHANNELS.get(sym as usize).map(|c| text_of(c)).unwrap_or_default(),
+        Dimension::Channel => CHANNELS.get(sym as usize).map(text_of).unwrap_or_default(),
         _ if sym == NONE => "unassigned".to_owned(),
         _ => book.name(sym).unwrap_or_default().to_owned(),
     }

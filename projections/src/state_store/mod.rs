@@ -226,16 +226,22 @@ impl FoldStore for SledFoldStore {
 // ---------------------------------------------------------------------------------------------
 // memory
 
+/// A fold's generations in memory, and which one is current.
+type MemorySpace = (u64, HashMap<u64, Arc<MemoryFoldStore>>);
+
 /// Fold state in memory: for tests, replays and servers that rebuild at every start.
 #[derive(Default)]
 pub struct MemoryFoldStores {
-    spaces: Mutex<HashMap<String, (u64, HashMap<u64, Arc<MemoryFoldStore>>)>>,
+    spaces: Mutex<HashMap<String, MemorySpace>>,
 }
+
+/// One generation's entries and checkpoint.
+type MemoryEntries = (BTreeMap<Key, Vec<u8>>, Option<Checkpoint>);
 
 /// One generation in memory.
 #[derive(Default)]
 pub struct MemoryFoldStore {
-    entries: Mutex<(BTreeMap<Key, Vec<u8>>, Option<Checkpoint>)>,
+    entries: Mutex<MemoryEntries>,
 }
 
 #[async_trait]
