@@ -6,7 +6,7 @@
 //! the store acknowledged. The seed is printed; `REDRESS_CRASH_SEED=<seed>` replays the same kill delays
 //! and writer seeds (the interleaving of the writer's tasks is up to the scheduler).
 
-use crate::prng::{mix, Prng};
+use redress_adapters::demo::rng::{mix, Rng};
 use redress_engine::{verify_store, EventFilter, EventStore, SledStore, Verification};
 use redress_schemas::{EventId, Position, RecordedEvent, StreamName};
 use std::collections::{BTreeMap, HashMap};
@@ -296,7 +296,7 @@ async fn sigkill_during_appends_loses_no_acknowledged_event_and_leaves_no_partia
     eprintln!("crash test seed: {seed} (replay with REDRESS_CRASH_SEED={seed})");
     let started = Instant::now();
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut prng = Prng::new(seed);
+    let mut prng = Rng::new(seed);
     let mut previous = Seen { ids: Vec::new(), hashes: Vec::new() };
     let mut acks_total = 0;
     let mut rounds_killed_while_flowing = 0;

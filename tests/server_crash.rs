@@ -10,7 +10,7 @@
 //! (the interleaving of the clients is up to the scheduler).
 
 use crate::cli::ServerProcess;
-use crate::prng::{mix, Prng};
+use redress_adapters::demo::rng::{mix, Rng};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -89,7 +89,7 @@ impl Shared {
 
 /// One append body: a `complaint_received` opening the stream, or 1..=BATCH_EVENTS_MAX progress updates at
 /// the stream's believed version. Every event carries `batch` and `batch_size` metadata.
-fn append_body(prng: &mut Prng, stream: u64, known: Option<u64>) -> (Value, Vec<String>) {
+fn append_body(prng: &mut Rng, stream: u64, known: Option<u64>) -> (Value, Vec<String>) {
     let batch = prng.uuid().to_string();
     let (expected, events): (Value, Vec<Value>) = match known {
         None => {
@@ -119,7 +119,7 @@ fn append_body(prng: &mut Prng, stream: u64, known: Option<u64>) -> (Value, Vec<
 }
 
 /// Appends until the server stops answering (it was killed).
-async fn append_until_the_server_dies(shared: Arc<Shared>, mut prng: Prng) {
+async fn append_until_the_server_dies(shared: Arc<Shared>, mut prng: Rng) {
     loop {
         let stream = prng.between(0, STREAMS_COUNT - 1);
         let known = *shared.versions[stream as usize].lock().expect("versions lock");
@@ -405,7 +405,7 @@ async fn round(
     });
     let clients: Vec<_> = (0..CLIENTS_COUNT)
         .map(|c| {
-            let prng = Prng::new(mix(seed ^ mix(round * CLIENTS_COUNT + c + 1)));
+            let prng = Rng::new(mix(seed ^ mix(round * CLIENTS_COUNT + c + 1)));
             tokio::spawn(append_until_the_server_dies(Arc::clone(&shared), prng))
         })
         .collect();
@@ -470,7 +470,7 @@ async fn server_killed_mid_append_loses_no_answered_append_and_sigterm_under_loa
     eprintln!("server crash test seed: {seed} (replay with REDRESS_SERVER_CRASH_SEED={seed})");
     let started = Instant::now();
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut prng = Prng::new(seed);
+    let mut prng = Rng::new(seed);
     let mut previous = Seen::empty();
     let mut acks_total = 0;
     let mut rounds_killed_while_flowing = 0;

@@ -9,7 +9,6 @@ mod history;
 mod http;
 mod multi_server;
 mod postgres;
-mod prng;
 mod server_crash;
 mod sled_store;
 mod support;

@@ -103,6 +103,11 @@ fn state_of(lines: &[AnswerLine]) -> SuggestionsState {
 }
 
 /// A small deterministic generator (xorshift64*), so every run times the same library.
+///
+/// Not `redress_adapters::demo::rng::Rng`, the code base's one seedable generator, for two reasons: an example
+/// of `redress-projections` cannot depend on `redress-adapters` (dependencies point schemas ← engine ←
+/// projections ← adapters), and the synthetic library BENCHMARKS.md's latency figures were measured on is
+/// this generator's draws: another generator would time another library.
 struct Rng(u64);
 
 impl Rng {

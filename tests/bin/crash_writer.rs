@@ -19,15 +19,13 @@
 //! parent kills this process with SIGKILL at a random moment; it never exits by itself unless something
 //! unexpected happens (then it says so on stderr and exits with status 2).
 
+use redress_adapters::demo::rng::{mix, Rng};
 use redress_engine::{EventStore, ExpectedVersion, SledStore, StoreError};
 use redress_schemas::{ProposedEvent, StreamName};
 use serde_json::json;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-#[path = "../prng.rs"]
-mod prng;
-use prng::{mix, Prng};
 
 /// Concurrent appending tasks.
 const TASKS_COUNT: u64 = 8;
@@ -117,7 +115,7 @@ fn progress(shared: &Shared, stream: usize, batch: &str, batch_size: u64, index:
 
 /// Appends until `appends` acknowledgements (forever when `None`); with a count, every fifth append
 /// carries a blob-sized event.
-async fn append_loop(shared: Arc<Shared>, mut prng: Prng, appends: Option<u64>) {
+async fn append_loop(shared: Arc<Shared>, mut prng: Rng, appends: Option<u64>) {
     let mut acked = 0u64;
     while appends.is_none_or(|n| acked < n) {
         let force_large = appends.is_some() && acked % 5 == 4;
@@ -138,7 +136,7 @@ async fn append_loop(shared: Arc<Shared>, mut prng: Prng, appends: Option<u64>) 
                 let size = prng.between(1, BATCH_EVENTS_MAX);
                 let events = (0..size)
                     .map(|i| {
-                        let large = prng.next().is_multiple_of(LARGE_NOTE_ONE_IN) || (force_large && i == 0);
+                        let large = prng.next_u64().is_multiple_of(LARGE_NOTE_ONE_IN) || (force_large && i == 0);
                         progress(&shared, stream, &batch, size, i, large)
                     })
                     .collect();
@@ -207,7 +205,7 @@ async fn main() {
     let shared = Arc::new(Shared { store, streams, versions, ids });
     let tasks_count = if appends.is_some() { 1 } else { TASKS_COUNT };
     let tasks: Vec<_> = (0..tasks_count)
-        .map(|task| tokio::spawn(append_loop(Arc::clone(&shared), Prng::new(seed.wrapping_add(task)), appends)))
+        .map(|task| tokio::spawn(append_loop(Arc::clone(&shared), Rng::new(seed.wrapping_add(task)), appends)))
         .collect();
     for task in tasks {
         if let Err(e) = task.await {

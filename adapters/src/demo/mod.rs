@@ -1,9 +1,9 @@
 //! Demo data: a year of complaint history for a company that sells and services computer equipment,
 //! deterministic for a seed, for `redress demo` and `redress serve --demo`.
 //!
-//! [`generate`] is pure (no clock, no I/O, its own PRNG): the same [`DemoConfig`] and answers give the same
-//! appends, event ids included, on every platform. [`load`] writes them to any [`EventStore`]. Because the ids
-//! are fixed, loading the same demo twice is harmless: the second load is a series of idempotent retries.
+//! [`generate`] is pure (no clock, no I/O, the seedable [`rng`]): the same [`DemoConfig`] and answers give the
+//! same appends, event ids included, on every platform. [`load`] writes them to any [`EventStore`]. Because the
+//! ids are fixed, loading the same demo twice is harmless: the second load is a series of idempotent retries.
 //!
 //! What the year holds:
 //! - every standard answer published at the start in its `qa-<answer_id>` stream; a few revised during the
@@ -25,7 +25,7 @@
 mod answers;
 mod catalogue;
 mod population;
-mod rng;
+pub mod rng;
 mod timeline;
 
 use answers::AnswerBook;
