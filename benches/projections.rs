@@ -281,6 +281,21 @@ async fn start_folds(store: &Arc<dyn EventStore>, dir: &Path, counted: &Arc<Coun
     folds
 }
 
+/// Up to `count` customer ids, taken across the log.
+async fn customers_in(store: &dyn EventStore, count: usize) -> Vec<String> {
+    let filter = EventFilter::types([redress_schemas::EventType::ComplaintReceived]);
+    let head = store.head().await.expect("head").map_or(0, |h| h.position.0);
+    let mut customers = Vec::with_capacity(count);
+    for i in 0..count as u64 {
+        let from = Position(head / count as u64 * i);
+        let page = store.read_all(from, 1, &filter).await.expect("read_all");
+        if let Some(redress_schemas::EventData::ComplaintReceived(c)) = page.events.first().map(|e| &e.data) {
+            customers.push(c.customer_id.clone());
+        }
+    }
+    customers
+}
+
 /// The `i`th query of a view's latency series.
 type QueryOf = Box<dyn Fn(usize) -> Query>;
 
@@ -352,9 +367,9 @@ async fn run(opts: Opts) {
     let restart_seconds = first_answer.expect("answered");
     assert!(folds.wait_caught_up(Duration::from_secs(60)).await);
 
-    // Latency of a page of each view.
+    // Latency of a page of each view, for customers spread over the log.
     let now = Timestamp::now();
-    let customers: Vec<String> = (0..opts.queries).map(|i| format!("K-{}", 10_000 + (i * 7_919) % 20_000)).collect();
+    let customers = customers_in(&*store, opts.queries).await;
     let views: Vec<(&str, QueryOf)> = vec![
         ("overdue queue (open-complaints?overdue=true)", Box::new(move |_| Query::at(now).with("overdue", "true"))),
         ("one customer's history", {

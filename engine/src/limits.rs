@@ -37,3 +37,6 @@ pub const WRITE_STALL: std::time::Duration = std::time::Duration::from_secs(10);
 /// Free bytes a failed store waits for before it opens its files again, whatever its reserve: sled
 /// writes while opening, and must not run out of space doing it.
 pub const RECOVERY_FREE_BYTES_MIN: u64 = 4 * 1024 * 1024;
+/// The embedded store's page cache by default (sled's own default, 1 GiB, would be most of a small
+/// server's memory; the OS page cache holds the files as well).
+pub const CACHE_BYTES_DEFAULT: u64 = 256 * 1024 * 1024;

@@ -67,6 +67,8 @@ pub struct StoreOptions {
     pub close_timeout: Duration,
     /// Switches a fault-injection test may arm; never armed in production.
     pub faults: crate::faults::DiskFaults,
+    /// The embedded store's page cache (sled's own default is 1 GiB); the OS caches the files too.
+    pub cache_bytes: u64,
 }
 
 impl Default for StoreOptions {
@@ -77,6 +79,7 @@ impl Default for StoreOptions {
             recovery_backoff_max: crate::limits::RECOVERY_BACKOFF_MAX_DEFAULT,
             close_timeout: crate::limits::CLOSE_TIMEOUT_DEFAULT,
             faults: crate::faults::DiskFaults::default(),
+            cache_bytes: crate::limits::CACHE_BYTES_DEFAULT,
         }
     }
 }
@@ -100,6 +103,11 @@ impl StoreOptions {
     /// The same options with `close_timeout` set.
     pub fn with_close_timeout(self, close_timeout: Duration) -> Self {
         StoreOptions { close_timeout, ..self }
+    }
+
+    /// The same options with a page cache of `cache_bytes`.
+    pub fn with_cache_bytes(self, cache_bytes: u64) -> Self {
+        StoreOptions { cache_bytes, ..self }
     }
 
     /// The same options with these fault switches (tests only).

@@ -146,6 +146,8 @@ struct Live<S> {
 
 struct Runner<F: Fold> {
     fold: Arc<F>,
+    /// The fold's event types, asked once (`None`: all).
+    types: Option<Vec<EventType>>,
     stores: Arc<dyn FoldStores>,
     options: FoldOptions,
     live: RwLock<Live<F::State>>,
@@ -205,6 +207,7 @@ impl<F: Fold> Runner<F> {
         };
         let state = fold.open(&*store).await?;
         Ok(Arc::new(Runner {
+            types: fold.event_types(),
             fold: Arc::new(fold),
             stores,
             options,
@@ -239,7 +242,7 @@ impl<F: Fold> Runner<F> {
     }
 
     fn admits(&self, event: &RecordedEvent) -> bool {
-        self.fold.event_types().is_none_or(|types| types.contains(&event.event_type()))
+        self.types.as_ref().is_none_or(|types| types.contains(&event.event_type()))
     }
 
     fn report(&self, event: &RecordedEvent, message: String) {

@@ -116,7 +116,7 @@ impl SledStore {
     pub fn open_with(path: impl AsRef<Path>, options: StoreOptions) -> Result<SledStore, StoreError> {
         let path = path.as_ref().to_path_buf();
         let dev_null = std::fs::File::options().read(true).write(true).open("/dev/null")?;
-        let instance = writer::Instance::open(&path, &options.faults, &dev_null)?;
+        let instance = writer::Instance::open(&path, &options, &dev_null)?;
         let (live, _) = broadcast::channel(SUBSCRIPTION_QUEUE_BATCHES_MAX);
         let shared = Arc::new(Shared {
             tree: RwLock::new(Some(instance.tree.clone())),
@@ -235,9 +235,10 @@ fn read_log(tree: &sled::Tree, position: u64) -> Result<RecordedEvent, StoreErro
 /// How long `open` waits for another holder of sled's directory lock to let go.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
-fn open_sled(path: &Path) -> Result<sled::Db, StoreError> {
+fn open_sled(path: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
     let config = sled::Config::new()
         .path(path)
+        .cache_capacity(cache_bytes)
         // Redress flushes (and syncs) after every group commit; sled's timer would only add I/O.
         .flush_every_ms(None);
     let started = std::time::Instant::now();

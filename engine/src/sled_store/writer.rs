@@ -13,12 +13,11 @@ use super::keys::{self, IdEntry};
 use super::Shared;
 use crate::chain::ChainVerifier;
 use crate::error::StoreError;
-use crate::faults::DiskFaults;
 use crate::lifecycle::{self, StreamState};
 use crate::limits::{DISPOSE_WAIT, RECOVERY_BACKOFF_MIN, RECOVERY_FREE_BYTES_MIN};
 use crate::prepare::PreparedEvent;
 use crate::staging::{self, ImportIds, StoredId, StreamCache, StreamHead, WriteCommand as Command};
-use crate::store::{AppendOutcome, ExpectedVersion, Head, StoreHealth};
+use crate::store::{AppendOutcome, ExpectedVersion, Head, StoreHealth, StoreOptions};
 use redress_schemas::{
     codec, EventId, Hash, Position, RecordHeader, RecordedEvent, StreamName, Timestamp, WrittenEvent,
 };
@@ -102,8 +101,9 @@ pub(crate) struct Instance {
 impl Instance {
     /// Opens the database in `path`, reads its head, and makes what sled recovered durable. A sled
     /// instance that fails while opening is abandoned, not closed (see [`abandon`]).
-    pub(crate) fn open(path: &Path, faults: &DiskFaults, dev_null: &File) -> Result<Instance, StoreError> {
-        let db = super::open_sled(path)?;
+    pub(crate) fn open(path: &Path, options: &StoreOptions, dev_null: &File) -> Result<Instance, StoreError> {
+        let faults = &options.faults;
+        let db = super::open_sled(path, options.cache_bytes)?;
         let loaded = db.open_tree("events").map_err(StoreError::from).and_then(|tree| {
             let recovered = Recovered::load(&tree)?;
             Ok((tree, recovered))
@@ -449,7 +449,7 @@ impl Writer {
 
         self.retire_instance(DISPOSE_WAIT);
         durability::write_back_and_evict(&path).map_err(|e| Setback::Retry(format!("write-back: {e}")))?;
-        let instance = match Instance::open(&path, &self.shared.options.faults, &self.dev_null) {
+        let instance = match Instance::open(&path, &self.shared.options, &self.dev_null) {
             Ok(instance) => instance,
             Err(error @ (StoreError::Corruption { .. } | StoreError::Codec { .. })) => {
                 return Err(Setback::Fatal(error.to_string()))

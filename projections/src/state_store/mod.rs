@@ -51,6 +51,9 @@ fn storage_error(error: impl std::fmt::Display) -> ProjectionError {
     ProjectionError::Checkpoints(error.to_string())
 }
 
+/// sled's page cache for the fold state database.
+const FOLD_DB_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
 /// The key of the checkpoint inside a generation's tree: no fold key starts with 0xff 0x00.
 const CHECKPOINT_KEY: &[u8] = b"\xff\x00checkpoint";
 
@@ -92,7 +95,9 @@ impl SledFoldStores {
         let db = loop {
             // No background flusher: sled's flush can hang on a full disk holding a lock every sled database
             // of the process shares, so this one flushes only after its own space check.
-            match sled::Config::new().path(path).flush_every_ms(None).open() {
+            // sled's default page cache is 1 GiB; fold state is read back a key at a time (and the
+            // OS caches the file), so a small cache keeps the read side's memory bounded.
+            match sled::Config::new().path(path).flush_every_ms(None).cache_capacity(FOLD_DB_CACHE_BYTES).open() {
                 Ok(db) => break db,
                 // A database dropped a moment ago may still hold sled's lock from its I/O threads.
                 Err(e) if e.to_string().contains("could not acquire lock") && started.elapsed().as_secs() < 2 => {
