@@ -3,7 +3,7 @@
 //! configured timeouts so each test takes about a second.
 
 use crate::http::{body, read_sse, received_json, start, start_with, Server, ADMIN, AUDITOR, PUBLISHER};
-use crate::prng::Prng;
+use redress_adapters::demo::rng::Rng;
 use redress_adapters::http::ServeLimits;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -191,10 +191,9 @@ async fn requests_with_random_methods_and_paths_add_no_metrics_series() {
     let s = start().await;
     let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
     println!("seed {seed}");
-    let mut rng = Prng::new(seed);
-    let word = |rng: &mut Prng, len: usize| -> String {
-        (0..len).map(|_| char::from(b'A' + (rng.next() % 26) as u8)).collect()
-    };
+    let mut rng = Rng::new(seed);
+    let word =
+        |rng: &mut Rng, len: usize| -> String { (0..len).map(|_| char::from(b'A' + rng.below(26) as u8)).collect() };
     let metrics = || async {
         let (status, text) = s.call(Method::GET, "/metrics", Some(AUDITOR), None).await;
         assert_eq!(status, StatusCode::OK);
