@@ -222,12 +222,27 @@ async fn customer_history_lists_a_customers_complaints_newest_first_with_outcome
         (json!("refunded"), json!(2))
     );
     assert_eq!(answer["complaints"][0]["description"], "description of c3", "texts come from the full state");
+    assert_eq!(answer["complaints"][0]["description_truncated"], false);
     let first = g.ok("customer-history", &q().with("limit", "2")).await;
     assert_eq!(ids(&first, "complaints"), ["c3", "c2"]);
     let second =
         g.ok("customer-history", &q().with("limit", "2").with("cursor", first["next_cursor"].as_str().unwrap())).await;
     assert_eq!((ids(&second, "complaints"), second["next_cursor"].clone()), (vec!["c1".to_owned()], json!(null)));
     assert!(g.view("customer-history", &at("2026-03-01T00:00:00Z")).await.is_err(), "customer_id is required");
+}
+
+#[tokio::test]
+async fn a_history_row_carries_the_start_of_a_long_description_and_the_complaint_view_all_of_it() {
+    let mut data = received("long", "K5", "repair", "normal");
+    let text = "长".repeat(views::DESCRIPTION_PREVIEW_CHARS_MAX + 10);
+    data["description"] = json!(text);
+    let g = Given::steps(&[("long", "complaint_received", data, "2026-01-01T00:00:00Z")]).await;
+    let history = g.ok("customer-history", &at("2026-02-01T00:00:00Z").with("customer_id", "K5")).await;
+    let row = &history["complaints"][0];
+    assert_eq!(row["description"].as_str().unwrap().chars().count(), views::DESCRIPTION_PREVIEW_CHARS_MAX);
+    assert_eq!(row["description_truncated"], true);
+    let one = g.ok("complaint", &at("2026-02-01T00:00:00Z").with("complaint_id", "long")).await;
+    assert_eq!(one["description"], json!(text), "the complaint view has the whole text");
 }
 
 #[tokio::test]

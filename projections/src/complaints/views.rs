@@ -17,6 +17,9 @@ const DAY_NANOS: i64 = 86_400 * 1_000_000_000;
 const ROOT_CAUSES_LISTED_MAX: usize = 100;
 /// Persisting complaints one answer lists (`persisting_count` is the total).
 const PERSISTING_LISTED_MAX: usize = 100;
+/// Characters of a complaint's description a history row carries (the whole text is in
+/// `GET /complaints/{id}`): a page of 1,000 rows stays small even when descriptions are 1 MiB each.
+pub const DESCRIPTION_PREVIEW_CHARS_MAX: usize = 500;
 /// Windows whose repeat chains are kept computed at once.
 const REPEAT_CACHE_WINDOWS_MAX: usize = 4;
 /// A change between two windows is called rising or falling only past this z-score (two-sided 95%).
@@ -201,11 +204,14 @@ pub(super) async fn customer_history(
         .zip(full)
         .map(|(s, state)| {
             let c = state.as_ref().and_then(StreamState::complaint);
+            let description = c.map(|c| preview(&c.description));
             json!({
                 "complaint_id": &*s.id, "received_at": s.received_at, "channel": s.channel,
                 "category": book.name(s.category), "severity": s.severity, "status": s.status,
                 "outcome": s.outcome, "closed_at": s.closed_at,
-                "description": c.map(|c| c.description.as_str()), "product": c.and_then(|c| c.product.as_deref()),
+                "description": description.as_ref().map(|d| d.0),
+                "description_truncated": description.as_ref().is_some_and(|d| d.1),
+                "product": c.and_then(|c| c.product.as_deref()),
                 "escalation_level": s.escalation_level, "reopen_count": s.reopen_count,
                 "confirmed_satisfied": s.confirmed_satisfied, "last_revisit_satisfaction": s.grades.last(),
                 "apology_visits": s.apology_visits,
@@ -217,6 +223,14 @@ pub(super) async fn customer_history(
         "complaint_count": list.len(), "count": list.len(), "open_count": open_count,
         "complaints": rows, "next_cursor": next_cursor,
     }))
+}
+
+/// The first [`DESCRIPTION_PREVIEW_CHARS_MAX`] characters of `text`, and whether it was cut.
+fn preview(text: &str) -> (&str, bool) {
+    match text.char_indices().nth(DESCRIPTION_PREVIEW_CHARS_MAX) {
+        Some((end, _)) => (&text[..end], true),
+        None => (text, false),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
