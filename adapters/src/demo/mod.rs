@@ -4,6 +4,8 @@
 //! [`generate`] is pure (no clock, no I/O, the seedable [`rng`]): the same [`DemoConfig`] and answers give the
 //! same appends, event ids included, on every platform. [`load`] writes them to any [`EventStore`]. Because the
 //! ids are fixed, loading the same demo twice is harmless: the second load is a series of idempotent retries.
+//! For demos too large to hold (a million complaints are 13 million events), [`stream`] yields the same appends
+//! one at a time in bounded memory and [`load_stream`] writes them.
 //!
 //! What the year holds:
 //! - every standard answer published at the start in its `qa-<answer_id>` stream; a few revised during the
@@ -26,12 +28,13 @@ mod answers;
 mod catalogue;
 mod population;
 pub mod rng;
+mod stream;
 mod timeline;
 
 use answers::AnswerBook;
 use catalogue::{Lang, ProductKind, Theme, CLOSINGS_EN, CLOSINGS_HANS, CLOSINGS_HANT, PRODUCTS, THEMES};
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use population::{arrival_times, Customer, Customers};
+use population::Customer;
 use redress_engine::lifecycle::{self, ComplaintStatus, StreamState};
 use redress_engine::{EventStore, ExpectedVersion, StoreError};
 use redress_schemas::{
@@ -42,6 +45,7 @@ use rng::Rng;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+pub use stream::DemoStream;
 use timeline::{Case, Planned, DAY, HOUR, MINUTE};
 
 /// Events of one complaint written together when they happen within this many seconds of the first
@@ -233,7 +237,7 @@ impl DemoAppend {
 }
 
 /// What a demo holds (from [`summarize`]) and, after [`load`], how much of it was already in the store.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub struct DemoSummary {
     pub complaints: usize,
     pub events: usize,
@@ -290,95 +294,88 @@ fn local_date(at: Timestamp) -> (i32, u8, u8) {
 /// `occurred_at` order of their first event, so the log reads like a year going by. Per stream the appends
 /// are in version order with matching expected versions.
 ///
+/// The whole demo in memory: fine for the 3,000 complaints of `redress demo`; for large demos use [`stream`],
+/// which yields the same appends in the same order in bounded memory (this is `stream(..).collect()`).
+///
 /// Answers whose id cannot name a stream, whose required text is blank, or whose id repeats an earlier one
 /// are left out (the store would refuse them); [`parse_standard_answers`] never returns such answers.
 pub fn generate(config: &DemoConfig, answers: &[StandardAnswer]) -> Vec<DemoAppend> {
+    stream(config, answers).collect()
+}
+
+/// The demo of [`generate`], append by append, in the same order, in bounded memory: complaints are drawn in
+/// arrival order, and an append comes out once no complaint still to be drawn can come before it. See
+/// [`DemoStream`] for the memory it holds; [`DemoStream::summary`] counts what it yielded.
+pub fn stream(config: &DemoConfig, answers: &[StandardAnswer]) -> DemoStream {
+    DemoStream::new(config, answers, stream::DRAWN_AHEAD_SECONDS)
+}
+
+/// Draws complaint `index` (in arrival order) of `customer`, received at `received_at`; `recent` is the theme
+/// of the customer's previous complaint if that one is within the repeat window. Returns its stream, its whole
+/// history (not yet cut at the end of the demo) and its theme.
+fn draw_complaint(
+    config: &DemoConfig,
+    book: &AnswerBook,
+    index: usize,
+    received_at: Timestamp,
+    customer: &Customer,
+    recent: Option<usize>,
+    complaint_id: String,
+) -> (StreamName, Vec<Planned>, usize) {
     let end = config.end();
-    let book = AnswerBook::plan(config, answers);
-    let arrivals = arrival_times(config);
-    let customers = Customers::draw(config);
-    let mut keyed: Vec<(Timestamp, usize, DemoAppend)> = Vec::with_capacity(config.complaints * 6 + 64);
-    let mut stream_index = 0u64;
+    let mut rng = Rng::derive(config.seed, RNG_COMPLAINT, index as u64);
+    let fraction = (received_at.unix_nanos() - config.start.unix_nanos()) as f64
+        / (end.unix_nanos() - config.start.unix_nanos()) as f64;
+    let (theme_index, same_theme) = choose_theme(&mut rng, recent, received_at, fraction);
+    let theme = &THEMES[theme_index];
 
-    for plan in &book.answers {
-        push_appends(&mut keyed, config.seed, stream_index, plan.stream.clone(), plan.events.clone(), end);
-        stream_index += 1;
-    }
-
-    let mut last_complaint: HashMap<usize, (Timestamp, usize)> = HashMap::new();
-    let mut per_day: HashMap<(i32, u8, u8), u32> = HashMap::new();
-    for (i, received_at) in arrivals.iter().copied().enumerate() {
-        let mut rng = Rng::derive(config.seed, RNG_COMPLAINT, i as u64);
-        let customer_index = customers.assignment[i];
-        let customer = &customers.list[customer_index];
-        let fraction = (received_at.unix_nanos() - config.start.unix_nanos()) as f64
-            / (end.unix_nanos() - config.start.unix_nanos()) as f64;
-
-        let previous = last_complaint.get(&customer_index).copied();
-        let recent = previous
-            .filter(|(at, _)| received_at.unix_nanos() - at.unix_nanos() <= REPEAT_WINDOW_SECONDS * 1_000_000_000);
-        let (theme_index, same_theme) = choose_theme(&mut rng, recent.map(|(_, theme)| theme), received_at, fraction);
-        last_complaint.insert(customer_index, (received_at, theme_index));
-        let theme = &THEMES[theme_index];
-
-        let date = local_date(received_at);
-        let counter = per_day.entry(date).or_insert(0);
-        *counter += 1;
-        let complaint_id = format!("C-{:04}{:02}{:02}-{:04}", date.0, date.1, date.2, counter);
-
-        let case_text = describe(&mut rng, theme, customer, same_theme);
-        let severity = severity(&mut rng, theme, customer.key, same_theme, case_text.product_kind);
-        let channel = *rng.weighted(&[
-            (Channel::Hotline, 34),
-            (Channel::Email, 16),
-            (Channel::Web, 20),
-            (Channel::Letter, 3),
-            (Channel::InPerson, 7),
-            (Channel::Survey, 6),
-            (Channel::Social, 9),
-            (Channel::Other, 5),
-        ]);
-        let chinese = case_text.lang != Lang::En;
-        let description = format!("{}{}", catalogue::channel_prefix(channel, chinese, rng.below(3)), case_text.text);
-        let intake = intake(&mut rng, channel);
-        let haystack = format!("{} {}", description, theme.hints.join(" "));
-        let category = theme.category;
-        let answer_at = |at: Timestamp| book.best(category, &haystack, at);
-        let received = ComplaintReceived {
-            complaint_id: complaint_id.clone(),
-            customer_id: customer.id.clone(),
-            channel,
-            category: category.to_owned(),
-            severity,
-            description,
-            product: case_text.product_field,
-            customer_tier: customer.tier,
-        };
-        let reply = match case_text.lang {
-            Lang::En => Lang::En,
-            Lang::Hant => Lang::Hant,
-            Lang::Hans | Lang::Mixed => Lang::Hans,
-        };
-        let case = Case {
-            received,
-            received_at,
-            theme,
-            reply,
-            key_customer: customer.key,
-            product: case_text.product_names,
-            amount: case_text.amount,
-            intake,
-            answer_at: &answer_at,
-        };
-        let planned = timeline::history(&case, &mut rng);
-        let stream = StreamName::complaint(&complaint_id).expect("complaint ids are ASCII letters, digits and '-'");
-        push_appends(&mut keyed, config.seed, stream_index, stream, planned, end);
-        stream_index += 1;
-    }
-
-    // Stable: appends of one stream keep their order, since each starts after the previous one's events.
-    keyed.sort_by_key(|(at, seq, _)| (*at, *seq));
-    keyed.into_iter().map(|(_, _, append)| append).collect()
+    let case_text = describe(&mut rng, theme, customer, same_theme);
+    let severity = severity(&mut rng, theme, customer.key, same_theme, case_text.product_kind);
+    let channel = *rng.weighted(&[
+        (Channel::Hotline, 34),
+        (Channel::Email, 16),
+        (Channel::Web, 20),
+        (Channel::Letter, 3),
+        (Channel::InPerson, 7),
+        (Channel::Survey, 6),
+        (Channel::Social, 9),
+        (Channel::Other, 5),
+    ]);
+    let chinese = case_text.lang != Lang::En;
+    let description = format!("{}{}", catalogue::channel_prefix(channel, chinese, rng.below(3)), case_text.text);
+    let intake = intake(&mut rng, channel);
+    let haystack = format!("{} {}", description, theme.hints.join(" "));
+    let category = theme.category;
+    let answer_at = |at: Timestamp| book.best(category, &haystack, at);
+    let received = ComplaintReceived {
+        complaint_id: complaint_id.clone(),
+        customer_id: customer.id(),
+        channel,
+        category: category.to_owned(),
+        severity,
+        description,
+        product: case_text.product_field,
+        customer_tier: customer.tier,
+    };
+    let reply = match case_text.lang {
+        Lang::En => Lang::En,
+        Lang::Hant => Lang::Hant,
+        Lang::Hans | Lang::Mixed => Lang::Hans,
+    };
+    let case = Case {
+        received,
+        received_at,
+        theme,
+        reply,
+        key_customer: customer.key,
+        product: case_text.product_names,
+        amount: case_text.amount,
+        intake,
+        answer_at: &answer_at,
+    };
+    let planned = timeline::history(&case, &mut rng);
+    let stream = StreamName::complaint(&complaint_id).expect("complaint ids are ASCII letters, digits and '-'");
+    (stream, planned, theme_index)
 }
 
 /// The theme of a complaint: a customer coming back within 90 days (`recent` is the theme of their last
@@ -405,53 +402,59 @@ fn choose_theme(rng: &mut Rng, recent: Option<usize>, received_at: Timestamp, fr
     }
 }
 
-/// Cuts `planned` at `end`, gives each event its id, and groups events close in time into appends.
-fn push_appends(
-    out: &mut Vec<(Timestamp, usize, DemoAppend)>,
+/// Cuts `planned` at `end`, gives each event its id (drawn for the stream's index), and groups events close in
+/// time into appends, in version order. Returns the appends from the `from`-th on (the earlier ones are only
+/// counted: their versions and ids still shift the later ones).
+fn cut_into_appends(
     seed: u64,
     stream_index: u64,
-    stream: StreamName,
+    stream: &StreamName,
     planned: Vec<Planned>,
     end: Timestamp,
-) {
-    let mut ids = Rng::derive(seed, RNG_EVENT_IDS, stream_index);
-    let mut version: Option<u64> = None;
-    let mut current: Vec<ProposedEvent> = Vec::new();
+    from: usize,
+) -> Vec<DemoAppend> {
+    let mut groups: Vec<Vec<Planned>> = Vec::new();
     let mut group_start: Option<Timestamp> = None;
-    let flush =
-        |out: &mut Vec<(Timestamp, usize, DemoAppend)>, events: &mut Vec<ProposedEvent>, version: &mut Option<u64>| {
-            if events.is_empty() {
-                return;
-            }
-            let expected = version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
-            let count = events.len() as u64;
-            *version = Some(version.map_or(count - 1, |v| v + count));
-            let append = DemoAppend { stream: stream.clone(), expected, events: std::mem::take(events) };
-            let at = append.first_at().expect("demo events carry occurred_at");
-            let seq = out.len();
-            out.push((at, seq, append));
-        };
     for event in planned.into_iter().take_while(|e| e.at <= end) {
-        let starts_group = match group_start {
-            None => true,
-            Some(start) => {
+        let starts_group = match (group_start, groups.last()) {
+            (Some(start), Some(current)) => {
                 event.at.unix_nanos() - start.unix_nanos() > APPEND_WINDOW_SECONDS * 1_000_000_000
                     || current.len() >= APPEND_EVENTS_MAX
             }
+            _ => true,
         };
         if starts_group {
-            flush(out, &mut current, &mut version);
+            groups.push(Vec::new());
             group_start = Some(event.at);
         }
-        let metadata = Metadata::default().with("actor", &event.actor).with("source", event.source);
-        current.push(ProposedEvent {
-            event_id: Some(EventId(ids.uuid())),
-            occurred_at: Some(event.at),
-            metadata,
-            data: event.data,
-        });
+        groups.last_mut().expect("a group was pushed above").push(event);
     }
-    flush(out, &mut current, &mut version);
+    let mut ids = Rng::derive(seed, RNG_EVENT_IDS, stream_index);
+    let mut version: Option<u64> = None;
+    let mut appends = Vec::with_capacity(groups.len().saturating_sub(from));
+    for (index, group) in groups.into_iter().enumerate() {
+        let expected = version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
+        let count = group.len() as u64;
+        version = Some(version.map_or(count - 1, |v| v + count));
+        if index < from {
+            // Skipped, but its ids are drawn all the same: the later appends' ids follow them.
+            for _ in &group {
+                let _ = ids.uuid();
+            }
+            continue;
+        }
+        let events = group
+            .into_iter()
+            .map(|event| ProposedEvent {
+                event_id: Some(EventId(ids.uuid())),
+                occurred_at: Some(event.at),
+                metadata: Metadata::default().with("actor", &event.actor).with("source", event.source),
+                data: event.data,
+            })
+            .collect();
+        appends.push(DemoAppend { stream: stream.clone(), expected, events });
+    }
+    appends
 }
 
 /// How much more (or less) often a theme comes up at a point of the year.
@@ -603,51 +606,106 @@ fn intake(rng: &mut Rng, channel: Channel) -> (String, &'static str) {
 /// Counts what `appends` hold. Open and overdue complaints are judged at the latest `occurred_at` of all
 /// events (the end of the demo), with the default service levels of API.md.
 pub fn summarize(appends: &[DemoAppend]) -> DemoSummary {
-    let mut summary = DemoSummary { appends: appends.len(), ..DemoSummary::default() };
+    let mut tally = Tally::default();
     let mut states: HashMap<&StreamName, StreamState> = HashMap::new();
-    let mut as_of = Timestamp::from_unix_nanos(i64::MIN);
     for append in appends {
+        tally.counts.appends += 1;
         let state = states.entry(&append.stream).or_default();
         for event in &append.events {
-            let at = event.occurred_at.unwrap_or(as_of);
-            as_of = as_of.max(at);
-            summary.events += 1;
-            match &event.data {
-                EventData::ComplaintReceived(_) => summary.complaints += 1,
-                EventData::ApologyVisitMade(_) => summary.apology_visits += 1,
-                EventData::StandardAnswerPublished(_) => summary.answers_published += 1,
-                EventData::StandardAnswerRevised(_) => summary.answers_revised += 1,
-                EventData::StandardAnswerRetired(_) => summary.answers_retired += 1,
-                EventData::StandardAnswerUsed(_) => summary.answers_used += 1,
-                _ => {}
-            }
-            *state = lifecycle::evolve(std::mem::take(state), &event.data, at);
+            *state = tally.event(std::mem::take(state), event);
         }
     }
     let mut complaints_per_customer: HashMap<&str, (usize, bool)> = HashMap::new();
     for state in states.values() {
         let Some(c) = state.complaint() else { continue };
+        tally.complaint(c);
         let entry = complaints_per_customer.entry(c.customer_id.as_str()).or_insert((0, false));
         entry.0 += 1;
         entry.1 |= c.customer_tier == Some(CustomerTier::Key);
-        summary.escalated += usize::from(c.escalation_level > 0);
-        summary.reopened += usize::from(c.reopen_count > 0);
-        summary.unfounded += usize::from(c.founded == Some(false));
+    }
+    tally.summary(complaints_per_customer.into_values())
+}
+
+/// What a [`DemoSummary`] counts, event by event and complaint by complaint: [`summarize`] feeds it a whole
+/// demo, [`DemoStream`] one stream at a time.
+#[derive(Debug, Default)]
+struct Tally {
+    counts: DemoSummary,
+    /// The latest `occurred_at` so far: at the end, the end of the demo, where open complaints are judged.
+    as_of: Option<Timestamp>,
+    /// For each open complaint with a deadline still to meet, the instant after which it is overdue (known
+    /// only once the whole demo is counted: it is judged at `as_of`).
+    overdue_after: Vec<Timestamp>,
+}
+
+impl Tally {
+    /// Counts `event` and returns the state of its stream after it.
+    fn event(&mut self, state: StreamState, event: &ProposedEvent) -> StreamState {
+        let latest = self.as_of.unwrap_or(Timestamp::from_unix_nanos(i64::MIN));
+        let at = event.occurred_at.unwrap_or(latest);
+        self.as_of = Some(latest.max(at));
+        let counts = &mut self.counts;
+        counts.events += 1;
+        match &event.data {
+            EventData::ComplaintReceived(_) => counts.complaints += 1,
+            EventData::ApologyVisitMade(_) => counts.apology_visits += 1,
+            EventData::StandardAnswerPublished(_) => counts.answers_published += 1,
+            EventData::StandardAnswerRevised(_) => counts.answers_revised += 1,
+            EventData::StandardAnswerRetired(_) => counts.answers_retired += 1,
+            EventData::StandardAnswerUsed(_) => counts.answers_used += 1,
+            _ => {}
+        }
+        lifecycle::evolve(state, &event.data, at)
+    }
+
+    /// Counts one stream whose every append is in `appends`; returns its state at the end.
+    fn stream(&mut self, appends: &[DemoAppend]) -> StreamState {
+        let mut state = StreamState::default();
+        for append in appends {
+            self.counts.appends += 1;
+            for event in &append.events {
+                state = self.event(state, event);
+            }
+        }
+        if let Some(c) = state.complaint() {
+            self.complaint(c);
+        }
+        state
+    }
+
+    /// Counts a complaint as it stands at the end of the demo.
+    fn complaint(&mut self, c: &lifecycle::ComplaintState) {
+        let counts = &mut self.counts;
+        counts.escalated += usize::from(c.escalation_level > 0);
+        counts.reopened += usize::from(c.reopen_count > 0);
+        counts.unfounded += usize::from(c.founded == Some(false));
         if c.is_open() {
-            summary.open_at_end += 1;
+            counts.open_at_end += 1;
             let (ack_hours, resolve_hours) = sla_hours(c.severity);
-            let ack_due = c.received_at.plus_seconds(ack_hours * HOUR);
-            let resolve_due = c.commitment_due.unwrap_or(c.received_at.plus_seconds(resolve_hours * HOUR));
-            let ack_overdue = c.acknowledged_at.is_none() && as_of > ack_due;
-            let resolution_overdue =
-                !matches!(c.status, ComplaintStatus::Resolved | ComplaintStatus::Confirmed) && as_of > resolve_due;
-            summary.overdue_at_end += usize::from(ack_overdue || resolution_overdue);
+            let ack_due = c.acknowledged_at.is_none().then(|| c.received_at.plus_seconds(ack_hours * HOUR));
+            // API.md v1.1: a commitment is a promise beside the service level, not a new deadline.
+            let unresolved = !matches!(c.status, ComplaintStatus::Resolved | ComplaintStatus::Confirmed);
+            let resolve_due = unresolved.then(|| c.received_at.plus_seconds(resolve_hours * HOUR));
+            let promise_due = c.commitment_due.filter(|_| unresolved);
+            if let Some(due) = ack_due.into_iter().chain(resolve_due).chain(promise_due).min() {
+                self.overdue_after.push(due);
+            }
         }
     }
-    summary.customers = complaints_per_customer.len();
-    summary.key_customers = complaints_per_customer.values().filter(|(_, key)| *key).count();
-    summary.repeat_customers = complaints_per_customer.values().filter(|(n, _)| *n > 1).count();
-    summary
+
+    /// The summary so far, given each complaining customer's complaint count and whether one was a key
+    /// customer's.
+    fn summary(&self, customers: impl Iterator<Item = (usize, bool)>) -> DemoSummary {
+        let mut summary = self.counts.clone();
+        let as_of = self.as_of.unwrap_or(Timestamp::from_unix_nanos(i64::MIN));
+        summary.overdue_at_end = self.overdue_after.iter().filter(|due| as_of > **due).count();
+        for (complaints, key) in customers {
+            summary.customers += 1;
+            summary.key_customers += usize::from(key);
+            summary.repeat_customers += usize::from(complaints > 1);
+        }
+        summary
+    }
 }
 
 /// Appends the demo to `store` and returns its [`summarize`] summary with `already_present` set.
@@ -666,10 +724,33 @@ pub async fn load(
     appends: Vec<DemoAppend>,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<DemoSummary, StoreError> {
-    let mut summary = summarize(&appends);
+    let summary = summarize(&appends);
     let total = summary.events;
+    let already_present = append_in_order(store, appends.into_iter(), |done| progress(done, total)).await?;
+    Ok(DemoSummary { already_present, ..summary })
+}
+
+/// [`load`] for a [`DemoStream`]: the same appends, concurrency and order, in bounded memory; returns
+/// [`DemoStream::summary`] with `already_present` set. `progress(events_done)` is called after each append
+/// completes (the total is known only at the end).
+pub async fn load_stream(
+    store: &dyn EventStore,
+    mut appends: DemoStream,
+    progress: impl FnMut(usize),
+) -> Result<DemoSummary, StoreError> {
+    let already_present = append_in_order(store, appends.by_ref(), progress).await?;
+    Ok(DemoSummary { already_present, ..appends.summary() })
+}
+
+/// Appends `appends` as [`load`] describes; returns how many were idempotent retries.
+async fn append_in_order(
+    store: &dyn EventStore,
+    appends: impl Iterator<Item = DemoAppend>,
+    mut progress: impl FnMut(usize),
+) -> Result<usize, StoreError> {
+    let mut already_present = 0;
     let mut done = 0;
-    let mut source = appends.into_iter().enumerate().peekable();
+    let mut source = appends.enumerate().peekable();
     // A stream is busy while one of its appends is in flight; its later appends wait behind it, in order.
     let mut busy: HashSet<StreamName> = HashSet::new();
     let mut waiting: HashMap<StreamName, VecDeque<(usize, DemoAppend)>> = HashMap::new();
@@ -701,9 +782,9 @@ pub async fn load(
             break;
         };
         pending.remove(&(first_at, index));
-        summary.already_present += usize::from(outcome?.idempotent_retry);
+        already_present += usize::from(outcome?.idempotent_retry);
         done += count;
-        progress(done, total);
+        progress(done);
         let next = waiting.get_mut(&stream).and_then(VecDeque::pop_front);
         match next {
             Some((index, next)) => {
@@ -718,7 +799,7 @@ pub async fn load(
             }
         }
     }
-    Ok(summary)
+    Ok(already_present)
 }
 
 async fn append_one(

@@ -49,19 +49,27 @@ pub(super) fn arrival_times(config: &DemoConfig) -> Vec<Timestamp> {
     times
 }
 
-/// Someone who complains: their id, the language they write in, their city and tier.
+/// Someone who complains: their number (the id is `K-<10,000 + number>`), the language they write in, their
+/// city and tier. Small and without heap parts: a million-complaint demo holds 400,000 of them.
 pub(super) struct Customer {
-    pub id: String,
+    number: usize,
     pub lang: Lang,
     pub city: &'static str,
     pub key: bool,
     pub tier: Option<CustomerTier>,
 }
 
+impl Customer {
+    /// The customer id the complaints carry.
+    pub fn id(&self) -> String {
+        format!("K-{}", 10_000 + self.number)
+    }
+}
+
 /// Every customer, and who filed each complaint.
 pub(super) struct Customers {
     pub list: Vec<Customer>,
-    /// The customer of each complaint, in arrival order.
+    /// The customer of each complaint (an index into `list`), in arrival order.
     pub assignment: Vec<usize>,
 }
 
@@ -96,11 +104,12 @@ impl Customers {
             } else {
                 None
             };
-            list.push(Customer { id: format!("K-{}", 10_000 + number), lang, city, key, tier });
+            list.push(Customer { number, lang, city, key, tier });
             total += (if key { 2.5 } else { 1.0 }) / ((rank + 1) as f64).sqrt();
             cumulative.push(total);
         }
-        let mut assignment: Vec<usize> = (0..count).collect();
+        let mut assignment: Vec<usize> = Vec::with_capacity(config.complaints);
+        assignment.extend(0..count);
         for _ in count..config.complaints {
             let target = rng.unit() * total;
             assignment.push(cumulative.partition_point(|c| *c <= target).min(count - 1));
