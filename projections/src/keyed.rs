@@ -97,7 +97,11 @@ impl<V: Serialize + DeserializeOwned + Clone> KeyedMap<V> {
     /// Sets `id`'s value.
     pub fn insert(&mut self, id: &str, value: V) {
         self.clock += 1;
-        let slot = self.resident.entry(id.into()).or_insert(Slot { value: None, dirty: false, used: 0 });
+        // Look up by `&str` first: a key is allocated only for a value not yet in memory.
+        let slot = match self.resident.get_mut(id) {
+            Some(slot) => slot,
+            None => self.resident.entry(id.into()).or_insert(Slot { value: None, dirty: false, used: 0 }),
+        };
         if !slot.dirty {
             self.dirty_count += 1;
         }

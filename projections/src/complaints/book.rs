@@ -116,7 +116,60 @@ pub(crate) struct StoredSummary {
     pub confirmed_satisfied: bool,
 }
 
+/// What a summary is made of, borrowed from a stored summary or a complaint's state: no string is
+/// copied on the way (interning looks them up).
+pub(crate) struct Parts<'a> {
+    pub complaint_id: &'a str,
+    pub customer_id: &'a str,
+    pub category: &'a str,
+    pub department: Option<&'a str>,
+    pub root_cause: Option<&'a str>,
+    pub channel: Channel,
+    pub severity: Severity,
+    pub tier: Option<CustomerTier>,
+    pub status: ComplaintStatus,
+    pub outcome: Option<Outcome>,
+    pub received_at: Timestamp,
+    pub acknowledged_at: Option<Timestamp>,
+    pub delivered_at: Option<Timestamp>,
+    pub closed_at: Option<Timestamp>,
+    pub promised_due: Option<Timestamp>,
+    pub escalation_level: u32,
+    pub reopen_count: u32,
+    pub apology_visits: u32,
+    pub grades: &'a mut dyn Iterator<Item = u8>,
+    pub persists: bool,
+    pub confirmed_satisfied: bool,
+}
+
 impl StoredSummary {
+    fn parts<'a>(&'a self, grades: &'a mut dyn Iterator<Item = u8>) -> Parts<'a> {
+        Parts {
+            complaint_id: &self.complaint_id,
+            customer_id: &self.customer_id,
+            category: &self.category,
+            department: self.department.as_deref(),
+            root_cause: self.root_cause.as_deref(),
+            channel: self.channel,
+            severity: self.severity,
+            tier: self.tier,
+            status: self.status,
+            outcome: self.outcome,
+            received_at: self.received_at,
+            acknowledged_at: self.acknowledged_at,
+            delivered_at: self.delivered_at,
+            closed_at: self.closed_at,
+            promised_due: self.promised_due,
+            escalation_level: self.escalation_level,
+            reopen_count: self.reopen_count,
+            apology_visits: self.apology_visits,
+            grades,
+            persists: self.persists,
+            confirmed_satisfied: self.confirmed_satisfied,
+        }
+    }
+
+    #[cfg(test)]
     pub(crate) fn of(c: &ComplaintState) -> StoredSummary {
         StoredSummary {
             complaint_id: c.complaint_id.clone(),
@@ -285,14 +338,14 @@ impl Book {
         self.slots.len()
     }
 
-    fn summary_of(&mut self, s: &StoredSummary, id: Arc<str>) -> Summary {
+    fn summary_of(&mut self, s: Parts<'_>, id: Arc<str>) -> Summary {
         let mut sym = |name: Option<&str>| name.map_or(NONE, |n| self.strings.intern(n));
         Summary {
             id,
-            customer: sym(Some(&s.customer_id)),
-            category: sym(Some(&s.category)),
-            department: sym(s.department.as_deref()),
-            root_cause: sym(s.root_cause.as_deref()),
+            customer: sym(Some(s.customer_id)),
+            category: sym(Some(s.category)),
+            department: sym(s.department),
+            root_cause: sym(s.root_cause),
             channel: s.channel,
             severity: s.severity,
             tier: s.tier,
@@ -306,7 +359,7 @@ impl Book {
             escalation_level: s.escalation_level,
             reopen_count: s.reopen_count,
             apology_visits: s.apology_visits,
-            grades: s.grades.clone().into_boxed_slice(),
+            grades: s.grades.collect(),
             persists: s.persists,
             confirmed_satisfied: s.confirmed_satisfied,
         }
@@ -329,7 +382,7 @@ impl Book {
         let cause = (s.root_cause != NONE && s.department != NONE).then_some((s.root_cause, s.department));
         let (received, persists, id) = (s.received_at, s.persists, Arc::clone(&s.id));
         let (reopened, resolved) = (s.reopen_count > 0, s.resolved_ever());
-        let groups: Vec<(usize, Sym)> = Dimension::ALL.iter().map(|d| (d.index(), self.group_of(s, *d))).collect();
+        let groups = Dimension::ALL.map(|d| (d.index(), self.group_of(s, d)));
         let adding = sign > 0;
         if open {
             if adding {
@@ -366,21 +419,21 @@ impl Book {
         }
     }
 
-    fn put(&mut self, stored: &StoredSummary) -> u32 {
+    fn put(&mut self, parts: Parts<'_>) -> u32 {
         self.changes += 1;
-        match self.by_id.get(stored.complaint_id.as_str()).copied() {
+        match self.by_id.get(parts.complaint_id).copied() {
             Some(slot) => {
                 self.index(slot, -1);
                 let id = Arc::clone(&self.slots[slot as usize].id);
-                let summary = self.summary_of(stored, id);
+                let summary = self.summary_of(parts, id);
                 self.slots[slot as usize] = summary;
                 self.index(slot, 1);
                 slot
             }
             None => {
                 let slot = self.slots.len() as u32;
-                let id: Arc<str> = stored.complaint_id.as_str().into();
-                let summary = self.summary_of(stored, Arc::clone(&id));
+                let id: Arc<str> = parts.complaint_id.into();
+                let summary = self.summary_of(parts, Arc::clone(&id));
                 self.by_customer.entry(summary.customer).or_default().push(slot);
                 self.slots.push(summary);
                 self.by_id.insert(id, slot);
@@ -392,12 +445,36 @@ impl Book {
 
     /// Takes in a stored summary (at open).
     pub(crate) fn load(&mut self, stored: &StoredSummary) {
-        self.put(stored);
+        let mut grades = stored.grades.iter().copied();
+        self.put(stored.parts(&mut grades));
     }
 
     /// Brings `complaint`'s summary up to date; returns its slot.
-    pub(crate) fn upsert(&mut self, complaint: &ComplaintState) -> u32 {
-        self.put(&StoredSummary::of(complaint))
+    pub(crate) fn upsert(&mut self, c: &ComplaintState) -> u32 {
+        let mut grades = c.revisits.iter().map(|r| r.satisfaction);
+        self.put(Parts {
+            complaint_id: &c.complaint_id,
+            customer_id: &c.customer_id,
+            category: &c.category,
+            department: c.responsible_department.as_deref(),
+            root_cause: c.root_cause.as_deref(),
+            channel: c.channel,
+            severity: c.severity,
+            tier: c.customer_tier,
+            status: c.status,
+            outcome: c.outcome,
+            received_at: c.received_at,
+            acknowledged_at: c.acknowledged_at,
+            delivered_at: c.delivered_at,
+            closed_at: c.closed_at,
+            promised_due: c.commitment_due,
+            escalation_level: c.escalation_level,
+            reopen_count: c.reopen_count,
+            apology_visits: c.apology_visits,
+            grades: &mut grades,
+            persists: c.revisits.iter().any(|r| r.issue_persists),
+            confirmed_satisfied: c.confirmed_satisfied,
+        })
     }
 
     /// The summary of `slot` as stored.
