@@ -169,32 +169,6 @@ impl StoredSummary {
         }
     }
 
-    #[cfg(test)]
-    pub(crate) fn of(c: &ComplaintState) -> StoredSummary {
-        StoredSummary {
-            complaint_id: c.complaint_id.clone(),
-            customer_id: c.customer_id.clone(),
-            category: c.category.clone(),
-            department: c.responsible_department.clone(),
-            root_cause: c.root_cause.clone(),
-            channel: c.channel,
-            severity: c.severity,
-            tier: c.customer_tier,
-            status: c.status,
-            outcome: c.outcome,
-            received_at: c.received_at,
-            acknowledged_at: c.acknowledged_at,
-            delivered_at: c.delivered_at,
-            closed_at: c.closed_at,
-            promised_due: c.commitment_due,
-            escalation_level: c.escalation_level,
-            reopen_count: c.reopen_count,
-            apology_visits: c.apology_visits,
-            grades: c.revisits.iter().map(|r| r.satisfaction).collect(),
-            persists: c.revisits.iter().any(|r| r.issue_persists),
-            confirmed_satisfied: c.confirmed_satisfied,
-        }
-    }
 }
 
 /// The grouping dimensions of `satisfaction`.
