@@ -6,8 +6,9 @@
 //!
 //! Every rate is reported beside its ratio to a plain `read_all` scan of the same log (pages of 10,000,
 //! decoded: what the folds' reader does) measured in the same run, because the machine is shared and
-//! noisy. The log is the deterministic demo (`redress_adapters::demo`), loaded once into a `SledStore`
-//! under the target dir and cached there, keyed by complaint count and seed.
+//! noisy. The log is the deterministic demo (`redress_adapters::demo`), written once into a `SledStore`
+//! under the target dir and cached there, keyed by complaint count and seed (`common/demo_log.rs`: the first
+//! run builds and verifies it, which takes most of an hour at 1,000,000 complaints on this machine).
 //!
 //! Options:
 //! - `--complaints N`: complaints of the demo (default 75,000, ~1,000,000 events); `--quick`: 20,000.
@@ -17,7 +18,7 @@
 //! - `--live-seconds N`: seconds of one append a second after the rebuild (default 10).
 //! - `--no-trim`: never call glibc's `malloc_trim` before an RSS reading.
 
-use redress_adapters::demo::{self, DemoConfig, DemoSummary};
+use redress_adapters::demo::{DemoConfig, DemoSummary};
 use redress_engine::{EventFilter, EventStore, ExpectedVersion, SledStore};
 use redress_projections::policy::SlaPolicy;
 use redress_projections::{
@@ -31,7 +32,8 @@ use std::time::{Duration, Instant};
 
 #[path = "common/mod.rs"]
 mod common;
-use common::{bench_root, fresh_dir};
+use common::demo_log::demo_log;
+use common::{disk_bytes, fresh_dir};
 
 /// `--no-trim`: leave glibc's heap as the run leaves it (RSS deltas then mean little).
 static NO_TRIM: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -90,82 +92,14 @@ impl Opts {
 // ---------------------------------------------------------------------------------------------------------
 // The log: the demo, generated and loaded once, cached under the target dir.
 
-fn answers_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/qa-standard-answers.jsonl")
-}
-
-fn du(path: &Path) -> u64 {
-    let mut total = 0;
-    for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
-        let meta = entry.metadata().expect("metadata");
-        total += if meta.is_dir() { du(&entry.path()) } else { meta.len() };
-    }
-    total
-}
-
-/// The cached store directory and what it holds, loading the demo into it first when needed.
+/// The cached store directory and what it holds (`common::demo_log`: built and verified by the first run).
 async fn demo_store(opts: &Opts) -> (PathBuf, DemoSummary) {
-    let cache = bench_root().join(format!("projections-demo-c{}-s{}", opts.complaints, opts.seed));
-    let store_dir = cache.join("store");
-    let summary_file = cache.join("summary.json");
-    if !opts.fresh {
-        if let Ok(text) = std::fs::read_to_string(&summary_file) {
-            let summary: serde_json::Value = serde_json::from_str(&text).expect("cached summary");
-            let get = |k: &str| summary[k].as_u64().unwrap_or_else(|| panic!("cached summary lacks {k}")) as usize;
-            let summary = DemoSummary {
-                complaints: get("complaints"),
-                events: get("events"),
-                appends: get("appends"),
-                customers: get("customers"),
-                open_at_end: get("open_at_end"),
-                answers_published: get("answers_published"),
-                answers_used: get("answers_used"),
-                ..DemoSummary::default()
-            };
-            eprintln!("using the cached log in {} ({} events)", store_dir.display(), summary.events);
-            return (store_dir, summary);
-        }
-    }
-    let _ = std::fs::remove_dir_all(&cache);
-    std::fs::create_dir_all(&cache).expect("create the cache dir");
-    let text = std::fs::read_to_string(answers_path()).expect("read qa-standard-answers.jsonl");
-    let answers = demo::parse_standard_answers(&text).expect("parse the standard answers");
-    // A year that has passed: the store refuses events dated in the future (EVENTS.md v1.1).
+    // A year that has passed: the store refuses events dated in the future (EVENTS.md v1.1), and the live
+    // phase appends at the wall clock after the log.
     let start = Timestamp::parse("2025-01-01T00:00:00Z").expect("a valid instant");
     let config = DemoConfig { seed: opts.seed, complaints: opts.complaints, start, ..DemoConfig::default() };
-    let start = Instant::now();
-    let appends = demo::generate(&config, &answers);
-    let summary = demo::summarize(&appends);
-    eprintln!(
-        "generated {} complaints, {} events, {} appends in {:.1} s; loading into {} ...",
-        summary.complaints,
-        summary.events,
-        summary.appends,
-        start.elapsed().as_secs_f64(),
-        store_dir.display()
-    );
-    let dir = store_dir.clone();
-    let store = tokio::task::spawn_blocking(move || SledStore::open(dir)).await.unwrap().expect("open the store");
-    let start = Instant::now();
-    let mut shown = 0;
-    let loaded = demo::load(&store, appends, |done, total| {
-        if done >= shown + 100_000 || done == total {
-            shown = done;
-            eprintln!("  {done} / {total} events, {:.0} s", start.elapsed().as_secs_f64());
-        }
-    })
-    .await
-    .expect("load the demo");
-    store.close().await.expect("close the store");
-    drop(store);
-    eprintln!(
-        "loaded in {:.1} s ({:.0} events/s); {} MB on disk",
-        start.elapsed().as_secs_f64(),
-        loaded.events as f64 / start.elapsed().as_secs_f64(),
-        du(&store_dir) / 1_000_000
-    );
-    std::fs::write(&summary_file, serde_json::to_string_pretty(&loaded).unwrap()).expect("write the summary");
-    (store_dir, loaded)
+    let log = demo_log(&config, opts.fresh).await.unwrap_or_else(|e| panic!("the demo log: {e}"));
+    (log.dir, log.summary)
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -325,7 +259,7 @@ async fn run(opts: Opts) {
     let dir = store_dir.clone();
     let store: Arc<dyn EventStore> =
         Arc::new(tokio::task::spawn_blocking(move || SledStore::open(dir)).await.unwrap().expect("open the store"));
-    let log_bytes = du(&store_dir);
+    let log_bytes = disk_bytes(&store_dir);
     // Warm sled's cache with one scan, then time two.
     let _ = scan(&*store).await;
     let (events, first) = scan(&*store).await;
