@@ -26,8 +26,14 @@ pub fn event_schema(event_type: EventType) -> Value {
     data.remove("$schema");
     data.remove("title");
     if event_type == EventType::StandardAnswerRevised {
-        // "At least one field": a rule of the type that its struct of optional fields cannot say.
+        // "At least one field": a rule of the type that its struct of optional fields cannot say. A
+        // given field is a value (the type says so), so serde's `default: null` does not apply.
         data.insert("minProperties".into(), json!(1));
+        if let Some(Value::Object(properties)) = data.get_mut("properties") {
+            properties.values_mut().filter_map(Value::as_object_mut).for_each(|p| {
+                p.remove("default");
+            });
+        }
     }
     json!({
         "$schema": "http://json-schema.org/draft-07/schema#",
