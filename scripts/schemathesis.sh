@@ -7,9 +7,11 @@
 #
 # It makes a venv under target/ with a pinned schemathesis from PyPI, starts `redress serve --demo` on an
 # ephemeral port with a fresh data directory and an admin token of its own, waits for the projections to
-# catch up, runs schemathesis within a bounded budget, stops the server, and exits non-zero on any
-# failure. Knobs: SCHEMATHESIS_MAX_EXAMPLES (per operation, default 30), SCHEMATHESIS_MAX_TIME (seconds,
-# default 180), SCHEMATHESIS_SEED (default: random; the run prints it, and the same seed replays it).
+# catch up, runs schemathesis within a time budget, stops the server, and exits non-zero on any
+# failure. Knobs: SCHEMATHESIS_MAX_TIME (seconds of fuzzing, default 180: schemathesis keeps generating
+# until it is spent, so the step takes about this plus ~30 s to start), SCHEMATHESIS_MAX_EXAMPLES (per
+# operation and pass, default 30), SCHEMATHESIS_SEED (default random; the run prints it, and the same
+# seed replays it).
 #
 # Checks (and why these):
 # - not_a_server_error: any 5xx fails. The demo store is healthy and the run is sequential, so no 503 is

@@ -162,8 +162,12 @@ impl From<StoreError> for ApiError {
                 .with("limit", json!(limit))
                 .with("max", json!(max))
                 .with("actual", json!(actual)),
-            StoreError::StreamName(_) | StoreError::EmptyAppend | StoreError::DuplicateEventId(_) => {
-                ApiError::bad_request(message)
+            StoreError::StreamName(_) | StoreError::EmptyAppend => ApiError::bad_request(message),
+            // Each event may match its schema; the request breaks a rule across them.
+            StoreError::DuplicateEventId(event_id) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_event", message.clone())
+                    .with("event_id", json!(event_id.to_string()))
+                    .with("rule", json!(message))
             }
             // An extension of API.md's codes: ids reused by something that is not a retry.
             StoreError::IdempotencyConflict { event_id, .. } => {

@@ -14,7 +14,7 @@ pub use edge::{connections_max_within_open_files, serve, FILES_RESERVED};
 pub use error::ApiError;
 pub use limits::*;
 pub use metrics::{Metrics, METHOD_LABELS, UNMATCHED_ROUTE};
-pub use openapi::{openapi_json, ROUTES};
+pub use openapi::{event_schema_name, openapi_json, openapi_value, ROUTES};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequestParts, MatchedPath, Path, Query, Request, State};
