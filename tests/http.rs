@@ -196,6 +196,55 @@ async fn an_event_in_the_future_or_before_its_complaint_answers_422_naming_its_i
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_422_says_whether_the_event_is_malformed_or_breaks_a_rule_of_its_stream() {
+    let s = start().await;
+    let path = "/streams/complaint-c1/events";
+    let (status, answer) =
+        s.call(Method::POST, path, Some(ADMIN), Some(body(json!("no_stream"), vec![received_json("c1")]))).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let close = |outcome: &str| json!({"event_type": "complaint_closed", "data": {"outcome": outcome}});
+    // (what, stream, event, the field it names or null, whether a rule of the stream is named)
+    let cases = [
+        ("malformed", path.to_owned(), close("vanished"), json!("data.outcome"), false),
+        (
+            "lifecycle",
+            path.to_owned(),
+            json!({"event_type": "solution_accepted", "data": {"solution_id": "S9"}}),
+            Value::Null,
+            true,
+        ),
+        ("stream kind", "/streams/qa-A1/events".to_owned(), close("withdrawn"), Value::Null, true),
+        (
+            "other stream's id",
+            "/streams/complaint-c2/events".to_owned(),
+            received_json("c3"),
+            json!("data.complaint_id"),
+            true,
+        ),
+    ];
+    for (what, path, event, field, rule) in cases {
+        let (status, refusal) = s.call(Method::POST, &path, Some(ADMIN), Some(body(json!("any"), vec![event]))).await;
+        assert_eq!(
+            (status, refusal["error"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_event")),
+            "{what}: {refusal}"
+        );
+        assert_eq!(refusal["field"], field, "{what}: {refusal}");
+        assert_eq!(refusal["rule"].is_string(), rule, "{what}: `rule` only for a schema-valid event: {refusal}");
+    }
+    let id = "5f0c1a7e-3f5a-4f59-9a55-7d2d1a0c9b11";
+    let twice =
+        vec![json!({"event_id": id, "event_type": "apology_sent", "data": {"via": "sms", "message": "sorry"}}); 2];
+    let (status, refusal) = s.call(Method::POST, path, Some(ADMIN), Some(body(json!("any"), twice))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "one id twice: {refusal}");
+    assert!(refusal["rule"].is_string() && refusal["event_id"] == id, "one id twice: {refusal}");
+    // JSON does not tell 1 from 1.0, nor does the document's `integer`.
+    let revisit = json!({"event_type": "progress_updated", "data": {"note": "called", "customer_informed": true}});
+    let (status, answer) = s.call(Method::POST, path, Some(ADMIN), Some(body(json!(0.0), vec![revisit]))).await;
+    assert_eq!(status, StatusCode::CREATED, "expected_version 0.0: {answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_kind_of_bad_input_gets_its_error_and_writes_nothing() {
     let s = start().await;
     s.call(
@@ -521,6 +570,85 @@ async fn the_openapi_document_lists_every_route_and_every_route_is_served() {
     }
     let (status, answer) = s.call(Method::GET, "/nowhere", Some(ADMIN), None).await;
     assert_eq!((status, answer["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_holds_every_event_schema_and_the_answers_shapes() {
+    use redress_schemas::{EventType, TIMESTAMP_PATTERN};
+    let s = start().await;
+    let (_, doc) = s.call(Method::GET, "/openapi.json", None, None).await;
+    let schemas = &doc["components"]["schemas"];
+    // Each event type's schema, the same as schemas/json/<type>.json but for where its refs point.
+    let proposed = &schemas["ProposedEvent"];
+    assert_eq!(proposed["discriminator"]["propertyName"], "event_type");
+    for event_type in EventType::ALL {
+        let name = http::event_schema_name(*event_type);
+        let reference = format!("#/components/schemas/{name}");
+        let published = redress_schemas::event_schema(*event_type);
+        let documented = &schemas[&name];
+        assert_eq!(documented["properties"]["event_type"]["const"], event_type.name(), "{name} is in the document");
+        let refs_moved = published["properties"]["data"].to_string().replace("#/definitions/", "#/components/schemas/");
+        assert_eq!(documented["properties"]["data"].to_string(), refs_moved, "{name}: the data schema of schemas/json");
+        assert_eq!(proposed["discriminator"]["mapping"][event_type.name()], reference.as_str());
+        assert!(proposed["oneOf"].as_array().unwrap().contains(&json!({"$ref": reference})), "{name} in oneOf");
+    }
+    let append = &schemas["AppendRequest"];
+    assert_eq!(append["properties"]["events"]["items"]["$ref"], "#/components/schemas/ProposedEvent");
+    assert_eq!(append["properties"]["events"]["maxItems"], redress_engine::limits::APPEND_EVENTS_MAX);
+    assert_eq!(append["additionalProperties"], false);
+    // Every built-in view has its own path; the generic one takes every other name.
+    let paths = &doc["paths"];
+    for view in redress_projections::BUILTIN_NAMES {
+        let path = format!("/projections/{view}");
+        assert!(ROUTES.contains(&("get", path.as_str())), "{path} is a route");
+        assert!(paths[&path]["get"]["responses"]["200"].is_object(), "{path} is documented");
+    }
+    let name =
+        paths["/projections/{name}"]["get"]["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "name");
+    assert_eq!(name.unwrap()["schema"]["not"]["enum"], json!(redress_projections::BUILTIN_NAMES));
+    // Bounds are the server's own.
+    let parameter = |path: &str, name: &str| {
+        let parameters = paths[path]["get"]["parameters"].as_array().unwrap_or_else(|| panic!("{path} has parameters"));
+        parameters.iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("{path} takes {name}"))["schema"].clone()
+    };
+    for path in ["/all", "/streams/{stream}"] {
+        assert_eq!(parameter(path, "limit")["maximum"], redress_engine::limits::READ_EVENTS_MAX, "{path}");
+    }
+    let paged = [
+        "/projections/open-complaints",
+        "/projections/customer-history",
+        "/projections/repeat-issues",
+        "/customers/{customer_id}/history",
+    ];
+    for path in paged {
+        assert_eq!(parameter(path, "limit")["maximum"], redress_projections::PAGE_LIMIT_MAX, "{path}");
+        assert!(parameter(path, "cursor")["type"] == "string", "{path} takes a cursor");
+        assert_eq!(parameter(path, "wait_ms")["maximum"], redress_projections::WAIT_MS_MAX, "{path}");
+        assert_eq!(parameter(path, "as_of")["pattern"], TIMESTAMP_PATTERN, "{path}: instants of storable years");
+        let answer = &paths[path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"];
+        let answer = &schemas[answer.as_str().unwrap().trim_start_matches("#/components/schemas/")];
+        for member in ["count", "next_cursor", "checkpoint"] {
+            assert!(answer["required"].as_array().unwrap().contains(&json!(member)), "{path}: a page has {member}");
+        }
+    }
+    assert_eq!(
+        parameter("/projections/suggestions", "k")["maximum"],
+        redress_projections::suggestions::SUGGESTIONS_MAX
+    );
+    // Errors, /health and the event stream.
+    assert!(schemas["ErrorDoc"]["properties"]["outcome"].is_object(), "a 503 may say outcome: unknown");
+    assert!(schemas["ErrorDoc"]["properties"]["rule"].is_object(), "a 422 may name a rule of the stream");
+    let health = &paths["/health"]["get"]["responses"];
+    for (status, body) in [("200", "HealthDoc"), ("503", "HealthUnavailableDoc")] {
+        let reference = &health[status]["content"]["application/json"]["schema"]["$ref"];
+        assert_eq!(reference, &json!(format!("#/components/schemas/{body}")), "/health {status}");
+    }
+    let sse = &paths["/subscribe"]["get"]["responses"]["200"]["content"]["text/event-stream"]["schema"]["$ref"];
+    assert_eq!(sse, "#/components/schemas/SseEventDoc", "/subscribe: one event's schema");
+    assert_eq!(
+        schemas["SseEventDoc"]["properties"]["data"]["contentSchema"]["$ref"],
+        "#/components/schemas/EnvelopeDoc"
+    );
 }
 
 /// Reads `n` SSE events (`id:` + `data:` envelopes) from a subscription response.

@@ -34,7 +34,8 @@ pub enum StoreError {
     #[error("an append needs at least one event")]
     EmptyAppend,
 
-    /// The same event id twice in one append (HTTP 400).
+    /// The same event id twice in one append (HTTP 422 with `rule`: each event may be well formed;
+    /// JSON Schema cannot say that ids differ across a list's items).
     #[error("event id {0} appears twice in one append")]
     DuplicateEventId(EventId),
 

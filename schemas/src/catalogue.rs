@@ -79,15 +79,15 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ComplaintReceived {
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub complaint_id: String,
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub customer_id: String,
     pub channel: Channel,
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub category: String,
     pub severity: Severity,
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub description: String,
     #[serde(default)]
     pub product: Option<String>,
@@ -100,7 +100,7 @@ pub struct ComplaintReceived {
 #[serde(deny_unknown_fields)]
 pub struct ComplaintAcknowledged {
     pub via: ContactVia,
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub message: String,
 }
 
@@ -109,7 +109,7 @@ pub struct ComplaintAcknowledged {
 #[serde(deny_unknown_fields)]
 pub struct ApologySent {
     pub via: ContactVia,
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub message: String,
 }
 
@@ -117,9 +117,9 @@ pub struct ApologySent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CauseAnalyzed {
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub root_cause: String,
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub responsible_department: String,
     /// Is the complaint factually right?
     pub founded: bool,
@@ -132,9 +132,9 @@ pub struct CauseAnalyzed {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SolutionOffered {
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub solution_id: String,
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub description: String,
     #[serde(default)]
     pub promised_by: Option<Timestamp>,
@@ -144,7 +144,7 @@ pub struct SolutionOffered {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SolutionAccepted {
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub solution_id: String,
 }
 
@@ -152,9 +152,9 @@ pub struct SolutionAccepted {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SolutionRejected {
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub solution_id: String,
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub reason: String,
 }
 
@@ -162,7 +162,7 @@ pub struct SolutionRejected {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommitmentMade {
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub what: String,
     /// When it falls due: after the event's `occurred_at`.
     pub due_at: Timestamp,
@@ -172,7 +172,7 @@ pub struct CommitmentMade {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProgressUpdated {
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub note: String,
     pub customer_informed: bool,
 }
@@ -182,9 +182,9 @@ pub struct ProgressUpdated {
 #[serde(deny_unknown_fields)]
 pub struct Escalated {
     /// e.g. supervisor, department_head, executive.
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub to: String,
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub reason: String,
 }
 
@@ -192,7 +192,7 @@ pub struct Escalated {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StandardAnswerUsed {
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub answer_id: String,
 }
 
@@ -200,9 +200,9 @@ pub struct StandardAnswerUsed {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SolutionDelivered {
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub solution_id: String,
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub note: String,
 }
 
@@ -232,7 +232,7 @@ pub struct RevisitDone {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApologyVisitMade {
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub visitor: String,
     #[serde(default)]
     pub gift: Option<String>,
@@ -244,7 +244,7 @@ pub struct ApologyVisitMade {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ComplaintReopened {
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub reason: String,
 }
 
@@ -259,28 +259,36 @@ pub struct ComplaintClosed {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StandardAnswerPublished {
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub answer_id: String,
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub category: String,
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub title: String,
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub answer: String,
+    #[schemars(inner(length(min = 1), regex(pattern = r"\S")))]
     pub keywords: Vec<String>,
 }
 
 /// `standard_answer_revised`: any of the fields, at least one.
+///
+/// The schema says a given field is a non-blank value (`null` reads as absent, but a revision of only
+/// nulls is refused); "at least one" is `minProperties` (`crate::jsonschema`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StandardAnswerRevised {
     #[serde(default)]
+    #[schemars(with = "String", length(min = 1), regex(pattern = r"\S"))]
     pub title: Option<String>,
     #[serde(default)]
+    #[schemars(with = "String", length(min = 1), regex(pattern = r"\S"))]
     pub answer: Option<String>,
     #[serde(default)]
+    #[schemars(with = "Vec<String>", inner(length(min = 1), regex(pattern = r"\S")))]
     pub keywords: Option<Vec<String>>,
     #[serde(default)]
+    #[schemars(with = "String", length(min = 1), regex(pattern = r"\S"))]
     pub category: Option<String>,
 }
 
@@ -288,7 +296,7 @@ pub struct StandardAnswerRevised {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StandardAnswerRetired {
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub reason: String,
 }
 

@@ -27,6 +27,10 @@ pub enum InvalidEvent {
     /// A field is missing, of the wrong type, unknown, or breaks a value rule.
     #[error("{field}: {reason}")]
     Field { field: String, reason: String },
+    /// The data names another stream than the one it is appended to (`complaint_received.complaint_id`
+    /// must be the `<id>` of `complaint-<id>`): a rule of the stream, not of the type's schema.
+    #[error("{field}: {reason}")]
+    NotThisStream { field: String, reason: String },
 }
 
 impl InvalidEvent {
@@ -210,10 +214,11 @@ impl ProposedEvent {
 }
 
 /// Parses the `data` object of an event of `event_type` and checks its value rules.
-pub fn parse_data(event_type: EventType, value: Value) -> Result<EventData, InvalidEvent> {
+pub fn parse_data(event_type: EventType, mut value: Value) -> Result<EventData, InvalidEvent> {
     if !value.is_object() {
         return Err(InvalidEvent::field("data", "must be a JSON object"));
     }
+    integral_numbers_as_integers(&mut value);
     let data = EventData::from_json_value(event_type, value).map_err(|e| {
         let path = e.path().to_string();
         let field = if path == "." || path.is_empty() { "data".to_owned() } else { format!("data.{path}") };
@@ -221,6 +226,22 @@ pub fn parse_data(event_type: EventType, value: Value) -> Result<EventData, Inva
     })?;
     validate_values(&data)?;
     Ok(data)
+}
+
+/// JSON does not tell `3` from `3.0`, and JSON Schema's `integer` admits both; serde's integer types
+/// take only the first. Every number with no fractional part (within ±2^63) becomes an integer, so an
+/// integer field reads either.
+fn integral_numbers_as_integers(value: &mut Value) {
+    match value {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => {
+            if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18) {
+                *value = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_numbers_as_integers),
+        Value::Object(map) => map.values_mut().for_each(integral_numbers_as_integers),
+        _ => {}
+    }
 }
 
 /// Checks the value rules the types cannot express: required text is not blank, grades are 1..=5, ...
@@ -318,9 +339,10 @@ pub fn validate_for_stream(data: &EventData, stream: &StreamName) -> Result<(), 
         _ => None,
     };
     match carried {
-        Some((field, value)) if value != id => {
-            Err(InvalidEvent::field(field, format!("{value:?} does not match the stream name {stream:?}")))
-        }
+        Some((field, value)) if value != id => Err(InvalidEvent::NotThisStream {
+            field: field.to_owned(),
+            reason: format!("{value:?} does not match the stream name {stream:?}"),
+        }),
         _ => Ok(()),
     }
 }
@@ -552,10 +574,24 @@ mod tests {
             ProposedEvent::from_json(received("c1"), &stream("orders-1")).unwrap_err(),
             InvalidEvent::WrongStream { .. }
         ));
-        assert_eq!(
-            field_of(ProposedEvent::from_json(received("c2"), &stream("complaint-c1")).unwrap_err()),
-            "data.complaint_id"
+        // A schema-valid event naming another stream breaks a rule of the stream, and names the field.
+        let other = ProposedEvent::from_json(received("c2"), &stream("complaint-c1")).unwrap_err();
+        assert!(
+            matches!(&other, InvalidEvent::NotThisStream { field, .. } if field == "data.complaint_id"),
+            "{other:?}"
         );
+    }
+
+    #[test]
+    fn an_integer_written_with_a_zero_fraction_is_an_integer() {
+        let revisit = json!({"event_type": "revisit_done",
+            "data": {"via": "phone", "satisfaction": 4.0, "issue_persists": false}});
+        let event = ProposedEvent::from_json(revisit, &stream("complaint-c1")).unwrap();
+        let EventData::RevisitDone(d) = event.data else { panic!("wrong variant") };
+        assert_eq!(d.satisfaction, 4);
+        let half = json!({"event_type": "revisit_done",
+            "data": {"via": "phone", "satisfaction": 4.5, "issue_persists": false}});
+        assert_eq!(field_of(ProposedEvent::from_json(half, &stream("complaint-c1")).unwrap_err()), "data.satisfaction");
     }
 
     #[test]

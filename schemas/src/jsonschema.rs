@@ -3,6 +3,8 @@
 //! keeps them equal to the code.
 
 use crate::catalogue::EventType;
+use crate::envelope::METADATA_ENTRIES_MAX;
+use crate::time::TIMESTAMP_PATTERN;
 use serde_json::{json, Value};
 
 /// What a publisher must know about `event_id` that a type cannot say (EVENTS.md v1.1).
@@ -23,6 +25,16 @@ pub fn event_schema(event_type: EventType) -> Value {
     let definitions = data.remove("definitions").unwrap_or_else(|| json!({}));
     data.remove("$schema");
     data.remove("title");
+    if event_type == EventType::StandardAnswerRevised {
+        // "At least one field": a rule of the type that its struct of optional fields cannot say. A
+        // given field is a value (the type says so), so serde's `default: null` does not apply.
+        data.insert("minProperties".into(), json!(1));
+        if let Some(Value::Object(properties)) = data.get_mut("properties") {
+            properties.values_mut().filter_map(Value::as_object_mut).for_each(|p| {
+                p.remove("default");
+            });
+        }
+    }
     json!({
         "$schema": "http://json-schema.org/draft-07/schema#",
         "$id": format!("https://redress.dev/schemas/{}.json", event_type.name()),
@@ -36,8 +48,17 @@ pub fn event_schema(event_type: EventType) -> Value {
         "properties": {
             "event_id": {"type": "string", "format": "uuid", "description": EVENT_ID_DESCRIPTION},
             "event_type": {"const": event_type.name()},
-            "occurred_at": {"type": "string", "format": "date-time", "description": OCCURRED_AT_DESCRIPTION},
-            "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
+            "occurred_at": {
+                "type": "string",
+                "format": "date-time",
+                "pattern": TIMESTAMP_PATTERN,
+                "description": OCCURRED_AT_DESCRIPTION,
+            },
+            "metadata": {
+                "type": "object",
+                "additionalProperties": {"type": "string"},
+                "maxProperties": METADATA_ENTRIES_MAX,
+            },
             "data": Value::Object(data),
         },
         "definitions": definitions,
@@ -70,6 +91,27 @@ mod tests {
         assert_eq!(data["properties"]["satisfaction"]["maximum"], 5.0);
         assert_eq!(data["additionalProperties"], false);
         assert_eq!(schema["properties"]["event_type"]["const"], "revisit_done");
+    }
+
+    #[test]
+    fn a_revision_names_at_least_one_non_blank_field() {
+        let data = &event_schema(EventType::StandardAnswerRevised)["properties"]["data"];
+        assert_eq!(data["minProperties"], 1);
+        assert_eq!(
+            data["properties"]["title"]["type"], "string",
+            "null is not offered: a revision of nulls is refused"
+        );
+        assert_eq!(data["properties"]["keywords"]["items"]["pattern"], "\\S");
+    }
+
+    #[test]
+    fn required_text_must_hold_a_non_blank_character_and_instants_a_storable_year() {
+        let data = &event_schema(EventType::CommitmentMade)["properties"]["data"];
+        assert_eq!(data["properties"]["what"]["pattern"], "\\S", "validate_values refuses blank text");
+        assert_eq!(data["properties"]["due_at"]["allOf"][0]["$ref"], "#/definitions/Timestamp");
+        let schema = event_schema(EventType::CommitmentMade);
+        assert_eq!(schema["definitions"]["Timestamp"]["pattern"], crate::TIMESTAMP_PATTERN);
+        assert_eq!(schema["properties"]["occurred_at"]["pattern"], crate::TIMESTAMP_PATTERN);
     }
 
     #[test]

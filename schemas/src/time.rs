@@ -84,6 +84,11 @@ impl<'de> Deserialize<'de> for Timestamp {
     }
 }
 
+/// The years of an RFC 3339 text that [`Timestamp::parse`] accepts whatever the rest of it says:
+/// 1678..=2261 (an offset moves the instant by less than a day, and the range ends in 1677 and 2262).
+/// `format: date-time` alone admits years 0000..=9999, which the store cannot hold.
+pub const TIMESTAMP_PATTERN: &str = "^(167[89]|16[89][0-9]|1[7-9][0-9]{2}|2[01][0-9]{2}|22[0-5][0-9]|226[01])-";
+
 impl schemars::JsonSchema for Timestamp {
     fn schema_name() -> String {
         "Timestamp".into()
@@ -92,6 +97,10 @@ impl schemars::JsonSchema for Timestamp {
         schemars::schema::SchemaObject {
             instance_type: Some(schemars::schema::InstanceType::String.into()),
             format: Some("date-time".into()),
+            string: Some(Box::new(schemars::schema::StringValidation {
+                pattern: Some(TIMESTAMP_PATTERN.into()),
+                ..Default::default()
+            })),
             ..Default::default()
         }
         .into()
@@ -122,6 +131,17 @@ mod tests {
         let t = Timestamp::parse("2026-01-02T03:04:05Z").unwrap();
         assert_eq!(t.saturating_add(std::time::Duration::from_secs(300)).to_rfc3339(), "2026-01-02T03:09:05Z");
         assert_eq!(t.saturating_add(std::time::Duration::MAX), Timestamp::from_unix_nanos(i64::MAX));
+    }
+
+    #[test]
+    fn the_schema_pattern_admits_exactly_the_years_parse_takes() {
+        let pattern = regex::Regex::new(TIMESTAMP_PATTERN).unwrap();
+        for year in 0..=9999 {
+            let in_range = ["01-01T00:00:00+23:59", "12-31T23:59:59.999999999-23:59"]
+                .iter()
+                .all(|rest| Timestamp::parse(&format!("{year:04}-{rest}")).is_ok());
+            assert_eq!(pattern.is_match(&format!("{year:04}-01-01T00:00:00Z")), in_range, "year {year}");
+        }
     }
 
     #[test]

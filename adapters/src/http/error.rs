@@ -111,12 +111,20 @@ impl ApiError {
         .with_header(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds))
     }
 
-    /// 422 for one event of a request, naming it and (when known) the field.
+    /// 422 for one event of a request, naming it, the field when there is one, and `rule` when the
+    /// event matches its type's schema but not the stream it is appended to (the document's schemas
+    /// cannot say which stream an event belongs to; a `field` without `rule` means the event itself
+    /// is malformed).
     pub fn invalid_event(index: usize, error: &InvalidEvent) -> ApiError {
         let mut e = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_event", format!("event {index}: {error}"))
             .with("index", json!(index));
-        if let InvalidEvent::Field { field, .. } = error {
-            e = e.with("field", json!(field));
+        match error {
+            InvalidEvent::Field { field, .. } => e = e.with("field", json!(field)),
+            InvalidEvent::NotThisStream { field, .. } => {
+                e = e.with("field", json!(field)).with("rule", json!(error.to_string()));
+            }
+            InvalidEvent::WrongStream { .. } => e = e.with("rule", json!(error.to_string())),
+            _ => {}
         }
         e
     }
@@ -154,8 +162,12 @@ impl From<StoreError> for ApiError {
                 .with("limit", json!(limit))
                 .with("max", json!(max))
                 .with("actual", json!(actual)),
-            StoreError::StreamName(_) | StoreError::EmptyAppend | StoreError::DuplicateEventId(_) => {
-                ApiError::bad_request(message)
+            StoreError::StreamName(_) | StoreError::EmptyAppend => ApiError::bad_request(message),
+            // Each event may match its schema; the request breaks a rule across them.
+            StoreError::DuplicateEventId(event_id) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_event", message.clone())
+                    .with("event_id", json!(event_id.to_string()))
+                    .with("rule", json!(message))
             }
             // An extension of API.md's codes: ids reused by something that is not a retry.
             StoreError::IdempotencyConflict { event_id, .. } => {

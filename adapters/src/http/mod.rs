@@ -14,7 +14,7 @@ pub use edge::{connections_max_within_open_files, serve, FILES_RESERVED};
 pub use error::ApiError;
 pub use limits::*;
 pub use metrics::{Metrics, METHOD_LABELS, UNMATCHED_ROUTE};
-pub use openapi::{openapi_json, ROUTES};
+pub use openapi::{event_schema_name, openapi_json, openapi_value, ROUTES};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequestParts, MatchedPath, Path, Query, Request, State};
@@ -148,6 +148,13 @@ pub fn router(state: AppState) -> Router {
         .route("/complaints/{complaint_id}", get(complaint))
         .route("/customers/{customer_id}/history", get(customer_history))
         .route("/projections", get(projection_statuses))
+        .route("/projections/open-complaints", get(view_open_complaints))
+        .route("/projections/customer-history", get(view_customer_history))
+        .route("/projections/repeat-issues", get(view_repeat_issues))
+        .route("/projections/satisfaction", get(view_satisfaction))
+        .route("/projections/complaint", get(view_complaint))
+        .route("/projections/suggestions", get(view_suggestions))
+        .route("/projections/answer-gaps", get(view_answer_gaps))
         .route("/projections/{name}", get(projection_query))
         .route("/projections/{name}/rebuild", post(projection_rebuild))
         .route("/audit/verify", get(audit_verify))
@@ -245,8 +252,10 @@ fn parse_expected(value: Option<&Value>) -> Result<ExpectedVersion, ApiError> {
                 ApiError::bad_request(format!("expected_version {other:?}: use any, no_stream, exists or a version"))
             }),
         },
+        // JSON does not tell 3 from 3.0 (nor does the document's `integer`).
         Some(Value::Number(n)) => n
             .as_u64()
+            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && (0.0..1.8e19).contains(f)).map(|f| f as u64))
             .map(ExpectedVersion::Exact)
             .ok_or_else(|| ApiError::bad_request("expected_version must be a non-negative integer")),
         Some(_) => {
@@ -287,7 +296,8 @@ pub fn parse_append_body(body: &[u8], stream: &StreamName) -> Result<(ExpectedVe
 }
 
 #[utoipa::path(post, path = "/streams/{stream}/events", tag = "write",
-    params(("stream" = String, Path, description = "Stream name: 1..=200 bytes of [A-Za-z0-9_.:-]")),
+    params(("stream" = String, Path, pattern = r"^[A-Za-z0-9_.:-]{1,200}$", example = "complaint-C-9001",
+        description = "Stream name: 1..=200 bytes of [A-Za-z0-9_.:-]. `complaint-<id>` takes complaint events, `qa-<id>` standard-answer events; any other stream none (422 with `rule`)")),
     request_body = openapi::AppendRequest,
     responses(
         (status = 201, description = "Written and durable", body = openapi::AppendResultDoc),
@@ -298,8 +308,8 @@ pub fn parse_append_body(body: &[u8], stream: &StreamName) -> Result<(ExpectedVe
         (status = 408, description = "request_timeout: the body did not arrive within the body timeout (30 s); the connection is closed", body = openapi::ErrorDoc),
         (status = 409, description = "wrong_expected_version (with current_version) or idempotency_conflict", body = openapi::ErrorDoc),
         (status = 413, description = "Body over 8 MiB (refused on its declared length before it is read), event over 1 MiB or more than 1,000 events", body = openapi::ErrorDoc),
-        (status = 422, description = "invalid_event: unknown type, bad field, broken lifecycle rule", body = openapi::ErrorDoc),
-        (status = 503, description = "The store cannot write", body = openapi::ErrorDoc),
+        (status = 422, description = "invalid_event, naming the event's `index`: with `field` alone, the event does not match its type's schema; with `rule`, a schema-valid event breaks a rule of its stream (lifecycle, the stream's kind, the id its name carries). Nothing is written", body = openapi::ErrorDoc),
+        (status = 503, description = "unavailable: the store cannot write (nothing written), or `outcome: unknown` when it failed after the events may have reached the disk (retry with the same event ids)", body = openapi::ErrorDoc),
     ))]
 async fn append(
     State(state): State<AppState>,
@@ -334,10 +344,8 @@ async fn append(
 }
 
 #[utoipa::path(get, path = "/streams/{stream}", tag = "read",
-    params(("stream" = String, Path, description = "Stream name"),
-        ("from_version" = Option<u64>, Query, description = "First version (default 0, or the last when backward)"),
-        ("limit" = Option<usize>, Query, description = "1..=10000, default 100"),
-        ("direction" = Option<String>, Query, description = "forward (default) or backward")),
+    params(("stream" = String, Path, pattern = r"^[A-Za-z0-9_.:-]{1,200}$", example = "complaint-C-9001", description = "Stream name"),
+        openapi::StreamPage),
     responses((status = 200, description = "A page of the stream", body = openapi::PageDoc),
         (status = 400, description = "Bad parameter", body = openapi::ErrorDoc),
         (status = 401, description = "No or unknown token", body = openapi::ErrorDoc),
@@ -369,9 +377,7 @@ async fn read_stream(
 }
 
 #[utoipa::path(get, path = "/all", tag = "read",
-    params(("from_position" = Option<u64>, Query, description = "First position (default 0)"),
-        ("limit" = Option<usize>, Query, description = "1..=10000, default 1000"),
-        ("event_type" = Option<String>, Query, description = "Comma-separated event types")),
+    params(openapi::LogPage),
     responses((status = 200, description = "A page of the global log", body = openapi::PageDoc),
         (status = 400, description = "Bad parameter", body = openapi::ErrorDoc),
         (status = 401, description = "No or unknown token", body = openapi::ErrorDoc)))]
@@ -389,9 +395,9 @@ async fn read_all(
 }
 
 #[utoipa::path(get, path = "/subscribe", tag = "read",
-    params(("from_position" = Option<u64>, Query, description = "Catch up from here, then follow live (default: live only)"),
-        ("event_type" = Option<String>, Query, description = "Comma-separated event types")),
-    responses((status = 200, description = "Server-Sent Events: one `data:` envelope per event, `id:` its position", content_type = "text/event-stream", body = String),
+    params(openapi::SubscribeQuery),
+    responses((status = 200, description = "Server-Sent Events (the schema is one event's): `id:` the position, `data:` the envelope; catch-up, then live, until the server shuts down", content_type = "text/event-stream", body = openapi::SseEventDoc),
+        (status = 400, description = "Bad parameter (an unknown event type)", body = openapi::ErrorDoc),
         (status = 401, description = "No or unknown token", body = openapi::ErrorDoc)))]
 async fn subscribe(
     State(state): State<AppState>,
@@ -446,11 +452,12 @@ impl Drop for SseClient {
 pub use redress_projections::complaints::complaint_json as complaint_view;
 
 #[utoipa::path(get, path = "/complaints/{complaint_id}", tag = "read",
-    params(("complaint_id" = String, Path, description = "The complaint id (stream complaint-<id>)"),
-        ("as_of" = Option<String>, Query, description = "RFC 3339 instant at which deadlines are judged (default now)")),
-    responses((status = 200, description = "Status, deadlines, solutions, escalation level, history length", body = Object),
+    params(("complaint_id" = String, Path, pattern = r"^[A-Za-z0-9_.:-]{1,190}$", description = "The complaint id: its stream `complaint-<id>` is a stream name (1..=200 bytes of [A-Za-z0-9_.:-])"), openapi::ReadYourWrites),
+    responses((status = 200, description = "Status, deadlines, solutions, escalation level, history length", body = openapi::ComplaintDoc),
+        (status = 400, description = "Bad parameter", body = openapi::ErrorDoc),
         (status = 401, description = "No or unknown token", body = openapi::ErrorDoc),
-        (status = 404, description = "No such complaint", body = openapi::ErrorDoc)))]
+        (status = 404, description = "No such complaint (as of `as_of`)", body = openapi::ErrorDoc),
+        (status = 503, description = "not_caught_up: `min_position` not applied within `wait_ms`; unavailable: the view is starting or failed", body = openapi::ErrorDoc)))]
 async fn complaint(
     State(state): State<AppState>,
     caller: Caller,
@@ -499,7 +506,7 @@ async fn complaint_as_recorded(
 }
 
 #[utoipa::path(get, path = "/audit/verify", tag = "audit",
-    responses((status = 200, description = "`{ok: true, head_position, head_hash}` or `{ok: false, position, reason}`", body = Object),
+    responses((status = 200, description = "`{ok: true, events, head_position, head_hash}` or `{ok: false, position, reason}`", body = openapi::VerificationDoc),
         (status = 401, description = "No or unknown token", body = openapi::ErrorDoc),
         (status = 403, description = "Publishers may not audit", body = openapi::ErrorDoc)))]
 async fn audit_verify(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
@@ -514,8 +521,8 @@ async fn audit_verify(State(state): State<AppState>, caller: Caller) -> Result<J
 }
 
 #[utoipa::path(get, path = "/health", tag = "operations", security(()),
-    responses((status = 200, description = "Appends can succeed; the log's head position", body = Object),
-        (status = 503, description = "Appends cannot succeed now: `{status: \"unavailable\", reason}`", body = Object)))]
+    responses((status = 200, description = "Appends can succeed; the log's head position", body = openapi::HealthDoc),
+        (status = 503, description = "Appends cannot succeed now: `{status: \"unavailable\", reason}`", body = openapi::HealthUnavailableDoc)))]
 async fn health(State(state): State<AppState>) -> Response {
     let head = state.inner.store.head().await.ok().flatten().map(|h| h.position.0);
     match state.inner.store.health() {
@@ -604,7 +611,7 @@ fn projection_query_of(mut query: HashMap<String, String>) -> Result<ProjectionQ
 }
 
 #[utoipa::path(get, path = "/projections", tag = "projections",
-    responses((status = 200, description = "Each projection's name, version, checkpoint, lag and state", body = Object),
+    responses((status = 200, description = "Each projection's name, version, checkpoint, lag and state", body = openapi::ProjectionStatusesDoc),
         (status = 401, description = "No or unknown token", body = openapi::ErrorDoc)))]
 async fn projection_statuses(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(Access::Read, "read")?;
@@ -612,27 +619,129 @@ async fn projection_statuses(State(state): State<AppState>, caller: Caller) -> R
 }
 
 #[utoipa::path(get, path = "/projections/{name}", tag = "projections",
-    params(("name" = String, Path, description = "open-complaints, repeat-issues, suggestions, answer-gaps, satisfaction, customer-history"),
-        ("as_of" = Option<String>, Query, description = "RFC 3339 instant the answer is judged at (default now); other parameters per projection (API.md)")),
+    params(("name" = String, Path, description = "A projection's name: a developer's own, or a built-in view (whose own path documents its parameters)"),
+        openapi::ReadYourWrites),
     responses((status = 200, description = "The projection's answer", body = Object),
-        (status = 400, description = "Bad parameter", body = openapi::ErrorDoc),
+        (status = 400, description = "Bad parameter (a view's own parameters are on its path)", body = openapi::ErrorDoc),
         (status = 401, description = "No or unknown token", body = openapi::ErrorDoc),
         (status = 404, description = "No such projection", body = openapi::ErrorDoc),
-        (status = 503, description = "The projection is starting or failed", body = openapi::ErrorDoc)))]
+        (status = 503, description = "not_caught_up: `min_position` not applied within `wait_ms`; unavailable: the projection is starting, failed or busy", body = openapi::ErrorDoc)))]
 async fn projection_query(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
+    view(&state, caller, &name, query).await
+}
+
+/// A built-in view on its own path: what `/projections/{name}` answers for that name.
+async fn view(
+    state: &AppState,
+    caller: Caller,
+    name: &str,
+    query: HashMap<String, String>,
+) -> Result<Json<Value>, ApiError> {
     caller.require(Access::Read, "read")?;
     let query = projection_query_of(query)?;
-    Ok(Json(state.inner.projections.query(&name, &query).await?))
+    Ok(Json(state.inner.projections.query(name, &query).await?))
+}
+
+#[utoipa::path(get, path = "/projections/open-complaints", tag = "projections",
+    params(openapi::OpenComplaintFilters, openapi::Paging, openapi::ReadYourWrites),
+    responses((status = 200, description = "A page of the complaints not closed, earliest unmet deadline first", body = openapi::OpenComplaintsDoc),
+        (status = 400, description = "Bad parameter", body = openapi::ErrorDoc),
+        (status = 503, description = "not_caught_up: `min_position` not applied within `wait_ms`; unavailable: the view is starting, failed or busy", body = openapi::ErrorDoc)))]
+async fn view_open_complaints(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    view(&state, caller, "open-complaints", query).await
+}
+
+#[utoipa::path(get, path = "/projections/customer-history", tag = "projections",
+    params(openapi::CustomerQuery, openapi::Paging, openapi::ReadYourWrites),
+    responses((status = 200, description = "A page of the customer's complaints, newest first (none: an empty page)", body = openapi::CustomerHistoryDoc),
+        (status = 400, description = "Bad parameter", body = openapi::ErrorDoc),
+        (status = 503, description = "not_caught_up: `min_position` not applied within `wait_ms`; unavailable: the view is starting, failed or busy", body = openapi::ErrorDoc)))]
+async fn view_customer_history(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    view(&state, caller, "customer-history", query).await
+}
+
+#[utoipa::path(get, path = "/projections/repeat-issues", tag = "projections",
+    params(openapi::RepeatWindow, openapi::TextPaging, openapi::ReadYourWrites),
+    responses((status = 200, description = "A page of repeat complaints, with root causes, reopen rate and persisting complaints", body = openapi::RepeatIssuesDoc),
+        (status = 400, description = "Bad parameter", body = openapi::ErrorDoc),
+        (status = 503, description = "not_caught_up: `min_position` not applied within `wait_ms`; unavailable: the view is starting, failed or busy", body = openapi::ErrorDoc)))]
+async fn view_repeat_issues(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    view(&state, caller, "repeat-issues", query).await
+}
+
+#[utoipa::path(get, path = "/projections/satisfaction", tag = "projections",
+    params(openapi::SatisfactionGroups, openapi::ReadYourWrites),
+    responses((status = 200, description = "Revisit satisfaction, time to acknowledge and resolve, deadlines met, per group", body = openapi::SatisfactionDoc),
+        (status = 400, description = "Bad parameter", body = openapi::ErrorDoc),
+        (status = 503, description = "not_caught_up: `min_position` not applied within `wait_ms`; unavailable: the view is starting, failed or busy", body = openapi::ErrorDoc)))]
+async fn view_satisfaction(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    view(&state, caller, "satisfaction", query).await
+}
+
+#[utoipa::path(get, path = "/projections/complaint", tag = "projections",
+    params(openapi::ComplaintQuery, openapi::ReadYourWrites),
+    responses((status = 200, description = "One complaint's state and deadlines", body = openapi::ComplaintDoc),
+        (status = 400, description = "Bad parameter", body = openapi::ErrorDoc),
+        (status = 404, description = "No such complaint (as of `as_of`)", body = openapi::ErrorDoc),
+        (status = 503, description = "not_caught_up: `min_position` not applied within `wait_ms`; unavailable: the view is starting, failed or busy", body = openapi::ErrorDoc)))]
+async fn view_complaint(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    view(&state, caller, "complaint", query).await
+}
+
+#[utoipa::path(get, path = "/projections/suggestions", tag = "projections",
+    params(openapi::SuggestionQuery, openapi::ReadYourWrites),
+    responses((status = 200, description = "Standard answers for the text, best first; retired answers never", body = openapi::SuggestionsDoc),
+        (status = 400, description = "Bad parameter", body = openapi::ErrorDoc),
+        (status = 503, description = "not_caught_up: `min_position` not applied within `wait_ms`; unavailable: the view is starting, failed or busy", body = openapi::ErrorDoc)))]
+async fn view_suggestions(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    view(&state, caller, "suggestions", query).await
+}
+
+#[utoipa::path(get, path = "/projections/answer-gaps", tag = "projections",
+    params(openapi::GapQuery, openapi::ReadYourWrites),
+    responses((status = 200, description = "Recurring complaint themes no standard answer covers, largest first", body = openapi::AnswerGapsDoc),
+        (status = 400, description = "Bad parameter", body = openapi::ErrorDoc),
+        (status = 503, description = "not_caught_up: `min_position` not applied within `wait_ms`; unavailable: the view is starting, failed or busy", body = openapi::ErrorDoc)))]
+async fn view_answer_gaps(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    view(&state, caller, "answer-gaps", query).await
 }
 
 #[utoipa::path(post, path = "/projections/{name}/rebuild", tag = "projections",
     params(("name" = String, Path, description = "The projection to rebuild from position 0")),
-    responses((status = 202, description = "Rebuilding beside the current state, which keeps answering", body = Object),
+    responses((status = 202, description = "Rebuilding beside the current state, which keeps answering", body = openapi::RebuildDoc),
         (status = 401, description = "No or unknown token", body = openapi::ErrorDoc),
         (status = 403, description = "Only admins rebuild", body = openapi::ErrorDoc),
         (status = 404, description = "No such projection", body = openapi::ErrorDoc)))]
@@ -647,11 +756,12 @@ async fn projection_rebuild(
 }
 
 #[utoipa::path(get, path = "/customers/{customer_id}/history", tag = "read",
-    params(("customer_id" = String, Path, description = "The customer"),
-        ("as_of" = Option<String>, Query, description = "RFC 3339 (default now)")),
-    responses((status = 200, description = "The customer's complaints and outcomes, newest first (客户档案)", body = Object),
+    params(("customer_id" = String, Path, description = "The customer"), openapi::Paging, openapi::ReadYourWrites),
+    responses((status = 200, description = "The customer's complaints and outcomes, newest first (客户档案)", body = openapi::CustomerHistoryDoc),
+        (status = 400, description = "Bad parameter", body = openapi::ErrorDoc),
         (status = 401, description = "No or unknown token", body = openapi::ErrorDoc),
-        (status = 404, description = "No complaint from this customer", body = openapi::ErrorDoc)))]
+        (status = 404, description = "No complaint from this customer (as of `as_of`)", body = openapi::ErrorDoc),
+        (status = 503, description = "not_caught_up: `min_position` not applied within `wait_ms`; unavailable: the view is starting or failed", body = openapi::ErrorDoc)))]
 async fn customer_history(
     State(state): State<AppState>,
     caller: Caller,
@@ -669,13 +779,12 @@ async fn customer_history(
 }
 
 #[utoipa::path(get, path = "/audit/replay", tag = "audit",
-    params(("as_of" = String, Query, description = "RFC 3339 instant"),
-        ("projection" = String, Query, description = "The projection to rebuild as of then"),
-        ("basis" = Option<String>, Query, description = "recorded (default: what the desk knew) or occurred (how things stood in the world)")),
+    params(openapi::ReplayQuery),
     responses((status = 200, description = "The projection's answer as it stood at as_of", body = Object),
         (status = 400, description = "Bad parameter", body = openapi::ErrorDoc),
         (status = 403, description = "Publishers may not audit", body = openapi::ErrorDoc),
-        (status = 404, description = "No such projection", body = openapi::ErrorDoc)))]
+        (status = 404, description = "No such projection", body = openapi::ErrorDoc),
+        (status = 503, description = "unavailable: a replay of this fold is running already (one at a time); retry", body = openapi::ErrorDoc)))]
 async fn audit_replay(
     State(state): State<AppState>,
     caller: Caller,
