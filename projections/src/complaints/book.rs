@@ -168,7 +168,6 @@ impl StoredSummary {
             confirmed_satisfied: self.confirmed_satisfied,
         }
     }
-
 }
 
 /// The grouping dimensions of `satisfaction`.
