@@ -1,70 +1,1108 @@
 //! `answer-gaps`: recurring complaint themes that no standard answer covers, so the desk knows which
-//! standard answer to write next.
+//! standard answer to write next — over every complaint, not a recent window.
 //!
-//! A complaint is *uncovered* when no standard answer was used on it (a retired one does not count),
-//! and either its category has no active answer or its text is not similar to any active answer (best
-//! tf-idf cosine over words and bigrams below [`COVERAGE_SIMILARITY_MIN`]). Lexical similarity alone is
-//! a weak judge of coverage (a complaint and its answer often share few words), so a theme must also
-//! rest on a term that *no* active answer uses and that mostly uncovered complaints use: uncovered
-//! complaints are grouped by category and such a shared salient term — greedily, the (category, term) shared by the most uncovered complaints,
-//! weighted by how specific the term is across all recent complaints, makes a theme of those
-//! complaints, which then leave the pool. Themes smaller than `min_count` are not reported.
+//! A complaint is *uncovered* when no active standard answer was used on it and its text is not similar
+//! to any active answer of its category: best cosine similarity (words and bigrams, tf-idf with the idf
+//! counted among the category's answers, see [`crate::library`]'s coverage index) below
+//! [`COVERAGE_SIMILARITY_MIN`], or the category has no active answer at all. Lexical similarity alone is
+//! a weak judge of coverage (a complaint and its answer often share few words), so a theme must also rest
+//! on a word that *no* active answer uses (as a word or a bigram) and that mostly uncovered complaints
+//! use: uncovered complaints are grouped by category and such a word — greedily, the (category, word)
+//! held by the most complaints not yet in a theme, weighted by how specific the word is across all
+//! complaints, makes a theme of those complaints, which then leave the pool. Themes smaller than
+//! `min_count` are not reported.
 //!
-//! Only the most recent [`GAP_COMPLAINTS_MAX`] complaints are kept: gaps are about what the desk faces
-//! now, and the bound keeps both the state and the query's work finite.
+//! [`GapModel`] keeps what that needs for every complaint, in memory and compact (about 300 bytes a
+//! complaint, see [`crate::library`] for the layout and its costs): the complaint's words and bigrams as
+//! a vector of term ids, its category, the answers used on it, its nearest answer; and the aggregates
+//! the greedy grouping starts from — per word, how many complaints and how many uncovered ones hold it,
+//! and per (category, word) the complaints holding it. A query never cuts a text.
 
-use crate::projection::{Projection, ProjectionError, Query};
-use crate::suggestions::{AnswerIndex, IndexCache, Library};
-use crate::text::{self, Term, TermKind};
-use async_trait::async_trait;
-use redress_schemas::{EventData, EventType, RecordedEvent, StreamKind};
+use crate::fold::{Anomaly, Change, Key, StateReader};
+use crate::library::coverage::{CategoryIndex, Judgement};
+use crate::library::terms::{chunk_key, chunk_number, corrupt, encode_vector, IdMap, TermTable, Vector};
+use crate::projection::{ProjectionError, Query};
+use crate::suggestions::{AnswerCut, Field, Library, StandardAnswer, Verdict};
+use crate::text::{self, TermKind};
+use redress_schemas::codec;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+use std::sync::Arc;
 
-/// Complaints the model keeps (the most recent by log position).
-pub const GAP_COMPLAINTS_MAX: usize = 5_000;
-/// Below this best cosine similarity to any active answer, a complaint's text is not covered.
+/// Below this best cosine similarity to an active answer of its category, a complaint's text is not
+/// covered.
 pub const COVERAGE_SIMILARITY_MIN: f32 = 0.05;
 /// Complaints a theme needs when the query does not say.
 pub const GAP_MIN_COUNT_DEFAULT: usize = 3;
-/// Themes one answer lists at most, and by default.
-pub const GAP_THEMES_MAX: usize = 100;
-pub const GAP_THEMES_DEFAULT: usize = 20;
-/// Example complaint ids per theme.
+/// Example complaint ids per theme (the most recent).
 const EXAMPLES_MAX: usize = 5;
 /// Top terms per theme.
 const TOP_TERMS_MAX: usize = 5;
+/// A theme's top terms are counted over its most recent complaints, at most this many: naming a theme
+/// of 100,000 complaints does not need all of them, and a page of 100 themes stays a few milliseconds.
+pub const TOP_TERMS_SAMPLE_MAX: usize = 200;
+/// Complaints stored under one key: a checkpoint rewrites the chunks whose complaints changed.
+pub const COMPLAINTS_PER_CHUNK: usize = 64;
+/// Distinct categories the model holds (symbols are `u16`); a complaint of one more is an anomaly.
+pub const CATEGORIES_MAX: usize = u16::MAX as usize;
+/// Distinct standard answers used on one complaint; one more is an anomaly.
+pub const USED_ANSWERS_PER_COMPLAINT_MAX: usize = 64;
+/// Complaints the model holds (slots are `u32`).
+pub const COMPLAINTS_MAX: usize = u32::MAX as usize - 1;
+/// Stored keys read per page while opening.
+const OPEN_PAGE_KEYS: usize = 1_000;
+/// Re-judging one complaint costs about as much as scanning this many slots for the next one.
+const SCAN_SLOTS_PER_JUDGEMENT: usize = 32;
 
-/// A complaint as the gap model keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct GapComplaint {
-    complaint_id: String,
-    category: String,
-    description: String,
-    /// Standard answers used on it.
-    used: Vec<String>,
+/// No answer (a `u32` symbol).
+const NO_ANSWER: u32 = u32::MAX;
+/// Key prefixes of the model (the fold's answers use others).
+const MODEL: u8 = b'm';
+const TERMS: u8 = b't';
+const COMPLAINTS: u8 = b'g';
+
+/// Names by symbol, given in first-seen order (categories, answer ids).
+#[derive(Debug, Default)]
+struct Symbols {
+    ids: HashMap<Box<str>, u32>,
+    names: Vec<Box<str>>,
 }
 
-/// The state of [`AnswerGaps`]: the library, the recent complaints, and the derived answer index.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct AnswerGapsState {
-    library: Library,
-    /// By arrival sequence (oldest first), at most [`GAP_COMPLAINTS_MAX`].
-    complaints: BTreeMap<u64, GapComplaint>,
-    by_id: HashMap<String, u64>,
-    next_seq: u64,
-    #[serde(skip)]
-    index: IndexCache,
+impl Symbols {
+    fn intern(&mut self, name: &str, max: usize) -> Option<u32> {
+        if let Some(&sym) = self.ids.get(name) {
+            return Some(sym);
+        }
+        if self.names.len() >= max {
+            return None;
+        }
+        let sym = self.names.len() as u32;
+        self.names.push(name.into());
+        self.ids.insert(name.into(), sym);
+        Some(sym)
+    }
+
+    fn lookup(&self, name: &str) -> Option<u32> {
+        self.ids.get(name).copied()
+    }
+
+    fn name(&self, sym: u32) -> &str {
+        &self.names[sym as usize]
+    }
+
+    fn len(&self) -> usize {
+        self.names.len()
+    }
 }
 
-/// One theme: uncovered complaints of one category sharing salient terms.
+/// What the model keeps of one complaint besides its id and term vector (20 bytes: it is the one
+/// struct there is a million of).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Record {
+    /// The nearest active answer of its category when last judged ([`NO_ANSWER`]: none shares a term).
+    nearest: u32,
+    /// The first two answers used on it ([`NO_ANSWER`]: none); more are in `GapModel::more_used`.
+    used: [u32; 2],
+    category: u16,
+    /// The similarity to `nearest`, in ten-thousandths.
+    similarity: u16,
+    /// The verdict credited to each of `used` ([`credit_code`]).
+    credits: [u8; 2],
+    /// The text is similar enough to an answer of its category.
+    text_covered: bool,
+}
+
+const _: () = assert!(std::mem::size_of::<Record>() == 20);
+
+fn credit_code(verdict: Option<Verdict>) -> u8 {
+    match verdict {
+        None => 0,
+        Some(Verdict::Satisfied) => 1,
+        Some(Verdict::Unsatisfied) => 2,
+    }
+}
+
+fn credit_of(code: u8) -> Option<Verdict> {
+    match code {
+        1 => Some(Verdict::Satisfied),
+        2 => Some(Verdict::Unsatisfied),
+        _ => None,
+    }
+}
+
+/// The complaints of a category still to be re-judged after its answers changed: those of slots
+/// `cursor..end` (later complaints were judged on arrival against the new answers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Stale {
+    cursor: u32,
+    end: u32,
+    /// Complaints of the category left in the range.
+    remaining: u32,
+}
+
+/// An active answer as the coverage indexes need it.
+struct ActiveAnswer {
+    category: u16,
+    cut: Arc<AnswerCut>,
+    /// Its distinct words and bigrams.
+    terms: Vec<u32>,
+}
+
+/// The complaints of one category holding one word.
+#[derive(Debug, Default)]
+struct Holders {
+    /// How many of them are uncovered.
+    uncovered: u32,
+    /// All of them, by slot (arrival order): covered ones are skipped when read.
+    slots: Vec<u32>,
+}
+
+/// One theme before rendering: its category, the word it rests on, its complaints by slot.
+#[derive(Debug)]
+struct Draft {
+    category: u16,
+    term: u32,
+    members: Vec<u32>,
+}
+
+/// The themes of one query's parameters at one state of the model.
+struct Themes {
+    generation: u64,
+    min_count: usize,
+    category: Option<u16>,
+    drafts: Arc<Vec<Draft>>,
+}
+
+/// Every complaint as the gap model needs it, the aggregates over them, and each category's coverage
+/// index. Apply-time work per complaint event is a few hash lookups; a complaint's text is cut once, on
+/// arrival; a change to a category's answers re-judges that category's complaints later, in bounded
+/// batches ([`GapModel::drain`]).
+#[derive(Default)]
+pub struct GapModel {
+    terms: TermTable,
+    categories: Symbols,
+    answers: Symbols,
+    /// By answer symbol: whether the answer is active (published, not retired).
+    active: Vec<bool>,
+    /// By term id: how many active answers use the term.
+    answer_term_uses: Vec<u32>,
+    /// By term id, for words: whether an active answer uses the word's text, as a word or a bigram
+    /// (such a word never names a theme).
+    answered_words: Vec<bool>,
+    /// The active answers, by symbol: a library change re-cuts and re-counts only the answer it changed.
+    active_answers: IdMap<u32, ActiveAnswer>,
+    /// By category symbol: active answers of the category.
+    answers_in_category: Vec<u32>,
+    /// By category symbol; rebuilt from `active_answers` when first needed after a change.
+    indexes: Vec<CategoryIndex>,
+    index_stale: Vec<bool>,
+    stale: Vec<Option<Stale>>,
+    category_counts: Vec<u32>,
+
+    // The complaints, by slot (arrival order).
+    ids: String,
+    id_ends: Vec<u64>,
+    /// Slot by a stable 64-bit hash of the id; ids whose hash another id took first are in `id_clashes`.
+    by_hash: IdMap<u64, u32>,
+    id_clashes: HashMap<Box<str>, u32>,
+    records: Vec<Record>,
+    /// Answers used beyond the two a record holds, with their credits.
+    more_used: IdMap<u32, Vec<(u32, u8)>>,
+    vectors: Vec<u8>,
+    vector_ends: Vec<u64>,
+
+    // Aggregates.
+    /// By term id (words only): complaints holding the word, and uncovered ones.
+    df: Vec<u32>,
+    udf: Vec<u32>,
+    holders: IdMap<(u16, u32), Holders>,
+    /// Bit per slot: uncovered.
+    uncovered: Vec<u64>,
+    uncovered_count: usize,
+
+    // Bookkeeping.
+    /// Chunks of complaints changed since the last checkpoint.
+    changed_chunks: BTreeSet<u32>,
+    /// Categories, answer symbols or stale ranges changed since the last checkpoint.
+    model_changed: bool,
+    /// Bumped by every change a query can see: a cached answer is reused only at the same generation.
+    generation: u64,
+    themes: Option<Themes>,
+    scratch: Vec<f32>,
+}
+
+/// Where a [`GapModel`]'s heap goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeapBytes {
+    /// Per complaint: id, its map entry, record, term vector.
+    pub complaints: usize,
+    /// The (category, word) lists: a slot per word of each complaint, an entry per pair.
+    pub holders: usize,
+    /// The term table and the per-term counts: grows with the vocabulary.
+    pub terms: usize,
+}
+
+impl HeapBytes {
+    /// All of it.
+    pub fn total(&self) -> usize {
+        self.complaints + self.holders + self.terms
+    }
+}
+
+/// The stored model key: symbols and re-judging progress (small; written when they change).
+#[derive(Serialize, Deserialize)]
+struct StoredModel {
+    categories: Vec<String>,
+    answers: Vec<String>,
+    stale: Vec<(u16, Stale)>,
+}
+
+/// A stored chunk of [`COMPLAINTS_PER_CHUNK`] complaints.
+#[derive(Serialize, Deserialize)]
+struct StoredChunk {
+    ids: Vec<String>,
+    records: Vec<StoredRecord>,
+    vectors: Vec<Vec<u8>>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredRecord {
+    category: u16,
+    text_covered: bool,
+    similarity: u16,
+    nearest: u32,
+    /// Every answer used, with its credit code.
+    used: Vec<(u32, u8)>,
+}
+
+/// FNV-1a: a hash of a complaint id that is the same in every process (the map's key).
+fn id_hash(id: &str) -> u64 {
+    id.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+fn bit(bits: &[u64], slot: u32) -> bool {
+    bits[slot as usize / 64] >> (slot % 64) & 1 == 1
+}
+
+fn set_bit(bits: &mut [u64], slot: u32, on: bool) {
+    let mask = 1u64 << (slot % 64);
+    if on {
+        bits[slot as usize / 64] |= mask;
+    } else {
+        bits[slot as usize / 64] &= !mask;
+    }
+}
+
+fn similarity_code(judgement: Judgement) -> u16 {
+    (judgement.similarity.clamp(0.0, 1.0) * 10_000.0).round() as u16
+}
+
+impl GapModel {
+    /// How many complaints the model holds.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// How many of them are uncovered (as last judged).
+    pub fn uncovered(&self) -> usize {
+        self.uncovered_count
+    }
+
+    /// Distinct words and bigrams met.
+    pub fn terms(&self) -> usize {
+        self.terms.len()
+    }
+
+    /// Complaints waiting to be re-judged against their category's changed answers.
+    pub fn pending(&self) -> u64 {
+        self.stale.iter().flatten().map(|s| u64::from(s.remaining)).sum()
+    }
+
+    /// The bytes the model holds on the heap for its complaints and vocabulary, estimated from its
+    /// collections' capacities (hash maps counted at their bucket sizes plus one control byte a bucket;
+    /// term texts at their length). The active answers' cuts and indexes, a few MB for a thousand
+    /// answers, are not counted: they do not grow with complaints.
+    pub fn heap_bytes(&self) -> HeapBytes {
+        fn vec<T>(v: &Vec<T>) -> usize {
+            v.capacity() * std::mem::size_of::<T>()
+        }
+        fn map<K, V, S>(m: &HashMap<K, V, S>) -> usize {
+            m.capacity() * (std::mem::size_of::<(K, V)>() + 1)
+        }
+        HeapBytes {
+            complaints: self.ids.capacity()
+                + vec(&self.id_ends)
+                + map(&self.by_hash)
+                + map(&self.id_clashes)
+                + vec(&self.records)
+                + map(&self.more_used)
+                + self.more_used.values().map(vec).sum::<usize>()
+                + vec(&self.vectors)
+                + vec(&self.vector_ends)
+                + vec(&self.uncovered),
+            holders: map(&self.holders) + self.holders.values().map(|h| vec(&h.slots)).sum::<usize>(),
+            terms: self.terms.heap_bytes()
+                + vec(&self.df)
+                + vec(&self.udf)
+                + vec(&self.answer_term_uses)
+                + vec(&self.answered_words),
+        }
+    }
+
+    fn id(&self, slot: u32) -> &str {
+        let end = self.id_ends[slot as usize] as usize;
+        let start = if slot == 0 { 0 } else { self.id_ends[slot as usize - 1] as usize };
+        &self.ids[start..end]
+    }
+
+    fn vector(&self, slot: u32) -> Vector<'_> {
+        Vector::new(vector_bytes(&self.vectors, &self.vector_ends, slot))
+    }
+
+    /// The slot of complaint `id`, if it was received.
+    fn slot_of(&self, id: &str) -> Option<u32> {
+        let slot = *self.by_hash.get(&id_hash(id))?;
+        if self.id(slot) == id {
+            Some(slot)
+        } else {
+            self.id_clashes.get(id).copied()
+        }
+    }
+
+    fn remember_id(&mut self, id: &str, slot: u32) {
+        if let Some(&taken) = self.by_hash.get(&id_hash(id)) {
+            debug_assert_ne!(self.id(taken), id, "a complaint is received once");
+            self.id_clashes.insert(id.into(), slot);
+        } else {
+            self.by_hash.insert(id_hash(id), slot);
+        }
+    }
+
+    /// The answers used on `slot`, with the verdict each was credited with.
+    fn used(&self, slot: u32) -> impl Iterator<Item = (u32, Option<Verdict>)> + '_ {
+        let record = &self.records[slot as usize];
+        let inline =
+            (0..2).filter(|&i| record.used[i] != NO_ANSWER).map(|i| (record.used[i], credit_of(record.credits[i])));
+        let more = self.more_used.get(&slot).into_iter().flatten().map(|&(a, c)| (a, credit_of(c)));
+        inline.chain(more)
+    }
+
+    fn is_covered(&self, slot: u32) -> bool {
+        self.records[slot as usize].text_covered || self.used(slot).any(|(answer, _)| self.active[answer as usize])
+    }
+
+    fn touch(&mut self, slot: u32) {
+        self.changed_chunks.insert(slot / COMPLAINTS_PER_CHUNK as u32);
+        self.generation += 1;
+    }
+
+    /// Counts `slot` as uncovered or not, moving its words' aggregates when that changes.
+    fn set_uncovered(&mut self, slot: u32, uncovered: bool) {
+        if bit(&self.uncovered, slot) == uncovered {
+            return;
+        }
+        set_bit(&mut self.uncovered, slot, uncovered);
+        self.generation += 1;
+        let category = self.records[slot as usize].category;
+        let GapModel { terms, vectors, vector_ends, udf, holders, uncovered_count, .. } = self;
+        if uncovered {
+            *uncovered_count += 1;
+        } else {
+            *uncovered_count -= 1;
+        }
+        for (term, _) in Vector::new(vector_bytes(vectors, vector_ends, slot)).filter(|(t, _)| terms.is_word(*t)) {
+            let entry = holders.get_mut(&(category, term)).expect("every word of a complaint has holders");
+            if uncovered {
+                udf[term as usize] += 1;
+                entry.uncovered += 1;
+            } else {
+                udf[term as usize] -= 1;
+                entry.uncovered -= 1;
+            }
+        }
+    }
+
+    fn refresh_coverage(&mut self, slot: u32) {
+        let covered = self.is_covered(slot);
+        self.set_uncovered(slot, !covered);
+    }
+
+    /// Grows the per-term arrays to the term table.
+    fn fit_terms(&mut self) {
+        let n = self.terms.len();
+        let known = self.answered_words.len();
+        self.df.resize(n, 0);
+        self.udf.resize(n, 0);
+        self.answer_term_uses.resize(n, 0);
+        self.answered_words.resize(n, false);
+        // A new word's text may be a bigram an answer uses (a new term itself is used by no answer yet:
+        // `count_answer` counts an answer's terms after interning them).
+        for id in known as u32..n as u32 {
+            self.answered_words[id as usize] = self.answer_uses_text(id);
+        }
+    }
+
+    fn category(&mut self, name: &str) -> Result<u16, Anomaly> {
+        let before = self.categories.len();
+        let sym = self
+            .categories
+            .intern(name, CATEGORIES_MAX)
+            .ok_or_else(|| Anomaly(format!("more than {CATEGORIES_MAX} categories: {name:?} is not kept")))?;
+        if self.categories.len() > before {
+            self.indexes.push(CategoryIndex::default());
+            self.index_stale.push(false);
+            self.answers_in_category.push(0);
+            self.stale.push(None);
+            self.category_counts.push(0);
+            self.model_changed = true;
+        }
+        Ok(sym as u16)
+    }
+
+    fn answer(&mut self, answer_id: &str) -> u32 {
+        let before = self.answers.len();
+        // Fewer than 2^32 - 1 distinct answer ids: each is a stream the log holds.
+        let sym = self.answers.intern(answer_id, NO_ANSWER as usize).expect("fewer answer ids than u32::MAX");
+        if self.answers.len() > before {
+            self.active.push(false);
+            self.model_changed = true;
+        }
+        sym
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Events
+
+    /// A complaint arrives: its text is cut (the only time it is) and judged against its category's
+    /// answers. A second receipt of one id is an anomaly (the store refuses it; an import may hold it).
+    pub(crate) fn receive(&mut self, id: &str, category: &str, description: &str) -> Result<(), Anomaly> {
+        if self.slot_of(id).is_some() {
+            return Err(Anomaly::from("complaint_received: the complaint was already received"));
+        }
+        if self.records.len() >= COMPLAINTS_MAX {
+            return Err(Anomaly(format!("more than {COMPLAINTS_MAX} complaints: not kept")));
+        }
+        let category = self.category(category)?;
+        let mut counts: BTreeMap<u32, u32> = BTreeMap::new();
+        for term in text::words_and_bigrams(description) {
+            let id = self.terms.intern(term.kind, &term.text).ok_or_else(|| Anomaly::from("the term table is full"))?;
+            *counts.entry(id).or_default() += 1;
+        }
+        self.fit_terms();
+        let counts: Vec<(u32, u32)> = counts.into_iter().collect();
+        let start = self.vectors.len();
+        encode_vector(&counts, &mut self.vectors);
+        self.vector_ends.push(self.vectors.len() as u64);
+        let slot = self.records.len() as u32;
+        self.ids.push_str(id);
+        self.id_ends.push(self.ids.len() as u64);
+        self.remember_id(id, slot);
+        self.fresh_index(category);
+        let index = &self.indexes[category as usize];
+        let judgement = index.judge(Vector::new(&self.vectors[start..]), &mut self.scratch);
+        self.records.push(Record {
+            nearest: judgement.nearest.unwrap_or(NO_ANSWER),
+            used: [NO_ANSWER; 2],
+            category,
+            similarity: similarity_code(judgement),
+            credits: [0; 2],
+            text_covered: judgement.nearest.is_some() && judgement.similarity >= COVERAGE_SIMILARITY_MIN,
+        });
+        if self.uncovered.len() * 64 < self.records.len() {
+            self.uncovered.push(0);
+        }
+        self.category_counts[category as usize] += 1;
+        for &(term, _) in counts.iter().filter(|(t, _)| self.terms.is_word(*t)) {
+            self.df[term as usize] += 1;
+            self.holders.entry((category, term)).or_default().slots.push(slot);
+        }
+        self.refresh_coverage(slot);
+        self.touch(slot);
+        Ok(())
+    }
+
+    /// An answer is used on a complaint; returns whether it is the first use of that answer on it.
+    pub(crate) fn use_answer(&mut self, id: &str, answer_id: &str) -> Result<bool, Anomaly> {
+        let slot =
+            self.slot_of(id).ok_or_else(|| Anomaly::from("standard_answer_used: the complaint was never received"))?;
+        let answer = self.answer(answer_id);
+        let used = self.used(slot).count();
+        if self.used(slot).any(|(a, _)| a == answer) {
+            return Ok(false);
+        }
+        if used >= USED_ANSWERS_PER_COMPLAINT_MAX {
+            return Err(Anomaly(format!("more than {USED_ANSWERS_PER_COMPLAINT_MAX} answers used on one complaint")));
+        }
+        match used {
+            0 | 1 => self.records[slot as usize].used[used] = answer,
+            _ => self.more_used.entry(slot).or_default().push((answer, 0)),
+        }
+        self.refresh_coverage(slot);
+        self.touch(slot);
+        Ok(true)
+    }
+
+    /// A verdict on a complaint's resolution: credited to every answer used on it that is not credited
+    /// with it yet. Returns those answers with the verdict each had, for the answers' counts.
+    pub(crate) fn credit(&mut self, id: &str, verdict: Verdict) -> Vec<(String, Option<Verdict>)> {
+        let Some(slot) = self.slot_of(id) else { return Vec::new() };
+        let code = credit_code(Some(verdict));
+        let mut credited = Vec::new();
+        let record = &mut self.records[slot as usize];
+        for i in 0..2 {
+            if record.used[i] != NO_ANSWER && record.credits[i] != code {
+                credited.push((record.used[i], credit_of(record.credits[i])));
+                record.credits[i] = code;
+            }
+        }
+        for (answer, credit) in self.more_used.get_mut(&slot).into_iter().flatten().filter(|(_, c)| *c != code) {
+            credited.push((*answer, credit_of(*credit)));
+            *credit = code;
+        }
+        if credited.is_empty() {
+            return Vec::new();
+        }
+        // Stored, but no theme depends on verdicts: the cached themes stay valid.
+        self.changed_chunks.insert(slot / COMPLAINTS_PER_CHUNK as u32);
+        credited.into_iter().map(|(answer, from)| (self.answers.name(answer).to_owned(), from)).collect()
+    }
+
+    /// An answer changed (`library`: with the change). Its terms are counted out and in again; the
+    /// complaints that used it are re-counted at once (a bit test each) when it became active or retired;
+    /// the categories it left or joined get a new index when next needed, and their complaints are
+    /// queued for re-judging.
+    pub(crate) fn answer_changed(&mut self, answer_id: &str, library: &Library) -> Result<(), Anomaly> {
+        let sym = self.answer(answer_id);
+        let was_active = self.active_answers.contains_key(&sym);
+        let touched = self.count_answer(sym, library.get(answer_id).filter(|a| !a.retired))?;
+        if was_active != self.active[sym as usize] {
+            for slot in 0..self.records.len() as u32 {
+                if self.used(slot).any(|(a, _)| a == sym) {
+                    self.refresh_coverage(slot);
+                }
+            }
+        }
+        for category in touched {
+            let remaining = self.category_counts[category as usize];
+            self.stale[category as usize] =
+                (remaining > 0).then_some(Stale { cursor: 0, end: self.records.len() as u32, remaining });
+        }
+        self.model_changed = true;
+        self.generation += 1;
+        Ok(())
+    }
+
+    /// Counts answer `sym` out as it was and in as `now` (`None`: not active): its terms, its category's
+    /// count and index. Returns the categories it left or joined.
+    fn count_answer(&mut self, sym: u32, now: Option<&StandardAnswer>) -> Result<Vec<u16>, Anomaly> {
+        let mut touched: Vec<u16> = Vec::new();
+        let was = self.active_answers.remove(&sym);
+        if let Some(old) = &was {
+            self.count_answer_terms(&old.terms, false);
+            self.answers_in_category[old.category as usize] -= 1;
+            touched.push(old.category);
+        }
+        if let Some(answer) = now {
+            let category = self.category(&answer.category)?;
+            let cut = match &was {
+                Some(old) if old.cut.is_of(answer) => Arc::clone(&old.cut),
+                _ => Arc::new(AnswerCut::of(answer)),
+            };
+            // Interned here, in log order, so every run gives the answer's terms the same ids.
+            let mut terms = Vec::new();
+            for field in Field::ALL {
+                for term in cut.field(field).iter().filter(|t| t.kind != TermKind::Char) {
+                    let id = self.terms.intern(term.kind, &term.text);
+                    terms.push(id.ok_or_else(|| Anomaly::from("the term table is full"))?);
+                }
+            }
+            terms.sort_unstable();
+            terms.dedup();
+            self.fit_terms();
+            self.count_answer_terms(&terms, true);
+            self.answers_in_category[category as usize] += 1;
+            self.active_answers.insert(sym, ActiveAnswer { category, cut, terms });
+            if !touched.contains(&category) {
+                touched.push(category);
+            }
+        }
+        self.active[sym as usize] = now.is_some();
+        for &category in &touched {
+            self.index_stale[category as usize] = true;
+        }
+        Ok(touched)
+    }
+
+    /// Counts an active answer's terms in (or out), keeping `answered_words` true to them.
+    fn count_answer_terms(&mut self, terms: &[u32], add: bool) {
+        for &term in terms {
+            let uses = &mut self.answer_term_uses[term as usize];
+            let before = *uses;
+            *uses = if add { before + 1 } else { before - 1 };
+            if (before == 0) != (*uses == 0) {
+                // A word's flag depends on the word and on the bigram of the same text.
+                let word = if self.terms.is_word(term) {
+                    Some(term)
+                } else {
+                    self.terms.lookup(TermKind::Word, self.terms.text(term))
+                };
+                if let Some(word) = word {
+                    self.answered_words[word as usize] = self.answer_uses_text(word);
+                }
+            }
+        }
+    }
+
+    /// Rebuilds `category`'s index if its answers changed since it was built.
+    fn fresh_index(&mut self, category: u16) {
+        if !self.index_stale[category as usize] {
+            return;
+        }
+        let mut members: Vec<(&str, u32, &AnswerCut)> = self
+            .active_answers
+            .iter()
+            .filter(|(_, a)| a.category == category)
+            .map(|(&sym, a)| (self.answers.name(sym), sym, &*a.cut))
+            .collect();
+        members.sort_unstable_by_key(|(id, _, _)| *id);
+        let cuts: Vec<(u32, &AnswerCut)> = members.into_iter().map(|(_, sym, cut)| (sym, cut)).collect();
+        self.indexes[category as usize] = CategoryIndex::build(&cuts, &self.terms);
+        self.index_stale[category as usize] = false;
+    }
+
+    /// Whether an active answer uses term `id`'s text, as a word or as a bigram.
+    fn answer_uses_text(&self, id: u32) -> bool {
+        self.answer_term_uses[id as usize] > 0
+            || (self.terms.is_word(id)
+                && self
+                    .terms
+                    .lookup(TermKind::Bigram, self.terms.text(id))
+                    .is_some_and(|b| self.answer_term_uses[b as usize] > 0))
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Re-judging
+
+    /// Re-judges up to about `budget` complaints queued by answer changes (scanning slots counts a
+    /// little too); returns how many were re-judged. The result does not depend on when this runs: a
+    /// complaint's coverage is a function of its terms and its category's current answers only.
+    pub(crate) fn drain(&mut self, budget: usize) -> usize {
+        let mut units = budget.saturating_mul(SCAN_SLOTS_PER_JUDGEMENT);
+        let mut judged = 0;
+        for category in 0..self.stale.len() {
+            let Some(mut stale) = self.stale[category] else { continue };
+            self.fresh_index(category as u16);
+            let from = stale.cursor;
+            while stale.cursor < stale.end && stale.remaining > 0 && units > 0 {
+                let slot = stale.cursor;
+                stale.cursor += 1;
+                units -= 1;
+                if self.records[slot as usize].category as usize == category {
+                    self.rejudge(slot);
+                    stale.remaining -= 1;
+                    judged += 1;
+                    units = units.saturating_sub(SCAN_SLOTS_PER_JUDGEMENT);
+                }
+            }
+            self.stale[category] = (stale.cursor < stale.end && stale.remaining > 0).then_some(stale);
+            self.model_changed |= stale.cursor != from;
+            if units == 0 {
+                break;
+            }
+        }
+        judged
+    }
+
+    fn rejudge(&mut self, slot: u32) {
+        let record = self.records[slot as usize];
+        self.fresh_index(record.category);
+        let index = &self.indexes[record.category as usize];
+        let judgement =
+            index.judge(Vector::new(vector_bytes(&self.vectors, &self.vector_ends, slot)), &mut self.scratch);
+        let judged = Record {
+            nearest: judgement.nearest.unwrap_or(NO_ANSWER),
+            similarity: similarity_code(judgement),
+            text_covered: judgement.nearest.is_some() && judgement.similarity >= COVERAGE_SIMILARITY_MIN,
+            ..record
+        };
+        if judged != record {
+            self.records[slot as usize] = judged;
+            self.touch(slot);
+            self.refresh_coverage(slot);
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Themes
+
+    /// The themes for `min_count` (of `category` only, when given), in answer order: computed once per
+    /// state of the model and parameters, so the pages of one listing and repeated queries reuse them.
+    fn themes(&mut self, min_count: usize, category: Option<u16>) -> Arc<Vec<Draft>> {
+        if let Some(cached) = &self.themes {
+            if cached.generation == self.generation && cached.min_count == min_count && cached.category == category {
+                return Arc::clone(&cached.drafts);
+            }
+        }
+        let drafts = Arc::new(self.group(min_count, category));
+        self.themes = Some(Themes { generation: self.generation, min_count, category, drafts: Arc::clone(&drafts) });
+        drafts
+    }
+
+    fn specificity(&self, term: u32) -> f32 {
+        (1.0 + self.records.len() as f32 / self.df[term as usize].max(1) as f32).ln()
+    }
+
+    /// Whether word `term` may name a theme: no active answer uses it, and it is mostly uncovered
+    /// complaints that hold it (a word as common among covered complaints — a product name — says what
+    /// is complained about, not what is unanswered).
+    fn may_name_a_theme(&self, term: u32) -> bool {
+        2 * self.udf[term as usize] > self.df[term as usize] && !self.answered_words[term as usize]
+    }
+
+    /// The greedy grouping (lazy: a candidate's score only falls as complaints are taken, so a popped
+    /// candidate whose refreshed score still beats the next one is the best).
+    fn group(&self, min_count: usize, category: Option<u16>) -> Vec<Draft> {
+        let min_count = min_count.max(1);
+        let mut heap: BinaryHeap<Candidate<'_>> = BinaryHeap::new();
+        for (&(k, term), holders) in &self.holders {
+            if (holders.uncovered as usize) < min_count
+                || category.is_some_and(|c| c != k)
+                || !self.may_name_a_theme(term)
+            {
+                continue;
+            }
+            heap.push(Candidate {
+                score: holders.uncovered as f32 * self.specificity(term),
+                category: self.categories.name(u32::from(k)),
+                term: self.terms.text(term),
+                key: (k, term),
+            });
+        }
+        // A bit per slot: uncovered and in no theme yet. Counting it is the loop all the time goes to
+        // (every list of a word that may name a theme is read at least once): one shift and add a slot.
+        let mut free = self.uncovered.clone();
+        let count_free = |slots: &[u32], free: &[u64]| -> usize {
+            slots.iter().map(|&s| (free[s as usize / 64] >> (s % 64)) & 1).sum::<u64>() as usize
+        };
+        let mut drafts = Vec::new();
+        while let Some(top) = heap.pop() {
+            let slots = &self.holders[&top.key].slots;
+            let count = count_free(slots, &free);
+            if count < min_count {
+                continue;
+            }
+            let refreshed = Candidate { score: count as f32 * self.specificity(top.key.1), ..top };
+            if heap.peek().is_some_and(|next| *next > refreshed) {
+                heap.push(refreshed);
+                continue;
+            }
+            let members: Vec<u32> = slots.iter().copied().filter(|&s| bit(&free, s)).collect();
+            for &slot in &members {
+                set_bit(&mut free, slot, false);
+            }
+            drafts.push(Draft { category: refreshed.key.0, term: refreshed.key.1, members });
+        }
+        drafts.sort_by_cached_key(|d| self.cursor_key(d));
+        drafts
+    }
+
+    /// A theme's place in the answer, as its paging cursor: largest first, then by category and word.
+    fn cursor_key(&self, draft: &Draft) -> String {
+        format!(
+            "{:010}|{}|{}",
+            u32::MAX as usize - draft.members.len(),
+            self.categories.name(u32::from(draft.category)),
+            self.terms.text(draft.term)
+        )
+    }
+
+    fn render(&self, draft: &Draft) -> GapTheme {
+        // Words shared by at least two of the theme's (most recent) complaints: those no answer uses
+        // first, then the most shared, the most specific; no fragment of a word already listed.
+        let sample = &draft.members[draft.members.len().saturating_sub(TOP_TERMS_SAMPLE_MAX)..];
+        let mut shared: IdMap<u32, u32> = IdMap::default();
+        for &slot in sample {
+            for (term, _) in self.vector(slot).filter(|(t, _)| self.terms.is_word(*t)) {
+                *shared.entry(term).or_default() += 1;
+            }
+        }
+        let mut ranked: Vec<(bool, u32, f32, &str)> = shared
+            .into_iter()
+            .filter(|(_, n)| *n >= 2)
+            .map(|(t, n)| (!self.answered_words[t as usize], n, self.specificity(t), self.terms.text(t)))
+            .collect();
+        ranked.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(b.2.total_cmp(&a.2)).then_with(|| a.3.cmp(b.3)));
+        let mut top_terms: Vec<String> = Vec::new();
+        for (_, _, _, text) in ranked {
+            if top_terms.iter().any(|t| t.contains(text) || text.contains(t.as_str())) {
+                continue;
+            }
+            top_terms.push(text.to_owned());
+            if top_terms.len() == TOP_TERMS_MAX {
+                break;
+            }
+        }
+        let mut nearest: Option<(u16, &str)> = None;
+        for &slot in &draft.members {
+            let record = &self.records[slot as usize];
+            if record.nearest == NO_ANSWER {
+                continue;
+            }
+            let candidate = (record.similarity, self.answers.name(record.nearest));
+            if nearest.is_none_or(|(s, id)| candidate.0 > s || (candidate.0 == s && candidate.1 < id)) {
+                nearest = Some(candidate);
+            }
+        }
+        GapTheme {
+            category: self.categories.name(u32::from(draft.category)).to_owned(),
+            count: draft.members.len(),
+            suggested_title: top_terms.iter().take(3).cloned().collect::<Vec<_>>().join("、"),
+            top_terms,
+            example_complaint_ids: draft
+                .members
+                .iter()
+                .rev()
+                .take(EXAMPLES_MAX)
+                .map(|&s| self.id(s).to_owned())
+                .collect(),
+            reason: if self.answers_in_category[draft.category as usize] > 0 {
+                "weak_match"
+            } else {
+                "no_answer_in_category"
+            },
+            nearest_answer: nearest.map(|(similarity, id)| NearestAnswer {
+                answer_id: id.to_owned(),
+                similarity: (f64::from(similarity) / 10.0).round() / 1000.0,
+            }),
+        }
+    }
+
+    /// The uncovered themes with at least `min_count` complaints (of `category` only, when given),
+    /// largest first (all of them: for tests and tools; the view pages).
+    pub fn gaps(&mut self, min_count: usize, category: Option<&str>) -> Vec<GapTheme> {
+        let category = match category {
+            Some(name) => match self.categories.lookup(name) {
+                Some(sym) => Some(sym as u16),
+                None => return Vec::new(),
+            },
+            None => None,
+        };
+        let drafts = self.themes(min_count, category);
+        drafts.iter().map(|d| self.render(d)).collect()
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Storage
+
+    /// The changed keys for a checkpoint: the model key, the term chunks that grew, the complaint chunks
+    /// that changed. Call [`GapModel::saved`] once they are part of a checkpoint.
+    pub(crate) fn changes(&self, changes: &mut Vec<Change>) -> Result<(), ProjectionError> {
+        if self.model_changed {
+            let stored = StoredModel {
+                categories: self.categories.names.iter().map(|n| n.to_string()).collect(),
+                answers: self.answers.names.iter().map(|n| n.to_string()).collect(),
+                stale: self.stale.iter().enumerate().filter_map(|(k, s)| s.map(|s| (k as u16, s))).collect(),
+            };
+            changes.push((vec![MODEL], Some(codec::encode_snapshot(&stored)?)));
+        }
+        self.terms.changes(TERMS, changes)?;
+        for &chunk in &self.changed_chunks {
+            let start = chunk as usize * COMPLAINTS_PER_CHUNK;
+            let slots = start as u32..(start + COMPLAINTS_PER_CHUNK).min(self.records.len()) as u32;
+            let stored = StoredChunk {
+                ids: slots.clone().map(|s| self.id(s).to_owned()).collect(),
+                records: slots
+                    .clone()
+                    .map(|s| {
+                        let r = &self.records[s as usize];
+                        StoredRecord {
+                            category: r.category,
+                            text_covered: r.text_covered,
+                            similarity: r.similarity,
+                            nearest: r.nearest,
+                            used: self.used(s).map(|(a, c)| (a, credit_code(c))).collect(),
+                        }
+                    })
+                    .collect(),
+                vectors: slots.map(|s| vector_bytes(&self.vectors, &self.vector_ends, s).to_vec()).collect(),
+            };
+            changes.push((chunk_key(COMPLAINTS, chunk), Some(codec::encode_snapshot(&stored)?)));
+        }
+        Ok(())
+    }
+
+    /// Marks everything as written.
+    pub(crate) fn saved(&mut self) {
+        self.model_changed = false;
+        self.terms.saved();
+        self.changed_chunks.clear();
+    }
+
+    /// The model as stored, with `library` (the fold's answers, read first): every complaint back in
+    /// memory and the aggregates and indexes derived again.
+    pub(crate) async fn open(stored: &dyn StateReader, library: &Library) -> Result<GapModel, ProjectionError> {
+        let mut model = GapModel::default();
+        let mut stale = Vec::new();
+        if let Some(bytes) = stored.get_many(&[vec![MODEL]]).await?.pop().flatten() {
+            let saved: StoredModel = codec::decode_snapshot(&bytes)?;
+            for name in &saved.categories {
+                model.category(name).map_err(|a| corrupt(a.0))?;
+            }
+            for id in &saved.answers {
+                model.answer(id);
+            }
+            stale = saved.stale;
+        }
+        for_each_stored(stored, TERMS, |key, bytes| model.terms.load_chunk(key, bytes)).await?;
+        model.fit_terms();
+        for_each_stored(stored, COMPLAINTS, |key, bytes| model.load_chunk(key, codec::decode_snapshot(bytes)?)).await?;
+        if stale.iter().any(|(c, range)| *c as usize >= model.stale.len() || range.end as usize > model.records.len()) {
+            return Err(corrupt("a re-judging range is out of bounds".into()));
+        }
+        // Derived: the active answers and the terms they use (the category indexes follow when needed).
+        for answer in library.active() {
+            let sym = model.answer(&answer.answer_id);
+            model.count_answer(sym, Some(answer)).map_err(|a| corrupt(a.0))?;
+        }
+        for (category, range) in stale {
+            model.stale[category as usize] = Some(range);
+        }
+        for slot in 0..model.records.len() as u32 {
+            model.refresh_coverage(slot);
+        }
+        model.saved();
+        Ok(model)
+    }
+
+    fn load_chunk(&mut self, key: &[u8], chunk: StoredChunk) -> Result<(), ProjectionError> {
+        let expected = self.records.len() / COMPLAINTS_PER_CHUNK;
+        let n = chunk.ids.len();
+        if !self.records.len().is_multiple_of(COMPLAINTS_PER_CHUNK)
+            || chunk_number(key) != Some(expected as u32)
+            || chunk.records.len() != n
+            || chunk.vectors.len() != n
+            || n > COMPLAINTS_PER_CHUNK
+        {
+            return Err(corrupt(format!(
+                "complaint chunk {key:?} is not chunk {expected} of at most {COMPLAINTS_PER_CHUNK}"
+            )));
+        }
+        for ((id, stored), vector) in chunk.ids.into_iter().zip(chunk.records).zip(chunk.vectors) {
+            let answers_known = |a: u32| (a as usize) < self.answers.len();
+            if stored.category as usize >= self.categories.len()
+                || !Vector::is_valid(&vector, self.terms.len())
+                || (stored.nearest != NO_ANSWER && !answers_known(stored.nearest))
+                || !stored.used.iter().all(|(a, _)| answers_known(*a))
+                || stored.used.len() > USED_ANSWERS_PER_COMPLAINT_MAX
+            {
+                return Err(corrupt(format!("complaint {id:?} does not read back")));
+            }
+            let slot = self.records.len() as u32;
+            let mut record = Record {
+                nearest: stored.nearest,
+                used: [NO_ANSWER; 2],
+                category: stored.category,
+                similarity: stored.similarity,
+                credits: [0; 2],
+                text_covered: stored.text_covered,
+            };
+            for (i, &(answer, credit)) in stored.used.iter().enumerate() {
+                if i < 2 {
+                    record.used[i] = answer;
+                    record.credits[i] = credit;
+                } else {
+                    self.more_used.entry(slot).or_default().push((answer, credit));
+                }
+            }
+            self.records.push(record);
+            self.ids.push_str(&id);
+            self.id_ends.push(self.ids.len() as u64);
+            self.remember_id(&id, slot);
+            self.vectors.extend_from_slice(&vector);
+            self.vector_ends.push(self.vectors.len() as u64);
+            if self.uncovered.len() * 64 < self.records.len() {
+                self.uncovered.push(0);
+            }
+            self.category_counts[stored.category as usize] += 1;
+            for (term, _) in Vector::new(&vector).filter(|(t, _)| self.terms.is_word(*t)) {
+                self.df[term as usize] += 1;
+                self.holders.entry((stored.category, term)).or_default().slots.push(slot);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn vector_bytes<'a>(vectors: &'a [u8], ends: &[u64], slot: u32) -> &'a [u8] {
+    let end = ends[slot as usize] as usize;
+    let start = if slot == 0 { 0 } else { ends[slot as usize - 1] as usize };
+    &vectors[start..end]
+}
+
+/// Calls `f` with every stored entry under `prefix`, in key order, a page at a time.
+async fn for_each_stored(
+    stored: &dyn StateReader,
+    prefix: u8,
+    mut f: impl FnMut(&[u8], &[u8]) -> Result<(), ProjectionError>,
+) -> Result<(), ProjectionError> {
+    let mut after: Option<Key> = None;
+    loop {
+        let page = stored.scan(&[prefix], after.as_deref(), OPEN_PAGE_KEYS).await?;
+        for (key, value) in &page {
+            f(key, value)?;
+        }
+        match page.last() {
+            Some((last, _)) if page.len() == OPEN_PAGE_KEYS => after = Some(last.clone()),
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// A (category, word) in the greedy grouping, ordered by score, then the smaller category and word.
+struct Candidate<'a> {
+    score: f32,
+    category: &'a str,
+    term: &'a str,
+    key: (u16, u32),
+}
+
+impl Ord for Candidate<'_> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.score
+            .total_cmp(&other.score)
+            .then_with(|| other.category.cmp(self.category))
+            .then_with(|| other.term.cmp(self.term))
+    }
+}
+
+impl PartialOrd for Candidate<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Candidate<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Candidate<'_> {}
+
+/// One theme: uncovered complaints of one category sharing a word no active answer uses.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GapTheme {
     pub category: String,
     /// Complaints in the theme.
     pub count: usize,
-    /// Its most telling terms, most shared first.
+    /// Its most telling words, most shared first.
     pub top_terms: Vec<String>,
     /// A title for the standard answer to write.
     pub suggested_title: String,
@@ -72,7 +1110,8 @@ pub struct GapTheme {
     pub example_complaint_ids: Vec<String>,
     /// `no_answer_in_category` when the category has no active answer, else `weak_match`.
     pub reason: &'static str,
-    /// The nearest active answer to the theme's complaints, if any shares a term, and the best similarity.
+    /// The active answer of the theme's category nearest to one of its complaints, if any shares a term,
+    /// and that similarity.
     pub nearest_answer: Option<NearestAnswer>,
 }
 
@@ -83,297 +1122,59 @@ pub struct NearestAnswer {
     pub similarity: f64,
 }
 
-/// A complaint under analysis.
-struct Analysed<'a> {
-    complaint: &'a GapComplaint,
-    /// Distinct word and bigram texts (words win when the same text is both).
-    terms: BTreeMap<String, TermKind>,
-    /// Best cosine to an active answer, and which.
-    best: Option<(usize, f32)>,
-}
-
-impl AnswerGapsState {
-    fn apply(&mut self, event: &RecordedEvent) {
-        if self.library.apply(event) {
-            self.index.invalidate();
-            return;
-        }
-        let (StreamKind::Complaint, complaint_id) = event.stream.kind() else { return };
-        match &event.data {
-            EventData::ComplaintReceived(received) => {
-                if self.by_id.contains_key(complaint_id) {
-                    return;
-                }
-                let seq = self.next_seq;
-                self.next_seq += 1;
-                self.by_id.insert(complaint_id.to_owned(), seq);
-                self.complaints.insert(
-                    seq,
-                    GapComplaint {
-                        complaint_id: complaint_id.to_owned(),
-                        category: received.category.clone(),
-                        description: received.description.clone(),
-                        used: Vec::new(),
-                    },
-                );
-                while self.complaints.len() > GAP_COMPLAINTS_MAX {
-                    if let Some((_, oldest)) = self.complaints.pop_first() {
-                        self.by_id.remove(&oldest.complaint_id);
-                    }
-                }
-                debug_assert_eq!(self.complaints.len(), self.by_id.len());
-            }
-            EventData::StandardAnswerUsed(used) => {
-                let Some(seq) = self.by_id.get(complaint_id) else { return };
-                if let Some(complaint) = self.complaints.get_mut(seq) {
-                    if !complaint.used.contains(&used.answer_id) {
-                        complaint.used.push(used.answer_id.clone());
-                    }
-                }
-            }
-            _ => {}
-        }
+/// The `answer-gaps` view: query `min_count` (default 3), `category` (only that category), `limit` and
+/// `cursor` (paging over themes) → `{"gaps": [{"category", "count", "top_terms", "suggested_title",
+/// "example_complaint_ids", "reason", "nearest_answer"}], "count", "next_cursor", "min_count",
+/// "complaints_considered", "uncovered_complaints", "coverage_pending"}`, largest theme first.
+/// `coverage_pending` counts complaints still to be re-judged after an answer change (0: the answer is
+/// the same as a rebuild from position 0 gives).
+///
+/// Errors: [`ProjectionError::BadQuery`] for a bad `min_count`, `limit` or an unknown parameter.
+pub fn view(model: &mut GapModel, query: &Query) -> Result<Value, ProjectionError> {
+    query.only(&["min_count", "category", "limit", "cursor"])?;
+    let min_count = query.parse::<usize>("min_count")?.unwrap_or(GAP_MIN_COUNT_DEFAULT);
+    if min_count == 0 {
+        return Err(ProjectionError::BadQuery("min_count: must be at least 1".into()));
     }
-
-    /// The uncovered themes with at least `min_count` complaints (of `category` only, when given),
-    /// largest first, at most `limit`.
-    pub fn gaps(&self, min_count: usize, category: Option<&str>, limit: usize) -> Vec<GapTheme> {
-        let index = self.index.get(&self.library);
-        let analysed: Vec<Analysed> = self.complaints.values().map(|c| analyse(&index, c)).collect();
-        // How many recent complaints (covered or not) hold each term: a theme's term should be specific.
-        let mut df: HashMap<&str, usize> = HashMap::new();
-        for a in &analysed {
-            for text in a.terms.keys() {
-                *df.entry(text.as_str()).or_default() += 1;
-            }
-        }
-        let total = analysed.len() as f32;
-        let specificity = |text: &str| (1.0 + total / df.get(text).copied().unwrap_or(1) as f32).ln();
-
-        // How many of them are uncovered (in any category).
-        let uncovered_all: Vec<&Analysed> = analysed.iter().filter(|a| !self.is_covered(&index, a)).collect();
-        let mut uncovered_df: HashMap<&str, usize> = HashMap::new();
-        for a in &uncovered_all {
-            for text in a.terms.keys() {
-                *uncovered_df.entry(text.as_str()).or_default() += 1;
-            }
-        }
-        let uncovered: Vec<&Analysed> = uncovered_all
-            .iter()
-            .rev() // most recent first: examples are listed in this order
-            .filter(|a| category.is_none_or(|c| a.complaint.category == c))
-            .copied()
-            .collect();
-        // A theme rests on a term no active answer uses, and that mostly uncovered complaints use: a term
-        // as common among covered complaints (a product name like 电脑) says what is complained about,
-        // not what is unanswered.
-        let mut eligible: HashMap<&str, bool> = HashMap::new();
-        let mut is_word: HashMap<&str, bool> = HashMap::new();
-        // (category, term) -> the uncovered complaints holding it (indexes into `uncovered`).
-        let mut holders: BTreeMap<(&str, &str), Vec<usize>> = BTreeMap::new();
-        for (i, a) in uncovered.iter().enumerate() {
-            for (text, kind) in &a.terms {
-                let text = text.as_str();
-                *is_word.entry(text).or_default() |= *kind == TermKind::Word;
-                let eligible = *eligible.entry(text).or_insert_with(|| {
-                    2 * uncovered_df.get(text).copied().unwrap_or(0) > df.get(text).copied().unwrap_or(0)
-                        && !index.uses_text(text)
-                });
-                if eligible {
-                    holders.entry((a.complaint.category.as_str(), text)).or_default().push(i);
-                }
-            }
-        }
-        let mut assigned = vec![false; uncovered.len()];
-        let mut themes = Vec::new();
-        while themes.len() < limit {
-            // The (category, term) shared by the most unassigned complaints, weighted by specificity;
-            // a bigram that is no word anywhere counts half (it often straddles two words).
-            let mut best: Option<(f32, (&str, &str))> = None;
-            for (&key, members) in &holders {
-                let free = members.iter().filter(|&&i| !assigned[i]).count();
-                if free < min_count.max(1) {
-                    continue;
-                }
-                let word_factor = if is_word[key.1] { 1.0 } else { 0.5 };
-                let score = free as f32 * specificity(key.1) * word_factor;
-                if best.is_none_or(|(s, _)| score > s) {
-                    best = Some((score, key));
-                }
-            }
-            let Some((_, key)) = best else { break };
-            let theme_category = key.0;
-            let members: Vec<usize> = holders[&key].iter().copied().filter(|&i| !assigned[i]).collect();
-            for &i in &members {
-                assigned[i] = true;
-            }
-            let complaints: Vec<&Analysed> = members.iter().map(|&i| uncovered[i]).collect();
-            themes.push(self.theme(&index, theme_category, &complaints, &is_word, &specificity));
-        }
-        themes.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.category.cmp(&b.category)));
-        themes
-    }
-
-    fn is_covered(&self, index: &AnswerIndex, a: &Analysed) -> bool {
-        let used_active = a.complaint.used.iter().any(|id| self.library.get(id).is_some_and(|answer| !answer.retired));
-        if used_active {
-            return true;
-        }
-        if !index.has_category(&a.complaint.category) {
-            return false;
-        }
-        a.best.is_some_and(|(_, similarity)| similarity >= COVERAGE_SIMILARITY_MIN)
-    }
-
-    fn theme(
-        &self,
-        index: &AnswerIndex,
-        category: &str,
-        complaints: &[&Analysed],
-        is_word: &HashMap<&str, bool>,
-        specificity: &dyn Fn(&str) -> f32,
-    ) -> GapTheme {
-        // Terms shared by at least two of the theme's complaints: those no answer uses first, then the most
-        // shared, words before bigrams, the most specific; no fragment of a term already listed.
-        let mut shared: HashMap<&str, usize> = HashMap::new();
-        for a in complaints {
-            for text in a.terms.keys() {
-                *shared.entry(text.as_str()).or_default() += 1;
-            }
-        }
-        // (text, complaints sharing it, whether no answer uses it, whether it is a word, specificity)
-        let mut ranked: Vec<(&str, usize, bool, bool, f32)> = shared
-            .into_iter()
-            .filter(|(_, n)| *n >= 2)
-            .map(|(t, n)| (t, n, !index.uses_text(t), is_word.get(t).copied().unwrap_or(false), specificity(t)))
-            .collect();
-        ranked.sort_by(|a, b| {
-            b.2.cmp(&a.2).then(b.1.cmp(&a.1)).then(b.3.cmp(&a.3)).then(b.4.total_cmp(&a.4)).then_with(|| a.0.cmp(b.0))
-        });
-        // A bigram no complaint uses as a word mostly straddles two words (池鼓 of 电池鼓包): listed only
-        // when no shared word is.
-        let any_word = ranked.iter().any(|r| r.3);
-        let mut top_terms: Vec<String> = Vec::new();
-        for (text, ..) in ranked.into_iter().filter(|r| r.3 || !any_word) {
-            if top_terms.iter().any(|t| t.contains(text) || text.contains(t.as_str())) {
-                continue;
-            }
-            top_terms.push(text.to_owned());
-            if top_terms.len() == TOP_TERMS_MAX {
-                break;
-            }
-        }
-        let suggested_title = top_terms.iter().take(3).cloned().collect::<Vec<_>>().join("、");
-        let nearest_answer =
-            complaints.iter().filter_map(|a| a.best).max_by(|a, b| a.1.total_cmp(&b.1)).map(|(doc, similarity)| {
-                NearestAnswer {
-                    answer_id: index.answer_id(doc).to_owned(),
-                    similarity: (f64::from(similarity) * 1000.0).round() / 1000.0,
-                }
-            });
-        GapTheme {
-            category: category.to_owned(),
-            count: complaints.len(),
-            top_terms,
-            suggested_title,
-            example_complaint_ids: complaints
-                .iter()
-                .take(EXAMPLES_MAX)
-                .map(|a| a.complaint.complaint_id.clone())
-                .collect(),
-            reason: if index.has_category(category) { "weak_match" } else { "no_answer_in_category" },
-            nearest_answer,
-        }
-    }
-}
-
-fn analyse<'a>(index: &AnswerIndex, complaint: &'a GapComplaint) -> Analysed<'a> {
-    let all: Vec<Term> = text::terms(&complaint.description);
-    let best = index.best_cosine(&all);
-    let mut terms: BTreeMap<String, TermKind> = BTreeMap::new();
-    for term in all.into_iter().filter(|t| t.kind != TermKind::Char) {
-        let kind = terms.entry(term.text).or_insert(term.kind);
-        *kind = (*kind).min(term.kind);
-    }
-    Analysed { complaint, terms, best }
-}
-
-/// `answer-gaps`: query `min_count` (default 3), `category` (only that category), `limit` (1..=100,
-/// default 20) → `{"gaps": [{"category", "count", "top_terms", "suggested_title", "example_complaint_ids",
-/// "reason", "nearest_answer"}], "complaints_considered", "min_count"}`, largest theme first.
-pub struct AnswerGaps;
-
-#[async_trait]
-impl Projection for AnswerGaps {
-    type State = AnswerGapsState;
-
-    fn name(&self) -> &'static str {
-        "answer-gaps"
-    }
-
-    fn version(&self) -> u32 {
-        1
-    }
-
-    fn event_types(&self) -> Option<Vec<EventType>> {
-        Some(vec![
-            EventType::StandardAnswerPublished,
-            EventType::StandardAnswerRevised,
-            EventType::StandardAnswerRetired,
-            EventType::ComplaintReceived,
-            EventType::StandardAnswerUsed,
-        ])
-    }
-
-    fn apply(&self, state: &mut AnswerGapsState, event: &RecordedEvent) -> Result<(), String> {
-        state.apply(event);
-        Ok(())
-    }
-
-    async fn query(&self, state: &AnswerGapsState, query: &Query) -> Result<Value, ProjectionError> {
-        query.only(&["min_count", "category", "limit"])?;
-        let min_count = query.parse::<usize>("min_count")?.unwrap_or(GAP_MIN_COUNT_DEFAULT);
-        if min_count == 0 {
-            return Err(ProjectionError::BadQuery("min_count: must be at least 1".into()));
-        }
-        let limit = query.parse::<usize>("limit")?.unwrap_or(GAP_THEMES_DEFAULT);
-        if !(1..=GAP_THEMES_MAX).contains(&limit) {
-            return Err(ProjectionError::BadQuery(format!("limit: {limit} is not in 1..={GAP_THEMES_MAX}")));
-        }
-        let gaps = state.gaps(min_count, query.get("category"), limit);
-        Ok(json!({
-            "gaps": gaps,
-            "complaints_considered": state.complaints.len(),
-            "min_count": min_count,
-        }))
-    }
+    let paging = query.paging()?;
+    let category = query.get("category").map(|name| model.categories.lookup(name));
+    let drafts = match category {
+        // A category no complaint has: no themes.
+        Some(None) => Arc::new(Vec::new()),
+        Some(Some(sym)) => model.themes(min_count, Some(sym as u16)),
+        None => model.themes(min_count, None),
+    };
+    let (page, next_cursor) = paging.page(drafts.iter().map(|d| (model.cursor_key(d), d)));
+    let gaps: Vec<GapTheme> = page.into_iter().map(|d| model.render(d)).collect();
+    Ok(json!({
+        "gaps": gaps,
+        "count": drafts.len(),
+        "next_cursor": next_cursor,
+        "min_count": min_count,
+        "complaints_considered": model.len(),
+        "uncovered_complaints": model.uncovered(),
+        "coverage_pending": model.pending(),
+    }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::suggestions::fixtures::Log;
+    use crate::library::LibraryState;
+    use crate::suggestions::fixtures::{fold, Log};
     use redress_schemas::Timestamp;
 
-    fn state_of(log: &Log) -> AnswerGapsState {
-        let mut state = AnswerGapsState::default();
-        for event in &log.events {
-            AnswerGaps.apply(&mut state, event).expect("applies");
-        }
-        state
+    /// The themes once every queued complaint is re-judged.
+    fn gaps_of(state: &LibraryState, min_count: usize, category: Option<&str>) -> Vec<GapTheme> {
+        let mut model = state.gaps();
+        model.drain(usize::MAX);
+        model.gaps(min_count, category)
     }
 
     /// An answer about invoices, one about monitors; none about batteries.
     fn library() -> Log {
         let mut log = Log::default();
-        log.publish(
-            "A-1",
-            "billing",
-            "发票开错 / Wrong invoice",
-            "请提供正确的发票抬头和税号，我们将重新开具。",
-            &["发票", "抬头", "税号"],
-        )
-        .publish(
+        log.invoice_answer().publish(
             "A-2",
             "product_quality",
             "显示器坏点 / Dead pixels",
@@ -402,7 +1203,7 @@ mod tests {
         battery_complaints(&mut log, "product_quality");
         invoice_complaints(&mut log);
         log.receive("C-8", "delivery", "快递三天了还没到");
-        let gaps = state_of(&log).gaps(3, None, 20);
+        let gaps = gaps_of(&fold(&log), 3, None);
         assert_eq!(gaps.len(), 1, "{gaps:#?}");
         let theme = &gaps[0];
         assert_eq!(theme.category, "product_quality");
@@ -417,28 +1218,24 @@ mod tests {
     fn a_category_without_answers_is_a_gap_and_min_count_filters() {
         let mut log = library();
         battery_complaints(&mut log, "battery");
-        let state = state_of(&log);
-        let gaps = state.gaps(3, None, 20);
+        let state = fold(&log);
+        let gaps = gaps_of(&state, 3, None);
         assert_eq!(gaps.len(), 1);
         assert_eq!((gaps[0].category.as_str(), gaps[0].reason), ("battery", "no_answer_in_category"));
-        assert!(state.gaps(5, None, 20).is_empty(), "four complaints are no theme of five");
-        assert!(state.gaps(3, Some("billing"), 20).is_empty());
+        assert_eq!(gaps[0].nearest_answer, None, "no answer of its category to be near");
+        assert!(gaps_of(&state, 5, None).is_empty(), "four complaints are no theme of five");
+        assert!(gaps_of(&state, 3, Some("billing")).is_empty());
+        assert!(gaps_of(&state, 3, Some("no-such-category")).is_empty());
     }
 
     #[test]
     fn a_published_answer_closes_the_gap_and_retiring_it_reopens_it() {
         let mut log = library();
         battery_complaints(&mut log, "product_quality");
-        log.publish(
-            "A-3",
-            "product_quality",
-            "电池鼓包 / Swollen battery",
-            "电池鼓包请停止使用，我们免费更换电池。",
-            &["电池", "鼓包"],
-        );
-        assert!(state_of(&log).gaps(3, None, 20).is_empty());
+        log.battery_answer();
+        assert!(gaps_of(&fold(&log), 3, None).is_empty());
         log.retire("A-3");
-        assert_eq!(state_of(&log).gaps(3, None, 20).len(), 1, "a retired answer covers nothing");
+        assert_eq!(gaps_of(&fold(&log), 3, None).len(), 1, "a retired answer covers nothing");
     }
 
     #[test]
@@ -446,43 +1243,59 @@ mod tests {
         let mut log = library();
         battery_complaints(&mut log, "product_quality");
         log.use_answer("C-1", "A-2").use_answer("C-2", "A-2");
-        assert!(state_of(&log).gaps(3, None, 20).is_empty(), "two left uncovered: below three");
-        assert_eq!(state_of(&log).gaps(2, None, 20)[0].count, 2);
+        let state = fold(&log);
+        assert!(gaps_of(&state, 3, None).is_empty(), "two left uncovered: below three");
+        assert_eq!(state.gaps().uncovered(), 2);
+        // 电池 and 鼓包 are as common among the two covered complaints: no word names a theme of two.
+        assert!(gaps_of(&state, 2, None).is_empty());
         log.retire("A-2");
-        assert_eq!(state_of(&log).gaps(3, None, 20)[0].count, 4, "a retired answer's use covers nothing");
+        assert_eq!(gaps_of(&fold(&log), 3, None)[0].count, 4, "a retired answer's use covers nothing");
     }
 
     #[test]
-    fn only_the_most_recent_complaints_are_kept() {
-        let mut log = library();
+    fn a_complaint_joins_one_theme_only() {
+        // Every complaint holds both 电池 and 鼓包: one theme, not two of the same complaints.
+        let mut log = Log::default();
         battery_complaints(&mut log, "battery");
-        for n in 0..GAP_COMPLAINTS_MAX {
-            log.receive(&format!("F-{n}"), "delivery", "快递三天了还没到");
-        }
-        let state = state_of(&log);
-        assert_eq!(state.complaints.len(), GAP_COMPLAINTS_MAX);
-        assert_eq!(state.by_id.len(), GAP_COMPLAINTS_MAX);
-        assert!(!state.by_id.contains_key("C-1"));
+        let gaps = gaps_of(&fold(&log), 1, None);
+        assert_eq!(gaps.iter().map(|g| g.count).sum::<usize>(), 4, "{gaps:#?}");
+        assert_eq!(gaps[0].count, 4);
     }
 
-    #[tokio::test]
-    async fn the_query_renders_themes_and_refuses_bad_parameters() {
+    #[test]
+    fn the_view_pages_themes_and_refuses_bad_parameters() {
         let mut log = library();
         battery_complaints(&mut log, "battery");
-        let state = state_of(&log);
+        log.receive("D-1", "delivery", "快递三天了还没到，物流不更新")
+            .receive("D-2", "delivery", "快递一周还没到")
+            .receive("D-3", "delivery", "快递丢件了");
+        let state = fold(&log);
         let at = Timestamp::parse("2026-03-02T00:00:00Z").expect("valid");
-        let answer = AnswerGaps.query(&state, &Query::at(at)).await.expect("answers");
+        let answer = view(&mut state.gaps(), &Query::at(at)).expect("answers");
         assert_eq!(answer["min_count"], 3);
-        assert_eq!(answer["complaints_considered"], 4);
+        assert_eq!(answer["complaints_considered"], 7);
+        assert_eq!(answer["coverage_pending"], 0);
+        assert_eq!(answer["count"], 2);
+        assert_eq!(answer["next_cursor"], Value::Null);
         assert_eq!(answer["gaps"][0]["count"], 4);
         assert_eq!(answer["gaps"][0]["top_terms"][0], "电池");
+        assert_eq!(answer["gaps"][1]["category"], "delivery");
+
+        let first = view(&mut state.gaps(), &Query::at(at).with("limit", "1")).expect("answers");
+        assert_eq!((first["gaps"].as_array().map(Vec::len), first["count"].clone()), (Some(1), json!(2)));
+        let cursor = first["next_cursor"].as_str().expect("a second page").to_owned();
+        let second =
+            view(&mut state.gaps(), &Query::at(at).with("limit", "1").with("cursor", &cursor)).expect("answers");
+        assert_eq!(second["gaps"][0], answer["gaps"][1]);
+        assert_eq!(second["next_cursor"], Value::Null);
+
         for bad in [
             Query::at(at).with("min_count", "0"),
             Query::at(at).with("min_count", "many"),
-            Query::at(at).with("limit", "101"),
+            Query::at(at).with("limit", "1001"),
             Query::at(at).with("text", "x"),
         ] {
-            let result = AnswerGaps.query(&state, &bad).await;
+            let result = view(&mut state.gaps(), &bad);
             assert!(matches!(result, Err(ProjectionError::BadQuery(_))), "{:?}: {result:?}", bad.params);
         }
     }

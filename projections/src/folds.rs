@@ -154,8 +154,10 @@ struct Runner<F: Fold> {
     applied: watch::Sender<u64>,
     health: Mutex<Health>,
     anomalies: Mutex<(u64, VecDeque<AnomalyReport>)>,
-    /// A checkpoint write is in flight (at most one per fold, so they land in order).
-    saving: AtomicBool,
+    /// Held while a checkpoint is taken and written (at most one per fold, so they land in order). A
+    /// periodic save that finds it held skips; the final save at stop waits for it, so no write of a
+    /// stopped fold lands after a successor has opened the same storage.
+    saving: Arc<tokio::sync::Mutex<()>>,
     rebuilding: AtomicBool,
     /// One replay at a time per fold: a replay holds a whole state.
     replays: Semaphore,
@@ -225,7 +227,7 @@ impl<F: Fold> Runner<F> {
             applied: watch::channel(next).0,
             health: Mutex::new(Health::Starting),
             anomalies: Mutex::new((0, VecDeque::new())),
-            saving: AtomicBool::new(false),
+            saving: Arc::new(tokio::sync::Mutex::new(())),
             rebuilding: AtomicBool::new(false),
             replays: Semaphore::new(1),
             caught_up: AtomicBool::new(false),
@@ -314,9 +316,14 @@ impl<F: Fold> Runner<F> {
 
     /// Takes the changes for a checkpoint under the lock; writes them without it.
     async fn save(self: &Arc<Self>, force: bool, wait: bool) {
-        if self.saving.swap(true, Ordering::AcqRel) {
-            return;
-        }
+        let saving = if wait {
+            Arc::clone(&self.saving).lock_owned().await
+        } else {
+            match Arc::clone(&self.saving).try_lock_owned() {
+                Ok(guard) => guard,
+                Err(_) => return,
+            }
+        };
         let taken = {
             let mut live = self.live.write().await;
             let due = force
@@ -346,7 +353,6 @@ impl<F: Fold> Runner<F> {
             }
         };
         let Some((changes, checkpoint, store, generation)) = taken else {
-            self.saving.store(false, Ordering::Release);
             return;
         };
         let runner = Arc::clone(self);
@@ -368,7 +374,7 @@ impl<F: Fold> Runner<F> {
                 Err(_) => {}
             }
             drop(live);
-            runner.saving.store(false, Ordering::Release);
+            drop(saving);
         };
         if wait {
             write.await;

@@ -12,6 +12,7 @@ pub mod complaints;
 mod fold;
 mod folds;
 mod keyed;
+pub mod library;
 pub mod policy;
 mod projection;
 mod state_store;
@@ -33,13 +34,7 @@ use std::sync::Arc;
 
 /// Adds every built-in fold to `folds` (call [`Folds::start`] after).
 pub async fn add_builtins(folds: &mut Folds, policy: &SlaPolicy) -> Result<(), ProjectionError> {
-    folds
-        .add(complaints::ComplaintsFold::new(policy.clone()))
-        .await?
-        .add(Snapshot(suggestions::Suggestions))
-        .await?
-        .add(Snapshot(answer_gaps::AnswerGaps))
-        .await?;
+    folds.add(complaints::ComplaintsFold::new(policy.clone())).await?.add(library::LibraryFold::default()).await?;
     Ok(())
 }
 

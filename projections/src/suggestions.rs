@@ -6,20 +6,24 @@
 //! [`crate::text`]), then two bounded multipliers: the query's category, and feedback — how often the
 //! answer was used on complaints later confirmed satisfied (or not).
 //!
-//! The term index is derived data: `apply` only edits records and drops the cached index, and the
-//! first query after a change rebuilds it (one rebuild per burst of answer edits, never one per event,
-//! so replaying a million events stays cheap; answers whose text did not change keep their cut, so with
-//! 1,000 answers that first query costs tens of milliseconds, the others well under one). It is not
-//! part of the snapshot. Call [`crate::text::warm_up`] at start to load the segmentation dictionary
+//! This module is the answer half of the library fold ([`crate::library`]): the [`AnswerLibrary`] it
+//! holds in memory (answers, per-answer feedback counts, the derived index) and the `suggestions` view.
+//! Which answers each complaint used, and the verdicts credited to them, are kept per complaint by the
+//! fold's complaint records, which call [`AnswerLibrary::count_use`] and [`AnswerLibrary::credit`].
+//!
+//! The term index is derived data: applying an answer event only edits records and drops the cached
+//! index, and the first query after a change rebuilds it (one rebuild per burst of answer edits, never
+//! one per event, so replaying a million events stays cheap; answers whose text did not change keep
+//! their cut, so with 1,000 answers that first query costs tens of milliseconds, the others well under
+//! one). It is never stored. Call [`crate::text::warm_up`] at start to load the segmentation dictionary
 //! before the first query rather than during it.
 
-use crate::projection::{Projection, ProjectionError, Query};
+use crate::projection::{ProjectionError, Query};
 use crate::text::{self, Term, TermKind};
-use async_trait::async_trait;
-use redress_schemas::{EventData, EventType, RecordedEvent, StreamKind};
+use redress_schemas::{EventData, RecordedEvent, StreamKind};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 /// Suggestions one query may ask for.
@@ -49,7 +53,7 @@ const WHY_TERMS_MAX: usize = 3;
 /// A field of a standard answer, with its weight in BM25F: a title or keyword match says much more
 /// than one in the long answer text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Field {
+pub(crate) enum Field {
     Title,
     Keywords,
     Answer,
@@ -57,9 +61,10 @@ enum Field {
 }
 
 impl Field {
-    const ALL: [Field; 4] = [Field::Title, Field::Keywords, Field::Answer, Field::Category];
+    pub(crate) const ALL: [Field; 4] = [Field::Title, Field::Keywords, Field::Answer, Field::Category];
 
-    fn weight(self) -> f32 {
+    /// The field's weight in a term's count (the gap model's coverage index weighs fields the same way).
+    pub(crate) fn weight(self) -> f32 {
         match self {
             Field::Title => 3.0,
             Field::Keywords => 3.0,
@@ -167,6 +172,11 @@ impl Library {
     pub fn get(&self, answer_id: &str) -> Option<&StandardAnswer> {
         self.answers.get(answer_id)
     }
+
+    /// Puts back an answer read from storage.
+    pub(crate) fn restore(&mut self, answer: StandardAnswer) {
+        self.answers.insert(answer.answer_id.clone(), answer);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -178,9 +188,6 @@ struct Posting {
     doc: u32,
     /// The term's BM25F weight in this answer (idf included).
     bm25: f32,
-    /// The term's weight in the answer's unit-length tf-idf vector (words and bigrams only; 0 for
-    /// characters), for cosine similarity.
-    cosine: f32,
     /// Which fields hold the term ([`Field::bit`]).
     fields: u8,
 }
@@ -212,7 +219,7 @@ impl AnswerIndex {
     /// changed since `cuts` was filled (cutting is about half the work) and refreshing `cuts`.
     fn build(library: &Library, cuts: &mut HashMap<String, Arc<AnswerCut>>) -> AnswerIndex {
         let active: Vec<&StandardAnswer> = library.active().collect();
-        cuts.retain(|id, cut| library.get(id).is_some_and(|a| !a.retired && cut.source == *a));
+        cuts.retain(|id, cut| library.get(id).is_some_and(|a| !a.retired && cut.is_of(a)));
         let mut index = AnswerIndex::default();
         // Per answer: term id -> (tf per field).
         let mut answer_terms: Vec<HashMap<u32, [f32; 4]>> = Vec::with_capacity(active.len());
@@ -254,11 +261,8 @@ impl AnswerIndex {
         index.idf = df.iter().map(|&df| idf(n, df as f32)).collect();
         index.postings = vec![Vec::new(); index.terms.len()];
         for (doc, tfs) in answer_terms.iter().enumerate() {
-            let mut entries: Vec<(u32, f32, f32, u8)> = Vec::with_capacity(tfs.len());
-            let mut norm = 0.0f32;
             for (&id, tf) in tfs {
                 let mut pseudo_tf = 0.0f32;
-                let mut weighted_tf = 0.0f32;
                 let mut fields = 0u8;
                 for field in Field::ALL {
                     let f = field as usize;
@@ -266,19 +270,11 @@ impl AnswerIndex {
                         fields |= field.bit();
                         let relative = if average[f] > 0.0 { field_lengths[doc][f] / average[f] } else { 1.0 };
                         pseudo_tf += field.weight() * tf[f] / (1.0 - BM25_B + BM25_B * relative);
-                        weighted_tf += field.weight() * tf[f];
                     }
                 }
                 let idf = index.idf[id as usize];
                 let bm25 = idf * pseudo_tf * (BM25_K1 + 1.0) / (pseudo_tf + BM25_K1);
-                let cosine =
-                    if index.terms[id as usize].kind == TermKind::Char { 0.0 } else { (1.0 + weighted_tf.ln()) * idf };
-                norm += cosine * cosine;
-                entries.push((id, bm25, cosine, fields));
-            }
-            let norm = norm.sqrt().max(f32::MIN_POSITIVE);
-            for (id, bm25, cosine, fields) in entries {
-                index.postings[id as usize].push(Posting { doc: doc as u32, bm25, cosine: cosine / norm, fields });
+                index.postings[id as usize].push(Posting { doc: doc as u32, bm25, fields });
             }
         }
         index
@@ -318,55 +314,6 @@ impl AnswerIndex {
         scores
     }
 
-    /// The highest cosine similarity between `query` and any answer (words and bigrams, tf-idf), with the
-    /// answer it is reached on; `None` when the index is empty or nothing is shared.
-    pub(crate) fn best_cosine(&self, query_terms: &[Term]) -> Option<(usize, f32)> {
-        let mut counts: BTreeMap<&Term, u32> = BTreeMap::new();
-        for term in query_terms.iter().filter(|t| t.kind != TermKind::Char) {
-            *counts.entry(term).or_default() += 1;
-        }
-        let n = self.answers.len() as f32;
-        let mut norm = 0.0f32;
-        let mut similarity = vec![0.0f32; self.answers.len()];
-        for (term, count) in counts {
-            let id = self.term_ids.get(term).copied();
-            // Terms no answer uses still make the complaint's vector longer: they lower its similarity.
-            let idf = id.map_or_else(|| idf(n, 0.0), |id| self.idf[id as usize]);
-            let w = (1.0 + (count as f32).ln()) * idf;
-            norm += w * w;
-            for posting in id.map_or(&[][..], |id| &self.postings[id as usize]) {
-                similarity[posting.doc as usize] += w * posting.cosine;
-            }
-        }
-        if norm <= 0.0 {
-            return None;
-        }
-        let norm = norm.sqrt();
-        similarity
-            .iter()
-            .enumerate()
-            .map(|(doc, s)| (doc, s / norm))
-            .filter(|(_, s)| *s > 0.0)
-            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
-    }
-
-    /// The id of the answer at `doc`.
-    pub(crate) fn answer_id(&self, doc: usize) -> &str {
-        &self.answers[doc].answer_id
-    }
-
-    /// Whether any active answer uses `text` as a word or a bigram.
-    pub(crate) fn uses_text(&self, text: &str) -> bool {
-        [TermKind::Word, TermKind::Bigram]
-            .into_iter()
-            .any(|kind| self.term_ids.contains_key(&Term { kind, text: text.to_owned() }))
-    }
-
-    /// Whether any active answer has `category`.
-    pub(crate) fn has_category(&self, category: &str) -> bool {
-        self.answers.iter().any(|a| a.category == category)
-    }
-
     /// The query terms that matched answer `doc`, strongest first, as (text, fields bits).
     fn matched_terms(&self, query: &QueryTerms, doc: u32) -> Vec<(String, f32, u8)> {
         let mut matched: Vec<(String, f32, u8, TermKind)> = Vec::new();
@@ -403,20 +350,21 @@ impl AnswerIndex {
 }
 
 /// BM25's idf: never negative, so a term in every answer adds (almost) nothing rather than subtracting.
-fn idf(n: f32, df: f32) -> f32 {
+pub(crate) fn idf(n: f32, df: f32) -> f32 {
     (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
 }
 
 /// One answer's fields cut into terms, with the answer they were cut from.
 #[derive(Debug)]
-struct AnswerCut {
+pub(crate) struct AnswerCut {
     source: StandardAnswer,
     /// By [`Field`] order.
     fields: [Vec<Term>; 4],
 }
 
 impl AnswerCut {
-    fn of(answer: &StandardAnswer) -> AnswerCut {
+    /// Cuts every field of `answer`.
+    pub(crate) fn of(answer: &StandardAnswer) -> AnswerCut {
         AnswerCut {
             source: answer.clone(),
             fields: Field::ALL.map(|field| match field {
@@ -426,6 +374,16 @@ impl AnswerCut {
                 Field::Category => text::terms(&answer.category.replace(['_', '-'], " ")),
             }),
         }
+    }
+
+    /// Whether this is the cut of `answer` as it stands (else it must be cut again).
+    pub(crate) fn is_of(&self, answer: &StandardAnswer) -> bool {
+        self.source == *answer
+    }
+
+    /// The terms of one field.
+    pub(crate) fn field(&self, field: Field) -> &[Term] {
+        &self.fields[field as usize]
     }
 }
 
@@ -477,17 +435,25 @@ impl std::fmt::Debug for IndexCache {
 // Feedback: which answers were used on complaints that ended satisfied.
 
 /// What the customer last said about a complaint's resolution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-enum Verdict {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
     Satisfied,
     Unsatisfied,
 }
 
-/// The standard answers used on one complaint, each with the verdict it has been credited with
-/// (`None`: used after the last verdict, waiting for the next).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct ComplaintFeedback {
-    used: Vec<(String, Option<Verdict>)>,
+impl Verdict {
+    /// The verdict an event gives: `resolution_confirmed`, `revisit_done` (4–5 with the issue gone:
+    /// satisfied; 1–2 or the issue persisting: unsatisfied; 3 is no verdict) and `complaint_reopened`
+    /// (unsatisfied). A verdict applies to every answer used on the complaint before it.
+    pub(crate) fn of(data: &EventData) -> Option<Verdict> {
+        match data {
+            EventData::ResolutionConfirmed(c) if c.satisfied => Some(Verdict::Satisfied),
+            EventData::ResolutionConfirmed(_) | EventData::ComplaintReopened(_) => Some(Verdict::Unsatisfied),
+            EventData::RevisitDone(r) if r.issue_persists || r.satisfaction <= 2 => Some(Verdict::Unsatisfied),
+            EventData::RevisitDone(r) if r.satisfaction >= 4 => Some(Verdict::Satisfied),
+            _ => None,
+        }
+    }
 }
 
 /// How one answer fared: complaints it was used on, by their latest verdict.
@@ -507,64 +473,23 @@ impl AnswerFeedback {
         let confidence = judged / (judged + FEEDBACK_HALF_WEIGHT_USES);
         1.0 + FEEDBACK_BOOST_MAX * confidence * (2.0 * share - 1.0)
     }
-}
 
-/// Feedback from complaints that used standard answers.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Feedback {
-    /// Only complaints that used at least one answer.
-    complaints: HashMap<String, ComplaintFeedback>,
-    answers: HashMap<String, AnswerFeedback>,
-}
-
-impl Feedback {
-    /// Folds a complaint event in: `standard_answer_used`, and the verdicts `resolution_confirmed`,
-    /// `revisit_done` (4–5 with the issue gone: satisfied; 1–2 or the issue persisting: unsatisfied) and
-    /// `complaint_reopened` (unsatisfied). A verdict applies to every answer used before it.
-    pub fn apply(&mut self, event: &RecordedEvent) {
-        let (StreamKind::Complaint, complaint_id) = event.stream.kind() else { return };
-        let verdict = match &event.data {
-            EventData::StandardAnswerUsed(used) => {
-                let complaint = self.complaints.entry(complaint_id.to_owned()).or_default();
-                if !complaint.used.iter().any(|(id, _)| *id == used.answer_id) {
-                    complaint.used.push((used.answer_id.clone(), None));
-                    self.answers.entry(used.answer_id.clone()).or_default().uses += 1;
-                }
-                return;
-            }
-            EventData::ResolutionConfirmed(c) if c.satisfied => Verdict::Satisfied,
-            EventData::ResolutionConfirmed(_) | EventData::ComplaintReopened(_) => Verdict::Unsatisfied,
-            EventData::RevisitDone(r) if r.issue_persists || r.satisfaction <= 2 => Verdict::Unsatisfied,
-            EventData::RevisitDone(r) if r.satisfaction >= 4 => Verdict::Satisfied,
-            _ => return,
-        };
-        let Some(complaint) = self.complaints.get_mut(complaint_id) else { return };
-        for (answer_id, credited) in &mut complaint.used {
-            if *credited == Some(verdict) {
-                continue;
-            }
-            let counts = self.answers.entry(answer_id.clone()).or_default();
-            match credited {
-                Some(Verdict::Satisfied) => counts.satisfied -= 1,
-                Some(Verdict::Unsatisfied) => counts.unsatisfied -= 1,
-                None => {}
-            }
-            match verdict {
-                Verdict::Satisfied => counts.satisfied += 1,
-                Verdict::Unsatisfied => counts.unsatisfied += 1,
-            }
-            *credited = Some(verdict);
+    /// Moves one use from the verdict it was credited with (`None`: none yet) to `verdict`.
+    fn recredit(&mut self, from: Option<Verdict>, verdict: Verdict) {
+        match from {
+            Some(Verdict::Satisfied) => self.satisfied = self.satisfied.saturating_sub(1),
+            Some(Verdict::Unsatisfied) => self.unsatisfied = self.unsatisfied.saturating_sub(1),
+            None => {}
         }
-    }
-
-    /// How `answer_id` fared (zeros when never used).
-    pub fn of(&self, answer_id: &str) -> AnswerFeedback {
-        self.answers.get(answer_id).copied().unwrap_or_default()
+        match verdict {
+            Verdict::Satisfied => self.satisfied += 1,
+            Verdict::Unsatisfied => self.unsatisfied += 1,
+        }
     }
 }
 
 // ---------------------------------------------------------------------------------------------
-// The projection.
+// The answer half of the library fold.
 
 /// One suggestion: an answer, its score, and why.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -575,16 +500,75 @@ pub struct Suggestion {
     pub why: String,
 }
 
-/// The state of [`Suggestions`]: the library, the feedback, and the derived index.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct SuggestionsState {
+/// The standard answers, how each fared, and the derived index: what `suggestions` ranks. About a
+/// thousand answers: held whole in memory, stored one key per answer (and one per answer's counts), and
+/// only the answers and counts changed since the last checkpoint are written.
+#[derive(Debug, Default)]
+pub struct AnswerLibrary {
     library: Library,
-    feedback: Feedback,
-    #[serde(skip)]
+    feedback: HashMap<String, AnswerFeedback>,
     index: IndexCache,
+    /// Answers changed since the last checkpoint.
+    changed_answers: BTreeSet<String>,
+    /// Answers whose feedback changed since the last checkpoint.
+    changed_feedback: BTreeSet<String>,
 }
 
-impl SuggestionsState {
+impl AnswerLibrary {
+    /// Folds a standard-answer event in; returns whether the answers changed (other events: `false`).
+    pub(crate) fn apply(&mut self, event: &RecordedEvent) -> bool {
+        if !self.library.apply(event) {
+            return false;
+        }
+        let (_, answer_id) = event.stream.kind();
+        self.changed_answers.insert(answer_id.to_owned());
+        self.index.invalidate();
+        true
+    }
+
+    /// Counts a first use of `answer_id` on a complaint.
+    pub(crate) fn count_use(&mut self, answer_id: &str) {
+        self.feedback.entry(answer_id.to_owned()).or_default().uses += 1;
+        self.changed_feedback.insert(answer_id.to_owned());
+    }
+
+    /// Moves a use of `answer_id` from the verdict it was credited with to `verdict`.
+    pub(crate) fn credit(&mut self, answer_id: &str, from: Option<Verdict>, verdict: Verdict) {
+        self.feedback.entry(answer_id.to_owned()).or_default().recredit(from, verdict);
+        self.changed_feedback.insert(answer_id.to_owned());
+    }
+
+    /// Puts back what storage held: the answers and their counts.
+    pub(crate) fn restore(
+        answers: impl IntoIterator<Item = StandardAnswer>,
+        feedback: impl IntoIterator<Item = (String, AnswerFeedback)>,
+    ) -> AnswerLibrary {
+        let mut library = Library::default();
+        for answer in answers {
+            library.restore(answer);
+        }
+        AnswerLibrary { library, feedback: feedback.into_iter().collect(), ..AnswerLibrary::default() }
+    }
+
+    /// The answers and the feedback changed since the last checkpoint, as they stand now (an answer is
+    /// never removed, so each has a value). [`AnswerLibrary::saved`] forgets them once written.
+    pub(crate) fn changed(&self) -> (Vec<&StandardAnswer>, Vec<(&str, AnswerFeedback)>) {
+        (
+            self.changed_answers.iter().filter_map(|id| self.library.get(id)).collect(),
+            self.changed_feedback
+                .iter()
+                .filter_map(|id| self.feedback.get_key_value(id.as_str()))
+                .map(|(id, f)| (id.as_str(), *f))
+                .collect(),
+        )
+    }
+
+    /// Marks every change as written.
+    pub(crate) fn saved(&mut self) {
+        self.changed_answers.clear();
+        self.changed_feedback.clear();
+    }
+
     /// The best `k` active answers for `text`, best first; answers of `category` get a boost.
     ///
     /// Only answers sharing at least one term with the text are returned (possibly none). Ties go to the
@@ -600,7 +584,7 @@ impl SuggestionsState {
                 continue;
             }
             let answer = &index.answers[doc];
-            let mut score = text_score * self.feedback.of(&answer.answer_id).factor();
+            let mut score = text_score * self.feedback(&answer.answer_id).factor();
             if category == Some(answer.category.as_str()) {
                 score *= 1.0 + CATEGORY_BOOST;
             }
@@ -638,7 +622,7 @@ impl SuggestionsState {
         if category == Some(answer.category.as_str()) {
             parts.push("same category".to_owned());
         }
-        let feedback = self.feedback.of(&answer.answer_id);
+        let feedback = self.feedback(&answer.answer_id);
         if feedback.satisfied > 0 {
             let plural = if feedback.satisfied == 1 { "" } else { "s" };
             parts.push(format!("used on {} satisfied complaint{plural}", feedback.satisfied));
@@ -650,76 +634,48 @@ impl SuggestionsState {
         parts.join("; ")
     }
 
-    /// The library the state holds.
+    /// The answers, retired ones included.
     pub fn library(&self) -> &Library {
         &self.library
     }
 
-    /// How `answer_id` fared.
+    /// How `answer_id` fared (zeros when never used).
     pub fn feedback(&self, answer_id: &str) -> AnswerFeedback {
-        self.feedback.of(answer_id)
+        self.feedback.get(answer_id).copied().unwrap_or_default()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn index_is_built(&self) -> bool {
+        self.index.is_built()
     }
 }
 
-/// `suggestions`: query `text` (required), `category` (optional, boosts that category), `k` (1..=20,
-/// default 3) → `{"suggestions": [{"answer_id", "title", "score", "why"}]}`, best first. Retired answers
-/// never appear.
-pub struct Suggestions;
-
-#[async_trait]
-impl Projection for Suggestions {
-    type State = SuggestionsState;
-
-    fn name(&self) -> &'static str {
-        "suggestions"
+/// The `suggestions` view: query `text` (required), `category` (optional, boosts that category), `k`
+/// (1..=20, default 3) → `{"suggestions": [{"answer_id", "title", "score", "why"}]}`, best first. Retired
+/// answers never appear.
+///
+/// Errors: [`ProjectionError::BadQuery`] for a missing or too long text, a bad `k` or an unknown parameter.
+pub fn view(answers: &AnswerLibrary, query: &Query) -> Result<Value, ProjectionError> {
+    query.only(&["text", "category", "k"])?;
+    let text = query.get("text").ok_or_else(|| ProjectionError::BadQuery("text is required".into()))?;
+    let chars = text.chars().count();
+    if chars > QUERY_TEXT_CHARS_MAX {
+        return Err(ProjectionError::BadQuery(format!(
+            "text has {chars} characters, the limit is {QUERY_TEXT_CHARS_MAX}"
+        )));
     }
-
-    fn version(&self) -> u32 {
-        1
+    let k = query.parse::<usize>("k")?.unwrap_or(SUGGESTIONS_DEFAULT);
+    if !(1..=SUGGESTIONS_MAX).contains(&k) {
+        return Err(ProjectionError::BadQuery(format!("k: {k} is not in 1..={SUGGESTIONS_MAX}")));
     }
-
-    fn event_types(&self) -> Option<Vec<EventType>> {
-        Some(vec![
-            EventType::StandardAnswerPublished,
-            EventType::StandardAnswerRevised,
-            EventType::StandardAnswerRetired,
-            EventType::StandardAnswerUsed,
-            EventType::ResolutionConfirmed,
-            EventType::RevisitDone,
-            EventType::ComplaintReopened,
-        ])
-    }
-
-    fn apply(&self, state: &mut SuggestionsState, event: &RecordedEvent) -> Result<(), String> {
-        if state.library.apply(event) {
-            state.index.invalidate();
-        } else {
-            state.feedback.apply(event);
-        }
-        Ok(())
-    }
-
-    async fn query(&self, state: &SuggestionsState, query: &Query) -> Result<Value, ProjectionError> {
-        query.only(&["text", "category", "k"])?;
-        let text = query.get("text").ok_or_else(|| ProjectionError::BadQuery("text is required".into()))?;
-        let chars = text.chars().count();
-        if chars > QUERY_TEXT_CHARS_MAX {
-            return Err(ProjectionError::BadQuery(format!(
-                "text has {chars} characters, the limit is {QUERY_TEXT_CHARS_MAX}"
-            )));
-        }
-        let k = query.parse::<usize>("k")?.unwrap_or(SUGGESTIONS_DEFAULT);
-        if !(1..=SUGGESTIONS_MAX).contains(&k) {
-            return Err(ProjectionError::BadQuery(format!("k: {k} is not in 1..={SUGGESTIONS_MAX}")));
-        }
-        let suggestions = state.suggest(text, query.get("category"), k);
-        Ok(json!({ "suggestions": suggestions }))
-    }
+    Ok(json!({ "suggestions": answers.suggest(text, query.get("category"), k) }))
 }
 
-/// Events for the tests of this module and of [`crate::answer_gaps`].
+/// Events for the tests of this module, of [`crate::answer_gaps`] and of [`crate::library`].
 #[cfg(test)]
 pub(crate) mod fixtures {
+    use crate::library::{LibraryFold, LibraryState};
+    use crate::Fold;
     use redress_schemas::{
         ComplaintReceived, ComplaintReopened, EventData, EventId, Hash, Metadata, Position, RecordedEvent,
         ResolutionConfirmed, RevisitDone, RevisitVia, StandardAnswerPublished, StandardAnswerRetired,
@@ -766,6 +722,28 @@ pub(crate) mod fixtures {
                 keywords: keywords.iter().map(|k| (*k).to_owned()).collect(),
             });
             self.push(StreamName::standard_answer(id).expect("valid id"), data)
+        }
+
+        /// `A-1`: wrong invoices (billing).
+        pub(crate) fn invoice_answer(&mut self) -> &mut Self {
+            self.publish(
+                "A-1",
+                "billing",
+                "发票开错 / Wrong invoice",
+                "请提供正确的发票抬头和税号，我们将重新开具。",
+                &["发票", "抬头", "税号"],
+            )
+        }
+
+        /// `A-3`: swollen batteries (product_quality).
+        pub(crate) fn battery_answer(&mut self) -> &mut Self {
+            self.publish(
+                "A-3",
+                "product_quality",
+                "电池鼓包 / Swollen battery",
+                "电池鼓包请停止使用，我们免费更换电池。",
+                &["电池", "鼓包"],
+            )
         }
 
         pub(crate) fn revise(&mut self, id: &str, revision: StandardAnswerRevised) -> &mut Self {
@@ -817,6 +795,15 @@ pub(crate) mod fixtures {
         }
     }
 
+    /// The library fold's state after every event of `log` (each must apply).
+    pub(crate) fn fold(log: &Log) -> LibraryState {
+        let mut state = LibraryState::default();
+        for event in &log.events {
+            LibraryFold::default().apply(&mut state, event).expect("applies");
+        }
+        state
+    }
+
     /// The shared standard answers as `(answer_id, category, title, answer, keywords)`.
     pub(crate) fn shared_answers() -> Vec<(String, String, String, String, Vec<String>)> {
         include_str!("../../../shared/data/qa-standard-answers.jsonl")
@@ -842,46 +829,33 @@ pub(crate) mod fixtures {
 
 #[cfg(test)]
 mod tests {
-    use super::fixtures::{shared_answers, Log};
+    use super::fixtures::{fold, shared_answers, Log};
     use super::*;
+    use crate::Fold;
     use redress_schemas::{StandardAnswerRevised, Timestamp};
 
-    fn state_of(log: &Log) -> SuggestionsState {
-        let mut state = SuggestionsState::default();
-        for event in &log.events {
-            Suggestions.apply(&mut state, event).expect("applies");
-        }
-        state
-    }
-
-    fn ids(state: &SuggestionsState, text: &str, category: Option<&str>) -> Vec<String> {
-        state.suggest(text, category, 3).into_iter().map(|s| s.answer_id).collect()
+    fn ids(state: &crate::library::LibraryState, text: &str, category: Option<&str>) -> Vec<String> {
+        state.answers().suggest(text, category, 3).into_iter().map(|s| s.answer_id).collect()
     }
 
     /// Three answers with little in common.
     fn library() -> Log {
         let mut log = Log::default();
-        log.publish(
-            "A-1",
-            "billing",
-            "发票开错 / Wrong invoice",
-            "请提供正确的发票抬头和税号，我们将重新开具。",
-            &["发票", "抬头", "税号"],
-        )
-        .publish(
-            "A-2",
-            "delivery",
-            "配送延迟 / Late delivery",
-            "我们会联系物流核实包裹位置，并通知预计送达时间。",
-            &["配送延迟", "物流"],
-        )
-        .publish(
-            "A-3",
-            "product_quality",
-            "打印机卡纸 / Printer paper jams",
-            "请清理搓纸轮和进纸通道。",
-            &["打印机", "卡纸"],
-        );
+        log.invoice_answer()
+            .publish(
+                "A-2",
+                "delivery",
+                "配送延迟 / Late delivery",
+                "我们会联系物流核实包裹位置，并通知预计送达时间。",
+                &["配送延迟", "物流"],
+            )
+            .publish(
+                "A-3",
+                "product_quality",
+                "打印机卡纸 / Printer paper jams",
+                "请清理搓纸轮和进纸通道。",
+                &["打印机", "卡纸"],
+            );
         log
     }
 
@@ -894,9 +868,16 @@ mod tests {
         log
     }
 
+    /// Complaints `ids` received (the store accepts an answer's use or a verdict only on a received one).
+    fn received(log: &mut Log, ids: &[&str]) {
+        for id in ids {
+            log.receive(id, "repair", "屏幕坏了");
+        }
+    }
+
     #[test]
     fn published_answers_are_ranked_by_text() {
-        let state = state_of(&library());
+        let state = fold(&library());
         assert_eq!(ids(&state, "打印机老是卡纸", None), ["A-3"]);
         assert_eq!(ids(&state, "发票抬头开错了", None), ["A-1"]);
         assert_eq!(ids(&state, "物流三天没动，什么时候送达？", None)[0], "A-2");
@@ -907,9 +888,9 @@ mod tests {
     fn a_retired_answer_never_appears() {
         let mut log = library();
         log.retire("A-3");
-        let state = state_of(&log);
+        let state = fold(&log);
         assert!(ids(&state, "打印机老是卡纸", None).iter().all(|id| id != "A-3"));
-        assert!(state.library().get("A-3").is_some_and(|a| a.retired));
+        assert!(state.answers().library().get("A-3").is_some_and(|a| a.retired));
     }
 
     #[test]
@@ -922,17 +903,17 @@ mod tests {
             category: Some("installation".into()),
         };
         log.revise("A-3", revision);
-        let state = state_of(&log);
+        let state = fold(&log);
         assert!(ids(&state, "打印机老是卡纸", None).is_empty(), "the old text no longer matches");
         assert_eq!(ids(&state, "安装师傅没调试就走了", None), ["A-3"]);
-        assert_eq!(state.suggest("安装", None, 1)[0].title, "上门安装 / Installation");
+        assert_eq!(state.answers().suggest("安装", None, 1)[0].title, "上门安装 / Installation");
     }
 
     #[test]
     fn traditional_and_full_width_input_match_like_simplified() {
-        let state = state_of(&library());
-        let simplified = state.suggest("发票抬头开错了", None, 3);
-        let traditional = state.suggest("發票擡頭開錯了", None, 3);
+        let state = fold(&library());
+        let simplified = state.answers().suggest("发票抬头开错了", None, 3);
+        let traditional = state.answers().suggest("發票擡頭開錯了", None, 3);
         assert_eq!(simplified, traditional);
         assert_eq!(ids(&state, "ＰＲＩＮＴＥＲ ＰＡＰＥＲ ＪＡＭ", None), ["A-3"]);
         assert_eq!(ids(&state, "My printer keeps jamming", None), ["A-3"]);
@@ -940,11 +921,11 @@ mod tests {
 
     #[test]
     fn the_category_boosts_without_filtering() {
-        let state = state_of(&twins());
+        let state = fold(&twins());
         assert_eq!(ids(&state, "屏幕又坏了", None), ["T-1", "T-2"], "a tie goes to the smaller id");
         assert_eq!(ids(&state, "屏幕又坏了", Some("warranty")), ["T-2", "T-1"]);
         assert_eq!(ids(&state, "屏幕又坏了", Some("billing")), ["T-1", "T-2"], "no answer dropped");
-        let why = &state.suggest("屏幕又坏了", Some("warranty"), 1)[0].why;
+        let why = &state.answers().suggest("屏幕又坏了", Some("warranty"), 1)[0].why;
         assert!(why.contains("same category"), "{why}");
         assert!(why.contains("屏幕"), "{why}");
     }
@@ -952,13 +933,14 @@ mod tests {
     #[test]
     fn answers_used_on_satisfied_complaints_rank_higher() {
         let mut log = twins();
+        received(&mut log, &["C-1", "C-2"]);
         for c in ["C-1", "C-2"] {
             log.use_answer(c, "T-2").confirm(c, true);
         }
-        let state = state_of(&log);
+        let state = fold(&log);
         assert_eq!(ids(&state, "屏幕又坏了", None), ["T-2", "T-1"]);
-        assert_eq!(state.feedback("T-2"), AnswerFeedback { uses: 2, satisfied: 2, unsatisfied: 0 });
-        let why = &state.suggest("屏幕又坏了", None, 1)[0].why;
+        assert_eq!(state.answers().feedback("T-2"), AnswerFeedback { uses: 2, satisfied: 2, unsatisfied: 0 });
+        let why = &state.answers().suggest("屏幕又坏了", None, 1)[0].why;
         assert!(why.ends_with("used on 2 satisfied complaints"), "{why}");
     }
 
@@ -967,10 +949,10 @@ mod tests {
         let mut log = library();
         for n in 0..200 {
             let c = format!("C-{n}");
-            log.use_answer(&c, "A-2").confirm(&c, true);
+            log.receive(&c, "delivery", "快递三天了还没到").use_answer(&c, "A-2").confirm(&c, true);
         }
-        let state = state_of(&log);
-        let factor = state.feedback("A-2").factor();
+        let state = fold(&log);
+        let factor = state.answers().feedback("A-2").factor();
         assert!(factor > 1.2 && factor <= 1.0 + FEEDBACK_BOOST_MAX, "{factor}");
         // "打印机" matches A-3 strongly and A-2 (送达, 物流) not at all; feedback cannot invent a match.
         assert_eq!(ids(&state, "打印机老是卡纸", None), ["A-3"]);
@@ -979,65 +961,67 @@ mod tests {
     #[test]
     fn unsatisfied_outcomes_count_against_and_verdicts_can_change() {
         let mut log = twins();
+        received(&mut log, &["C-1", "C-2"]);
         log.use_answer("C-1", "T-1").confirm("C-1", false);
         log.use_answer("C-2", "T-1").revisit("C-2", 1, true);
-        let state = state_of(&log);
-        assert_eq!(state.feedback("T-1"), AnswerFeedback { uses: 2, satisfied: 0, unsatisfied: 2 });
+        let state = fold(&log);
+        assert_eq!(state.answers().feedback("T-1"), AnswerFeedback { uses: 2, satisfied: 0, unsatisfied: 2 });
         assert_eq!(ids(&state, "屏幕又坏了", None), ["T-2", "T-1"]);
 
         // The customer later confirms: the verdict moves, the counts follow.
         log.confirm("C-1", true).revisit("C-2", 5, false);
-        let state = state_of(&log);
-        assert_eq!(state.feedback("T-1"), AnswerFeedback { uses: 2, satisfied: 2, unsatisfied: 0 });
+        let state = fold(&log);
+        assert_eq!(state.answers().feedback("T-1"), AnswerFeedback { uses: 2, satisfied: 2, unsatisfied: 0 });
         log.reopen("C-1");
-        assert_eq!(state_of(&log).feedback("T-1"), AnswerFeedback { uses: 2, satisfied: 1, unsatisfied: 1 });
+        assert_eq!(fold(&log).answers().feedback("T-1"), AnswerFeedback { uses: 2, satisfied: 1, unsatisfied: 1 });
     }
 
     #[test]
     fn an_answer_used_after_the_verdict_waits_for_the_next_one() {
         let mut log = twins();
+        received(&mut log, &["C-1"]);
         log.use_answer("C-1", "T-1").confirm("C-1", true).use_answer("C-1", "T-2").use_answer("C-1", "T-2");
-        let state = state_of(&log);
-        assert_eq!(state.feedback("T-1"), AnswerFeedback { uses: 1, satisfied: 1, unsatisfied: 0 });
-        assert_eq!(state.feedback("T-2"), AnswerFeedback { uses: 1, satisfied: 0, unsatisfied: 0 });
+        let state = fold(&log);
+        assert_eq!(state.answers().feedback("T-1"), AnswerFeedback { uses: 1, satisfied: 1, unsatisfied: 0 });
+        assert_eq!(state.answers().feedback("T-2"), AnswerFeedback { uses: 1, satisfied: 0, unsatisfied: 0 });
         log.revisit("C-1", 3, false);
-        assert_eq!(state_of(&log).feedback("T-2").satisfied, 0, "a middling grade is no verdict");
+        assert_eq!(fold(&log).answers().feedback("T-2").satisfied, 0, "a middling grade is no verdict");
         log.revisit("C-1", 4, false);
-        assert_eq!(state_of(&log).feedback("T-2").satisfied, 1);
+        assert_eq!(fold(&log).answers().feedback("T-2").satisfied, 1);
     }
 
     #[test]
-    fn apply_only_drops_the_index_and_the_next_query_rebuilds_it() {
+    fn a_verdict_on_a_complaint_without_answers_counts_nothing() {
+        let mut log = twins();
+        received(&mut log, &["C-1"]);
+        log.confirm("C-1", true).reopen("C-1");
+        let state = fold(&log);
+        assert_eq!(state.answers().feedback("T-1"), AnswerFeedback::default());
+    }
+
+    #[test]
+    fn applying_only_drops_the_index_and_the_next_query_rebuilds_it() {
         let mut log = library();
-        let mut state = state_of(&log);
-        assert!(!state.index.is_built(), "no index is built while applying");
+        log.receive("C-1", "product_quality", "打印机卡纸");
+        let mut state = fold(&log);
+        assert!(!state.answers().index_is_built(), "no index is built while applying");
         assert_eq!(ids(&state, "打印机卡纸", None), ["A-3"]);
-        assert!(state.index.is_built());
+        assert!(state.answers().index_is_built());
         log.use_answer("C-1", "A-3");
-        Suggestions.apply(&mut state, log.events.last().expect("just pushed")).expect("applies");
-        assert!(state.index.is_built(), "feedback leaves the index alone");
+        let fold = crate::library::LibraryFold::default();
+        fold.apply(&mut state, log.events.last().expect("just pushed")).expect("applies");
+        assert!(state.answers().index_is_built(), "feedback leaves the index alone");
         log.retire("A-3");
-        Suggestions.apply(&mut state, log.events.last().expect("just pushed")).expect("applies");
-        assert!(!state.index.is_built());
+        fold.apply(&mut state, log.events.last().expect("just pushed")).expect("applies");
+        assert!(!state.answers().index_is_built());
         assert!(ids(&state, "打印机卡纸", None).is_empty());
     }
 
     #[test]
-    fn a_snapshot_round_trip_answers_the_same() {
-        let mut log = twins();
-        log.use_answer("C-1", "T-2").confirm("C-1", true);
-        let state = state_of(&log);
-        let bytes = redress_schemas::codec::encode_snapshot(&state).expect("encodes");
-        let restored: SuggestionsState = redress_schemas::codec::decode_snapshot(&bytes).expect("decodes");
-        assert_eq!(restored.suggest("屏幕又坏了", None, 3), state.suggest("屏幕又坏了", None, 3));
-    }
-
-    #[tokio::test]
-    async fn the_query_renders_the_api_shape_and_refuses_bad_parameters() {
-        let state = state_of(&library());
+    fn the_view_renders_the_api_shape_and_refuses_bad_parameters() {
+        let state = fold(&library());
         let at = Timestamp::parse("2026-03-02T00:00:00Z").expect("valid");
-        let answer = Suggestions.query(&state, &Query::at(at).with("text", "打印机卡纸").with("k", "1")).await;
-        let answer = answer.expect("answers");
+        let answer = view(state.answers(), &Query::at(at).with("text", "打印机卡纸").with("k", "1")).expect("answers");
         assert_eq!(answer["suggestions"][0]["answer_id"], "A-3");
         assert_eq!(answer["suggestions"][0]["title"], "打印机卡纸 / Printer paper jams");
         assert!(answer["suggestions"][0]["score"].as_f64().is_some_and(|s| s > 0.0));
@@ -1050,7 +1034,7 @@ mod tests {
             Query::at(at).with("text", "x").with("limit", "3"),
             Query::at(at).with("text", &"长".repeat(QUERY_TEXT_CHARS_MAX + 1)),
         ] {
-            let result = Suggestions.query(&state, &bad).await;
+            let result = view(state.answers(), &bad);
             assert!(matches!(result, Err(ProjectionError::BadQuery(_))), "{:?}: {result:?}", bad.params);
         }
     }
@@ -1063,7 +1047,7 @@ mod tests {
             let keywords: Vec<&str> = keywords.iter().map(String::as_str).collect();
             log.publish(&id, &category, &title, &answer, &keywords);
         }
-        let state = state_of(&log);
+        let state = fold(&log);
         let (mut cases, mut top1, mut top3) = (0, 0, 0);
         for line in include_str!("../../../shared/data/qa-eval-dev.jsonl").lines().filter(|l| !l.trim().is_empty()) {
             let case: Value = serde_json::from_str(line).expect("a JSON line");

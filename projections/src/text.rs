@@ -11,6 +11,7 @@
 //! Architecture invariant: pure functions, no I/O; the jieba dictionary is compiled into the binary.
 
 use jieba_rs::Jieba;
+use std::collections::HashSet;
 use std::sync::OnceLock;
 
 /// What kind of cut a term comes from; the scorers weigh the kinds differently.
@@ -118,7 +119,12 @@ pub fn normalize(text: &str) -> String {
             '\u{FF01}'..='\u{FF5E}' => char::from_u32(u32::from(c) - 0xFEE0).unwrap_or(c),
             _ => c,
         };
-        folded.extend(c.to_lowercase());
+        match c {
+            // Most characters of a complaint are Chinese or ASCII: neither needs the Unicode tables.
+            _ if c.is_ascii() => folded.push(c.to_ascii_lowercase()),
+            _ if is_han(c) => folded.push(c),
+            _ => folded.extend(c.to_lowercase()),
+        }
     }
     fast2s::convert(&folded)
 }
@@ -137,10 +143,21 @@ fn jieba() -> &'static Jieba {
 /// milliseconds once per process).
 pub fn warm_up() {
     let _ = jieba();
+    let _ = stop_lists();
 }
 
 /// The terms of `text` (normalised first), in text order, repeats kept (they are term frequencies).
 pub fn terms(text: &str) -> Vec<Term> {
+    cut(text, true)
+}
+
+/// The words and bigrams of `text`, without single characters: what the answer-gap model keeps of a
+/// complaint (single characters are too weak to judge coverage or name a theme, and a third of the terms).
+pub fn words_and_bigrams(text: &str) -> Vec<Term> {
+    cut(text, false)
+}
+
+fn cut(text: &str, with_chars: bool) -> Vec<Term> {
     let normalized = normalize(text);
     let mut out = Vec::new();
     let mut run = String::new();
@@ -155,7 +172,7 @@ pub fn terms(text: &str) -> Vec<Term> {
         }
         if !run.is_empty() {
             if run_is_han {
-                han_terms(&run, &mut out);
+                han_terms(&run, with_chars, &mut out);
             } else {
                 latin_term(&run, &mut out);
             }
@@ -169,14 +186,35 @@ pub fn terms(text: &str) -> Vec<Term> {
     out
 }
 
-fn is_stop_char(c: char) -> bool {
-    STOP_CHARS_ZH.contains(c)
+/// The stop lists as sets, built on first use (a text's every token and character is looked up).
+struct StopLists {
+    words_zh: HashSet<&'static str>,
+    words_en: HashSet<&'static str>,
+    /// Sorted, for a binary search.
+    chars_zh: Vec<char>,
 }
 
-/// Words, bigrams and single characters of a run of Chinese characters.
-fn han_terms(run: &str, out: &mut Vec<Term>) {
+fn stop_lists() -> &'static StopLists {
+    static LISTS: OnceLock<StopLists> = OnceLock::new();
+    LISTS.get_or_init(|| {
+        let mut chars_zh: Vec<char> = STOP_CHARS_ZH.chars().collect();
+        chars_zh.sort_unstable();
+        StopLists {
+            words_zh: STOP_WORDS_ZH.iter().copied().collect(),
+            words_en: STOP_WORDS_EN.iter().copied().collect(),
+            chars_zh,
+        }
+    })
+}
+
+fn is_stop_char(c: char) -> bool {
+    stop_lists().chars_zh.binary_search(&c).is_ok()
+}
+
+/// Words, bigrams and (when asked) single characters of a run of Chinese characters.
+fn han_terms(run: &str, with_chars: bool, out: &mut Vec<Term>) {
     for token in jieba().cut_for_search(run, true) {
-        if token.word.chars().nth(1).is_some() && !STOP_WORDS_ZH.contains(&token.word) {
+        if token.word.chars().nth(1).is_some() && !stop_lists().words_zh.contains(token.word) {
             out.push(Term::new(TermKind::Word, token.word));
         }
     }
@@ -186,14 +224,16 @@ fn han_terms(run: &str, out: &mut Vec<Term>) {
             out.push(Term::new(TermKind::Bigram, pair.iter().collect::<String>()));
         }
     }
-    for &c in chars.iter().filter(|c| !is_stop_char(**c)) {
-        out.push(Term::new(TermKind::Char, c));
+    if with_chars {
+        for &c in chars.iter().filter(|c| !is_stop_char(**c)) {
+            out.push(Term::new(TermKind::Char, c));
+        }
     }
 }
 
 /// One English (or other alphabetic) word: stop words and bare numbers dropped, plurals folded.
 fn latin_term(word: &str, out: &mut Vec<Term>) {
-    if word.chars().count() < 2 || word.chars().all(|c| c.is_ascii_digit()) || STOP_WORDS_EN.contains(&word) {
+    if word.chars().count() < 2 || word.chars().all(|c| c.is_ascii_digit()) || stop_lists().words_en.contains(word) {
         return;
     }
     out.push(Term::new(TermKind::Word, stem(word)));
@@ -268,6 +308,13 @@ mod tests {
             assert!(words.contains(&expected.to_owned()), "{expected} missing from {words:?}");
         }
         assert!(!of_kind("i7/16G 配置", TermKind::Word).contains(&"16".to_owned()));
+    }
+
+    #[test]
+    fn words_and_bigrams_are_the_terms_without_single_characters() {
+        let text = "打印机频繁卡纸 printer jams";
+        let all: Vec<Term> = terms(text).into_iter().filter(|t| t.kind != TermKind::Char).collect();
+        assert_eq!(words_and_bigrams(text), all);
     }
 
     #[test]

@@ -727,7 +727,7 @@ async fn view_suggestions(
 }
 
 #[utoipa::path(get, path = "/projections/answer-gaps", tag = "projections",
-    params(openapi::GapQuery, openapi::ReadYourWrites),
+    params(openapi::GapQuery, openapi::TextPaging, openapi::ReadYourWrites),
     responses((status = 200, description = "Recurring complaint themes no standard answer covers, largest first", body = openapi::AnswerGapsDoc),
         (status = 400, description = "Bad parameter", body = openapi::ErrorDoc),
         (status = 503, description = "not_caught_up: `min_position` not applied within `wait_ms`; unavailable: the view is starting, failed or busy", body = openapi::ErrorDoc)))]

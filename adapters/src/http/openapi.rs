@@ -289,9 +289,6 @@ pub struct GapQuery {
     min_count: Option<u64>,
     /// Only themes of this category.
     category: Option<String>,
-    /// Themes: 1..=100, default 20.
-    #[param(minimum = 1, maximum = 100)]
-    limit: Option<u64>,
 }
 
 /// The query of `/audit/replay` (the view's own parameters may follow, as on its path).
@@ -606,9 +603,21 @@ pub struct SuggestionDoc {
 pub struct AnswerGapsDoc {
     #[schema(required = true)]
     checkpoint: Option<u64>,
+    /// A page of themes, largest first.
     #[schema(value_type = Vec<Object>)]
     gaps: Vec<serde_json::Value>,
+    /// Themes in all pages.
+    count: u64,
+    /// The `cursor` of the next page (`null`: the last page).
+    #[schema(required = true)]
+    next_cursor: Option<String>,
     min_count: u64,
+    /// Complaints the themes were drawn from (every complaint in the log).
+    complaints_considered: u64,
+    /// Complaints no active standard answer covers.
+    uncovered_complaints: u64,
+    /// Complaints still queued for re-judging after the library changed (0: the answer is exact).
+    coverage_pending: u64,
 }
 
 /// One complaint's state and deadlines at `as_of` (`/complaints/{id}`, the `complaint` view).
