@@ -25,10 +25,18 @@ use std::time::Duration;
 const CHANNELS: [&str; 8] = ["hotline", "email", "web", "letter", "in_person", "survey", "social", "other"];
 
 fn received(id: &str, channel: &str, customer: &str, category: &str) -> ProposedEvent {
+    received_saying(id, channel, customer, category, "d")
+}
+
+/// Recurring themes for the library fold to find.
+const THEMES: [&str; 4] =
+    ["printer jams paper every morning", "battery drains overnight", "invoice charged twice", "monitor flickers"];
+
+fn received_saying(id: &str, channel: &str, customer: &str, category: &str, description: &str) -> ProposedEvent {
     let stream = StreamName::complaint(id).unwrap();
     ProposedEvent::from_json(
         json!({"event_type": "complaint_received", "data": {"complaint_id": id, "customer_id": customer,
-            "channel": channel, "category": category, "severity": "normal", "description": "d"}}),
+            "channel": channel, "category": category, "severity": "normal", "description": description}}),
         &stream,
     )
     .unwrap()
@@ -161,15 +169,61 @@ impl EventStore for Truncated {
     }
 }
 
-/// The complaints fold's saved state (reopened from the child's storage) answers every view as a fold
-/// built fresh from the log below its checkpoint: its keys and its position were written together.
-async fn complaints_match_their_checkpoint(
+/// A keyed built-in fold of the crash child.
+#[derive(Clone, Copy, Debug)]
+enum Keyed {
+    Complaints,
+    Library,
+}
+
+impl Keyed {
+    fn name(self) -> &'static str {
+        match self {
+            Keyed::Complaints => "complaints",
+            Keyed::Library => "library",
+        }
+    }
+
+    async fn add_to(self, folds: &mut Folds) {
+        match self {
+            // Few full states in memory, so the checkpoints matter.
+            Keyed::Complaints => {
+                folds.add(ComplaintsFold { policy: SlaPolicy::default(), resident_records_max: 50 }).await.unwrap();
+            }
+            Keyed::Library => {
+                folds.add(redress_projections::library::LibraryFold::default()).await.unwrap();
+            }
+        }
+    }
+
+    /// Every view of the fold, over everything.
+    fn queries(self) -> Vec<(&'static str, Query)> {
+        let as_of = Timestamp::now().plus_seconds(86_400);
+        match self {
+            Keyed::Complaints => vec![
+                ("open-complaints", Query::at(as_of).with("limit", "1000")),
+                ("customer-history", Query::at(as_of).with("customer_id", "K").with("limit", "1000")),
+                ("satisfaction", Query::at(as_of).with("group_by", "channel")),
+                ("repeat-issues", Query::at(as_of)),
+            ],
+            Keyed::Library => vec![
+                ("answer-gaps", Query::at(as_of).with("min_count", "1").with("limit", "1000")),
+                ("suggestions", Query::at(as_of).with("text", "printer jams paper")),
+            ],
+        }
+    }
+}
+
+/// A keyed fold's saved state (reopened from the child's storage) answers every view as a fold built
+/// fresh from the log below its checkpoint: its keys and its position were written together.
+async fn fold_matches_its_checkpoint(
     store: Arc<dyn EventStore>,
     states: Arc<dyn FoldStores>,
+    fold: Keyed,
     round: u64,
     seed: u64,
 ) {
-    let (_, space) = states.current("complaints").await.unwrap();
+    let (_, space) = states.current(fold.name()).await.unwrap();
     let Some(checkpoint) = space.checkpoint().await.unwrap() else { return };
     let truncated: Arc<dyn EventStore> =
         Arc::new(Truncated { inner: store, end: checkpoint.next_position, live: tokio::sync::broadcast::channel(1).0 });
@@ -177,7 +231,7 @@ async fn complaints_match_their_checkpoint(
         let truncated = Arc::clone(&truncated);
         async move {
             let mut folds = Folds::new(truncated, states);
-            folds.add(ComplaintsFold { policy: SlaPolicy::default(), resident_records_max: 50 }).await.unwrap();
+            fold.add_to(&mut folds).await;
             folds.start();
             assert!(folds.wait_caught_up(Duration::from_secs(30)).await);
             folds
@@ -185,15 +239,14 @@ async fn complaints_match_their_checkpoint(
     };
     let saved = open(states).await;
     let fresh = open(Arc::new(MemoryFoldStores::default())).await;
-    let as_of = Timestamp::now().plus_seconds(86_400);
-    for (view, query) in [
-        ("open-complaints", Query::at(as_of).with("limit", "1000")),
-        ("customer-history", Query::at(as_of).with("customer_id", "K").with("limit", "1000")),
-        ("satisfaction", Query::at(as_of).with("group_by", "channel")),
-        ("repeat-issues", Query::at(as_of)),
-    ] {
+    for (view, query) in fold.queries() {
         let (a, b) = (saved.query(view, &query).await.unwrap(), fresh.query(view, &query).await.unwrap());
         assert_eq!(a, b, "round {round} (seed {seed}): {view} from the saved state at {checkpoint:?} vs from the log");
+        if view == "answer-gaps" && checkpoint.next_position > 0 {
+            // No answer is published: every complaint is uncovered, and the themes recur.
+            assert_eq!(a["uncovered_complaints"], a["complaints_considered"], "round {round}: {a}");
+            assert!(a["count"].as_u64().unwrap() > 0, "round {round}: the recurring themes are gaps: {a}");
+        }
     }
     saved.stop().await;
     fresh.stop().await;
@@ -209,9 +262,10 @@ fn run_child(dir: &std::path::Path) {
         let states = Arc::new(SledFoldStores::open(&dir.join("checkpoints"), 0).unwrap());
         let options = FoldOptions { catch_up_checkpoint_events: 300, ..FoldOptions::default() };
         let mut folds = Folds::with_options(store, states, options);
-        // The keyed complaints fold beside it, holding few full states so its checkpoints matter.
-        let complaints = ComplaintsFold { policy: SlaPolicy::default(), resident_records_max: 50 };
-        folds.add(Snapshot(SlowChannelCounts)).await.unwrap().add(complaints).await.unwrap();
+        // The keyed built-in folds beside it.
+        folds.add(Snapshot(SlowChannelCounts)).await.unwrap();
+        Keyed::Complaints.add_to(&mut folds).await;
+        Keyed::Library.add_to(&mut folds).await;
         folds.start();
         // Tell the parent catching up has begun: it times its kill from here, not from the spawn.
         println!("catching up");
@@ -253,7 +307,11 @@ fn a_projection_killed_while_catching_up_never_skips_or_repeats_an_event() {
                     let channel = CHANNELS[complaints * 7 % CHANNELS.len()];
                     let stream = StreamName::complaint(&id).unwrap();
                     store
-                        .append(&stream, ExpectedVersion::NoStream, vec![received(&id, channel, "K", "repair")])
+                        .append(
+                            &stream,
+                            ExpectedVersion::NoStream,
+                            vec![received_saying(&id, channel, "K", "repair", THEMES[complaints % THEMES.len()])],
+                        )
                         .await
                         .unwrap();
                     complaints += 1;
@@ -286,7 +344,9 @@ fn a_projection_killed_while_catching_up_never_skips_or_repeats_an_event() {
             let store: Arc<dyn EventStore> = Arc::new(SledStore::open(dir.path().join("store")).unwrap());
             let states: Arc<dyn FoldStores> =
                 Arc::new(SledFoldStores::open(&dir.path().join("checkpoints"), 0).unwrap());
-            complaints_match_their_checkpoint(Arc::clone(&store), Arc::clone(&states), round, seed).await;
+            for fold in [Keyed::Complaints, Keyed::Library] {
+                fold_matches_its_checkpoint(Arc::clone(&store), Arc::clone(&states), fold, round, seed).await;
+            }
             drop(states);
             let saved = saved_counts(&dir.path().join("checkpoints")).await;
             if let Some(saved) = saved {
