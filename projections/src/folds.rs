@@ -878,6 +878,29 @@ async fn read_ahead(store: Arc<dyn EventStore>, from: u64, filter: EventFilter, 
     }
 }
 
+/// Feeds one page to every fold, the folds on their own tasks so that two folds apply on two cores
+/// (each fold still applies its events in order, under its own lock).
+async fn feed_all(runners: &[Arc<dyn Running>], events: Vec<RecordedEvent>, through: u64, live: bool) {
+    if let [runner] = runners {
+        runner.feed(&events, through, live).await;
+        return;
+    }
+    let events = Arc::new(events);
+    let tasks: Vec<_> = runners
+        .iter()
+        .map(|runner| {
+            let (runner, events) = (Arc::clone(runner), Arc::clone(&events));
+            tokio::spawn(async move { runner.feed(&events, through, live).await })
+        })
+        .collect();
+    for task in tasks {
+        if let Err(error) = task.await {
+            // `feed` catches a fold's panic and marks the fold failed; this is a bug in the runner.
+            tracing::error!(%error, "a fold's feed task ended abnormally");
+        }
+    }
+}
+
 async fn feed(
     store: Arc<dyn EventStore>,
     runners: Vec<Arc<dyn Running>>,
@@ -895,9 +918,7 @@ async fn feed(
         tokio::select! {
             page = rx.recv() => {
                 let Some((events, through, live)) = page else { break };
-                for runner in &runners {
-                    runner.feed(&events, through, live).await;
-                }
+                feed_all(&runners, events, through, live).await;
                 for saver in &savers {
                     saver.save(false, false).await;
                 }
