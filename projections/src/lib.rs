@@ -8,6 +8,7 @@
 //! Architecture invariant: reads the log, never appends to it.
 
 pub mod answer_gaps;
+pub mod calendar;
 pub mod complaints;
 mod fold;
 mod folds;
