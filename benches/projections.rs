@@ -17,15 +17,18 @@
 //! - `--queries N`: queries per view for the latency figures (default 200).
 //! - `--live-seconds N`: seconds of one append a second after the rebuild (default 10).
 //! - `--no-trim`: never call glibc's `malloc_trim` before an RSS reading.
+//! - `--folds complaints|library|all` (default all): which built-in folds run, to split the cost.
 
 use redress_adapters::demo::{DemoConfig, DemoSummary};
 use redress_engine::{EventFilter, EventStore, ExpectedVersion, SledStore};
+use redress_projections::complaints::ComplaintsFold;
+use redress_projections::library::LibraryFold;
 use redress_projections::policy::SlaPolicy;
 use redress_projections::{
     add_builtins, Change, Checkpoint, FoldStore, FoldStores, Folds, ProjectionError, Query, SledFoldStores, StateReader,
 };
 use redress_schemas::{Position, ProposedEvent, StreamName, Timestamp};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -64,12 +67,20 @@ struct Opts {
     fresh: bool,
     queries: usize,
     live_seconds: u64,
+    /// `--folds complaints|library|all`: which built-in folds run (the split says where rebuild time goes).
+    folds: String,
 }
 
 impl Opts {
     fn parse() -> Opts {
-        let mut opts =
-            Opts { complaints: 75_000, seed: DemoConfig::default().seed, fresh: false, queries: 200, live_seconds: 10 };
+        let mut opts = Opts {
+            complaints: 75_000,
+            seed: DemoConfig::default().seed,
+            fresh: false,
+            queries: 200,
+            live_seconds: 10,
+            folds: "all".into(),
+        };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
             let mut value = |name: &str| args.next().unwrap_or_else(|| panic!("{name} needs a value"));
@@ -81,6 +92,7 @@ impl Opts {
                 "--no-trim" => NO_TRIM.store(true, Ordering::Relaxed),
                 "--queries" => opts.queries = value("--queries").parse::<usize>().expect("N").max(1),
                 "--live-seconds" => opts.live_seconds = value("--live-seconds").parse().expect("N"),
+                "--folds" => opts.folds = value("--folds"),
                 // `cargo bench` passes `--bench`; libtest-style filters are ignored.
                 _ => {}
             }
@@ -206,11 +218,19 @@ impl FoldStore for CountedStore {
     }
 }
 
-async fn start_folds(store: &Arc<dyn EventStore>, dir: &Path, counted: &Arc<Counted>) -> Folds {
-    let _ = dir;
+async fn start_folds(store: &Arc<dyn EventStore>, which: &str, counted: &Arc<Counted>) -> Folds {
     let stores: Arc<dyn FoldStores> = Arc::clone(counted) as Arc<dyn FoldStores>;
     let mut folds = Folds::new(Arc::clone(store), stores);
-    add_builtins(&mut folds, &SlaPolicy::default()).await.expect("add the built-in folds");
+    match which {
+        "complaints" => {
+            folds.add(ComplaintsFold::new(SlaPolicy::default())).await.expect("the complaints fold");
+        }
+        "library" => {
+            folds.add(LibraryFold::default()).await.expect("the library fold");
+        }
+        "all" => add_builtins(&mut folds, &SlaPolicy::default()).await.expect("add the built-in folds"),
+        other => panic!("--folds {other}: complaints, library or all"),
+    }
     folds.start();
     folds
 }
@@ -277,7 +297,7 @@ async fn run(opts: Opts) {
     });
     let rss_before = rss();
     let start = Instant::now();
-    let folds = start_folds(&store, work.path(), &counted).await;
+    let folds = start_folds(&store, &opts.folds, &counted).await;
     assert!(folds.wait_caught_up(Duration::from_secs(3_600)).await, "the folds catch up");
     let rebuild_seconds = start.elapsed().as_secs_f64();
     let rebuild_rate = events as f64 / rebuild_seconds;
@@ -289,10 +309,11 @@ async fn run(opts: Opts) {
 
     // Restart: open the saved state and answer.
     let start = Instant::now();
-    let folds = start_folds(&store, work.path(), &counted).await;
+    let folds = start_folds(&store, &opts.folds, &counted).await;
     let mut first_answer = None;
     while first_answer.is_none() {
-        if folds.query("open-complaints", &Query::at(Timestamp::now())).await.is_ok() {
+        let probe = if opts.folds == "library" { "answer-gaps" } else { "open-complaints" };
+        if folds.query(probe, &Query::at(Timestamp::now())).await.is_ok() {
             first_answer = Some(start.elapsed().as_secs_f64());
         } else {
             tokio::time::sleep(Duration::from_millis(5)).await;
