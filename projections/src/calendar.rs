@@ -75,6 +75,8 @@ impl PartialEq for Calendar {
     }
 }
 
+impl Eq for Calendar {}
+
 impl Calendar {
     /// Checks `spec`: a known time zone, at least one working day, opening before closing, valid dates.
     pub fn new(spec: CalendarSpec) -> Result<Calendar, CalendarError> {

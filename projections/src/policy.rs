@@ -7,33 +7,162 @@
 //! "Overdue" is judged at an instant given by the caller (`as_of`), never the machine's clock, so the
 //! same log gives the same answer.
 
+use crate::calendar::{Calendar, CalendarSpec, Hours};
 use redress_engine::lifecycle::{ComplaintState, ComplaintStatus};
 use redress_schemas::{Severity, Timestamp};
 use serde::{Deserialize, Serialize};
 
 const HOUR: i64 = 3600;
 
-/// How long each severity may wait, in seconds.
+/// How long each severity may wait, in hours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ServiceLevel {
     pub acknowledge_within_hours: i64,
     pub resolve_within_hours: i64,
+    /// After the acknowledgement the customer hears from the desk at least this often (v1.1); absent:
+    /// API.md's default for the severity (critical 4, high 24, normal 72, low 168).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_every_hours: Option<i64>,
+    /// This severity's clocks run on the policy's business calendar (v1.1); default around the clock.
+    #[serde(default)]
+    pub business_hours: bool,
 }
 
-/// The service-level policy: one [`ServiceLevel`] per severity (API.md's defaults, or a policy file).
+/// Words in a complaint's text that bring it to a supervisor (a regulator, the media, a lawyer).
+pub const WATCH_WORDS_DEFAULT: [&str; 16] = [
+    "12315",
+    "12345",
+    "消费者协会",
+    "消协",
+    "市场监管",
+    "工商局",
+    "媒体",
+    "记者",
+    "曝光",
+    "律师",
+    "起诉",
+    "法院",
+    "lawyer",
+    "attorney",
+    "regulator",
+    "journalist",
+];
+
+/// Watch words a policy may list, and their length: bounds the text search per complaint.
+pub const WATCH_WORDS_MAX: usize = 200;
+const WATCH_WORD_CHARS_MAX: usize = 64;
+
+/// The service-level policy (API.md's defaults, or a policy file): one [`ServiceLevel`] per severity,
+/// the business calendar the levels that ask for it run on, and what the needs-attention view watches.
+/// Always valid: it is built by [`SlaPolicy::default`] or checked by [`SlaPolicy::from_json`] (serde
+/// goes through the same check).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "PolicyFile", into = "PolicyFile")]
 pub struct SlaPolicy {
     pub critical: ServiceLevel,
     pub high: ServiceLevel,
     pub normal: ServiceLevel,
     pub low: ServiceLevel,
+    calendar: Option<Calendar>,
+    watch_words: Vec<String>,
+    update_lead_hours: i64,
+}
+
+/// A policy file as written.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    critical: ServiceLevel,
+    high: ServiceLevel,
+    normal: ServiceLevel,
+    low: ServiceLevel,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    calendar: Option<CalendarSpec>,
+    /// Absent: [`WATCH_WORDS_DEFAULT`].
+    #[serde(default)]
+    watch_words: Option<Vec<String>>,
+    /// How long before an update falls due the needs-attention view lists it (default 4).
+    #[serde(default)]
+    update_lead_hours: Option<i64>,
 }
 
 impl Default for SlaPolicy {
     fn default() -> Self {
-        let level = |ack, resolve| ServiceLevel { acknowledge_within_hours: ack, resolve_within_hours: resolve };
-        SlaPolicy { critical: level(2, 24), high: level(4, 72), normal: level(24, 7 * 24), low: level(48, 14 * 24) }
+        let level = |ack, resolve, update| ServiceLevel {
+            acknowledge_within_hours: ack,
+            resolve_within_hours: resolve,
+            update_every_hours: Some(update),
+            business_hours: false,
+        };
+        SlaPolicy {
+            critical: level(2, 24, 4),
+            high: level(4, 72, 24),
+            normal: level(24, 7 * 24, 72),
+            low: level(48, 14 * 24, 7 * 24),
+            calendar: None,
+            watch_words: WATCH_WORDS_DEFAULT.map(String::from).to_vec(),
+            update_lead_hours: 4,
+        }
+    }
+}
+
+impl TryFrom<PolicyFile> for SlaPolicy {
+    type Error = PolicyError;
+
+    fn try_from(file: PolicyFile) -> Result<SlaPolicy, PolicyError> {
+        for (name, level) in
+            [("critical", file.critical), ("high", file.high), ("normal", file.normal), ("low", file.low)]
+        {
+            if level.acknowledge_within_hours <= 0 || level.resolve_within_hours <= 0 {
+                return Err(PolicyError(format!("{name}: hours must be positive")));
+            }
+            if level.update_every_hours.is_some_and(|h| h <= 0) {
+                return Err(PolicyError(format!("{name}: update_every_hours must be positive")));
+            }
+            if level.business_hours && file.calendar.is_none() {
+                return Err(PolicyError(format!("{name}: business_hours needs a calendar")));
+            }
+        }
+        let calendar = file.calendar.map(Calendar::new).transpose().map_err(|e| PolicyError(e.to_string()))?;
+        let watch_words = file.watch_words.unwrap_or_else(|| WATCH_WORDS_DEFAULT.map(String::from).to_vec());
+        if watch_words.len() > WATCH_WORDS_MAX {
+            return Err(PolicyError(format!("watch_words: at most {WATCH_WORDS_MAX}")));
+        }
+        if let Some(word) = watch_words.iter().find(|w| w.trim().is_empty() || w.chars().count() > WATCH_WORD_CHARS_MAX)
+        {
+            return Err(PolicyError(format!(
+                "watch_words: {word:?} must hold a non-blank character and at most {WATCH_WORD_CHARS_MAX}"
+            )));
+        }
+        let update_lead_hours = file.update_lead_hours.unwrap_or(4);
+        if update_lead_hours < 0 {
+            return Err(PolicyError("update_lead_hours must not be negative".into()));
+        }
+        let watch_words = watch_words.into_iter().map(|w| w.to_lowercase()).collect();
+        Ok(SlaPolicy {
+            critical: file.critical,
+            high: file.high,
+            normal: file.normal,
+            low: file.low,
+            calendar,
+            watch_words,
+            update_lead_hours,
+        })
+    }
+}
+
+impl From<SlaPolicy> for PolicyFile {
+    fn from(policy: SlaPolicy) -> PolicyFile {
+        PolicyFile {
+            critical: policy.critical,
+            high: policy.high,
+            normal: policy.normal,
+            low: policy.low,
+            calendar: policy.calendar.map(|c| c.spec().clone()),
+            watch_words: Some(policy.watch_words),
+            update_lead_hours: Some(policy.update_lead_hours),
+        }
     }
 }
 
@@ -93,17 +222,50 @@ impl Clock {
 }
 
 impl SlaPolicy {
-    /// Parses a policy file (JSON, every severity given, hours as positive integers).
+    /// Parses a policy file (JSON, every severity given, hours as positive integers; optional
+    /// `calendar`, `watch_words`, `update_lead_hours`).
     pub fn from_json(text: &str) -> Result<SlaPolicy, PolicyError> {
-        let policy: SlaPolicy = serde_json::from_str(text).map_err(|e| PolicyError(e.to_string()))?;
-        for (name, level) in
-            [("critical", policy.critical), ("high", policy.high), ("normal", policy.normal), ("low", policy.low)]
-        {
-            if level.acknowledge_within_hours <= 0 || level.resolve_within_hours <= 0 {
-                return Err(PolicyError(format!("{name}: hours must be positive")));
-            }
+        serde_json::from_str(text).map_err(|e| PolicyError(e.to_string()))
+    }
+
+    /// How `severity`'s clocks count time.
+    pub fn hours(&self, severity: Severity) -> Hours<'_> {
+        match (&self.calendar, self.level(severity).business_hours) {
+            (Some(calendar), true) => Hours::Business(calendar),
+            _ => Hours::AroundTheClock,
         }
-        Ok(policy)
+    }
+
+    /// How often, in hours, a customer of `severity` hears from the desk after the acknowledgement.
+    pub fn update_every_hours(&self, severity: Severity) -> i64 {
+        let default = match severity {
+            Severity::Critical => 4,
+            Severity::High => 24,
+            Severity::Normal => 72,
+            Severity::Low => 7 * 24,
+        };
+        self.level(severity).update_every_hours.unwrap_or(default)
+    }
+
+    /// The business calendar, if the policy has one.
+    pub fn calendar(&self) -> Option<&Calendar> {
+        self.calendar.as_ref()
+    }
+
+    /// The watch words, lower-cased.
+    pub fn watch_words(&self) -> &[String] {
+        &self.watch_words
+    }
+
+    /// The first watch word `text` mentions (case-insensitive), if any.
+    pub fn watched_word(&self, text: &str) -> Option<&str> {
+        let lower = text.to_lowercase();
+        self.watch_words.iter().find(|w| lower.contains(w.as_str())).map(String::as_str)
+    }
+
+    /// How long before an update falls due the needs-attention view lists it, in hours.
+    pub fn update_lead_hours(&self) -> i64 {
+        self.update_lead_hours
     }
 
     /// The level for `severity`.
@@ -159,4 +321,86 @@ impl SlaPolicy {
 /// A delivered solution meets the resolution deadline until the complaint goes back to work.
 pub fn resolution_met(complaint: &ComplaintState) -> bool {
     Clock::from(complaint).resolution_met()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const V1_FILE: &str = r#"{
+        "critical": {"acknowledge_within_hours": 1, "resolve_within_hours": 12},
+        "high": {"acknowledge_within_hours": 4, "resolve_within_hours": 72},
+        "normal": {"acknowledge_within_hours": 24, "resolve_within_hours": 168},
+        "low": {"acknowledge_within_hours": 48, "resolve_within_hours": 336}
+    }"#;
+
+    fn with(extra: &str) -> String {
+        V1_FILE.trim_end().trim_end_matches('}').to_owned() + "," + extra + "}"
+    }
+
+    #[test]
+    fn a_version_1_policy_file_still_reads_with_the_v1_1_defaults() {
+        let policy = SlaPolicy::from_json(V1_FILE).unwrap();
+        assert_eq!(policy.critical.acknowledge_within_hours, 1);
+        assert_eq!(policy.update_every_hours(Severity::Critical), 4);
+        assert_eq!(policy.update_every_hours(Severity::Low), 168);
+        assert!(matches!(policy.hours(Severity::Low), Hours::AroundTheClock));
+        assert_eq!(policy.watch_words().len(), WATCH_WORDS_DEFAULT.len());
+        assert_eq!(policy.update_lead_hours(), 4);
+    }
+
+    #[test]
+    fn business_hours_run_on_the_calendar_of_the_policy() {
+        let text = V1_FILE.replace(
+            r#""low": {"acknowledge_within_hours": 48, "resolve_within_hours": 336}"#,
+            r#""low": {"acknowledge_within_hours": 48, "resolve_within_hours": 336, "business_hours": true, "update_every_hours": 100}"#,
+        );
+        let text = text.trim_end().trim_end_matches('}').to_owned()
+            + r#", "calendar": {"timezone": "Asia/Shanghai", "working_days": ["mon","tue","wed","thu","fri"],
+                "opens": "09:00", "closes": "18:00", "holidays": ["2026-10-01"]}}"#;
+        let policy = SlaPolicy::from_json(&text).unwrap();
+        assert!(matches!(policy.hours(Severity::Low), Hours::Business(_)));
+        assert!(matches!(policy.hours(Severity::Critical), Hours::AroundTheClock));
+        assert_eq!(policy.update_every_hours(Severity::Low), 100);
+        // What it writes reads back as the same policy.
+        let written = serde_json::to_string(&policy).unwrap();
+        assert_eq!(SlaPolicy::from_json(&written).unwrap(), policy);
+    }
+
+    #[test]
+    fn a_bad_policy_file_is_refused_saying_what_is_wrong() {
+        let refused = |text: &str| SlaPolicy::from_json(text).unwrap_err().to_string();
+        let business = V1_FILE.replacen(
+            r#""resolve_within_hours": 12}"#,
+            r#""resolve_within_hours": 12, "business_hours": true}"#,
+            1,
+        );
+        assert!(refused(&business).contains("business_hours needs a calendar"), "{}", refused(&business));
+        let zero = V1_FILE.replacen(
+            r#""resolve_within_hours": 12}"#,
+            r#""resolve_within_hours": 12, "update_every_hours": 0}"#,
+            1,
+        );
+        assert!(refused(&zero).contains("update_every_hours must be positive"));
+        let calendar = with(
+            r#""calendar": {"timezone": "Nowhere/City", "working_days": ["mon"], "opens": "09:00", "closes": "17:00"}"#,
+        );
+        assert!(refused(&calendar).contains("timezone"), "{}", refused(&calendar));
+        assert!(refused(&with(r#""watch_words": ["  "]"#)).contains("watch_words"));
+        let many = format!(r#""watch_words": [{}]"#, vec!["\"w\""; WATCH_WORDS_MAX + 1].join(","));
+        assert!(refused(&with(&many)).contains("at most"));
+        assert!(refused(&with(r#""update_lead_hours": -1"#)).contains("update_lead_hours"));
+        assert!(refused(&with(r#""sla": 3"#)).contains("unknown field"));
+    }
+
+    #[test]
+    fn a_text_that_mentions_a_regulator_the_media_or_a_lawyer_is_watched() {
+        let policy = SlaPolicy::default();
+        assert_eq!(policy.watched_word("如果再不处理我就打12315投诉"), Some("12315"));
+        assert_eq!(policy.watched_word("My LAWYER will write to you"), Some("lawyer"));
+        assert_eq!(policy.watched_word("打印机卡纸"), None);
+        let own = SlaPolicy::from_json(&with(r#""watch_words": ["Ombudsman"]"#)).unwrap();
+        assert_eq!(own.watched_word("I will go to the ombudsman"), Some("ombudsman"));
+        assert_eq!(own.watched_word("12315"), None, "a policy's own list replaces the default");
+    }
 }
