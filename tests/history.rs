@@ -137,12 +137,11 @@ proptest! {
             let mut store = SledStore::open(dir.path()).unwrap();
             let mut model = Model::new();
             let mut clock = Timestamp::parse("2026-03-01T08:00:00Z").unwrap();
-            let mut pending: Pending = None;
             // The answer the histories use (v1.1: a used answer is published).
             let qa = stream("qa-qa-001");
             let published = event(&qa, "standard_answer_published", json!({"answer_id": "qa-001", "category": "repair",
                 "title": "t", "answer": "a", "keywords": []})).occurred_at(clock);
-            pending = Some((qa, vec![published]));
+            let mut pending: Pending = Some((qa, vec![published]));
             commit(&store, &mut model, &mut pending).await;
             for (i, st) in steps.iter().enumerate() {
                 if i == reopen_at {
