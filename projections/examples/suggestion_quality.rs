@@ -212,12 +212,15 @@ fn rss_bytes() -> u64 {
 /// Pages of this many events, as the folds' reader reads while catching up.
 const LOG_PAGE_EVENTS: usize = 10_000;
 
+/// What a scan of the log calls with each page it reads.
+type PageVisitor<'a> = Box<dyn FnMut(&[RecordedEvent]) + 'a>;
+
 /// The library fold alone rebuilt from the log in `dir`, beside a plain scan of it.
 fn log_figures(dir: &std::path::Path) {
     use redress_engine::{EventFilter, EventStore, SledStore};
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
     let store = SledStore::open(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    let scan = |filter: &EventFilter, mut each: Box<dyn FnMut(&[RecordedEvent]) + '_>| -> (u64, f64) {
+    let scan = |filter: &EventFilter, mut each: PageVisitor<'_>| -> (u64, f64) {
         let start = Instant::now();
         let mut from = Position(0);
         let mut events = 0u64;
