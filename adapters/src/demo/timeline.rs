@@ -70,10 +70,11 @@ impl<'c, 'a> History<'c, 'a> {
     fn push(&mut self, at: Timestamp, data: EventData, actor: &str, source: &'static str) {
         let at = if self.events.is_empty() || at > self.now { at } else { self.now.plus_seconds(1) };
         debug_assert!(
-            lifecycle::check(&self.state, &data).is_ok(),
-            "generated {} breaks the lifecycle: {:?}",
+            lifecycle::check(&self.state, &data).and_then(|()| lifecycle::check_tightened(&self.state, &data)).is_ok(),
+            "generated {} breaks the lifecycle: {:?} {:?}",
             data.event_type(),
-            lifecycle::check(&self.state, &data)
+            lifecycle::check(&self.state, &data),
+            lifecycle::check_tightened(&self.state, &data)
         );
         self.state = lifecycle::evolve(std::mem::take(&mut self.state), &data, at);
         self.now = at;
