@@ -2633,7 +2633,9 @@ mod tests {
         let complaint = given(&[received()]);
         assert!(complaint.complaint().is_some() && complaint.answer().is_none());
         let answer = given(&[publish()]);
-        assert!(answer.answer().is_some() && answer.complaint().is_none());
+        assert!(answer.answer().is_some() && answer.complaint().is_none() && answer.problem().is_none());
+        let problem = given(&[identify()]);
+        assert!(problem.problem().is_some() && problem.complaint().is_none() && problem.answer().is_none());
     }
 
     // ---- v1.1: one solution at a time (check_tightened) --------------------------------------------------
