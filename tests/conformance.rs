@@ -41,6 +41,11 @@ macro_rules! conformance_suite {
             a_commitment_due_before_it_is_made_is_refused,
             an_import_keeps_history_that_breaks_the_instant_rules_and_appends_continue_under_them,
             an_event_for_the_wrong_kind_of_stream_is_refused,
+            a_close_without_the_customers_confirmation_is_refused_unless_overridden,
+            an_import_keeps_a_v1_close_without_confirmation,
+            a_used_standard_answer_must_be_published_and_not_retired,
+            an_answer_published_or_retired_earlier_in_the_same_group_counts_for_a_later_use,
+            a_link_needs_an_existing_target_that_is_not_the_complaint_itself,
             the_hash_chain_verifies_and_ends_at_the_head,
             an_export_imports_into_an_empty_store_with_the_same_head_hash,
             an_import_that_does_not_continue_the_chain_is_refused_whole,
@@ -769,6 +774,160 @@ pub mod cases {
             assert!(matches!(err, StoreError::InvalidEvent { index: 0, .. }), "{to}: {err:?}");
         }
         assert_eq!(f.store.head().await.unwrap(), None);
+    }
+
+    fn publish(qa: &redress_schemas::StreamName, answer_id: &str) -> redress_schemas::ProposedEvent {
+        event(
+            qa,
+            "standard_answer_published",
+            json!({"answer_id": answer_id, "category": "delivery", "title": "Damaged on arrival",
+                   "answer": "We replace it within 3 days.", "keywords": ["broken"]}),
+        )
+    }
+
+    fn used(to: &redress_schemas::StreamName, answer_id: &str) -> redress_schemas::ProposedEvent {
+        event(to, "standard_answer_used", json!({"answer_id": answer_id}))
+    }
+
+    fn linked(to: &redress_schemas::StreamName, target: &str) -> redress_schemas::ProposedEvent {
+        event(to, "complaint_linked", json!({"target": target, "relation": "same_problem"}))
+    }
+
+    pub async fn a_close_without_the_customers_confirmation_is_refused_unless_overridden(open: Opener) {
+        let f = open().await;
+        let s = complaint("c1");
+        let delivered = event(&s, "solution_delivered", json!({"solution_id": "s1", "note": "new screen fitted"}));
+        f.store
+            .append(&s, ExpectedVersion::NoStream, vec![received(&s), offered(&s, "s1"), accepted(&s, "s1"), delivered])
+            .await
+            .unwrap();
+        let close = |data: serde_json::Value| event(&s, "complaint_closed", data);
+        let (index, refused) = violation(
+            f.store
+                .append(&s, ExpectedVersion::Exact(3), vec![progress(&s, "p"), close(json!({"outcome": "refunded"}))])
+                .await,
+        );
+        assert_eq!(index, 1);
+        assert!(matches!(refused, LifecycleViolation::CloseWithoutConfirmation { .. }), "{refused:?}");
+        assert_eq!(f.store.stream_version(&s).await.unwrap(), Some(3), "nothing of the append was written");
+        let overridden = close(json!({"outcome": "resolved", "override_reason": "customer unreachable for 10 days"}));
+        f.store.append(&s, ExpectedVersion::Exact(3), vec![overridden]).await.unwrap();
+
+        let confirmed = complaint("c2");
+        let steps = vec![
+            received(&confirmed),
+            offered(&confirmed, "s1"),
+            accepted(&confirmed, "s1"),
+            event(&confirmed, "solution_delivered", json!({"solution_id": "s1", "note": "done"})),
+            event(&confirmed, "resolution_confirmed", json!({"satisfied": true, "via": "phone"})),
+            event(&confirmed, "complaint_closed", json!({"outcome": "replaced"})),
+        ];
+        f.store.append(&confirmed, ExpectedVersion::NoStream, steps).await.unwrap();
+    }
+
+    pub async fn an_import_keeps_a_v1_close_without_confirmation(open: Opener) {
+        let f = open().await;
+        let s = complaint("old");
+        let history = exported(
+            vec![
+                (1, &s, EventType::ComplaintReceived, 1, "2024-03-01T08:00:00Z", received(&s).data.to_json_value()),
+                (2, &s, EventType::ComplaintClosed, 1, "2024-03-02T08:00:00Z", json!({"outcome": "resolved"})),
+            ],
+            "2024-03-02T09:00:00Z",
+        );
+        f.store.import(history).await.expect("history written before v1.1 imports as written");
+        let stored = read_everything(&*f.store).await;
+        assert_eq!((stored.len(), stored[1].schema_version), (2, 1));
+        let reopened = event(&s, "complaint_reopened", json!({"reason": "still broken"}));
+        f.store.append(&s, ExpectedVersion::Exact(1), vec![reopened]).await.unwrap();
+        let (_, refused) =
+            violation(f.store.append(&s, ExpectedVersion::Exact(2), vec![closed_as(&s, "resolved")]).await);
+        assert!(matches!(refused, LifecycleViolation::CloseWithoutConfirmation { .. }), "{refused:?}");
+    }
+
+    fn closed_as(to: &redress_schemas::StreamName, outcome: &str) -> redress_schemas::ProposedEvent {
+        event(to, "complaint_closed", json!({"outcome": outcome}))
+    }
+
+    pub async fn a_used_standard_answer_must_be_published_and_not_retired(open: Opener) {
+        let f = open().await;
+        let s = complaint("c1");
+        let qa = stream("qa-A1");
+        f.store.append(&s, ExpectedVersion::NoStream, vec![received(&s)]).await.unwrap();
+        for answer_id in ["A1", "not a stream name"] {
+            let (index, refused) = violation(
+                f.store.append(&s, ExpectedVersion::Exact(0), vec![progress(&s, "p"), used(&s, answer_id)]).await,
+            );
+            assert_eq!(index, 1);
+            assert!(
+                matches!(&refused, LifecycleViolation::AnswerNotFound { answer_id: id, .. } if id == answer_id),
+                "{refused:?}"
+            );
+        }
+        assert_eq!(f.store.stream_version(&s).await.unwrap(), Some(0), "nothing written");
+        f.store.append(&qa, ExpectedVersion::NoStream, vec![publish(&qa, "A1")]).await.unwrap();
+        f.store.append(&s, ExpectedVersion::Exact(0), vec![used(&s, "A1")]).await.unwrap();
+        let retire = event(&qa, "standard_answer_retired", json!({"reason": "policy changed"}));
+        f.store.append(&qa, ExpectedVersion::Exact(0), vec![retire]).await.unwrap();
+        let (_, refused) = violation(f.store.append(&s, ExpectedVersion::Exact(1), vec![used(&s, "A1")]).await);
+        assert!(matches!(refused, LifecycleViolation::RetiredAnswerUsed { .. }), "{refused:?}");
+        assert_eq!(f.store.stream_version(&s).await.unwrap(), Some(1), "nothing written");
+    }
+
+    pub async fn an_answer_published_or_retired_earlier_in_the_same_group_counts_for_a_later_use(open: Opener) {
+        // Polled in order, the appends are queued in order: whether the writer takes them as one group or
+        // several, the use is judged after the publish (or the retirement) queued before it.
+        let f = open().await;
+        let (s, qa) = (complaint("c1"), stream("qa-A1"));
+        f.store.append(&s, ExpectedVersion::NoStream, vec![received(&s)]).await.unwrap();
+        let (published, use_after) = tokio::join!(
+            f.store.append(&qa, ExpectedVersion::NoStream, vec![publish(&qa, "A1")]),
+            f.store.append(&s, ExpectedVersion::Exact(0), vec![used(&s, "A1")]),
+        );
+        published.unwrap();
+        use_after.expect("an answer published just before is usable");
+        let retire = event(&qa, "standard_answer_retired", json!({"reason": "policy changed"}));
+        let (retired, use_after) = tokio::join!(
+            f.store.append(&qa, ExpectedVersion::Exact(0), vec![retire]),
+            f.store.append(&s, ExpectedVersion::Exact(1), vec![used(&s, "A1")]),
+        );
+        retired.unwrap();
+        let (_, refused) = violation(use_after);
+        assert!(matches!(refused, LifecycleViolation::RetiredAnswerUsed { .. }), "{refused:?}");
+        assert_eq!(f.store.stream_version(&s).await.unwrap(), Some(1));
+    }
+
+    pub async fn a_link_needs_an_existing_target_that_is_not_the_complaint_itself(open: Opener) {
+        let f = open().await;
+        let (s, other, problem) = (complaint("c1"), complaint("c2"), stream("problem-P1"));
+        f.store.append(&s, ExpectedVersion::NoStream, vec![received(&s)]).await.unwrap();
+        for target in ["problem-P1", "complaint-c2"] {
+            let (_, refused) = violation(f.store.append(&s, ExpectedVersion::Exact(0), vec![linked(&s, target)]).await);
+            assert!(
+                matches!(&refused, LifecycleViolation::LinkTargetMissing { target: t, .. } if t == target),
+                "{refused:?}"
+            );
+        }
+        let (_, refused) =
+            violation(f.store.append(&s, ExpectedVersion::Exact(0), vec![linked(&s, "complaint-c1")]).await);
+        assert!(matches!(refused, LifecycleViolation::LinkToItself { .. }), "{refused:?}");
+        assert_eq!(f.store.stream_version(&s).await.unwrap(), Some(0), "nothing written");
+        let identified = event(
+            &problem,
+            "problem_identified",
+            json!({"problem_id": "P1", "title": "screens crack", "category": "delivery",
+                   "root_cause": "thin packaging", "responsible_department": "logistics"}),
+        );
+        f.store.append(&problem, ExpectedVersion::NoStream, vec![identified]).await.unwrap();
+        f.store.append(&other, ExpectedVersion::NoStream, vec![received(&other)]).await.unwrap();
+        f.store
+            .append(&s, ExpectedVersion::Exact(0), vec![linked(&s, "problem-P1"), linked(&s, "complaint-c2")])
+            .await
+            .unwrap();
+        // A problem's own lifecycle is held on append as well.
+        let resolved = event(&problem, "problem_resolved", json!({"verification": "no cracks for 60 days"}));
+        let (_, refused) = violation(f.store.append(&problem, ExpectedVersion::Exact(0), vec![resolved]).await);
+        assert!(matches!(refused, LifecycleViolation::NoCorrectiveAction { .. }), "{refused:?}");
     }
 
     pub async fn the_hash_chain_verifies_and_ends_at_the_head(open: Opener) {

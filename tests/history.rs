@@ -137,7 +137,12 @@ proptest! {
             let mut store = SledStore::open(dir.path()).unwrap();
             let mut model = Model::new();
             let mut clock = Timestamp::parse("2026-03-01T08:00:00Z").unwrap();
-            let mut pending: Pending = None;
+            // The answer the histories use (v1.1: a used answer is published).
+            let qa = stream("qa-qa-001");
+            let published = event(&qa, "standard_answer_published", json!({"answer_id": "qa-001", "category": "repair",
+                "title": "t", "answer": "a", "keywords": []})).occurred_at(clock);
+            let mut pending: Pending = Some((qa, vec![published]));
+            commit(&store, &mut model, &mut pending).await;
             for (i, st) in steps.iter().enumerate() {
                 if i == reopen_at {
                     // A restart: the writer's state cache is rebuilt from the log.
@@ -148,7 +153,8 @@ proptest! {
                 let s = complaint(&format!("h{}", st.complaint));
                 clock = clock.plus_seconds(60);
                 let e = build(&s, st, clock);
-                if lifecycle::check(&current_state(&model, &pending, &s), &e.data).is_err() {
+                let state = current_state(&model, &pending, &s);
+                if lifecycle::check(&state, &e.data).and_then(|()| lifecycle::check_tightened(&state, &e.data)).is_err() {
                     continue;
                 }
                 if pending.as_ref().is_some_and(|(ps, _)| *ps != s) {

@@ -196,6 +196,40 @@ async fn an_event_in_the_future_or_before_its_complaint_answers_422_naming_its_i
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resolved_close_without_the_customers_confirmation_is_422_saying_what_to_do_and_writes_nothing() {
+    let s = start().await;
+    let path = "/streams/complaint-c1/events";
+    let work = vec![
+        received_json("c1"),
+        json!({"event_type": "solution_offered", "data": {"solution_id": "S1", "description": "new screen"}}),
+        json!({"event_type": "solution_accepted", "data": {"solution_id": "S1"}}),
+        json!({"event_type": "solution_delivered", "data": {"solution_id": "S1", "note": "fitted"}}),
+    ];
+    let (status, answer) = s.call(Method::POST, path, Some(ADMIN), Some(body(json!("no_stream"), work))).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let note = json!({"event_type": "progress_updated", "data": {"note": "closing", "customer_informed": true}});
+    let close = json!({"event_type": "complaint_closed", "data": {"outcome": "resolved"}});
+    let (status, refusal) =
+        s.call(Method::POST, path, Some(ADMIN), Some(body(json!(3), vec![note.clone(), close]))).await;
+    assert_eq!(
+        (status, refusal["error"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_event")),
+        "{refusal}"
+    );
+    assert_eq!(refusal["index"], 1, "{refusal}");
+    let rule = refusal["rule"].as_str().expect("the rule is named");
+    assert!(rule.contains("resolution_confirmed") && rule.contains("override_reason"), "says what to do: {rule}");
+    // Nothing of the append was written: version 3 is still the stream's last.
+    let again = json!({"event_type": "progress_updated", "data": {"note": "still open", "customer_informed": false}});
+    let (status, answer) = s.call(Method::POST, path, Some(ADMIN), Some(body(json!(3), vec![again]))).await;
+    assert_eq!(status, StatusCode::CREATED, "the refused append wrote nothing: {answer}");
+    let confirmed = json!({"event_type": "resolution_confirmed", "data": {"satisfied": true, "via": "phone"}});
+    let close = json!({"event_type": "complaint_closed", "data": {"outcome": "resolved"}});
+    let (status, answer) = s.call(Method::POST, path, Some(ADMIN), Some(body(json!(4), vec![confirmed, close]))).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_422_says_whether_the_event_is_malformed_or_breaks_a_rule_of_its_stream() {
     let s = start().await;
     let path = "/streams/complaint-c1/events";

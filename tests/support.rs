@@ -142,8 +142,9 @@ pub fn accepted(to: &StreamName, solution: &str) -> ProposedEvent {
     event(to, "solution_accepted", json!({"solution_id": solution}))
 }
 
+/// A close that needs no confirmation (v1.1: resolved, refunded and replaced do), so it fits any open complaint.
 pub fn closed(to: &StreamName) -> ProposedEvent {
-    event(to, "complaint_closed", json!({"outcome": "resolved"}))
+    event(to, "complaint_closed", json!({"outcome": "withdrawn"}))
 }
 
 /// One event of a hand-made export: (id, stream, type, schema version, occurred_at, data as written).

@@ -5,17 +5,26 @@
 //!   typed [`LifecycleViolation`];
 //! - [`evolve`] applies one accepted event to the state; [`fold`] replays a whole history from [`StreamState::Empty`];
 //! - [`check_times`] says whether the event's instants fit (v1.1: not in the future beyond the allowed clock
-//!   skew, not before the complaint's receipt, a commitment due after it is made), given them as [`EventTimes`].
+//!   skew, not before the complaint's receipt, a commitment due after it is made), given them as [`EventTimes`];
+//! - [`check_tightened`] holds the v1.1 rules that tighten event types v1 already had (one solution carried out
+//!   at a time; a resolved close needs the customer's confirmation or an override reason);
+//! - [`referenced_stream`] and [`check_reference`] are the cross-stream rules (v1.1: a used standard answer is
+//!   published and not retired; a link's target exists): the writer looks the referenced stream's state up in
+//!   its own view and passes it in.
 //!
-//! The writer calls `check` and `check_times` before an append and `evolve` after it; a reader rebuilds any
-//! stream's state with `fold`, which never consults `check_times` (histories stored before v1.1 replay as
-//! ever). The rules are the "rule" columns of EVENTS.md; where the text leaves a choice, the decision is
+//! The writer calls `check`, `check_times`, `check_tightened` and `check_reference` before an append and
+//! `evolve` after it; a reader rebuilds any stream's state with `fold`, which never consults the three
+//! append-only checks (histories stored or exported before v1.1 replay and import as ever, and a fold needs
+//! no other stream). The rules are the "rule" columns of EVENTS.md; where the text leaves a choice, the decision is
 //! written on the rule's arm in [`check`].
 //!
 //! Architecture invariant: nothing here does I/O, reads a clock, draws random numbers or awaits. Time comes in
 //! as data (each event's `occurred_at`), so replaying the same history always gives the same state.
 
-use redress_schemas::{Channel, CustomerTier, EventData, EventType, Outcome, Severity, StreamKind, Timestamp};
+use redress_schemas::{
+    Channel, CustomerTier, EventData, EventType, LinkRelation, Outcome, Severity, StreamKind, StreamName, Timestamp,
+    LINK_TARGET_PREFIXES,
+};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::Duration;
@@ -191,12 +200,46 @@ pub struct ComplaintState {
     pub standard_answers_used: Vec<String>,
     /// The length of the history folded in: every event of the stream counts, `complaint_received` included.
     pub event_count: u64,
+    /// `assignee` of the latest `complaint_assigned` (v1.1): the owner; a new assignment is a transfer.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// `team` of the latest `complaint_assigned` (v1.1); `None` when it named none.
+    #[serde(default)]
+    pub team: Option<String>,
+    /// `occurred_at` of the `waiting_on_customer` the complaint waits on (v1.1): a flag beside the status, not
+    /// a status. Cleared by `customer_responded`, and by a close (a closed complaint waits on nobody).
+    #[serde(default)]
+    pub waiting_since: Option<Timestamp>,
+    /// Every `complaint_linked`, in order (v1.1).
+    #[serde(default)]
+    pub links: Vec<Link>,
+}
+
+/// One `complaint_linked` (v1.1), as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    /// The linked `complaint-` or `problem-` stream.
+    pub target: String,
+    /// How this complaint relates to it.
+    pub relation: LinkRelation,
+    /// `occurred_at` of the link.
+    pub at: Timestamp,
 }
 
 impl ComplaintState {
     /// `true` unless the complaint is closed (a reopened complaint is open again).
     pub fn is_open(&self) -> bool {
         self.status != ComplaintStatus::Closed
+    }
+
+    /// `true` while the complaint waits on the customer (v1.1: every running service-level clock pauses).
+    pub fn is_waiting(&self) -> bool {
+        self.waiting_since.is_some()
+    }
+
+    /// The name of this complaint's own stream (`complaint-<complaint_id>`).
+    pub fn stream_name(&self) -> String {
+        format!("complaint-{}", self.complaint_id)
     }
 
     fn solution(&self, solution_id: &str) -> Option<&Solution> {
@@ -227,10 +270,60 @@ pub struct AnswerState {
     pub revisions: u32,
 }
 
-/// The state of one stream: nothing yet, a complaint, or a standard answer.
+/// Where a problem (root cause) stands (v1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemStatus {
+    /// Identified (or reopened), no corrective action taken since.
+    Identified,
+    /// At least one corrective action was taken since it was identified or last reopened.
+    ActionTaken,
+    /// Verified gone; only a reopen follows.
+    Resolved,
+}
+
+/// One `corrective_action_taken`, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CorrectiveAction {
+    /// What was done.
+    pub action: String,
+    /// Who is responsible for it.
+    pub owner: String,
+    /// When it should be complete, if a date was set.
+    pub due_at: Option<Timestamp>,
+    /// `occurred_at` of the event.
+    pub taken_at: Timestamp,
+}
+
+/// A problem as its history leaves it: the fold of a `problem-` stream (v1.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProblemState {
+    /// From `problem_identified`.
+    pub problem_id: String,
+    /// From `problem_identified`.
+    pub title: String,
+    /// From `problem_identified`.
+    pub category: String,
+    /// From `problem_identified`.
+    pub root_cause: String,
+    /// From `problem_identified`.
+    pub responsible_department: String,
+    /// Where it stands.
+    pub status: ProblemStatus,
+    /// `occurred_at` of `problem_identified`.
+    pub identified_at: Timestamp,
+    /// Every corrective action, in order (those before a reopen included).
+    pub corrective_actions: Vec<CorrectiveAction>,
+    /// `occurred_at` of the latest `problem_resolved`; cleared by a reopen.
+    pub resolved_at: Option<Timestamp>,
+    /// How many `problem_reopened`.
+    pub reopen_count: u32,
+}
+
+/// The state of one stream: nothing yet, a complaint, a standard answer or a problem.
 ///
 /// The first accepted event decides the kind: `complaint_received` makes a complaint, `standard_answer_published`
-/// an answer; every other event needs one of them first.
+/// an answer, `problem_identified` a problem; every other event needs one of them first.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StreamState {
@@ -241,6 +334,8 @@ pub enum StreamState {
     Complaint(Box<ComplaintState>),
     /// A `qa-` stream after its `standard_answer_published`.
     Answer(Box<AnswerState>),
+    /// A `problem-` stream after its `problem_identified` (v1.1).
+    Problem(Box<ProblemState>),
 }
 
 impl StreamState {
@@ -248,7 +343,7 @@ impl StreamState {
     pub fn complaint(&self) -> Option<&ComplaintState> {
         match self {
             StreamState::Complaint(complaint) => Some(complaint),
-            StreamState::Empty | StreamState::Answer(_) => None,
+            StreamState::Empty | StreamState::Answer(_) | StreamState::Problem(_) => None,
         }
     }
 
@@ -256,7 +351,15 @@ impl StreamState {
     pub fn answer(&self) -> Option<&AnswerState> {
         match self {
             StreamState::Answer(answer) => Some(answer),
-            StreamState::Empty | StreamState::Complaint(_) => None,
+            StreamState::Empty | StreamState::Complaint(_) | StreamState::Problem(_) => None,
+        }
+    }
+
+    /// The problem, if this stream holds one.
+    pub fn problem(&self) -> Option<&ProblemState> {
+        match self {
+            StreamState::Problem(problem) => Some(problem),
+            StreamState::Empty | StreamState::Complaint(_) | StreamState::Answer(_) => None,
         }
     }
 }
@@ -432,16 +535,150 @@ pub enum LifecycleViolation {
         /// `occurred_at` of the complaint's `complaint_received`.
         received_at: Timestamp,
     },
-    /// `commitment_made` whose `due_at` is not after its own `occurred_at`: a promise falls due after it is
-    /// made. Handling: send the date actually promised.
+    /// `commitment_made` (or, v1.1, `corrective_action_taken`) whose `due_at` is not after its own
+    /// `occurred_at`: a promise falls due after it is made. Handling: send the date actually promised.
     #[error("due_at {due_at} is not after the commitment's occurred_at {occurred_at}")]
     DueBeforeCommitment {
-        /// Always `commitment_made`.
+        /// `commitment_made` or `corrective_action_taken`.
         event_type: EventType,
         /// The promised date.
         due_at: Timestamp,
         /// When the commitment was made.
         occurred_at: Timestamp,
+    },
+    /// `solution_accepted` while another accepted solution is not delivered yet (v1.1: one solution is carried
+    /// out at a time). Handling: deliver the accepted one first.
+    #[error(
+        "solution {in_progress} is accepted and not yet delivered; deliver it before accepting {solution_id} \
+         (one solution is carried out at a time)"
+    )]
+    AnotherSolutionInProgress {
+        /// Always `solution_accepted`.
+        event_type: EventType,
+        /// The solution the refused event accepts.
+        solution_id: String,
+        /// The accepted, undelivered solution.
+        in_progress: String,
+    },
+    /// `complaint_closed` with outcome resolved, refunded or replaced, without the customer's satisfied
+    /// `resolution_confirmed` since the last reopen and without an `override_reason` (v1.1: the customer
+    /// confirms completion, not the desk). Handling: record the customer's confirmation first, or give an
+    /// `override_reason` saying why the desk closes without it.
+    #[error(
+        "closing as {outcome:?} needs the customer's resolution_confirmed with satisfied: true since the last \
+         reopen; record it first, or give an override_reason saying why the complaint closes without it"
+    )]
+    CloseWithoutConfirmation {
+        /// Always `complaint_closed`.
+        event_type: EventType,
+        /// The outcome asked for.
+        outcome: Outcome,
+    },
+    /// `waiting_on_customer` on a complaint already waiting on the customer (v1.1).
+    /// Handling: record `customer_responded` when the customer answers, then wait again if needed.
+    #[error(
+        "the complaint has been waiting on the customer since {since}; record customer_responded before waiting again"
+    )]
+    AlreadyWaiting {
+        /// Always `waiting_on_customer`.
+        event_type: EventType,
+        /// When the wait began.
+        since: Timestamp,
+    },
+    /// `customer_responded` on a complaint that is not waiting on the customer (v1.1).
+    /// Handling: nothing to end; record the customer's message as `progress_updated` instead, or record
+    /// `waiting_on_customer` when the desk asks the customer something.
+    #[error("the complaint is not waiting on the customer; customer_responded ends a waiting_on_customer")]
+    NotWaiting {
+        /// Always `customer_responded`.
+        event_type: EventType,
+    },
+    /// `complaint_linked` whose target is this complaint's own stream (v1.1). Handling: link another stream.
+    #[error("{target} is this complaint's own stream; a complaint is not linked to itself")]
+    LinkToItself {
+        /// Always `complaint_linked`.
+        event_type: EventType,
+        /// The refused target.
+        target: String,
+    },
+    /// `complaint_linked` whose target is not a `complaint-` or `problem-` stream name (v1.1). The schemas
+    /// crate's validation normally refuses it first. Handling: name a complaint's or a problem's stream.
+    #[error("{target} is not a complaint- or problem- stream name")]
+    LinkTargetNotLinkable {
+        /// Always `complaint_linked`.
+        event_type: EventType,
+        /// The refused target.
+        target: String,
+    },
+    /// `complaint_linked` whose target stream holds no event (v1.1, checked by the writer against its own
+    /// view). Handling: create the target first (`complaint_received`, `problem_identified`), or fix the name.
+    #[error("{target} does not exist; record its first event before linking to it")]
+    LinkTargetMissing {
+        /// Always `complaint_linked`.
+        event_type: EventType,
+        /// The missing target.
+        target: String,
+    },
+    /// `standard_answer_used` naming an answer that is not published (v1.1, checked by the writer).
+    /// Handling: publish it first (`standard_answer_published` on `qa-<answer_id>`), or fix the id.
+    #[error("standard answer {answer_id} is not published; publish it on qa-{answer_id} before using it")]
+    AnswerNotFound {
+        /// Always `standard_answer_used`.
+        event_type: EventType,
+        /// The unknown answer.
+        answer_id: String,
+    },
+    /// `standard_answer_used` naming a retired answer (v1.1, checked by the writer).
+    /// Handling: use the answer that replaced it.
+    #[error("standard answer {answer_id} is retired; use a current answer instead")]
+    RetiredAnswerUsed {
+        /// Always `standard_answer_used`.
+        event_type: EventType,
+        /// The retired answer.
+        answer_id: String,
+    },
+    /// `problem_identified` on a stream that already holds a problem (v1.1).
+    /// Handling: record corrective actions on it, or identify a new problem under a new id.
+    #[error("problem {problem_id} was already identified; problem_identified comes once, as the first event")]
+    ProblemAlreadyIdentified {
+        /// Always `problem_identified`.
+        event_type: EventType,
+        /// The problem the stream holds.
+        problem_id: String,
+    },
+    /// A problem event on a stream with no `problem_identified` yet (v1.1).
+    /// Handling: append `problem_identified` first.
+    #[error("the stream holds no problem yet; problem_identified must come before {event_type}")]
+    ProblemNotIdentified {
+        /// The refused event's type.
+        event_type: EventType,
+    },
+    /// `corrective_action_taken` or `problem_resolved` on a resolved problem (v1.1).
+    /// Handling: append `problem_reopened` first if the cause came back.
+    #[error("problem {problem_id} is resolved; reopen it before recording {event_type}")]
+    ProblemAlreadyResolved {
+        /// The refused event's type.
+        event_type: EventType,
+        /// The resolved problem.
+        problem_id: String,
+    },
+    /// `problem_resolved` with no corrective action taken since the problem was identified or reopened (v1.1).
+    /// Handling: record the `corrective_action_taken` that removed the cause first.
+    #[error("no corrective action was taken on problem {problem_id} since it was identified or reopened; record one before resolving it")]
+    NoCorrectiveAction {
+        /// Always `problem_resolved`.
+        event_type: EventType,
+        /// The problem.
+        problem_id: String,
+    },
+    /// `problem_reopened` on a problem that is not resolved (v1.1). Handling: nothing to reopen; record a
+    /// further corrective action instead.
+    #[error("problem {problem_id} is not resolved; only a resolved problem can be reopened")]
+    ProblemNotResolved {
+        /// Always `problem_reopened`.
+        event_type: EventType,
+        /// The problem.
+        problem_id: String,
     },
 }
 
@@ -466,7 +703,21 @@ impl LifecycleViolation {
             | LifecycleViolation::WrongStreamKind { event_type, .. }
             | LifecycleViolation::OccurredInTheFuture { event_type, .. }
             | LifecycleViolation::OccurredBeforeReceipt { event_type, .. }
-            | LifecycleViolation::DueBeforeCommitment { event_type, .. } => *event_type,
+            | LifecycleViolation::DueBeforeCommitment { event_type, .. }
+            | LifecycleViolation::AnotherSolutionInProgress { event_type, .. }
+            | LifecycleViolation::CloseWithoutConfirmation { event_type, .. }
+            | LifecycleViolation::AlreadyWaiting { event_type, .. }
+            | LifecycleViolation::NotWaiting { event_type }
+            | LifecycleViolation::LinkToItself { event_type, .. }
+            | LifecycleViolation::LinkTargetNotLinkable { event_type, .. }
+            | LifecycleViolation::LinkTargetMissing { event_type, .. }
+            | LifecycleViolation::AnswerNotFound { event_type, .. }
+            | LifecycleViolation::RetiredAnswerUsed { event_type, .. }
+            | LifecycleViolation::ProblemAlreadyIdentified { event_type, .. }
+            | LifecycleViolation::ProblemNotIdentified { event_type }
+            | LifecycleViolation::ProblemAlreadyResolved { event_type, .. }
+            | LifecycleViolation::NoCorrectiveAction { event_type, .. }
+            | LifecycleViolation::ProblemNotResolved { event_type, .. } => *event_type,
         }
     }
 }
@@ -475,6 +726,7 @@ fn stream_noun(kind: StreamKind) -> &'static str {
     match kind {
         StreamKind::Complaint => "complaint",
         StreamKind::StandardAnswer => "standard answer",
+        StreamKind::Problem => "problem",
         StreamKind::Other => "other",
     }
 }
@@ -488,15 +740,21 @@ pub fn check(state: &StreamState, data: &EventData) -> Result<(), LifecycleViola
         StreamState::Empty => check_first(data),
         StreamState::Complaint(complaint) => check_complaint(complaint, data),
         StreamState::Answer(answer) => check_answer(answer, data),
+        StreamState::Problem(problem) => check_problem(problem, data),
     }
 }
 
 fn check_first(data: &EventData) -> Result<(), LifecycleViolation> {
     let event_type = data.event_type();
     match data {
-        EventData::ComplaintReceived(_) | EventData::StandardAnswerPublished(_) => Ok(()),
+        EventData::ComplaintReceived(_) | EventData::StandardAnswerPublished(_) | EventData::ProblemIdentified(_) => {
+            Ok(())
+        }
         EventData::StandardAnswerRevised(_) | EventData::StandardAnswerRetired(_) => {
             Err(LifecycleViolation::AnswerNotPublished { event_type })
+        }
+        EventData::CorrectiveActionTaken(_) | EventData::ProblemResolved(_) | EventData::ProblemReopened(_) => {
+            Err(LifecycleViolation::ProblemNotIdentified { event_type })
         }
         EventData::ComplaintAcknowledged(_)
         | EventData::ApologySent(_)
@@ -513,7 +771,11 @@ fn check_first(data: &EventData) -> Result<(), LifecycleViolation> {
         | EventData::RevisitDone(_)
         | EventData::ApologyVisitMade(_)
         | EventData::ComplaintReopened(_)
-        | EventData::ComplaintClosed(_) => Err(LifecycleViolation::NotReceived { event_type }),
+        | EventData::ComplaintClosed(_)
+        | EventData::ComplaintAssigned(_)
+        | EventData::WaitingOnCustomer(_)
+        | EventData::CustomerResponded(_)
+        | EventData::ComplaintLinked(_) => Err(LifecycleViolation::NotReceived { event_type }),
     }
 }
 
@@ -532,10 +794,51 @@ fn check_complaint(complaint: &ComplaintState, data: &EventData) -> Result<(), L
         EventData::ComplaintAcknowledged(_) | EventData::ApologyVisitMade(_) => Ok(()),
         EventData::ApologySent(_)
         | EventData::CauseAnalyzed(_)
-        | EventData::CommitmentMade(_)
         | EventData::ProgressUpdated(_)
         | EventData::Escalated(_)
-        | EventData::StandardAnswerUsed(_) => require_open(),
+        | EventData::StandardAnswerUsed(_)
+        | EventData::ComplaintAssigned(_) => require_open(),
+        EventData::CommitmentMade(commitment) => {
+            require_open()?;
+            // v1.1: a commitment about a solution names one that was offered (whatever became of it since: a
+            // promise may concern a delivery already late).
+            match &commitment.solution_id {
+                Some(solution_id) if complaint.solution(solution_id).is_none() => {
+                    Err(LifecycleViolation::UnknownSolution { event_type, solution_id: solution_id.clone() })
+                }
+                Some(_) | None => Ok(()),
+            }
+        }
+        EventData::WaitingOnCustomer(_) => {
+            require_open()?;
+            match complaint.waiting_since {
+                None => Ok(()),
+                Some(since) => Err(LifecycleViolation::AlreadyWaiting { event_type, since }),
+            }
+        }
+        // Not open-only by itself: a close ends the wait, so a closed complaint is not waiting.
+        EventData::CustomerResponded(_) => {
+            if complaint.is_waiting() {
+                Ok(())
+            } else {
+                Err(LifecycleViolation::NotWaiting { event_type })
+            }
+        }
+        // Not open-only: a closed complaint is often found to share a problem later. That the target exists is
+        // a cross-stream rule ([`check_reference`]).
+        EventData::ComplaintLinked(link) => {
+            let linkable = LINK_TARGET_PREFIXES
+                .iter()
+                .any(|prefix| link.target.strip_prefix(prefix).is_some_and(|id| !id.is_empty()))
+                && StreamName::new(link.target.as_str()).is_ok();
+            if !linkable {
+                Err(LifecycleViolation::LinkTargetNotLinkable { event_type, target: link.target.clone() })
+            } else if link.target == complaint.stream_name() {
+                Err(LifecycleViolation::LinkToItself { event_type, target: link.target.clone() })
+            } else {
+                Ok(())
+            }
+        }
         EventData::SolutionOffered(offer) => {
             require_open()?;
             match complaint.solution(&offer.solution_id) {
@@ -599,7 +902,11 @@ fn check_complaint(complaint: &ComplaintState, data: &EventData) -> Result<(), L
         }
         EventData::StandardAnswerPublished(_)
         | EventData::StandardAnswerRevised(_)
-        | EventData::StandardAnswerRetired(_) => {
+        | EventData::StandardAnswerRetired(_)
+        | EventData::ProblemIdentified(_)
+        | EventData::CorrectiveActionTaken(_)
+        | EventData::ProblemResolved(_)
+        | EventData::ProblemReopened(_) => {
             Err(LifecycleViolation::WrongStreamKind { event_type, found: StreamKind::Complaint })
         }
     }
@@ -650,8 +957,73 @@ fn check_answer(answer: &AnswerState, data: &EventData) -> Result<(), LifecycleV
         | EventData::RevisitDone(_)
         | EventData::ApologyVisitMade(_)
         | EventData::ComplaintReopened(_)
-        | EventData::ComplaintClosed(_) => {
+        | EventData::ComplaintClosed(_)
+        | EventData::ComplaintAssigned(_)
+        | EventData::WaitingOnCustomer(_)
+        | EventData::CustomerResponded(_)
+        | EventData::ComplaintLinked(_)
+        | EventData::ProblemIdentified(_)
+        | EventData::CorrectiveActionTaken(_)
+        | EventData::ProblemResolved(_)
+        | EventData::ProblemReopened(_) => {
             Err(LifecycleViolation::WrongStreamKind { event_type, found: StreamKind::StandardAnswer })
+        }
+    }
+}
+
+fn check_problem(problem: &ProblemState, data: &EventData) -> Result<(), LifecycleViolation> {
+    let event_type = data.event_type();
+    let problem_id = || problem.problem_id.clone();
+    match data {
+        EventData::ProblemIdentified(_) => {
+            Err(LifecycleViolation::ProblemAlreadyIdentified { event_type, problem_id: problem_id() })
+        }
+        EventData::CorrectiveActionTaken(_) => match problem.status {
+            ProblemStatus::Identified | ProblemStatus::ActionTaken => Ok(()),
+            ProblemStatus::Resolved => {
+                Err(LifecycleViolation::ProblemAlreadyResolved { event_type, problem_id: problem_id() })
+            }
+        },
+        EventData::ProblemResolved(_) => match problem.status {
+            ProblemStatus::ActionTaken => Ok(()),
+            ProblemStatus::Identified => {
+                Err(LifecycleViolation::NoCorrectiveAction { event_type, problem_id: problem_id() })
+            }
+            ProblemStatus::Resolved => {
+                Err(LifecycleViolation::ProblemAlreadyResolved { event_type, problem_id: problem_id() })
+            }
+        },
+        EventData::ProblemReopened(_) => match problem.status {
+            ProblemStatus::Resolved => Ok(()),
+            ProblemStatus::Identified | ProblemStatus::ActionTaken => {
+                Err(LifecycleViolation::ProblemNotResolved { event_type, problem_id: problem_id() })
+            }
+        },
+        EventData::ComplaintReceived(_)
+        | EventData::ComplaintAcknowledged(_)
+        | EventData::ApologySent(_)
+        | EventData::CauseAnalyzed(_)
+        | EventData::SolutionOffered(_)
+        | EventData::SolutionAccepted(_)
+        | EventData::SolutionRejected(_)
+        | EventData::CommitmentMade(_)
+        | EventData::ProgressUpdated(_)
+        | EventData::Escalated(_)
+        | EventData::StandardAnswerUsed(_)
+        | EventData::SolutionDelivered(_)
+        | EventData::ResolutionConfirmed(_)
+        | EventData::RevisitDone(_)
+        | EventData::ApologyVisitMade(_)
+        | EventData::ComplaintReopened(_)
+        | EventData::ComplaintClosed(_)
+        | EventData::ComplaintAssigned(_)
+        | EventData::WaitingOnCustomer(_)
+        | EventData::CustomerResponded(_)
+        | EventData::ComplaintLinked(_)
+        | EventData::StandardAnswerPublished(_)
+        | EventData::StandardAnswerRevised(_)
+        | EventData::StandardAnswerRetired(_) => {
+            Err(LifecycleViolation::WrongStreamKind { event_type, found: StreamKind::Problem })
         }
     }
 }
@@ -696,6 +1068,8 @@ pub fn check_times(state: &StreamState, data: &EventData, times: EventTimes) -> 
     // `corrective_action_taken.due_at`) must decide here whether the rule holds for it.
     let due_at = match data {
         EventData::CommitmentMade(commitment) => Some(commitment.due_at),
+        // A corrective action's date is a promise like a commitment's: it falls due after the action is taken.
+        EventData::CorrectiveActionTaken(action) => action.due_at,
         // `solution_offered.promised_by` is a date as well, but EVENTS.md sets it no rule: an offer may restate
         // a promise already overdue.
         EventData::ComplaintReceived(_)
@@ -716,13 +1090,102 @@ pub fn check_times(state: &StreamState, data: &EventData, times: EventTimes) -> 
         | EventData::ComplaintClosed(_)
         | EventData::StandardAnswerPublished(_)
         | EventData::StandardAnswerRevised(_)
-        | EventData::StandardAnswerRetired(_) => None,
+        | EventData::StandardAnswerRetired(_)
+        | EventData::ComplaintAssigned(_)
+        | EventData::WaitingOnCustomer(_)
+        | EventData::CustomerResponded(_)
+        | EventData::ComplaintLinked(_)
+        | EventData::ProblemIdentified(_)
+        | EventData::ProblemResolved(_)
+        | EventData::ProblemReopened(_) => None,
     };
     match due_at {
         Some(due_at) if due_at <= occurred_at => {
             Err(LifecycleViolation::DueBeforeCommitment { event_type, due_at, occurred_at })
         }
         Some(_) | None => Ok(()),
+    }
+}
+
+/// Decides the v1.1 rules that tighten event types v1 already had, for `data` appended to a stream whose
+/// history folds to `state`:
+/// - `solution_accepted`: no other accepted solution is still undelivered (one solution is carried out at a time);
+/// - `complaint_closed` with outcome resolved, refunded or replaced: the customer's satisfied
+///   `resolution_confirmed` stands (since the last reopen), or the close gives an `override_reason`.
+///
+/// A sibling of [`check`], not part of it, for the reason [`check_times`] is: stores and exports written before
+/// v1.1 hold histories these rules refuse (a complaint closed as resolved without a confirmation), and
+/// [`evolve`], [`fold`] and imports must keep replaying them to the same state. Pure and total; the store calls
+/// it on every append, after `check`.
+pub fn check_tightened(state: &StreamState, data: &EventData) -> Result<(), LifecycleViolation> {
+    let Some(complaint) = state.complaint() else { return Ok(()) };
+    let event_type = data.event_type();
+    match data {
+        EventData::SolutionAccepted(decision) => {
+            match complaint.solutions.iter().find(|s| s.state == SolutionState::Accepted) {
+                Some(in_progress) if in_progress.solution_id != decision.solution_id => {
+                    Err(LifecycleViolation::AnotherSolutionInProgress {
+                        event_type,
+                        solution_id: decision.solution_id.clone(),
+                        in_progress: in_progress.solution_id.clone(),
+                    })
+                }
+                // Accepting the accepted one again is `check`'s refusal (not pending).
+                Some(_) | None => Ok(()),
+            }
+        }
+        EventData::ComplaintClosed(close) => {
+            let needs_confirmation = match close.outcome {
+                Outcome::Resolved | Outcome::Refunded | Outcome::Replaced => true,
+                // Nothing was carried out for the customer to confirm.
+                Outcome::Withdrawn | Outcome::Unfounded => false,
+            };
+            let overridden = close.override_reason.as_deref().is_some_and(|reason| !reason.trim().is_empty());
+            if needs_confirmation && !complaint.confirmed_satisfied && !overridden {
+                Err(LifecycleViolation::CloseWithoutConfirmation { event_type, outcome: close.outcome })
+            } else {
+                Ok(())
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The stream a cross-stream rule of `data` reads (v1.1): `qa-<answer_id>` for `standard_answer_used`, the
+/// target for `complaint_linked`; `None` for every other type, and when the name is no valid stream name
+/// (then nothing can be stored under it: [`check_reference`] judges it against [`StreamState::Empty`]).
+pub fn referenced_stream(data: &EventData) -> Option<StreamName> {
+    match data {
+        EventData::StandardAnswerUsed(used) => StreamName::standard_answer(&used.answer_id).ok(),
+        EventData::ComplaintLinked(link) => StreamName::new(link.target.as_str()).ok(),
+        _ => None,
+    }
+}
+
+/// Decides the cross-stream rules of `data` (v1.1) given `referenced`, the state the writer's own view holds
+/// for [`referenced_stream`]`(data)` (earlier appends of the same atomic group included), or
+/// [`StreamState::Empty`] when there is none:
+/// - `standard_answer_used`: the answer is published and not retired;
+/// - `complaint_linked`: the target stream exists.
+///
+/// Every other type passes. Append-only like [`check_tightened`]: a fold never reads another stream.
+pub fn check_reference(data: &EventData, referenced: &StreamState) -> Result<(), LifecycleViolation> {
+    let event_type = data.event_type();
+    match data {
+        EventData::StandardAnswerUsed(used) => match referenced.answer() {
+            Some(answer) if answer.retired => {
+                Err(LifecycleViolation::RetiredAnswerUsed { event_type, answer_id: used.answer_id.clone() })
+            }
+            Some(_) => Ok(()),
+            None => Err(LifecycleViolation::AnswerNotFound { event_type, answer_id: used.answer_id.clone() }),
+        },
+        EventData::ComplaintLinked(link) => match referenced {
+            StreamState::Empty => {
+                Err(LifecycleViolation::LinkTargetMissing { event_type, target: link.target.clone() })
+            }
+            StreamState::Complaint(_) | StreamState::Answer(_) | StreamState::Problem(_) => Ok(()),
+        },
+        _ => Ok(()),
     }
 }
 
@@ -747,7 +1210,7 @@ fn evolve_unasserted(state: StreamState, data: &EventData, occurred_at: Timestam
                 complaint.event_count = complaint.event_count.saturating_add(1);
                 StreamState::Complaint(complaint)
             }
-            untouched @ (StreamState::Empty | StreamState::Answer(_)) => untouched,
+            untouched @ (StreamState::Empty | StreamState::Answer(_) | StreamState::Problem(_)) => untouched,
         },
     }
 }
@@ -792,6 +1255,10 @@ fn apply(state: StreamState, data: &EventData, occurred_at: Timestamp) -> Stream
                 revisits: Vec::new(),
                 standard_answers_used: Vec::new(),
                 event_count: 1,
+                owner: None,
+                team: None,
+                waiting_since: None,
+                links: Vec::new(),
             })),
             EventData::StandardAnswerPublished(published) => StreamState::Answer(Box::new(AnswerState {
                 answer_id: published.answer_id.clone(),
@@ -801,6 +1268,18 @@ fn apply(state: StreamState, data: &EventData, occurred_at: Timestamp) -> Stream
                 keywords: published.keywords.clone(),
                 retired: false,
                 revisions: 0,
+            })),
+            EventData::ProblemIdentified(identified) => StreamState::Problem(Box::new(ProblemState {
+                problem_id: identified.problem_id.clone(),
+                title: identified.title.clone(),
+                category: identified.category.clone(),
+                root_cause: identified.root_cause.clone(),
+                responsible_department: identified.responsible_department.clone(),
+                status: ProblemStatus::Identified,
+                identified_at: occurred_at,
+                corrective_actions: Vec::new(),
+                resolved_at: None,
+                reopen_count: 0,
             })),
             // `check` accepts nothing else on an empty stream.
             EventData::ComplaintAcknowledged(_)
@@ -820,7 +1299,14 @@ fn apply(state: StreamState, data: &EventData, occurred_at: Timestamp) -> Stream
             | EventData::ComplaintReopened(_)
             | EventData::ComplaintClosed(_)
             | EventData::StandardAnswerRevised(_)
-            | EventData::StandardAnswerRetired(_) => StreamState::Empty,
+            | EventData::StandardAnswerRetired(_)
+            | EventData::ComplaintAssigned(_)
+            | EventData::WaitingOnCustomer(_)
+            | EventData::CustomerResponded(_)
+            | EventData::ComplaintLinked(_)
+            | EventData::CorrectiveActionTaken(_)
+            | EventData::ProblemResolved(_)
+            | EventData::ProblemReopened(_) => StreamState::Empty,
         },
         StreamState::Complaint(mut complaint) => {
             complaint.event_count = complaint.event_count.saturating_add(1);
@@ -830,6 +1316,10 @@ fn apply(state: StreamState, data: &EventData, occurred_at: Timestamp) -> Stream
         StreamState::Answer(mut answer) => {
             apply_to_answer(&mut answer, data);
             StreamState::Answer(answer)
+        }
+        StreamState::Problem(mut problem) => {
+            apply_to_problem(&mut problem, data, occurred_at);
+            StreamState::Problem(problem)
         }
     }
 }
@@ -913,12 +1403,26 @@ fn apply_to_complaint(complaint: &mut ComplaintState, data: &EventData, occurred
             complaint.status = S::Closed;
             complaint.closed_at = Some(occurred_at);
             complaint.outcome = Some(close.outcome);
+            complaint.waiting_since = None;
+        }
+        EventData::ComplaintAssigned(assignment) => {
+            complaint.owner = Some(assignment.assignee.clone());
+            complaint.team.clone_from(&assignment.team);
+        }
+        EventData::WaitingOnCustomer(_) => complaint.waiting_since = Some(occurred_at),
+        EventData::CustomerResponded(_) => complaint.waiting_since = None,
+        EventData::ComplaintLinked(link) => {
+            complaint.links.push(Link { target: link.target.clone(), relation: link.relation, at: occurred_at })
         }
         // `check` refuses these on a complaint.
         EventData::ComplaintReceived(_)
         | EventData::StandardAnswerPublished(_)
         | EventData::StandardAnswerRevised(_)
-        | EventData::StandardAnswerRetired(_) => {}
+        | EventData::StandardAnswerRetired(_)
+        | EventData::ProblemIdentified(_)
+        | EventData::CorrectiveActionTaken(_)
+        | EventData::ProblemResolved(_)
+        | EventData::ProblemReopened(_) => {}
     }
 }
 
@@ -958,7 +1462,66 @@ fn apply_to_answer(answer: &mut AnswerState, data: &EventData) {
         | EventData::RevisitDone(_)
         | EventData::ApologyVisitMade(_)
         | EventData::ComplaintReopened(_)
-        | EventData::ComplaintClosed(_) => {}
+        | EventData::ComplaintClosed(_)
+        | EventData::ComplaintAssigned(_)
+        | EventData::WaitingOnCustomer(_)
+        | EventData::CustomerResponded(_)
+        | EventData::ComplaintLinked(_)
+        | EventData::ProblemIdentified(_)
+        | EventData::CorrectiveActionTaken(_)
+        | EventData::ProblemResolved(_)
+        | EventData::ProblemReopened(_) => {}
+    }
+}
+
+fn apply_to_problem(problem: &mut ProblemState, data: &EventData, occurred_at: Timestamp) {
+    match data {
+        EventData::CorrectiveActionTaken(action) => {
+            problem.corrective_actions.push(CorrectiveAction {
+                action: action.action.clone(),
+                owner: action.owner.clone(),
+                due_at: action.due_at,
+                taken_at: occurred_at,
+            });
+            problem.status = ProblemStatus::ActionTaken;
+        }
+        EventData::ProblemResolved(_) => {
+            problem.status = ProblemStatus::Resolved;
+            problem.resolved_at = Some(occurred_at);
+        }
+        // A reopened problem needs a new corrective action before it can be resolved again: the last one
+        // did not remove the cause.
+        EventData::ProblemReopened(_) => {
+            problem.status = ProblemStatus::Identified;
+            problem.resolved_at = None;
+            problem.reopen_count = problem.reopen_count.saturating_add(1);
+        }
+        // `check` refuses every other event on a problem stream.
+        EventData::ProblemIdentified(_)
+        | EventData::ComplaintReceived(_)
+        | EventData::ComplaintAcknowledged(_)
+        | EventData::ApologySent(_)
+        | EventData::CauseAnalyzed(_)
+        | EventData::SolutionOffered(_)
+        | EventData::SolutionAccepted(_)
+        | EventData::SolutionRejected(_)
+        | EventData::CommitmentMade(_)
+        | EventData::ProgressUpdated(_)
+        | EventData::Escalated(_)
+        | EventData::StandardAnswerUsed(_)
+        | EventData::SolutionDelivered(_)
+        | EventData::ResolutionConfirmed(_)
+        | EventData::RevisitDone(_)
+        | EventData::ApologyVisitMade(_)
+        | EventData::ComplaintReopened(_)
+        | EventData::ComplaintClosed(_)
+        | EventData::ComplaintAssigned(_)
+        | EventData::WaitingOnCustomer(_)
+        | EventData::CustomerResponded(_)
+        | EventData::ComplaintLinked(_)
+        | EventData::StandardAnswerPublished(_)
+        | EventData::StandardAnswerRevised(_)
+        | EventData::StandardAnswerRetired(_) => {}
     }
 }
 
@@ -971,6 +1534,10 @@ mod tests {
         ComplaintReopened, ContactVia, Escalated, ProgressUpdated, ResolutionConfirmed, RevisitDone, RevisitVia,
         SolutionAccepted, SolutionDelivered, SolutionOffered, SolutionRejected, StandardAnswerPublished,
         StandardAnswerRetired, StandardAnswerRevised, StandardAnswerUsed,
+    };
+    use redress_schemas::{
+        ComplaintAssigned, ComplaintLinked, CorrectiveActionTaken, CustomerResponded, ProblemIdentified,
+        ProblemReopened, ProblemResolved, WaitingOnCustomer,
     };
     use std::collections::BTreeSet;
     use LifecycleViolation as V;
@@ -1022,7 +1589,14 @@ mod tests {
         EventData::SolutionRejected(SolutionRejected { solution_id: solution_id.into(), reason: "too slow".into() })
     }
     fn commitment(due_at: Timestamp) -> EventData {
-        EventData::CommitmentMade(CommitmentMade { what: "replace the screen".into(), due_at })
+        EventData::CommitmentMade(CommitmentMade { what: "replace the screen".into(), due_at, solution_id: None })
+    }
+    fn commitment_on(solution_id: &str) -> EventData {
+        EventData::CommitmentMade(CommitmentMade {
+            what: "replace the screen".into(),
+            due_at: at(5000),
+            solution_id: Some(solution_id.into()),
+        })
     }
     fn progress() -> EventData {
         EventData::ProgressUpdated(ProgressUpdated { note: "part ordered".into(), customer_informed: true })
@@ -1037,7 +1611,7 @@ mod tests {
         EventData::SolutionDelivered(SolutionDelivered { solution_id: solution_id.into(), note: "done".into() })
     }
     fn confirm(satisfied: bool) -> EventData {
-        EventData::ResolutionConfirmed(ResolutionConfirmed { satisfied, comment: None })
+        EventData::ResolutionConfirmed(ResolutionConfirmed { satisfied, comment: None, via: None })
     }
     fn revisit(satisfaction: u8, issue_persists: bool) -> EventData {
         EventData::RevisitDone(RevisitDone { via: RevisitVia::Phone, satisfaction, issue_persists, note: None })
@@ -1049,7 +1623,52 @@ mod tests {
         EventData::ComplaintReopened(ComplaintReopened { reason: "broke again".into() })
     }
     fn close(outcome: Outcome) -> EventData {
-        EventData::ComplaintClosed(redress_schemas::ComplaintClosed { outcome })
+        EventData::ComplaintClosed(redress_schemas::ComplaintClosed { outcome, override_reason: None })
+    }
+    fn close_overriding(outcome: Outcome, reason: &str) -> EventData {
+        EventData::ComplaintClosed(redress_schemas::ComplaintClosed { outcome, override_reason: Some(reason.into()) })
+    }
+    fn assign(assignee: &str, team: Option<&str>) -> EventData {
+        EventData::ComplaintAssigned(ComplaintAssigned {
+            assignee: assignee.into(),
+            team: team.map(Into::into),
+            note: None,
+        })
+    }
+    fn wait() -> EventData {
+        EventData::WaitingOnCustomer(WaitingOnCustomer { reason: "which order number?".into() })
+    }
+    fn respond() -> EventData {
+        EventData::CustomerResponded(CustomerResponded { note: Some("order 42".into()) })
+    }
+    fn link(target: &str) -> EventData {
+        EventData::ComplaintLinked(ComplaintLinked {
+            target: target.into(),
+            relation: LinkRelation::SameProblem,
+            note: None,
+        })
+    }
+    fn identify() -> EventData {
+        EventData::ProblemIdentified(ProblemIdentified {
+            problem_id: "P-1".into(),
+            title: "screens crack in transit".into(),
+            category: "delivery".into(),
+            root_cause: "thin packaging".into(),
+            responsible_department: "logistics".into(),
+        })
+    }
+    fn act(due_at: Option<Timestamp>) -> EventData {
+        EventData::CorrectiveActionTaken(CorrectiveActionTaken {
+            action: "double-wall boxes".into(),
+            owner: "logistics lead".into(),
+            due_at,
+        })
+    }
+    fn resolve_problem() -> EventData {
+        EventData::ProblemResolved(ProblemResolved { verification: "no cracked screens for 60 days".into() })
+    }
+    fn reopen_problem() -> EventData {
+        EventData::ProblemReopened(ProblemReopened { reason: "cracks again".into() })
     }
     fn publish() -> EventData {
         EventData::StandardAnswerPublished(StandardAnswerPublished {
@@ -1095,6 +1714,14 @@ mod tests {
             publish(),
             revise_title("new"),
             retire(),
+            assign("agent-7", Some("north")),
+            wait(),
+            respond(),
+            link("problem-P-1"),
+            identify(),
+            act(None),
+            resolve_problem(),
+            reopen_problem(),
         ]
     }
 
@@ -1183,7 +1810,7 @@ mod tests {
     #[test]
     fn every_complaint_event_before_complaint_received_is_refused_as_not_received() {
         let events = complaint_events_but_received();
-        assert_eq!(events.len(), 16);
+        assert_eq!(events.len(), 20);
         for event in events {
             assert_eq!(refused(&[], event.clone()), V::NotReceived { event_type: event.event_type() });
         }
@@ -1247,6 +1874,8 @@ mod tests {
             answer_used("A-1"),
             deliver("S2"),
             confirm(true),
+            assign("agent-7", None),
+            wait(),
         ];
         for event in open_only {
             assert_eq!(check(&given(&open), &event), Ok(()), "{} while open", event.event_type());
@@ -2004,7 +2633,383 @@ mod tests {
         let complaint = given(&[received()]);
         assert!(complaint.complaint().is_some() && complaint.answer().is_none());
         let answer = given(&[publish()]);
-        assert!(answer.answer().is_some() && answer.complaint().is_none());
+        assert!(answer.answer().is_some() && answer.complaint().is_none() && answer.problem().is_none());
+        let problem = given(&[identify()]);
+        assert!(problem.problem().is_some() && problem.complaint().is_none() && problem.answer().is_none());
+    }
+
+    // ---- v1.1: one solution at a time (check_tightened) --------------------------------------------------
+
+    /// `next` after `history` under the append-only rules (`check` passed first).
+    fn tightened(history: &[EventData], next: &EventData) -> Result<(), LifecycleViolation> {
+        let state = given(history);
+        assert_eq!(check(&state, next), Ok(()), "check accepts {} after {history:?}", next.event_type());
+        check_tightened(&state, next)
+    }
+
+    #[test]
+    fn accepting_a_second_solution_while_the_first_is_undelivered_is_refused_naming_both() {
+        let history = [received(), offer("S1"), offer("S2"), accept("S1")];
+        let violation = tightened(&history, &accept("S2")).unwrap_err();
+        assert_eq!(
+            violation,
+            V::AnotherSolutionInProgress {
+                event_type: EventType::SolutionAccepted,
+                solution_id: "S2".into(),
+                in_progress: "S1".into(),
+            }
+        );
+        assert_eq!(
+            violation.to_string(),
+            "solution S1 is accepted and not yet delivered; deliver it before accepting S2 (one solution is \
+             carried out at a time)"
+        );
+    }
+
+    #[test]
+    fn accepting_a_second_solution_after_the_first_was_delivered_is_accepted() {
+        let history = [received(), offer("S1"), offer("S2"), accept("S1"), deliver("S1"), confirm(false)];
+        assert_eq!(tightened(&history, &accept("S2")), Ok(()));
+    }
+
+    // ---- v1.1: commitments about a solution ---------------------------------------------------------------
+
+    #[test]
+    fn a_commitment_about_an_offered_solution_is_accepted() {
+        accepted(&[received(), offer("S1")], commitment_on("S1"));
+        // Whatever became of it since: a promise may concern a delivery.
+        accepted(&[received(), offer("S1"), accept("S1")], commitment_on("S1"));
+    }
+
+    #[test]
+    fn a_commitment_about_a_solution_never_offered_is_refused() {
+        assert_eq!(
+            refused(&[received(), offer("S1")], commitment_on("S9")),
+            V::UnknownSolution { event_type: EventType::CommitmentMade, solution_id: "S9".into() }
+        );
+    }
+
+    // ---- v1.1: closing needs the customer's confirmation (check_tightened) --------------------------------
+
+    #[test]
+    fn closing_as_resolved_refunded_or_replaced_without_a_satisfied_confirmation_is_refused() {
+        for outcome in [Outcome::Resolved, Outcome::Refunded, Outcome::Replaced] {
+            for history in [delivered_s1(), [delivered_s1(), vec![confirm(false)]].concat(), vec![received()]] {
+                assert_eq!(
+                    tightened(&history, &close(outcome)),
+                    Err(V::CloseWithoutConfirmation { event_type: EventType::ComplaintClosed, outcome }),
+                    "{outcome:?} after {history:?}"
+                );
+            }
+        }
+        let message = tightened(&delivered_s1(), &close(Outcome::Refunded)).unwrap_err().to_string();
+        assert!(message.contains("resolution_confirmed") && message.contains("override_reason"), "{message}");
+    }
+
+    #[test]
+    fn closing_as_resolved_after_a_satisfied_confirmation_is_accepted() {
+        for outcome in [Outcome::Resolved, Outcome::Refunded, Outcome::Replaced] {
+            assert_eq!(tightened(&confirmed_s1(), &close(outcome)), Ok(()));
+        }
+    }
+
+    #[test]
+    fn a_confirmation_before_the_last_reopen_does_not_count_for_the_close() {
+        let reopened = [confirmed_s1(), vec![reopen()]].concat();
+        assert!(matches!(tightened(&reopened, &close(Outcome::Resolved)), Err(V::CloseWithoutConfirmation { .. })));
+        let confirmed_again = [reopened, vec![offer("S2"), accept("S2"), deliver("S2"), confirm(true)]].concat();
+        assert_eq!(tightened(&confirmed_again, &close(Outcome::Resolved)), Ok(()));
+    }
+
+    #[test]
+    fn an_override_reason_closes_as_resolved_without_a_confirmation_but_a_blank_one_does_not() {
+        let overriding = close_overriding(Outcome::Resolved, "customer unreachable for 10 days");
+        assert_eq!(tightened(&delivered_s1(), &overriding), Ok(()));
+        assert!(matches!(
+            tightened(&delivered_s1(), &close_overriding(Outcome::Replaced, "  ")),
+            Err(V::CloseWithoutConfirmation { .. })
+        ));
+    }
+
+    #[test]
+    fn withdrawn_and_unfounded_closes_need_neither_confirmation_nor_override() {
+        for outcome in [Outcome::Withdrawn, Outcome::Unfounded] {
+            assert_eq!(tightened(&[received()], &close(outcome)), Ok(()));
+        }
+    }
+
+    #[test]
+    fn histories_stored_before_the_tightened_rules_still_fold_as_they_were_written() {
+        // A v1 store may hold a resolved close without confirmation: `evolve` applies it (no check_tightened).
+        let closed = complaint_of(given(&[delivered_s1(), vec![close(Outcome::Resolved)]].concat()));
+        assert_eq!(closed.status, ComplaintStatus::Closed);
+        assert_eq!(closed.outcome, Some(Outcome::Resolved));
+    }
+
+    #[test]
+    fn the_tightened_rules_leave_every_other_event_and_stream_alone() {
+        assert_eq!(check_tightened(&StreamState::Empty, &close(Outcome::Resolved)), Ok(()));
+        assert_eq!(tightened(&delivered_s1(), &progress()), Ok(()));
+        assert_eq!(check_tightened(&given(&[publish()]), &retire()), Ok(()));
+    }
+
+    // ---- v1.1: complaint_assigned -------------------------------------------------------------------------
+
+    #[test]
+    fn an_assignment_makes_the_assignee_the_owner_and_a_later_one_transfers() {
+        let complaint = accepted(&[received()], assign("agent-7", Some("north")));
+        assert_eq!((complaint.owner.as_deref(), complaint.team.as_deref()), (Some("agent-7"), Some("north")));
+        let transferred = accepted(&[received(), assign("agent-7", Some("north"))], assign("agent-9", None));
+        assert_eq!((transferred.owner.as_deref(), transferred.team.as_deref()), (Some("agent-9"), None));
+        assert_eq!(transferred.status, ComplaintStatus::Received, "an assignment is not a status");
+    }
+
+    #[test]
+    fn assigning_a_closed_complaint_is_refused() {
+        assert_eq!(
+            refused(&[received(), close(Outcome::Withdrawn)], assign("agent-7", None)),
+            V::ComplaintClosed { event_type: EventType::ComplaintAssigned }
+        );
+    }
+
+    // ---- v1.1: waiting_on_customer / customer_responded ---------------------------------------------------
+
+    #[test]
+    fn waiting_on_the_customer_sets_a_flag_beside_the_status_and_a_response_clears_it() {
+        let waiting = accepted(&[received(), offer("S1")], wait());
+        assert_eq!(waiting.waiting_since, Some(at(100)));
+        assert!(waiting.is_waiting());
+        assert_eq!(waiting.status, ComplaintStatus::SolutionProposed);
+        let answered = accepted(&[received(), offer("S1"), wait()], respond());
+        assert!(!answered.is_waiting());
+        assert_eq!(answered.status, ComplaintStatus::SolutionProposed);
+    }
+
+    #[test]
+    fn waiting_while_already_waiting_is_refused_saying_since_when() {
+        let violation = refused(&[received(), wait()], wait());
+        assert_eq!(violation, V::AlreadyWaiting { event_type: EventType::WaitingOnCustomer, since: at(1) });
+        assert!(violation.to_string().contains("record customer_responded"), "{violation}");
+    }
+
+    #[test]
+    fn waiting_on_a_closed_complaint_is_refused() {
+        assert_eq!(
+            refused(&[received(), close(Outcome::Withdrawn)], wait()),
+            V::ComplaintClosed { event_type: EventType::WaitingOnCustomer }
+        );
+    }
+
+    #[test]
+    fn a_response_while_not_waiting_is_refused() {
+        for history in [vec![received()], vec![received(), wait(), respond()]] {
+            assert_eq!(refused(&history, respond()), V::NotWaiting { event_type: EventType::CustomerResponded });
+        }
+    }
+
+    #[test]
+    fn closing_ends_the_wait() {
+        let closed = complaint_of(given(&[received(), wait(), close(Outcome::Withdrawn)]));
+        assert!(!closed.is_waiting());
+        assert_eq!(
+            refused(&[received(), wait(), close(Outcome::Withdrawn)], respond()),
+            V::NotWaiting { event_type: EventType::CustomerResponded }
+        );
+    }
+
+    // ---- v1.1: complaint_linked ---------------------------------------------------------------------------
+
+    #[test]
+    fn linking_to_a_problem_or_another_complaint_is_recorded_even_after_the_close() {
+        let complaint = accepted(&[received()], link("problem-P-1"));
+        assert_eq!(
+            complaint.links,
+            [Link { target: "problem-P-1".into(), relation: LinkRelation::SameProblem, at: at(100) }]
+        );
+        let closed = accepted(&[received(), close(Outcome::Withdrawn)], link("complaint-C-9"));
+        assert_eq!(closed.links.len(), 1);
+    }
+
+    #[test]
+    fn linking_a_complaint_to_itself_is_refused() {
+        assert_eq!(
+            refused(&[received()], link("complaint-C-1001")),
+            V::LinkToItself { event_type: EventType::ComplaintLinked, target: "complaint-C-1001".into() }
+        );
+    }
+
+    #[test]
+    fn linking_to_a_stream_that_is_no_complaint_or_problem_is_refused() {
+        for target in ["qa-A-1", "orders", "problem-", "complaint-a b"] {
+            assert_eq!(
+                refused(&[received()], link(target)),
+                V::LinkTargetNotLinkable { event_type: EventType::ComplaintLinked, target: target.into() }
+            );
+        }
+    }
+
+    // ---- v1.1: cross-stream rules (check_reference) -------------------------------------------------------
+
+    #[test]
+    fn the_referenced_stream_is_the_answers_or_the_link_targets() {
+        assert_eq!(referenced_stream(&answer_used("A-1")), Some(StreamName::new("qa-A-1").unwrap()));
+        assert_eq!(referenced_stream(&link("problem-P-1")), Some(StreamName::new("problem-P-1").unwrap()));
+        assert_eq!(referenced_stream(&answer_used("A 1")), None, "no stream can have that name");
+        assert_eq!(referenced_stream(&progress()), None);
+    }
+
+    #[test]
+    fn using_a_published_answer_is_accepted() {
+        assert_eq!(check_reference(&answer_used("A-1"), &given(&[publish(), revise_title("x")])), Ok(()));
+    }
+
+    #[test]
+    fn using_an_answer_never_published_is_refused() {
+        let violation = check_reference(&answer_used("A-1"), &StreamState::Empty).unwrap_err();
+        assert_eq!(violation, V::AnswerNotFound { event_type: EventType::StandardAnswerUsed, answer_id: "A-1".into() });
+        assert_eq!(violation.to_string(), "standard answer A-1 is not published; publish it on qa-A-1 before using it");
+    }
+
+    #[test]
+    fn using_a_retired_answer_is_refused() {
+        assert_eq!(
+            check_reference(&answer_used("A-1"), &given(&[publish(), retire()])),
+            Err(V::RetiredAnswerUsed { event_type: EventType::StandardAnswerUsed, answer_id: "A-1".into() })
+        );
+    }
+
+    #[test]
+    fn linking_to_an_existing_stream_is_accepted_and_to_a_missing_one_refused() {
+        assert_eq!(check_reference(&link("problem-P-1"), &given(&[identify()])), Ok(()));
+        assert_eq!(check_reference(&link("complaint-C-1001"), &given(&[received()])), Ok(()));
+        assert_eq!(
+            check_reference(&link("problem-P-2"), &StreamState::Empty),
+            Err(V::LinkTargetMissing { event_type: EventType::ComplaintLinked, target: "problem-P-2".into() })
+        );
+    }
+
+    #[test]
+    fn events_without_a_reference_pass_the_cross_stream_check() {
+        assert_eq!(check_reference(&progress(), &StreamState::Empty), Ok(()));
+    }
+
+    // ---- v1.1: problem streams ----------------------------------------------------------------------------
+
+    fn problem_of(state: StreamState) -> ProblemState {
+        state.problem().cloned().expect("a problem history folds to a problem")
+    }
+
+    #[test]
+    fn identifying_a_problem_on_an_empty_stream_creates_it() {
+        assert_eq!(check(&StreamState::Empty, &identify()), Ok(()));
+        let problem = problem_of(evolve(StreamState::Empty, &identify(), at(2)));
+        assert_eq!((problem.problem_id.as_str(), problem.status), ("P-1", ProblemStatus::Identified));
+        assert_eq!(problem.identified_at, at(2));
+    }
+
+    #[test]
+    fn identifying_a_problem_twice_is_refused() {
+        assert_eq!(
+            refused(&[identify()], identify()),
+            V::ProblemAlreadyIdentified { event_type: EventType::ProblemIdentified, problem_id: "P-1".into() }
+        );
+    }
+
+    #[test]
+    fn problem_events_before_identification_are_refused() {
+        for event in [act(None), resolve_problem(), reopen_problem()] {
+            assert_eq!(refused(&[], event.clone()), V::ProblemNotIdentified { event_type: event.event_type() });
+        }
+    }
+
+    #[test]
+    fn corrective_actions_are_recorded_while_the_problem_is_not_resolved() {
+        let state = given(&[identify(), act(None)]);
+        assert_eq!(check(&state, &act(Some(at(900)))), Ok(()));
+        let problem = problem_of(evolve(state, &act(Some(at(900))), at(5)));
+        assert_eq!(problem.corrective_actions.len(), 2);
+        assert_eq!(problem.corrective_actions[1].due_at, Some(at(900)));
+        assert_eq!(problem.status, ProblemStatus::ActionTaken);
+    }
+
+    #[test]
+    fn a_corrective_action_on_a_resolved_problem_is_refused() {
+        assert_eq!(
+            refused(&[identify(), act(None), resolve_problem()], act(None)),
+            V::ProblemAlreadyResolved { event_type: EventType::CorrectiveActionTaken, problem_id: "P-1".into() }
+        );
+    }
+
+    #[test]
+    fn resolving_after_a_corrective_action_is_accepted() {
+        let state = given(&[identify(), act(None)]);
+        assert_eq!(check(&state, &resolve_problem()), Ok(()));
+        let problem = problem_of(evolve(state, &resolve_problem(), at(9)));
+        assert_eq!((problem.status, problem.resolved_at), (ProblemStatus::Resolved, Some(at(9))));
+    }
+
+    #[test]
+    fn resolving_without_a_corrective_action_or_twice_is_refused() {
+        assert_eq!(
+            refused(&[identify()], resolve_problem()),
+            V::NoCorrectiveAction { event_type: EventType::ProblemResolved, problem_id: "P-1".into() }
+        );
+        assert_eq!(
+            refused(&[identify(), act(None), resolve_problem()], resolve_problem()),
+            V::ProblemAlreadyResolved { event_type: EventType::ProblemResolved, problem_id: "P-1".into() }
+        );
+    }
+
+    #[test]
+    fn reopening_a_resolved_problem_needs_a_new_corrective_action_before_it_resolves_again() {
+        let resolved = [identify(), act(None), resolve_problem()];
+        let state = given(&resolved);
+        assert_eq!(check(&state, &reopen_problem()), Ok(()));
+        let problem = problem_of(evolve(state, &reopen_problem(), at(20)));
+        assert_eq!((problem.status, problem.resolved_at, problem.reopen_count), (ProblemStatus::Identified, None, 1));
+        let reopened = [resolved.to_vec(), vec![reopen_problem()]].concat();
+        assert!(matches!(refused(&reopened, resolve_problem()), V::NoCorrectiveAction { .. }));
+    }
+
+    #[test]
+    fn reopening_a_problem_that_is_not_resolved_is_refused() {
+        for history in [vec![identify()], vec![identify(), act(None)]] {
+            assert_eq!(
+                refused(&history, reopen_problem()),
+                V::ProblemNotResolved { event_type: EventType::ProblemReopened, problem_id: "P-1".into() }
+            );
+        }
+    }
+
+    #[test]
+    fn problem_and_complaint_events_stay_on_their_own_kind_of_stream() {
+        for event in [identify(), act(None), resolve_problem(), reopen_problem()] {
+            assert_eq!(
+                refused(&[received()], event.clone()),
+                V::WrongStreamKind { event_type: event.event_type(), found: StreamKind::Complaint }
+            );
+        }
+        for event in [received(), assign("a", None), link("problem-P-2"), publish()] {
+            assert_eq!(
+                refused(&[identify()], event.clone()),
+                V::WrongStreamKind { event_type: event.event_type(), found: StreamKind::Problem }
+            );
+        }
+    }
+
+    #[test]
+    fn a_corrective_action_due_before_it_is_taken_is_refused_like_a_commitment() {
+        let due_before = EventTimes { occurred_at: at(50), recorded_at: at(100), clock_skew_max: SKEW };
+        assert_eq!(
+            check_times(&given(&[identify()]), &act(Some(at(40))), due_before),
+            Err(V::DueBeforeCommitment {
+                event_type: EventType::CorrectiveActionTaken,
+                due_at: at(40),
+                occurred_at: at(50)
+            })
+        );
+        assert_eq!(check_times(&given(&[identify()]), &act(Some(at(60))), due_before), Ok(()));
+        assert_eq!(check_times(&given(&[identify()]), &act(None), due_before), Ok(()));
     }
 
     // ---- properties over random histories -----------------------------------------------------------------
@@ -2034,6 +3039,14 @@ mod tests {
             1 => Just(publish()),
             1 => prop::sample::select(vec!["t1", "t2"]).prop_map(revise_title),
             1 => Just(retire()),
+            1 => prop::sample::select(vec!["agent-1", "agent-2"]).prop_map(|a| assign(a, Some("north"))),
+            2 => Just(wait()),
+            2 => Just(respond()),
+            1 => prop::sample::select(vec!["problem-P-1", "complaint-C-1001", "complaint-C-9"]).prop_map(link),
+            1 => Just(identify()),
+            2 => Just(act(None)),
+            2 => Just(resolve_problem()),
+            1 => Just(reopen_problem()),
         ]
     }
 
@@ -2052,6 +3065,7 @@ mod tests {
         prop_oneof![
             6 => events().prop_map(|rest| [vec![received()], rest].concat()),
             1 => events().prop_map(|rest| [vec![publish()], rest].concat()),
+            1 => events().prop_map(|rest| [vec![identify()], rest].concat()),
             1 => events(),
         ]
     }
@@ -2067,6 +3081,8 @@ mod tests {
         answers_used: usize,
         offers: usize,
         revisions: u32,
+        links: usize,
+        corrective_actions: usize,
     }
 
     impl Tally {
@@ -2080,6 +3096,8 @@ mod tests {
                 EventData::StandardAnswerUsed(_) => self.answers_used += 1,
                 EventData::SolutionOffered(_) => self.offers += 1,
                 EventData::StandardAnswerRevised(_) => self.revisions += 1,
+                EventData::ComplaintLinked(_) => self.links += 1,
+                EventData::CorrectiveActionTaken(_) => self.corrective_actions += 1,
                 _ => {}
             }
         }
@@ -2089,6 +3107,13 @@ mod tests {
         match state {
             StreamState::Empty => prop_assert_eq!(accepted, 0),
             StreamState::Answer(answer) => prop_assert_eq!(answer.revisions, tally.revisions),
+            StreamState::Problem(problem) => {
+                prop_assert_eq!(problem.corrective_actions.len(), tally.corrective_actions);
+                prop_assert_eq!(problem.resolved_at.is_some(), problem.status == ProblemStatus::Resolved);
+                if problem.status == ProblemStatus::Resolved {
+                    prop_assert!(!problem.corrective_actions.is_empty());
+                }
+            }
             StreamState::Complaint(c) => {
                 prop_assert_eq!(c.event_count, accepted as u64);
                 prop_assert_eq!(c.closed_at.is_some(), !c.is_open());
@@ -2112,6 +3137,10 @@ mod tests {
                 prop_assert_eq!(c.revisits.len(), tally.revisits);
                 prop_assert_eq!(c.standard_answers_used.len(), tally.answers_used);
                 prop_assert_eq!(c.solutions.len(), tally.offers);
+                prop_assert_eq!(c.links.len(), tally.links);
+                if !c.is_open() {
+                    prop_assert!(!c.is_waiting(), "a closed complaint waits on nobody");
+                }
             }
         }
         Ok(())
@@ -2177,6 +3206,7 @@ mod tests {
                                         | EventType::ApologyVisitMade
                                         | EventType::RevisitDone
                                         | EventType::ComplaintReopened
+                                        | EventType::ComplaintLinked
                                 );
                                 prop_assert!(
                                     c.is_open() || after_close,

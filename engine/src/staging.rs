@@ -230,9 +230,28 @@ pub fn decode_stored(position: Position, record: &[u8]) -> Result<RecordedEvent,
     Ok(event)
 }
 
+/// The streams the cross-stream rules of `events` read ([`lifecycle::referenced_stream`]), each once: the
+/// writer puts their heads, as its own view has them, in the `referenced` map of [`check_append`]. At most
+/// one per event, so the lookup is bounded by the append's size.
+pub fn referenced_streams(events: &[PreparedEvent]) -> Vec<StreamName> {
+    let mut streams: Vec<StreamName> = Vec::new();
+    for stream in events.iter().filter_map(|event| lifecycle::referenced_stream(&event.data)) {
+        if !streams.contains(&stream) {
+            streams.push(stream);
+        }
+    }
+    streams
+}
+
 /// Checks an append against its stream's head — the expected version, then each event's lifecycle
-/// rule and its instants in order ([`lifecycle::check`], [`lifecycle::check_times`]; an event without
-/// `occurred_at` happened at `now`, the append's `recorded_at`) — and returns the state after it.
+/// rules and its instants in order ([`lifecycle::check`], [`lifecycle::check_times`],
+/// [`lifecycle::check_tightened`], and [`lifecycle::check_reference`] against the head `referenced` holds
+/// for [`referenced_streams`]; an event without `occurred_at` happened at `now`, the append's
+/// `recorded_at`) — and returns the state after it.
+///
+/// `referenced` is the writer's own view, so it includes appends staged earlier in the same group: an answer
+/// published and used in one group is usable. A referenced stream missing from it counts as empty (the
+/// event is refused, never wrongly accepted).
 pub fn check_append(
     stream: &StreamName,
     expected: ExpectedVersion,
@@ -240,10 +259,12 @@ pub fn check_append(
     events: &[PreparedEvent],
     now: Timestamp,
     options: &StoreOptions,
+    referenced: &HashMap<StreamName, StreamHead>,
 ) -> Result<StreamState, StoreError> {
     if !expected.admits(head.last_version) {
         return Err(StoreError::WrongExpectedVersion { stream: stream.clone(), expected, current: head.last_version });
     }
+    let nothing = StreamState::Empty;
     let mut state = head.state.clone();
     for (index, event) in events.iter().enumerate() {
         let times = lifecycle::EventTimes {
@@ -251,8 +272,16 @@ pub fn check_append(
             recorded_at: now,
             clock_skew_max: options.clock_skew_max,
         };
+        let target = lifecycle::referenced_stream(&event.data);
+        debug_assert!(
+            target.as_ref().is_none_or(|t| referenced.contains_key(t)),
+            "the writer looked up every referenced stream"
+        );
+        let target_state = target.and_then(|t| referenced.get(&t)).map_or(&nothing, |head| &head.state);
         lifecycle::check(&state, &event.data)
             .and_then(|()| lifecycle::check_times(&state, &event.data, times))
+            .and_then(|()| lifecycle::check_tightened(&state, &event.data))
+            .and_then(|()| lifecycle::check_reference(&event.data, target_state))
             .map_err(|violation| StoreError::Lifecycle {
                 stream: stream.clone(),
                 index,

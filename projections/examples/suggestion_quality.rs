@@ -368,6 +368,7 @@ fn gaps_figures(answers: &[AnswerLine], cases: &[Case], count: usize) {
             let confirmed = EventData::ResolutionConfirmed(ResolutionConfirmed {
                 satisfied: !rng.next().is_multiple_of(4),
                 comment: None,
+                via: None,
             });
             events.push(complaint_event(position + 1, &id, confirmed));
             position += 2;

@@ -775,7 +775,7 @@ pub(crate) mod fixtures {
         }
 
         pub(crate) fn confirm(&mut self, complaint: &str, satisfied: bool) -> &mut Self {
-            let data = EventData::ResolutionConfirmed(ResolutionConfirmed { satisfied, comment: None });
+            let data = EventData::ResolutionConfirmed(ResolutionConfirmed { satisfied, comment: None, via: None });
             self.push(StreamName::complaint(complaint).expect("valid id"), data)
         }
 

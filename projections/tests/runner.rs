@@ -626,7 +626,7 @@ fn live_with_restarts_equals_rebuild(steps: &[(usize, usize, usize)], restarts: 
             let e =
                 ProposedEvent::from_json(json!({"event_type": t, "data": data}), &stream).unwrap().occurred_at(clock);
             let (version, state) = states.remove(&id).unwrap_or((None, StreamState::Empty));
-            if lifecycle::check(&state, &e.data).is_err() {
+            if lifecycle::check(&state, &e.data).and_then(|()| lifecycle::check_tightened(&state, &e.data)).is_err() {
                 states.insert(id, (version, state));
                 continue;
             }

@@ -6,7 +6,8 @@
 //!
 //! Binary-stability rules (bincode is not self-describing): never reorder or remove payload fields or enum
 //! variants; add enum variants only at the end; adding a field means a new schema version, a frozen copy
-//! of the old struct in [`crate::upcast`], and an upcaster.
+//! of the old struct in [`crate::upcast`], and an upcaster. New event types get codes in their stream
+//! kind's range: complaints 1.., standard answers 101.., problems 201...
 
 use crate::ids::StreamKind;
 use crate::time::Timestamp;
@@ -158,7 +159,8 @@ pub struct SolutionRejected {
     pub reason: String,
 }
 
-/// `commitment_made`: sets the resolution deadline to `due_at`.
+/// `commitment_made`: sets the promised date to `due_at` (schema version 2: adds the optional `solution_id`
+/// the promise is about).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommitmentMade {
@@ -166,6 +168,9 @@ pub struct CommitmentMade {
     pub what: String,
     /// When it falls due: after the event's `occurred_at`.
     pub due_at: Timestamp,
+    /// The offered solution the promise is about (schema version 2).
+    #[serde(default)]
+    pub solution_id: Option<String>,
 }
 
 /// `progress_updated`.
@@ -206,13 +211,17 @@ pub struct SolutionDelivered {
     pub note: String,
 }
 
-/// `resolution_confirmed`: `satisfied: false` sends the complaint back to in-progress.
+/// `resolution_confirmed`: `satisfied: false` sends the complaint back to in-progress (schema version 2: adds
+/// the optional `via`, how the customer confirmed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResolutionConfirmed {
     pub satisfied: bool,
     #[serde(default)]
     pub comment: Option<String>,
+    /// How the customer's confirmation reached the desk (schema version 2).
+    #[serde(default)]
+    pub via: Option<ContactVia>,
 }
 
 /// `revisit_done`.
@@ -248,11 +257,114 @@ pub struct ComplaintReopened {
     pub reason: String,
 }
 
-/// `complaint_closed`.
+/// `complaint_closed` (schema version 2: adds the optional `override_reason`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ComplaintClosed {
     pub outcome: Outcome,
+    /// Why a resolved, refunded or replaced complaint is closed without the customer's satisfied
+    /// confirmation (schema version 2); given, it is not blank.
+    #[serde(default)]
+    pub override_reason: Option<String>,
+}
+
+/// `complaint_assigned` (v1.1): the latest assignment names the complaint's owner; a new one is a transfer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ComplaintAssigned {
+    /// The agent's id.
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
+    pub assignee: String,
+    #[serde(default)]
+    pub team: Option<String>,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// `waiting_on_customer` (v1.1): every running service-level clock pauses until `customer_responded`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WaitingOnCustomer {
+    /// e.g. the question asked.
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
+    pub reason: String,
+}
+
+/// `customer_responded` (v1.1): the clocks run again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerResponded {
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// How a linked complaint relates to its link's target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkRelation {
+    DuplicateOf,
+    SameProblem,
+    FollowUpOf,
+}
+
+/// The prefixes a `complaint_linked` target may have: another complaint or a problem.
+pub const LINK_TARGET_PREFIXES: [&str; 2] = ["complaint-", "problem-"];
+
+/// `complaint_linked` (v1.1): this complaint relates to another complaint or to a problem.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ComplaintLinked {
+    /// A `complaint-` or `problem-` stream name, not this complaint's own; the stream must exist.
+    #[schemars(length(min = 1, max = 200), regex(pattern = r"^(complaint|problem)-[A-Za-z0-9_.:-]+$"))]
+    pub target: String,
+    pub relation: LinkRelation,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// `problem_identified` (v1.1): the first event of a `problem-` stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProblemIdentified {
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
+    pub problem_id: String,
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
+    pub title: String,
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
+    pub category: String,
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
+    pub root_cause: String,
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
+    pub responsible_department: String,
+}
+
+/// `corrective_action_taken` (v1.1): what was done to remove a problem's cause.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CorrectiveActionTaken {
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
+    pub action: String,
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
+    pub owner: String,
+    /// When the action should be complete, if a date was set.
+    #[serde(default)]
+    pub due_at: Option<Timestamp>,
+}
+
+/// `problem_resolved` (v1.1): the cause is gone, and how that was checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProblemResolved {
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
+    pub verification: String,
+}
+
+/// `problem_reopened` (v1.1): the cause came back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProblemReopened {
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
+    pub reason: String,
 }
 
 /// `standard_answer_published`: the first event of a `qa-` stream.
@@ -403,19 +515,27 @@ catalogue! {
     SolutionOffered(SolutionOffered) = "solution_offered", code 5, version 1, stream Complaint;
     SolutionAccepted(SolutionAccepted) = "solution_accepted", code 6, version 1, stream Complaint;
     SolutionRejected(SolutionRejected) = "solution_rejected", code 7, version 1, stream Complaint;
-    CommitmentMade(CommitmentMade) = "commitment_made", code 8, version 1, stream Complaint;
+    CommitmentMade(CommitmentMade) = "commitment_made", code 8, version 2, stream Complaint;
     ProgressUpdated(ProgressUpdated) = "progress_updated", code 9, version 1, stream Complaint;
     Escalated(Escalated) = "escalated", code 10, version 1, stream Complaint;
     StandardAnswerUsed(StandardAnswerUsed) = "standard_answer_used", code 11, version 1, stream Complaint;
     SolutionDelivered(SolutionDelivered) = "solution_delivered", code 12, version 1, stream Complaint;
-    ResolutionConfirmed(ResolutionConfirmed) = "resolution_confirmed", code 13, version 1, stream Complaint;
+    ResolutionConfirmed(ResolutionConfirmed) = "resolution_confirmed", code 13, version 2, stream Complaint;
     RevisitDone(RevisitDone) = "revisit_done", code 14, version 1, stream Complaint;
     ApologyVisitMade(ApologyVisitMade) = "apology_visit_made", code 15, version 1, stream Complaint;
     ComplaintReopened(ComplaintReopened) = "complaint_reopened", code 16, version 1, stream Complaint;
-    ComplaintClosed(ComplaintClosed) = "complaint_closed", code 17, version 1, stream Complaint;
+    ComplaintClosed(ComplaintClosed) = "complaint_closed", code 17, version 2, stream Complaint;
+    ComplaintAssigned(ComplaintAssigned) = "complaint_assigned", code 18, version 1, stream Complaint;
+    WaitingOnCustomer(WaitingOnCustomer) = "waiting_on_customer", code 19, version 1, stream Complaint;
+    CustomerResponded(CustomerResponded) = "customer_responded", code 20, version 1, stream Complaint;
+    ComplaintLinked(ComplaintLinked) = "complaint_linked", code 21, version 1, stream Complaint;
     StandardAnswerPublished(StandardAnswerPublished) = "standard_answer_published", code 101, version 1, stream StandardAnswer;
     StandardAnswerRevised(StandardAnswerRevised) = "standard_answer_revised", code 102, version 1, stream StandardAnswer;
     StandardAnswerRetired(StandardAnswerRetired) = "standard_answer_retired", code 103, version 1, stream StandardAnswer;
+    ProblemIdentified(ProblemIdentified) = "problem_identified", code 201, version 1, stream Problem;
+    CorrectiveActionTaken(CorrectiveActionTaken) = "corrective_action_taken", code 202, version 1, stream Problem;
+    ProblemResolved(ProblemResolved) = "problem_resolved", code 203, version 1, stream Problem;
+    ProblemReopened(ProblemReopened) = "problem_reopened", code 204, version 1, stream Problem;
 }
 
 impl std::fmt::Display for EventType {

@@ -231,7 +231,7 @@ mod tests {
 
     #[test]
     fn unknown_format_bytes_and_trailing_garbage_are_refused() {
-        let data = EventData::ComplaintClosed(ComplaintClosed { outcome: Outcome::Resolved });
+        let data = EventData::ComplaintClosed(ComplaintClosed { outcome: Outcome::Resolved, override_reason: None });
         let mut bytes = Vec::new();
         encode_record(&header(EventType::ComplaintClosed, 1), &encode_payload(&data), &mut bytes).unwrap();
         let mut other = bytes.clone();

@@ -1,7 +1,7 @@
 //! The envelope: what a publisher proposes ([`ProposedEvent`]) and what a read returns ([`RecordedEvent`]).
 
 use crate::canonical::{put_str, write_canonical_json, CANONICAL_TAG};
-use crate::catalogue::{EventData, EventType};
+use crate::catalogue::{EventData, EventType, LINK_TARGET_PREFIXES};
 use crate::codec::RecordHeader;
 use crate::ids::{EventId, Position, StreamKind, StreamName};
 use crate::time::Timestamp;
@@ -253,6 +253,9 @@ pub fn validate_values(data: &EventData) -> Result<(), InvalidEvent> {
             Ok(())
         }
     }
+    fn optional_text(field: &str, value: &Option<String>) -> Result<(), InvalidEvent> {
+        value.as_deref().map_or(Ok(()), |value| text(field, value))
+    }
     fn keywords(list: &[String]) -> Result<(), InvalidEvent> {
         match list.iter().position(|k| k.trim().is_empty()) {
             Some(i) => Err(InvalidEvent::field(format!("data.keywords[{i}]"), "must not be empty")),
@@ -281,7 +284,10 @@ pub fn validate_values(data: &EventData) -> Result<(), InvalidEvent> {
             text("solution_id", &d.solution_id)?;
             text("reason", &d.reason)
         }
-        EventData::CommitmentMade(d) => text("what", &d.what),
+        EventData::CommitmentMade(d) => {
+            text("what", &d.what)?;
+            optional_text("solution_id", &d.solution_id)
+        }
         EventData::ProgressUpdated(d) => text("note", &d.note),
         EventData::Escalated(d) => {
             text("to", &d.to)?;
@@ -302,7 +308,14 @@ pub fn validate_values(data: &EventData) -> Result<(), InvalidEvent> {
         }
         EventData::ApologyVisitMade(d) => text("visitor", &d.visitor),
         EventData::ComplaintReopened(d) => text("reason", &d.reason),
-        EventData::ComplaintClosed(_) => Ok(()),
+        EventData::ComplaintClosed(d) => optional_text("override_reason", &d.override_reason),
+        EventData::ComplaintAssigned(d) => {
+            text("assignee", &d.assignee)?;
+            optional_text("team", &d.team)
+        }
+        EventData::WaitingOnCustomer(d) => text("reason", &d.reason),
+        EventData::CustomerResponded(_) => Ok(()),
+        EventData::ComplaintLinked(d) => link_target(&d.target),
         EventData::StandardAnswerPublished(d) => {
             text("answer_id", &d.answer_id)?;
             text("category", &d.category)?;
@@ -322,6 +335,33 @@ pub fn validate_values(data: &EventData) -> Result<(), InvalidEvent> {
             d.keywords.as_deref().map_or(Ok(()), keywords)
         }
         EventData::StandardAnswerRetired(d) => text("reason", &d.reason),
+        EventData::ProblemIdentified(d) => {
+            text("problem_id", &d.problem_id)?;
+            text("title", &d.title)?;
+            text("category", &d.category)?;
+            text("root_cause", &d.root_cause)?;
+            text("responsible_department", &d.responsible_department)
+        }
+        EventData::CorrectiveActionTaken(d) => {
+            text("action", &d.action)?;
+            text("owner", &d.owner)
+        }
+        EventData::ProblemResolved(d) => text("verification", &d.verification),
+        EventData::ProblemReopened(d) => text("reason", &d.reason),
+    }
+}
+
+/// A `complaint_linked` target: a valid stream name with a prefix of [`LINK_TARGET_PREFIXES`] and an id after it.
+fn link_target(target: &str) -> Result<(), InvalidEvent> {
+    let name = StreamName::new(target).map_err(|e| InvalidEvent::field("data.target", e.to_string()))?;
+    let (kind, id) = name.kind();
+    if matches!(kind, StreamKind::Complaint | StreamKind::Problem) && !id.is_empty() {
+        Ok(())
+    } else {
+        Err(InvalidEvent::field(
+            "data.target",
+            format!("{target:?} names no complaint or problem stream; it starts with one of {LINK_TARGET_PREFIXES:?}"),
+        ))
     }
 }
 
@@ -336,6 +376,7 @@ pub fn validate_for_stream(data: &EventData, stream: &StreamName) -> Result<(), 
     let carried = match data {
         EventData::ComplaintReceived(d) => Some(("data.complaint_id", &d.complaint_id)),
         EventData::StandardAnswerPublished(d) => Some(("data.answer_id", &d.answer_id)),
+        EventData::ProblemIdentified(d) => Some(("data.problem_id", &d.problem_id)),
         _ => None,
     };
     match carried {
@@ -549,6 +590,50 @@ mod tests {
         assert_eq!(
             ProposedEvent::from_json(v, &stream("complaint-c1")).unwrap_err(),
             InvalidEvent::UnknownEventType { event_type: "complaint_teleported".into() }
+        );
+    }
+
+    #[test]
+    fn the_v1_1_types_parse_and_name_their_bad_fields() {
+        let on = |stream_name: &str, event_type: &str, data: Value| {
+            ProposedEvent::from_json(json!({"event_type": event_type, "data": data}), &stream(stream_name))
+        };
+        let c1 = "complaint-c1";
+        assert!(on(c1, "complaint_assigned", json!({"assignee": "agent-7", "team": "north"})).is_ok());
+        assert_eq!(field_of(on(c1, "complaint_assigned", json!({"assignee": " "})).unwrap_err()), "data.assignee");
+        assert_eq!(
+            field_of(on(c1, "complaint_assigned", json!({"assignee": "a", "team": ""})).unwrap_err()),
+            "data.team"
+        );
+        assert!(on(c1, "waiting_on_customer", json!({"reason": "which order number?"})).is_ok());
+        assert!(on(c1, "customer_responded", json!({})).is_ok());
+        assert!(on(c1, "complaint_linked", json!({"target": "problem-P1", "relation": "same_problem"})).is_ok());
+        assert!(on(c1, "complaint_linked", json!({"target": "complaint-c0", "relation": "duplicate_of"})).is_ok());
+        for target in ["qa-1", "complaint-", "problem-a b", "orders"] {
+            let err = on(c1, "complaint_linked", json!({"target": target, "relation": "follow_up_of"})).unwrap_err();
+            assert_eq!(field_of(err), "data.target", "{target}");
+        }
+        let err = on(c1, "complaint_linked", json!({"target": "problem-P1", "relation": "cousin_of"})).unwrap_err();
+        assert_eq!(field_of(err), "data.relation");
+        let err = on(c1, "complaint_closed", json!({"outcome": "resolved", "override_reason": " "})).unwrap_err();
+        assert_eq!(field_of(err), "data.override_reason");
+        let err = on(c1, "commitment_made", json!({"what": "x", "due_at": "2026-01-01T00:00:00Z", "solution_id": ""}));
+        assert_eq!(field_of(err.unwrap_err()), "data.solution_id");
+        let identified = json!({"problem_id": "P1", "title": "t", "category": "delivery", "root_cause": "r",
+                                "responsible_department": "logistics"});
+        assert!(on("problem-P1", "problem_identified", identified.clone()).is_ok());
+        assert!(matches!(
+            on("problem-P2", "problem_identified", identified.clone()).unwrap_err(),
+            InvalidEvent::NotThisStream { field, .. } if field == "data.problem_id"
+        ));
+        assert!(matches!(on(c1, "problem_identified", identified).unwrap_err(), InvalidEvent::WrongStream { .. }));
+        assert_eq!(
+            field_of(on("problem-P1", "corrective_action_taken", json!({"action": "a", "owner": ""})).unwrap_err()),
+            "data.owner"
+        );
+        assert_eq!(
+            field_of(on("problem-P1", "problem_resolved", json!({"verification": ""})).unwrap_err()),
+            "data.verification"
         );
     }
 

@@ -37,6 +37,8 @@ pub enum StreamKind {
     Complaint,
     /// `qa-<answer_id>`: one standard answer.
     StandardAnswer,
+    /// `problem-<problem_id>` (v1.1): one root cause several complaints share, and what was done about it.
+    Problem,
     /// Any other name: only event types registered for it are accepted (none are, today).
     Other,
 }
@@ -72,6 +74,11 @@ impl StreamName {
         Self::new(format!("qa-{answer_id}"))
     }
 
+    /// The stream of problem `problem_id` (v1.1).
+    pub fn problem(problem_id: &str) -> Result<Self, StreamNameError> {
+        Self::new(format!("problem-{problem_id}"))
+    }
+
     /// The name as text.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -83,6 +90,8 @@ impl StreamName {
             (StreamKind::Complaint, id)
         } else if let Some(id) = self.0.strip_prefix("qa-") {
             (StreamKind::StandardAnswer, id)
+        } else if let Some(id) = self.0.strip_prefix("problem-") {
+            (StreamKind::Problem, id)
         } else {
             (StreamKind::Other, &self.0)
         }
@@ -169,6 +178,7 @@ mod tests {
     fn kind_comes_from_the_prefix() {
         assert_eq!(StreamName::new("complaint-42").unwrap().kind(), (StreamKind::Complaint, "42"));
         assert_eq!(StreamName::new("qa-7").unwrap().kind(), (StreamKind::StandardAnswer, "7"));
+        assert_eq!(StreamName::new("problem-P1").unwrap().kind(), (StreamKind::Problem, "P1"));
         assert_eq!(StreamName::new("orders").unwrap().kind(), (StreamKind::Other, "orders"));
     }
 }

@@ -40,5 +40,5 @@ pub use envelope::{
 pub use ids::{EventId, Position, StreamKind, StreamName, StreamNameError, STREAM_NAME_BYTES_MAX};
 pub use jsonschema::{all_schema_files, event_schema};
 pub use time::{Timestamp, TimestampError, TIMESTAMP_PATTERN};
-pub use upcast::CauseAnalyzedV1;
+pub use upcast::{CauseAnalyzedV1, CommitmentMadeV1, ComplaintClosedV1, ResolutionConfirmedV1};
 pub use written::{ExportLineError, WrittenEvent};

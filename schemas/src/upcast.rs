@@ -5,8 +5,9 @@
 //! version's, and reads chain those functions up to the current version. Exports keep the as-written
 //! form (the audit hash covers it), so the frozen struct also re-encodes an imported old event.
 
-use crate::catalogue::{EventData, EventType};
+use crate::catalogue::{EventData, EventType, Outcome};
 use crate::codec::{decode_exact, encode_into, CodecError};
+use crate::time::Timestamp;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use serde_json::Value;
 
@@ -50,13 +51,82 @@ fn cause_analyzed_v1_to_v2(mut value: Value) -> Value {
     value
 }
 
-pub(crate) static OLD_VERSIONS: &[OldVersion] = &[OldVersion {
-    event_type: EventType::CauseAnalyzed,
-    schema_version: 1,
-    to_json: to_json::<CauseAnalyzedV1>,
-    from_json: from_json::<CauseAnalyzedV1>,
-    to_next: cause_analyzed_v1_to_v2,
-}];
+/// `commitment_made` as written with schema version 1, before `solution_id` was added in version 2 (v1.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommitmentMadeV1 {
+    pub what: String,
+    pub due_at: Timestamp,
+}
+
+/// `resolution_confirmed` as written with schema version 1, before `via` was added in version 2 (v1.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolutionConfirmedV1 {
+    pub satisfied: bool,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+/// `complaint_closed` as written with schema version 1, before `override_reason` was added in version 2 (v1.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComplaintClosedV1 {
+    pub outcome: Outcome,
+}
+
+/// The next version's JSON: the same fields, and `field` absent (`null`), as every optional field added so far.
+fn with_null(field: &'static str) -> impl Fn(Value) -> Value {
+    move |mut value| {
+        if let Value::Object(map) = &mut value {
+            map.insert(field.into(), Value::Null);
+        }
+        value
+    }
+}
+
+fn commitment_made_v1_to_v2(value: Value) -> Value {
+    with_null("solution_id")(value)
+}
+
+fn resolution_confirmed_v1_to_v2(value: Value) -> Value {
+    with_null("via")(value)
+}
+
+fn complaint_closed_v1_to_v2(value: Value) -> Value {
+    with_null("override_reason")(value)
+}
+
+pub(crate) static OLD_VERSIONS: &[OldVersion] = &[
+    OldVersion {
+        event_type: EventType::CauseAnalyzed,
+        schema_version: 1,
+        to_json: to_json::<CauseAnalyzedV1>,
+        from_json: from_json::<CauseAnalyzedV1>,
+        to_next: cause_analyzed_v1_to_v2,
+    },
+    OldVersion {
+        event_type: EventType::CommitmentMade,
+        schema_version: 1,
+        to_json: to_json::<CommitmentMadeV1>,
+        from_json: from_json::<CommitmentMadeV1>,
+        to_next: commitment_made_v1_to_v2,
+    },
+    OldVersion {
+        event_type: EventType::ResolutionConfirmed,
+        schema_version: 1,
+        to_json: to_json::<ResolutionConfirmedV1>,
+        from_json: from_json::<ResolutionConfirmedV1>,
+        to_next: resolution_confirmed_v1_to_v2,
+    },
+    OldVersion {
+        event_type: EventType::ComplaintClosed,
+        schema_version: 1,
+        to_json: to_json::<ComplaintClosedV1>,
+        from_json: from_json::<ComplaintClosedV1>,
+        to_next: complaint_closed_v1_to_v2,
+    },
+];
 
 pub(crate) fn old_version(event_type: EventType, schema_version: u16) -> Result<&'static OldVersion, CodecError> {
     OLD_VERSIONS
@@ -143,5 +213,56 @@ mod tests {
         for old in OLD_VERSIONS {
             assert!(old.schema_version < old.event_type.schema_version());
         }
+    }
+
+    #[test]
+    fn every_version_below_the_current_one_has_its_frozen_struct() {
+        for event_type in EventType::ALL {
+            for version in 1..event_type.schema_version() {
+                assert!(old_version(*event_type, version).is_ok(), "{event_type} v{version} has no upcaster");
+            }
+        }
+    }
+
+    fn decoded(event_type: EventType, payload: &[u8]) -> EventData {
+        let mut record = Vec::new();
+        encode_record(&header(event_type, 1), payload, &mut record).unwrap();
+        let event = decode_record(&record).unwrap();
+        assert_eq!(event.schema_version, 1);
+        event.data
+    }
+
+    #[test]
+    fn v1_payloads_of_the_types_that_gained_optional_fields_in_v1_1_read_with_those_fields_absent() {
+        use crate::catalogue::{CommitmentMade, ComplaintClosed, ResolutionConfirmed};
+        let due_at = Timestamp::parse("2026-03-01T09:00:00Z").unwrap();
+        let mut commitment = Vec::new();
+        encode_into(&mut commitment, &CommitmentMadeV1 { what: "new screen".into(), due_at }).unwrap();
+        assert!(EventData::decode_current(EventType::CommitmentMade, &commitment).is_err(), "the layout changed");
+        assert_eq!(
+            decoded(EventType::CommitmentMade, &commitment),
+            EventData::CommitmentMade(CommitmentMade { what: "new screen".into(), due_at, solution_id: None })
+        );
+
+        let mut confirmation = Vec::new();
+        let v1 = ResolutionConfirmedV1 { satisfied: true, comment: Some("谢谢".into()) };
+        encode_into(&mut confirmation, &v1).unwrap();
+        assert!(EventData::decode_current(EventType::ResolutionConfirmed, &confirmation).is_err());
+        assert_eq!(
+            decoded(EventType::ResolutionConfirmed, &confirmation),
+            EventData::ResolutionConfirmed(ResolutionConfirmed {
+                satisfied: true,
+                comment: Some("谢谢".into()),
+                via: None
+            })
+        );
+
+        let mut close = Vec::new();
+        encode_into(&mut close, &ComplaintClosedV1 { outcome: Outcome::Refunded }).unwrap();
+        assert!(EventData::decode_current(EventType::ComplaintClosed, &close).is_err());
+        assert_eq!(
+            decoded(EventType::ComplaintClosed, &close),
+            EventData::ComplaintClosed(ComplaintClosed { outcome: Outcome::Refunded, override_reason: None })
+        );
     }
 }

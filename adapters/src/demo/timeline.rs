@@ -70,10 +70,11 @@ impl<'c, 'a> History<'c, 'a> {
     fn push(&mut self, at: Timestamp, data: EventData, actor: &str, source: &'static str) {
         let at = if self.events.is_empty() || at > self.now { at } else { self.now.plus_seconds(1) };
         debug_assert!(
-            lifecycle::check(&self.state, &data).is_ok(),
-            "generated {} breaks the lifecycle: {:?}",
+            lifecycle::check(&self.state, &data).and_then(|()| lifecycle::check_tightened(&self.state, &data)).is_ok(),
+            "generated {} breaks the lifecycle: {:?} {:?}",
             data.event_type(),
-            lifecycle::check(&self.state, &data)
+            lifecycle::check(&self.state, &data),
+            lifecycle::check_tightened(&self.state, &data)
         );
         self.state = lifecycle::evolve(std::mem::take(&mut self.state), &data, at);
         self.now = at;
@@ -119,7 +120,13 @@ impl<'c, 'a> History<'c, 'a> {
     }
 
     fn close(&mut self, at: Timestamp, outcome: Outcome) {
-        self.by_owner(at, EventData::ComplaintClosed(ComplaintClosed { outcome }));
+        self.close_with(at, outcome, None);
+    }
+
+    /// A close; `override_reason` says why a remedy carried out is closed without the customer's
+    /// confirmation (v1.1: the store refuses such a close without one).
+    fn close_with(&mut self, at: Timestamp, outcome: Outcome, override_reason: Option<String>) {
+        self.by_owner(at, EventData::ComplaintClosed(ComplaintClosed { outcome, override_reason }));
     }
 
     /// A senior manager's apology visit (道歉小组).
@@ -476,7 +483,12 @@ fn work_until_closed(h: &mut History<'_, '_>, rng: &mut Rng, waiting: i64, first
             // No answer from the customer: closed after a week of trying.
             let wait = rng.range(7 * DAY, 10 * DAY);
             let at = h.office(rng, at.plus_seconds(wait));
-            h.close(at, outcome_of(remedy));
+            let reason = if h.english() {
+                "the customer did not answer for a week after the remedy was carried out"
+            } else {
+                "补救完成后客户一周未回复确认"
+            };
+            h.close_with(at, outcome_of(remedy), Some(reason.to_owned()));
             return None;
         }
         let satisfied = round >= 3 || rng.chance(if round == 1 { 0.88 } else { 0.95 });
@@ -485,7 +497,7 @@ fn work_until_closed(h: &mut History<'_, '_>, rng: &mut Rng, waiting: i64, first
         } else {
             Some(h.say(rng, &UNSATISFIED_COMMENTS).to_owned())
         };
-        h.by_owner(at, EventData::ResolutionConfirmed(ResolutionConfirmed { satisfied, comment }));
+        h.by_owner(at, EventData::ResolutionConfirmed(ResolutionConfirmed { satisfied, comment, via: None }));
         if satisfied {
             break remedy;
         }
@@ -583,7 +595,7 @@ fn carry_out(h: &mut History<'_, '_>, rng: &mut Rng, remedy: Remedy, waiting: i6
     let solution = half_offer(h, remedy);
     let what = fill(h.say(rng, &COMMITMENTS), &[("date", &date_text(due, english)), ("solution", &solution)]);
     let at = h.after(rng.range(MINUTE, 20 * MINUTE));
-    h.by_owner(at, EventData::CommitmentMade(CommitmentMade { what, due_at: due }));
+    h.by_owner(at, EventData::CommitmentMade(CommitmentMade { what, due_at: due, solution_id: None }));
 
     let kept = foreseen && rng.chance(if h.case.key_customer { 0.9 } else { 0.84 });
     let deliver_at = if kept {
@@ -623,7 +635,7 @@ fn carry_out(h: &mut History<'_, '_>, rng: &mut Rng, remedy: Remedy, waiting: i6
             let what =
                 fill(h.say(rng, &COMMITMENTS), &[("date", &date_text(due_again, english)), ("solution", &solution)]);
             let at = h.after(rng.range(MINUTE, 30 * MINUTE));
-            h.by_owner(at, EventData::CommitmentMade(CommitmentMade { what, due_at: due_again }));
+            h.by_owner(at, EventData::CommitmentMade(CommitmentMade { what, due_at: due_again, solution_id: None }));
         }
         if rng.chance(if h.case.key_customer { 0.25 } else { 0.1 }) {
             let at = h.after(rng.range(30 * MINUTE, 6 * HOUR));

@@ -242,6 +242,8 @@ impl Writer {
             match command {
                 Command::Append { stream, events, .. } => {
                     names.insert(stream.clone());
+                    // The streams the cross-stream rules read are read under the same lock.
+                    names.extend(staging::referenced_streams(events));
                     ids.extend(events.iter().map(|e| e.event_id.0.to_string()));
                 }
                 Command::Import { events, .. } => {
@@ -389,7 +391,8 @@ impl Writer {
         }
         let head = view.heads.get(stream).expect("every stream of the group is loaded");
         let now = view.now;
-        let state = staging::check_append(stream, expected, head, &events, now, &self.options)?;
+        // `view.heads` holds the referenced streams too (loaded with the group, advanced by its appends).
+        let state = staging::check_append(stream, expected, head, &events, now, &self.options, &view.heads)?;
         // Everything is checked: from here on the append only stages.
         let (result, built, _) = staging::build_append(
             stream,

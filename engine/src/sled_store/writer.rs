@@ -634,7 +634,13 @@ impl Writer {
             return Ok(outcome);
         }
         let head = self.stream_head(stream)?;
-        let state = staging::check_append(stream, expected, &head, &events, now, &self.shared.options)?;
+        // The cross-stream rules read the writer's own view: the cache holds this group's staged appends.
+        let mut referenced = HashMap::new();
+        for name in staging::referenced_streams(&events) {
+            let target = self.stream_head(&name)?;
+            referenced.insert(name, target);
+        }
+        let state = staging::check_append(stream, expected, &head, &events, now, &self.shared.options, &referenced)?;
         // Everything is checked: from here on the append only writes.
         let (result, built, _) = staging::build_append(
             stream,

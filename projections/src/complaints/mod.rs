@@ -94,7 +94,9 @@ impl Fold for ComplaintsFold {
     }
 
     fn version(&self) -> u32 {
-        2
+        // 3: the stored `StreamState` gained the v1.1 complaint fields and the problem kind (bincode
+        // snapshots of the older layout do not read as the new one), so the fold rebuilds from the log.
+        3
     }
 
     fn event_types(&self) -> Option<Vec<EventType>> {

@@ -70,7 +70,10 @@ impl Given {
     /// Writes a checkpoint and lets memory go, as the runner does.
     async fn checkpoint(&mut self) {
         let changes = self.fold.take_changes(&mut self.state).unwrap();
-        self.store.commit(changes, Checkpoint { version: 2, next_position: self.next }).await.unwrap();
+        self.store
+            .commit(changes, Checkpoint { version: self.fold.version(), next_position: self.next })
+            .await
+            .unwrap();
         self.fold.committed(&mut self.state);
     }
 
@@ -371,7 +374,7 @@ async fn a_checkpoint_writes_only_what_changed_and_a_reopened_fold_answers_the_s
     }
     let changes = g.fold.take_changes(&mut g.state).unwrap();
     assert_eq!(changes.len(), 20, "a full state and a summary per new complaint");
-    g.store.commit(changes, Checkpoint { version: 2, next_position: g.next }).await.unwrap();
+    g.store.commit(changes, Checkpoint { version: g.fold.version(), next_position: g.next }).await.unwrap();
     g.fold.committed(&mut g.state);
     assert!(g.state.resident_records() <= 2, "unchanged full states leave memory: {}", g.state.resident_records());
     g.apply("k3", "complaint_acknowledged", json!({"via": "sms", "message": "m"}), "2026-01-01T01:00:00Z")
@@ -381,7 +384,7 @@ async fn a_checkpoint_writes_only_what_changed_and_a_reopened_fold_answers_the_s
     let keys: Vec<Vec<u8>> = changes.iter().map(|(k, _)| k.clone()).collect();
     assert_eq!(keys.len(), 2, "one event: its complaint's state and summary only");
     assert!(keys.contains(&b"ck3".to_vec()) && keys.contains(&b"sk3".to_vec()));
-    g.store.commit(changes, Checkpoint { version: 2, next_position: g.next }).await.unwrap();
+    g.store.commit(changes, Checkpoint { version: g.fold.version(), next_position: g.next }).await.unwrap();
     g.fold.committed(&mut g.state);
 
     let q = at("2026-01-02T00:00:00Z");
