@@ -823,3 +823,52 @@ async fn projections_answer_over_http_with_history_rebuild_and_replay() {
         "the rebuilt state gives the same answer"
     );
 }
+
+/// The desk over HTTP (v1.1): an assigned complaint waiting on the customer shows its owner and stands
+/// still; the needs-attention view lists a complaint that mentions a regulator, saying why; filters and
+/// bad parameters answer as documented.
+#[tokio::test]
+async fn the_desk_sees_owners_waiting_and_what_needs_attention() {
+    let s = start().await;
+    let mut watched = received_json("d1");
+    watched["data"]["description"] = json!("已经投诉到12315了，请尽快处理");
+    let assigned = json!({"event_type": "complaint_assigned", "data": {"assignee": "agent-li", "team": "billing"}});
+    let waiting = json!({"event_type": "waiting_on_customer", "data": {"reason": "which invoice?"}});
+    let (status, answer) = s
+        .call(
+            Method::POST,
+            "/streams/complaint-d1/events",
+            Some(PUBLISHER),
+            Some(body(json!("no_stream"), vec![watched, assigned, waiting])),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let min = answer["last_position"].as_u64().unwrap();
+
+    let (status, open) = s
+        .call(
+            Method::GET,
+            &format!("/projections/open-complaints?owner=agent-li&min_position={min}"),
+            Some(AUDITOR),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{open}");
+    let row = &open["complaints"][0];
+    assert_eq!((row["owner"].clone(), row["team"].clone()), (json!("agent-li"), json!("billing")), "{open}");
+    assert_eq!((row["waiting_on_customer"].clone(), row["overdue"].clone()), (json!(true), json!(false)));
+    let (_, none) = s.call(Method::GET, "/projections/open-complaints?waiting=false", Some(AUDITOR), None).await;
+    assert_eq!(none["count"], 0, "{none}");
+
+    let (status, attention) = s.call(Method::GET, "/projections/needs-attention", Some(AUDITOR), None).await;
+    assert_eq!(status, StatusCode::OK, "{attention}");
+    assert_eq!(attention["complaints"][0]["complaint_id"], "d1", "{attention}");
+    assert_eq!(attention["complaints"][0]["reasons"], json!(["watch_word"]));
+    assert_eq!(attention["complaints"][0]["watch_word"], "12315");
+    let (status, bad) = s.call(Method::GET, "/projections/needs-attention?reason=bored", Some(AUDITOR), None).await;
+    assert_eq!((status, bad["error"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_request")), "{bad}");
+    let (status, _) = s.call(Method::GET, "/projections/needs-attention", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, by_team) = s.call(Method::GET, "/projections/satisfaction?group_by=team", Some(AUDITOR), None).await;
+    assert_eq!((status, by_team["groups"][0]["team"].clone()), (StatusCode::OK, json!("billing")), "{by_team}");
+}

@@ -143,7 +143,7 @@ pub enum Command {
         /// RFC 3339 instant.
         #[arg(long, value_parser = parse_instant)]
         as_of: redress_schemas::Timestamp,
-        /// open-complaints, repeat-issues, satisfaction, customer-history, suggestions, answer-gaps.
+        /// open-complaints, needs-attention, repeat-issues, satisfaction, customer-history, suggestions, answer-gaps.
         #[arg(long)]
         projection: String,
         /// recorded (what the desk knew then) or occurred (how things stood in the world).

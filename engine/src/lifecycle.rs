@@ -213,6 +213,26 @@ pub struct ComplaintState {
     /// Every `complaint_linked`, in order (v1.1).
     #[serde(default)]
     pub links: Vec<Link>,
+    /// Every finished wait on the customer (v1.1), in order: `waiting_on_customer` until
+    /// `customer_responded` (or the close that ended it). The service-level clocks stood still in them.
+    #[serde(default)]
+    pub waits: Vec<Wait>,
+    /// `occurred_at` of the latest customer-facing event (v1.1, API.md "Service levels"): acknowledgement,
+    /// apology, solution offered, progress with `customer_informed`, delivery, apology visit.
+    #[serde(default)]
+    pub last_contact_at: Option<Timestamp>,
+    /// `occurred_at` of the latest `complaint_reopened`.
+    #[serde(default)]
+    pub reopened_at: Option<Timestamp>,
+}
+
+/// A finished wait on the customer (v1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Wait {
+    /// `occurred_at` of `waiting_on_customer`.
+    pub from: Timestamp,
+    /// `occurred_at` of the `customer_responded` (or close) that ended it.
+    pub until: Timestamp,
 }
 
 /// One `complaint_linked` (v1.1), as recorded.
@@ -1259,6 +1279,9 @@ fn apply(state: StreamState, data: &EventData, occurred_at: Timestamp) -> Stream
                 team: None,
                 waiting_since: None,
                 links: Vec::new(),
+                waits: Vec::new(),
+                last_contact_at: None,
+                reopened_at: None,
             })),
             EventData::StandardAnswerPublished(published) => StreamState::Answer(Box::new(AnswerState {
                 answer_id: published.answer_id.clone(),
@@ -1324,8 +1347,25 @@ fn apply(state: StreamState, data: &EventData, occurred_at: Timestamp) -> Stream
     }
 }
 
+/// Whether `data` is the desk speaking to the customer (API.md v1.1 "Service levels": what keeps the
+/// update clock).
+pub fn is_customer_contact(data: &EventData) -> bool {
+    match data {
+        EventData::ComplaintAcknowledged(_)
+        | EventData::ApologySent(_)
+        | EventData::SolutionOffered(_)
+        | EventData::SolutionDelivered(_)
+        | EventData::ApologyVisitMade(_) => true,
+        EventData::ProgressUpdated(progress) => progress.customer_informed,
+        _ => false,
+    }
+}
+
 fn apply_to_complaint(complaint: &mut ComplaintState, data: &EventData, occurred_at: Timestamp) {
     use ComplaintStatus as S;
+    if is_customer_contact(data) {
+        complaint.last_contact_at = Some(occurred_at);
+    }
     match data {
         EventData::ComplaintAcknowledged(_) => {
             if complaint.acknowledged_at.is_none() {
@@ -1398,19 +1438,26 @@ fn apply_to_complaint(complaint: &mut ComplaintState, data: &EventData, occurred
             complaint.outcome = None;
             complaint.confirmed_satisfied = false;
             complaint.reopen_count = complaint.reopen_count.saturating_add(1);
+            complaint.reopened_at = Some(occurred_at);
         }
         EventData::ComplaintClosed(close) => {
             complaint.status = S::Closed;
             complaint.closed_at = Some(occurred_at);
             complaint.outcome = Some(close.outcome);
-            complaint.waiting_since = None;
+            if let Some(from) = complaint.waiting_since.take() {
+                complaint.waits.push(Wait { from, until: occurred_at.max(from) });
+            }
         }
         EventData::ComplaintAssigned(assignment) => {
             complaint.owner = Some(assignment.assignee.clone());
             complaint.team.clone_from(&assignment.team);
         }
         EventData::WaitingOnCustomer(_) => complaint.waiting_since = Some(occurred_at),
-        EventData::CustomerResponded(_) => complaint.waiting_since = None,
+        EventData::CustomerResponded(_) => {
+            if let Some(from) = complaint.waiting_since.take() {
+                complaint.waits.push(Wait { from, until: occurred_at.max(from) });
+            }
+        }
         EventData::ComplaintLinked(link) => {
             complaint.links.push(Link { target: link.target.clone(), relation: link.relation, at: occurred_at })
         }
@@ -2050,11 +2097,12 @@ mod tests {
     }
 
     #[test]
-    fn a_progress_update_on_an_open_complaint_changes_nothing_but_the_event_count() {
+    fn a_progress_update_on_an_open_complaint_changes_nothing_but_the_event_count_and_the_contact() {
         let history = [received(), offer("S1"), accept("S1")];
         let before = complaint_of(given(&history));
         let after = accepted(&history, progress());
-        assert_eq!(after, ComplaintState { event_count: before.event_count + 1, ..before });
+        let expected = ComplaintState { event_count: before.event_count + 1, last_contact_at: Some(at(100)), ..before };
+        assert_eq!(after, expected);
     }
 
     #[test]
@@ -2783,6 +2831,32 @@ mod tests {
         let answered = accepted(&[received(), offer("S1"), wait()], respond());
         assert!(!answered.is_waiting());
         assert_eq!(answered.status, ComplaintStatus::SolutionProposed);
+    }
+
+    #[test]
+    fn a_finished_wait_is_kept_for_the_clocks_and_a_close_ends_one() {
+        // Minutes: received 0, wait 1, respond 2, wait 3; then closed at 100.
+        let answered = complaint_of(given(&[received(), wait(), respond()]));
+        assert_eq!(answered.waits, vec![Wait { from: at(1), until: at(2) }]);
+        let closed = accepted(&[received(), wait(), respond(), wait()], close(Outcome::Withdrawn));
+        assert_eq!(closed.waits, vec![Wait { from: at(1), until: at(2) }, Wait { from: at(3), until: at(100) }]);
+        assert_eq!(closed.waiting_since, None);
+    }
+
+    #[test]
+    fn the_last_customer_contact_is_the_latest_customer_facing_event() {
+        assert_eq!(complaint_of(given(&[received()])).last_contact_at, None);
+        // An internal note is not a contact; an acknowledgement is.
+        let internal =
+            EventData::ProgressUpdated(ProgressUpdated { note: "checked stock".into(), customer_informed: false });
+        assert_eq!(accepted(&[received(), acknowledged()], internal).last_contact_at, Some(at(1)));
+        assert_eq!(accepted(&[received(), acknowledged()], progress()).last_contact_at, Some(at(100)));
+        assert_eq!(accepted(&[received()], apology()).last_contact_at, Some(at(100)));
+        assert_eq!(
+            accepted(&[received(), acknowledged()], wait()).last_contact_at,
+            Some(at(1)),
+            "waiting is not a contact"
+        );
     }
 
     #[test]

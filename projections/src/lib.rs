@@ -46,6 +46,7 @@ pub const BUILTIN_NAMES: &[&str] = &[
     "repeat-issues",
     "satisfaction",
     "complaint",
+    "needs-attention",
     "suggestions",
     "answer-gaps",
 ];

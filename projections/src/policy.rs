@@ -7,8 +7,8 @@
 //! "Overdue" is judged at an instant given by the caller (`as_of`), never the machine's clock, so the
 //! same log gives the same answer.
 
-use crate::calendar::{Calendar, CalendarSpec, Hours};
-use redress_engine::lifecycle::{ComplaintState, ComplaintStatus};
+use crate::calendar::{self, Calendar, CalendarSpec, Hours, Pause};
+use redress_engine::lifecycle::{ComplaintState, ComplaintStatus, Wait};
 use redress_schemas::{Severity, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -179,6 +179,8 @@ pub enum OverdueReason {
     Resolution,
     /// The desk's own promise (`promised_due`) passed without a delivery.
     Promise,
+    /// The customer has not heard from the desk within the severity's `update_every` (v1.1).
+    Update,
 }
 
 /// A complaint's deadlines and whether they are met, as of an instant.
@@ -189,35 +191,53 @@ pub struct Deadlines {
     pub resolution_due: Timestamp,
     /// The latest commitment's `due_at`, if any.
     pub promised_due: Option<Timestamp>,
+    /// When the customer must next hear from the desk: from the acknowledgement until the resolution,
+    /// `update_every` after the latest customer-facing event (v1.1).
+    pub next_update_due: Option<Timestamp>,
     pub overdue_reasons: Vec<OverdueReason>,
 }
 
 /// What a complaint's deadlines depend on (a full state or a compact summary can give it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Clock {
+pub struct Clock<'a> {
     pub severity: Severity,
     pub status: ComplaintStatus,
     pub received_at: Timestamp,
     pub acknowledged_at: Option<Timestamp>,
     pub promised_due: Option<Timestamp>,
+    /// The finished waits on the customer: the clocks stood still in them.
+    pub waits: &'a [Wait],
+    /// Waiting on the customer since then: the clocks stand still.
+    pub waiting_since: Option<Timestamp>,
+    /// The latest customer-facing event.
+    pub last_contact_at: Option<Timestamp>,
 }
 
-impl From<&ComplaintState> for Clock {
-    fn from(c: &ComplaintState) -> Clock {
+impl<'a> From<&'a ComplaintState> for Clock<'a> {
+    fn from(c: &'a ComplaintState) -> Clock<'a> {
         Clock {
             severity: c.severity,
             status: c.status,
             received_at: c.received_at,
             acknowledged_at: c.acknowledged_at,
             promised_due: c.commitment_due,
+            waits: &c.waits,
+            waiting_since: c.waiting_since,
+            last_contact_at: c.last_contact_at,
         }
     }
 }
 
-impl Clock {
+impl Clock<'_> {
     /// A delivered solution meets the resolution deadline until the complaint goes back to work.
     pub fn resolution_met(&self) -> bool {
         matches!(self.status, ComplaintStatus::Resolved | ComplaintStatus::Confirmed | ComplaintStatus::Closed)
+    }
+
+    /// The spans the clocks stood still.
+    fn pauses(&self) -> Vec<Pause> {
+        let finished = self.waits.iter().map(|w| Pause { start: w.from, end: Some(w.until) });
+        finished.chain(self.waiting_since.map(|start| Pause { start, end: None })).collect()
     }
 }
 
@@ -283,13 +303,28 @@ impl SlaPolicy {
         self.deadlines_of(&Clock::from(complaint), as_of)
     }
 
-    /// The deadlines of a complaint whose clock is `clock`, judged at `as_of`.
-    pub fn deadlines_of(&self, clock: &Clock, as_of: Timestamp) -> Deadlines {
+    /// The deadlines of a complaint whose clock is `clock`, judged at `as_of`. The service-level clocks
+    /// (acknowledgement, resolution, update) count the severity's hours — around the clock or on the
+    /// business calendar — and stand still while the complaint waits on the customer (a wait still open
+    /// is taken to end at `as_of`, so a waiting complaint falls overdue only by time spent before it
+    /// waited). The promise is the date told to the customer: it neither pauses nor follows the calendar.
+    pub fn deadlines_of(&self, clock: &Clock<'_>, as_of: Timestamp) -> Deadlines {
         let level = self.level(clock.severity);
-        let ack_due = clock.received_at.plus_seconds(level.acknowledge_within_hours * HOUR);
-        let resolution_due = clock.received_at.plus_seconds(level.resolve_within_hours * HOUR);
+        let hours = self.hours(clock.severity);
+        let pauses = clock.pauses();
+        let due = |from: Timestamp, budget_hours: i64| calendar::due(from, budget_hours * HOUR, &pauses, hours, as_of);
+        let ack_due = due(clock.received_at, level.acknowledge_within_hours);
+        let resolution_due = due(clock.received_at, level.resolve_within_hours);
+        let open = clock.status != ComplaintStatus::Closed;
+        let next_update_due = match clock.acknowledged_at {
+            Some(acknowledged) if open && !clock.resolution_met() => {
+                let from = clock.last_contact_at.map_or(acknowledged, |contact| contact.max(acknowledged));
+                Some(due(from, self.update_every_hours(clock.severity)))
+            }
+            _ => None,
+        };
         let mut overdue_reasons = Vec::new();
-        if clock.status != ComplaintStatus::Closed {
+        if open {
             if clock.acknowledged_at.is_none() && as_of > ack_due {
                 overdue_reasons.push(OverdueReason::Acknowledgement);
             }
@@ -299,22 +334,28 @@ impl SlaPolicy {
             if !clock.resolution_met() && clock.promised_due.is_some_and(|due| as_of > due) {
                 overdue_reasons.push(OverdueReason::Promise);
             }
+            if next_update_due.is_some_and(|due| as_of > due) {
+                overdue_reasons.push(OverdueReason::Update);
+            }
         }
-        Deadlines { ack_due, resolution_due, promised_due: clock.promised_due, overdue_reasons }
+        Deadlines { ack_due, resolution_due, promised_due: clock.promised_due, next_update_due, overdue_reasons }
     }
 
-    /// The earliest deadline `clock` has not met yet (acknowledgement, resolution or promise), whatever
-    /// the instant: the order of the overdue queue. `None` when every one is met.
-    pub fn earliest_unmet(&self, clock: &Clock) -> Option<Timestamp> {
+    /// A lower bound of the earliest deadline `clock` has not met yet (acknowledgement, resolution,
+    /// promise or update), whatever the instant: the order of the open queue, which a view scans until
+    /// the bound passes the instant it asks about. Exact unless the complaint waits on the customer
+    /// (its clocks then run out no earlier than if the wait had ended when it began). `None` when every
+    /// one is met.
+    pub fn earliest_unmet(&self, clock: &Clock<'_>) -> Option<Timestamp> {
         if clock.status == ComplaintStatus::Closed {
             return None;
         }
-        let d = self.deadlines_of(clock, clock.received_at);
+        let d = self.deadlines_of(clock, clock.waiting_since.unwrap_or(clock.received_at));
         let ack = clock.acknowledged_at.is_none().then_some(d.ack_due);
         let unresolved = !clock.resolution_met();
         let resolution = unresolved.then_some(d.resolution_due);
         let promise = d.promised_due.filter(|_| unresolved);
-        [ack, resolution, promise].into_iter().flatten().min()
+        [ack, resolution, promise, d.next_update_due].into_iter().flatten().min()
     }
 }
 

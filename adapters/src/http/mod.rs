@@ -149,6 +149,7 @@ pub fn router(state: AppState) -> Router {
         .route("/customers/{customer_id}/history", get(customer_history))
         .route("/projections", get(projection_statuses))
         .route("/projections/open-complaints", get(view_open_complaints))
+        .route("/projections/needs-attention", get(view_needs_attention))
         .route("/projections/customer-history", get(view_customer_history))
         .route("/projections/repeat-issues", get(view_repeat_issues))
         .route("/projections/satisfaction", get(view_satisfaction))
@@ -658,6 +659,19 @@ async fn view_open_complaints(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     view(&state, caller, "open-complaints", query).await
+}
+
+#[utoipa::path(get, path = "/projections/needs-attention", tag = "projections",
+    params(openapi::AttentionFilters, openapi::TextPaging, openapi::ReadYourWrites),
+    responses((status = 200, description = "A page of complaints a supervisor should look at, each with why: overdue, an update due soon, a key customer not visited, an issue a revisit found persisting, a watch word", body = openapi::NeedsAttentionDoc),
+        (status = 400, description = "Bad parameter", body = openapi::ErrorDoc),
+        (status = 503, description = "not_caught_up: `min_position` not applied within `wait_ms`; unavailable: the view is starting, failed or busy", body = openapi::ErrorDoc)))]
+async fn view_needs_attention(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    view(&state, caller, "needs-attention", query).await
 }
 
 #[utoipa::path(get, path = "/projections/customer-history", tag = "projections",

@@ -24,6 +24,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/customers/{customer_id}/history"),
     ("get", "/projections"),
     ("get", "/projections/open-complaints"),
+    ("get", "/projections/needs-attention"),
     ("get", "/projections/customer-history"),
     ("get", "/projections/repeat-issues"),
     ("get", "/projections/satisfaction"),
@@ -182,6 +183,36 @@ pub struct OpenComplaintFilters {
     customer_tier: Option<CustomerTier>,
     /// `true`: only complaints with a deadline missed at `as_of`.
     overdue: Option<bool>,
+    /// The latest assignee (v1.1).
+    owner: Option<String>,
+    /// The latest assignment's team (v1.1).
+    team: Option<String>,
+    /// `true`: only complaints waiting on the customer; `false`: only the others (v1.1).
+    waiting: Option<bool>,
+}
+
+/// The filters of `needs-attention`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct AttentionFilters {
+    /// Only rows listed for this reason.
+    #[param(inline)]
+    reason: Option<AttentionReason>,
+    owner: Option<String>,
+    team: Option<String>,
+}
+
+/// Why a complaint needs a supervisor's attention.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum AttentionReason {
+    Overdue,
+    UpdateDueSoon,
+    KeyCustomerNotVisited,
+    IssuePersists,
+    WatchWord,
 }
 
 /// A complaint's status (EVENTS.md).
@@ -253,6 +284,12 @@ pub struct SatisfactionGroups {
     /// Default `department`.
     #[param(inline)]
     group_by: Option<GroupBy>,
+    /// Only complaints received at or after this instant.
+    #[param(format = DateTime)]
+    from: Option<String>,
+    /// Only complaints received before this instant (after `from`).
+    #[param(format = DateTime)]
+    to: Option<String>,
 }
 
 #[derive(ToSchema)]
@@ -262,6 +299,8 @@ pub enum GroupBy {
     Department,
     Category,
     Channel,
+    Owner,
+    Team,
 }
 
 /// The query of `suggestions`.
@@ -485,6 +524,24 @@ pub struct ComplaintRowDoc {
     /// acknowledgement, resolution, promise, update.
     overdue_reasons: Vec<String>,
     escalation_level: u32,
+    /// From the service level; never moved by a commitment.
+    #[schema(format = DateTime)]
+    resolution_due: String,
+    /// The latest commitment's date.
+    #[schema(required = true, format = DateTime)]
+    promised_due: Option<String>,
+    /// When the customer must next hear from the desk (null: not due: unacknowledged, resolved or closed).
+    #[schema(required = true, format = DateTime)]
+    next_update_due: Option<String>,
+    #[schema(required = true, format = DateTime)]
+    last_customer_contact_at: Option<String>,
+    /// The latest assignee.
+    #[schema(required = true)]
+    owner: Option<String>,
+    #[schema(required = true)]
+    team: Option<String>,
+    /// The clocks stand still while it waits.
+    waiting_on_customer: bool,
 }
 
 /// `open-complaints`: a page of complaints not closed, earliest unmet deadline first.
@@ -500,6 +557,26 @@ pub struct OpenComplaintsDoc {
     count: u64,
     overdue_count: u64,
     /// The `cursor` of the next page (`null`: the last page).
+    #[schema(required = true)]
+    next_cursor: Option<String>,
+}
+
+/// `needs-attention`: a page of complaints a supervisor should look at, each with why.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct NeedsAttentionDoc {
+    #[schema(format = DateTime)]
+    as_of: String,
+    #[schema(required = true)]
+    checkpoint: Option<u64>,
+    /// Rows as `open-complaints` gives them, with `reasons`, `watch_word`, `apology_visits`,
+    /// `issue_persisted_at`.
+    complaints: Vec<ComplaintRowDoc>,
+    count: u64,
+    /// Rows per reason, over every page.
+    #[schema(value_type = Object)]
+    counts: serde_json::Value,
+    update_lead_hours: u64,
     #[schema(required = true)]
     next_cursor: Option<String>,
 }
@@ -680,7 +757,7 @@ pub struct RebuildDoc {
     paths(
         super::append, super::read_stream, super::read_all, super::subscribe, super::complaint,
         super::customer_history, super::projection_statuses, super::view_open_complaints, super::view_customer_history,
-        super::view_repeat_issues, super::view_satisfaction, super::view_complaint, super::view_suggestions,
+        super::view_repeat_issues, super::view_satisfaction, super::view_needs_attention, super::view_complaint, super::view_suggestions,
         super::view_answer_gaps, super::projection_query, super::projection_rebuild, super::audit_verify,
         super::audit_replay, super::health, super::metrics, super::openapi
     ),

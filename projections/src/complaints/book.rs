@@ -2,7 +2,7 @@
 //! views scan, kept up to date one complaint at a time.
 
 use crate::policy::{Clock, SlaPolicy};
-use redress_engine::lifecycle::{ComplaintState, ComplaintStatus};
+use redress_engine::lifecycle::{ComplaintState, ComplaintStatus, Wait};
 use redress_schemas::{Channel, CustomerTier, Outcome, Severity, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -67,16 +67,30 @@ pub struct Summary {
     /// A revisit found the issue still there.
     pub(crate) persists: bool,
     pub(crate) confirmed_satisfied: bool,
+    /// The latest assignment's assignee and team (v1.1).
+    pub(crate) owner: Sym,
+    pub(crate) team: Sym,
+    pub(crate) waiting_since: Option<Timestamp>,
+    pub(crate) waits: Box<[Wait]>,
+    pub(crate) last_contact_at: Option<Timestamp>,
+    /// The first of the policy's watch words the description mentions.
+    pub(crate) watched: Sym,
+    pub(crate) reopened_at: Option<Timestamp>,
+    /// The latest revisit that found the issue still there.
+    pub(crate) persisted_at: Option<Timestamp>,
 }
 
 impl Summary {
-    pub(crate) fn clock(&self) -> Clock {
+    pub(crate) fn clock(&self) -> Clock<'_> {
         Clock {
             severity: self.severity,
             status: self.status,
             received_at: self.received_at,
             acknowledged_at: self.acknowledged_at,
             promised_due: self.promised_due,
+            waits: &self.waits,
+            waiting_since: self.waiting_since,
+            last_contact_at: self.last_contact_at,
         }
     }
 
@@ -114,6 +128,14 @@ pub(crate) struct StoredSummary {
     pub grades: Vec<u8>,
     pub persists: bool,
     pub confirmed_satisfied: bool,
+    pub owner: Option<String>,
+    pub team: Option<String>,
+    pub waiting_since: Option<Timestamp>,
+    pub waits: Vec<Wait>,
+    pub last_contact_at: Option<Timestamp>,
+    pub watched: Option<String>,
+    pub reopened_at: Option<Timestamp>,
+    pub persisted_at: Option<Timestamp>,
 }
 
 /// What a summary is made of, borrowed from a stored summary or a complaint's state: no string is
@@ -140,6 +162,14 @@ pub(crate) struct Parts<'a> {
     pub grades: &'a mut dyn Iterator<Item = u8>,
     pub persists: bool,
     pub confirmed_satisfied: bool,
+    pub owner: Option<&'a str>,
+    pub team: Option<&'a str>,
+    pub waiting_since: Option<Timestamp>,
+    pub waits: &'a [Wait],
+    pub last_contact_at: Option<Timestamp>,
+    pub watched: Option<&'a str>,
+    pub reopened_at: Option<Timestamp>,
+    pub persisted_at: Option<Timestamp>,
 }
 
 impl StoredSummary {
@@ -166,6 +196,14 @@ impl StoredSummary {
             grades,
             persists: self.persists,
             confirmed_satisfied: self.confirmed_satisfied,
+            owner: self.owner.as_deref(),
+            team: self.team.as_deref(),
+            waiting_since: self.waiting_since,
+            waits: &self.waits,
+            last_contact_at: self.last_contact_at,
+            watched: self.watched.as_deref(),
+            reopened_at: self.reopened_at,
+            persisted_at: self.persisted_at,
         }
     }
 }
@@ -176,16 +214,23 @@ pub(crate) enum Dimension {
     Department,
     Category,
     Channel,
+    /// The latest assignee (v1.1).
+    Owner,
+    /// The latest assignment's team (v1.1).
+    Team,
 }
 
 impl Dimension {
-    pub(crate) const ALL: [Dimension; 3] = [Dimension::Department, Dimension::Category, Dimension::Channel];
+    pub(crate) const ALL: [Dimension; 5] =
+        [Dimension::Department, Dimension::Category, Dimension::Channel, Dimension::Owner, Dimension::Team];
 
     pub(crate) fn parse(name: &str) -> Option<Dimension> {
         match name {
             "department" => Some(Dimension::Department),
             "category" => Some(Dimension::Category),
             "channel" => Some(Dimension::Channel),
+            "owner" => Some(Dimension::Owner),
+            "team" => Some(Dimension::Team),
             _ => None,
         }
     }
@@ -220,7 +265,7 @@ pub(crate) struct GroupFigures {
 
 impl GroupFigures {
     /// Adds (`sign` 1) or removes (`sign` -1) one complaint's settled part.
-    fn account(&mut self, s: &Summary, policy: &SlaPolicy, sign: i64) {
+    pub(crate) fn account(&mut self, s: &Summary, policy: &SlaPolicy, sign: i64) {
         let add = |n: &mut u64, yes: bool| {
             if yes {
                 *n = n.wrapping_add_signed(sign);
@@ -282,7 +327,7 @@ pub(crate) struct Book {
     pub reopened: u64,
     pub resolved_ever: u64,
     /// Per dimension, per group symbol (channels by their index), the settled figures.
-    pub figures: [HashMap<Sym, GroupFigures>; 3],
+    pub figures: [HashMap<Sym, GroupFigures>; 5],
     /// Bumped by every change: caches compare it.
     pub changes: u64,
     pub repeat_cache: Mutex<Vec<RepeatCache>>,
@@ -335,6 +380,14 @@ impl Book {
             grades: s.grades.collect(),
             persists: s.persists,
             confirmed_satisfied: s.confirmed_satisfied,
+            owner: sym(s.owner),
+            team: sym(s.team),
+            waiting_since: s.waiting_since,
+            waits: s.waits.into(),
+            last_contact_at: s.last_contact_at,
+            watched: sym(s.watched),
+            reopened_at: s.reopened_at,
+            persisted_at: s.persisted_at,
         }
     }
 
@@ -344,6 +397,8 @@ impl Book {
             Dimension::Department => s.department,
             Dimension::Category => s.category,
             Dimension::Channel => s.channel as Sym,
+            Dimension::Owner => s.owner,
+            Dimension::Team => s.team,
         }
     }
 
@@ -425,6 +480,11 @@ impl Book {
     /// Brings `complaint`'s summary up to date; returns its slot.
     pub(crate) fn upsert(&mut self, c: &ComplaintState) -> u32 {
         let mut grades = c.revisits.iter().map(|r| r.satisfaction);
+        // The description never changes: look for watch words once, when the complaint arrives.
+        let watched = match self.by_id.get(c.complaint_id.as_str()) {
+            Some(&slot) => self.name(self.slots[slot as usize].watched).map(str::to_owned),
+            None => self.policy.watched_word(&c.description).map(str::to_owned),
+        };
         self.put(Parts {
             complaint_id: &c.complaint_id,
             customer_id: &c.customer_id,
@@ -447,6 +507,14 @@ impl Book {
             grades: &mut grades,
             persists: c.revisits.iter().any(|r| r.issue_persists),
             confirmed_satisfied: c.confirmed_satisfied,
+            owner: c.owner.as_deref(),
+            team: c.team.as_deref(),
+            waiting_since: c.waiting_since,
+            waits: &c.waits,
+            last_contact_at: c.last_contact_at,
+            watched: watched.as_deref(),
+            reopened_at: c.reopened_at,
+            persisted_at: c.revisits.iter().rev().find(|r| r.issue_persists).map(|r| r.at),
         })
     }
 
@@ -476,6 +544,14 @@ impl Book {
             grades: s.grades.to_vec(),
             persists: s.persists,
             confirmed_satisfied: s.confirmed_satisfied,
+            owner: name(s.owner),
+            team: name(s.team),
+            waiting_since: s.waiting_since,
+            waits: s.waits.to_vec(),
+            last_contact_at: s.last_contact_at,
+            watched: name(s.watched),
+            reopened_at: s.reopened_at,
+            persisted_at: s.persisted_at,
         }
     }
 

@@ -40,7 +40,8 @@ const OPEN_PAGE: usize = 10_000;
 pub const RESIDENT_RECORDS_MAX: usize = 50_000;
 
 /// The views of the complaints fold.
-pub const VIEWS: [&str; 5] = ["open-complaints", "customer-history", "repeat-issues", "satisfaction", "complaint"];
+pub const VIEWS: [&str; 6] =
+    ["open-complaints", "customer-history", "repeat-issues", "satisfaction", "complaint", "needs-attention"];
 
 /// The complaints fold, judging deadlines by `policy`.
 pub struct ComplaintsFold {
@@ -96,7 +97,8 @@ impl Fold for ComplaintsFold {
     fn version(&self) -> u32 {
         // 3: the stored `StreamState` gained the v1.1 complaint fields and the problem kind (bincode
         // snapshots of the older layout do not read as the new one), so the fold rebuilds from the log.
-        3
+        // 4: the complaint state keeps waits and the last contact; summaries carry the desk fields.
+        4
     }
 
     fn event_types(&self) -> Option<Vec<EventType>> {
@@ -186,6 +188,7 @@ impl Fold for ComplaintsFold {
             "repeat-issues" => views::repeat_issues(&state.book, query),
             "satisfaction" => views::satisfaction(&state.book, query),
             "complaint" => views::complaint(&self.policy, &state.records, stored, query).await,
+            "needs-attention" => views::needs_attention(&state.book, query),
             other => Err(ProjectionError::Unknown(other.to_owned())),
         }
     }

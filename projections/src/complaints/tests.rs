@@ -21,7 +21,11 @@ impl Given {
     }
 
     async fn with_resident_max(resident_records_max: usize) -> Given {
-        let fold = ComplaintsFold { policy: SlaPolicy::default(), resident_records_max };
+        Given::with(SlaPolicy::default(), resident_records_max).await
+    }
+
+    async fn with(policy: SlaPolicy, resident_records_max: usize) -> Given {
+        let fold = ComplaintsFold { policy, resident_records_max };
         let (_, store) = MemoryFoldStores::default().current("complaints").await.unwrap();
         let state = fold.open(&*store).await.unwrap();
         Given { fold, state, store, next: 0 }
@@ -60,7 +64,11 @@ impl Given {
     }
 
     async fn steps(steps: &[(&str, &str, Value, &str)]) -> Given {
-        let mut given = Given::new().await;
+        Given::steps_with(SlaPolicy::default(), steps).await
+    }
+
+    async fn steps_with(policy: SlaPolicy, steps: &[(&str, &str, Value, &str)]) -> Given {
+        let mut given = Given::with(policy, RESIDENT_RECORDS_MAX).await;
         for (id, event_type, data, at) in steps {
             given.apply(id, event_type, data.clone(), at).await.expect("a valid history");
         }
@@ -120,10 +128,15 @@ async fn an_acknowledgement_stops_the_clock_and_the_resolution_deadline_follows_
         ("a", "complaint_acknowledged", json!({"via": "phone", "message": "sorry"}), "2026-01-01T09:00:00Z"),
     ])
     .await;
+    // Critical: updates every 4 h after the acknowledgement, so by the next morning the update is late too.
     let row = &g.ok("open-complaints", &at("2026-01-02T08:00:00Z")).await["complaints"][0];
-    assert_eq!((row["overdue"].clone(), row["resolution_due"].clone()), (json!(false), json!("2026-01-02T08:00:00Z")));
+    assert_eq!(
+        (row["overdue_reasons"].clone(), row["resolution_due"].clone()),
+        (json!(["update"]), json!("2026-01-02T08:00:00Z"))
+    );
+    assert_eq!(row["next_update_due"], "2026-01-01T13:00:00Z");
     let row = &g.ok("open-complaints", &at("2026-01-02T08:00:01Z")).await["complaints"][0];
-    assert_eq!(row["overdue_reasons"], json!(["resolution"]));
+    assert_eq!(row["overdue_reasons"], json!(["resolution", "update"]));
 }
 
 #[tokio::test]
@@ -161,7 +174,13 @@ async fn a_delivery_meets_the_deadline_and_a_reopen_makes_it_count_again() {
     assert_eq!((row["status"].clone(), row["overdue"].clone()), (json!("resolved"), json!(false)));
     g.apply("a", "complaint_reopened", json!({"reason": "broke again"}), "2026-01-02T10:00:00Z").await.unwrap();
     let row = &g.ok("open-complaints", &at("2026-01-03T00:00:00Z")).await["complaints"][0];
-    assert_eq!((row["status"].clone(), row["overdue_reasons"].clone()), (json!("in_progress"), json!(["resolution"])));
+    // Reopened: the resolution clock counts again, and so does the update clock (from the delivery, the
+    // last time the customer heard from the desk).
+    assert_eq!(
+        (row["status"].clone(), row["overdue_reasons"].clone()),
+        (json!("in_progress"), json!(["resolution", "update"]))
+    );
+    assert_eq!(row["next_update_due"], "2026-01-01T07:00:00Z");
 }
 
 #[tokio::test]
@@ -401,4 +420,205 @@ async fn a_checkpoint_writes_only_what_changed_and_a_reopened_fold_answers_the_s
         assert_eq!(before, after, "{view}: the reopened fold answers as the live one");
     }
     g.checkpoint().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The desk (v1.1): owners, waiting, updates, calendars, needs-attention.
+
+fn ack() -> Value {
+    json!({"via": "phone", "message": "sorry"})
+}
+
+#[tokio::test]
+async fn the_latest_assignment_owns_a_complaint_and_the_desk_filters_and_groups_by_it() {
+    let g = Given::steps(&[
+        ("a", "complaint_received", received("a", "K1", "billing", "normal"), "2026-01-01T00:00:00Z"),
+        ("a", "complaint_assigned", json!({"assignee": "agent-li", "team": "billing"}), "2026-01-01T00:05:00Z"),
+        ("a", "complaint_assigned", json!({"assignee": "agent-wang", "team": "key-accounts"}), "2026-01-01T01:00:00Z"),
+        ("b", "complaint_received", received("b", "K2", "billing", "normal"), "2026-01-02T00:00:00Z"),
+        ("b", "complaint_assigned", json!({"assignee": "agent-li"}), "2026-01-02T00:05:00Z"),
+        ("c", "complaint_received", received("c", "K3", "billing", "normal"), "2026-02-01T00:00:00Z"),
+    ])
+    .await;
+    let q = at("2026-02-01T01:00:00Z");
+    let all = g.ok("open-complaints", &q).await;
+    let row =
+        |id: &str| all["complaints"].as_array().unwrap().iter().find(|r| r["complaint_id"] == id).unwrap().clone();
+    assert_eq!(
+        (row("a")["owner"].clone(), row("a")["team"].clone()),
+        (json!("agent-wang"), json!("key-accounts")),
+        "a transfer"
+    );
+    assert_eq!((row("b")["owner"].clone(), row("b")["team"].clone()), (json!("agent-li"), Value::Null));
+    assert_eq!(row("c")["owner"], Value::Null);
+    assert_eq!(ids(&g.ok("open-complaints", &q.clone().with("owner", "agent-li")).await, "complaints"), ["b"]);
+    assert_eq!(ids(&g.ok("open-complaints", &q.clone().with("team", "key-accounts")).await, "complaints"), ["a"]);
+    assert_eq!(g.ok("open-complaints", &q.clone().with("owner", "nobody")).await["count"], 0);
+    let by_owner = g.ok("satisfaction", &q.clone().with("group_by", "owner")).await;
+    let owners: Vec<(String, u64)> = by_owner["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["owner"].as_str().unwrap().to_owned(), r["complaints"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(owners, [("agent-li".to_owned(), 1), ("agent-wang".to_owned(), 1), ("unassigned".to_owned(), 1)]);
+    let team = g.ok("satisfaction", &q.clone().with("group_by", "team")).await;
+    assert_eq!(team["groups"].as_array().unwrap().len(), 2, "key-accounts and unassigned: {team}");
+    // A period counts the complaints received in it.
+    let january =
+        q.clone().with("group_by", "owner").with("from", "2026-01-01T00:00:00Z").with("to", "2026-02-01T00:00:00Z");
+    let january = g.ok("satisfaction", &january).await;
+    assert_eq!(january["groups"].as_array().unwrap().len(), 2, "c arrived in February: {january}");
+    let bad = g
+        .view("satisfaction", &q.clone().with("from", "2026-02-01T00:00:00Z").with("to", "2026-01-01T00:00:00Z"))
+        .await;
+    assert!(matches!(bad, Err(ProjectionError::BadQuery(_))));
+}
+
+#[tokio::test]
+async fn waiting_on_the_customer_stops_every_clock_and_the_wait_moves_the_deadlines() {
+    // normal: acknowledge 24 h, resolve 7 days, update every 72 h.
+    let steps = [
+        ("a", "complaint_received", received("a", "K", "repair", "normal"), "2026-01-01T00:00:00Z"),
+        ("a", "complaint_acknowledged", ack(), "2026-01-01T01:00:00Z"),
+        ("a", "waiting_on_customer", json!({"reason": "which serial number?"}), "2026-01-02T00:00:00Z"),
+    ];
+    let g = Given::steps(&steps).await;
+    // Still waiting ten days later: nothing is overdue, the deadlines are where they would be if the
+    // customer answered now.
+    let row = &g.ok("open-complaints", &at("2026-01-12T00:00:00Z")).await["complaints"][0];
+    assert_eq!(row["waiting_on_customer"], true);
+    assert_eq!(row["overdue_reasons"], json!([]));
+    assert_eq!(row["resolution_due"], "2026-01-18T00:00:00Z", "6 days of the 7 left after the wait");
+    assert_eq!(g.ok("open-complaints", &at("2026-01-12T00:00:00Z").with("waiting", "true")).await["count"], 1);
+    assert_eq!(g.ok("open-complaints", &at("2026-01-12T00:00:00Z").with("waiting", "false")).await["count"], 0);
+    let mut steps = steps.to_vec();
+    steps.push(("a", "customer_responded", json!({"note": "SN-123"}), "2026-01-05T00:00:00Z"));
+    let g = Given::steps(&steps).await;
+    let row = &g.ok("open-complaints", &at("2026-01-06T00:00:00Z")).await["complaints"][0];
+    assert_eq!(row["waiting_on_customer"], false);
+    assert_eq!(row["resolution_due"], "2026-01-11T00:00:00Z", "3 days of waiting added to the 7");
+    // The last contact was the acknowledgement (01:00): 72 h of updates, of which 23 ran before the wait.
+    assert_eq!(row["last_customer_contact_at"], "2026-01-01T01:00:00Z");
+    assert_eq!(row["next_update_due"], "2026-01-07T01:00:00Z");
+    let row = &g.ok("open-complaints", &at("2026-01-07T01:00:01Z")).await["complaints"][0];
+    assert_eq!(row["overdue_reasons"], json!(["update"]));
+}
+
+#[tokio::test]
+async fn low_severity_runs_on_business_hours_when_the_policy_says_so() {
+    let policy = SlaPolicy::from_json(
+        r#"{"critical": {"acknowledge_within_hours": 2, "resolve_within_hours": 24},
+            "high": {"acknowledge_within_hours": 4, "resolve_within_hours": 72},
+            "normal": {"acknowledge_within_hours": 24, "resolve_within_hours": 168},
+            "low": {"acknowledge_within_hours": 8, "resolve_within_hours": 40, "business_hours": true},
+            "calendar": {"timezone": "Asia/Shanghai", "working_days": ["mon","tue","wed","thu","fri"],
+                         "opens": "09:00", "closes": "18:00", "holidays": []}}"#,
+    )
+    .unwrap();
+    // Friday 2026-11-27 17:00 in Shanghai: one working hour that day, then Monday.
+    let g = Given::steps_with(
+        policy,
+        &[
+            ("low", "complaint_received", received("low", "K", "repair", "low"), "2026-11-27T09:00:00Z"),
+            ("high", "complaint_received", received("high", "K", "repair", "high"), "2026-11-27T09:00:00Z"),
+        ],
+    )
+    .await;
+    let answer = g.ok("open-complaints", &at("2026-11-28T09:00:00Z")).await;
+    let row =
+        |id: &str| answer["complaints"].as_array().unwrap().iter().find(|r| r["complaint_id"] == id).unwrap().clone();
+    // 8 working hours: 1 on Friday, 7 on Monday (09:00-16:00 local = 08:00 UTC).
+    assert_eq!(row("low")["ack_due"], "2026-11-30T08:00:00Z");
+    assert_eq!(row("low")["overdue"], false, "a weekend is not late");
+    // 40 working hours: 1 + 4 × 9 + 3 (Friday 12:00 local).
+    assert_eq!(row("low")["resolution_due"], "2026-12-04T04:00:00Z");
+    // High severity runs around the clock: 4 h.
+    assert_eq!(row("high")["ack_due"], "2026-11-27T13:00:00Z");
+    assert_eq!(row("high")["overdue_reasons"], json!(["acknowledgement"]));
+}
+
+#[tokio::test]
+async fn needs_attention_lists_each_complaint_with_why() {
+    let key = |id: &str| {
+        json!({"complaint_id": id, "customer_id": "K-key", "channel": "hotline", "category": "repair",
+               "severity": "normal", "description": "screen broken", "customer_tier": "key"})
+    };
+    let watched = json!({"complaint_id": "w", "customer_id": "K-w", "channel": "web", "category": "repair",
+        "severity": "low", "description": "再不处理我就打12315投诉", "customer_tier": "standard"});
+    let mut g = Given::new().await;
+    let steps = [
+        // late: unacknowledged critical, 3 h old.
+        ("late", "complaint_received", received("late", "K1", "repair", "critical"), "2026-03-01T00:00:00Z"),
+        // soon: acknowledged critical; update every 4 h, lead 4 h: due at 05:00, listed from 01:00.
+        ("soon", "complaint_received", received("soon", "K2", "repair", "critical"), "2026-03-01T01:00:00Z"),
+        ("soon", "complaint_acknowledged", ack(), "2026-03-01T01:00:00Z"),
+        // calm: acknowledged low, nothing due for days.
+        ("calm", "complaint_received", received("calm", "K3", "repair", "low"), "2026-03-01T00:00:00Z"),
+        ("calm", "complaint_acknowledged", ack(), "2026-03-01T00:30:00Z"),
+        // key: a key customer, acknowledged, no apology visit; visited: the same with a visit.
+        ("key", "complaint_received", key("key"), "2026-03-01T00:00:00Z"),
+        ("key", "complaint_acknowledged", ack(), "2026-03-01T00:10:00Z"),
+        ("visited", "complaint_received", key("visited"), "2026-03-01T00:00:00Z"),
+        ("visited", "complaint_acknowledged", ack(), "2026-03-01T00:10:00Z"),
+        ("visited", "apology_visit_made", json!({"visitor": "regional director"}), "2026-03-01T00:20:00Z"),
+        ("w", "complaint_received", watched, "2026-03-01T00:00:00Z"),
+        ("w", "complaint_acknowledged", ack(), "2026-03-01T00:10:00Z"),
+    ];
+    for (id, event_type, data, t) in steps {
+        g.apply(id, event_type, data, t).await.unwrap();
+    }
+    // persists: resolved, confirmed, closed; a revisit finds the issue still there; never reopened.
+    for (event_type, data, t) in [
+        ("complaint_received", received("persists", "K4", "repair", "normal"), "2026-02-01T00:00:00Z"),
+        ("complaint_acknowledged", ack(), "2026-02-01T00:10:00Z"),
+        ("solution_offered", json!({"solution_id": "s", "description": "new part"}), "2026-02-01T01:00:00Z"),
+        ("solution_accepted", json!({"solution_id": "s"}), "2026-02-01T02:00:00Z"),
+        ("solution_delivered", json!({"solution_id": "s", "note": "fitted"}), "2026-02-02T00:00:00Z"),
+        ("resolution_confirmed", json!({"satisfied": true}), "2026-02-02T01:00:00Z"),
+        ("complaint_closed", json!({"outcome": "resolved"}), "2026-02-03T00:00:00Z"),
+        ("revisit_done", json!({"via": "phone", "satisfaction": 2, "issue_persists": true}), "2026-02-20T00:00:00Z"),
+    ] {
+        g.apply("persists", event_type, data, t).await.unwrap();
+    }
+    let q = at("2026-03-01T03:00:00Z");
+    let answer = g.ok("needs-attention", &q).await;
+    let reasons: Vec<(String, Value)> = answer["complaints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["complaint_id"].as_str().unwrap().to_owned(), r["reasons"].clone()))
+        .collect();
+    let of = |id: &str| reasons.iter().find(|(i, _)| i == id).map(|(_, r)| r.clone());
+    assert_eq!(of("late"), Some(json!(["overdue"])));
+    assert_eq!(of("soon"), Some(json!(["update_due_soon"])));
+    assert_eq!(of("key"), Some(json!(["key_customer_not_visited"])));
+    assert_eq!(of("persists"), Some(json!(["issue_persists"])));
+    assert_eq!(of("w"), Some(json!(["watch_word"])));
+    assert_eq!(
+        answer["complaints"].as_array().unwrap().iter().find(|r| r["complaint_id"] == "w").unwrap()["watch_word"],
+        "12315"
+    );
+    assert_eq!((of("calm"), of("visited")), (None, None), "nothing to see: {reasons:?}");
+    assert_eq!(answer["count"], 5);
+    assert_eq!(answer["counts"]["overdue"], 1);
+    // One reason, and pages of two that add up to the whole list.
+    assert_eq!(ids(&g.ok("needs-attention", &q.clone().with("reason", "watch_word")).await, "complaints"), ["w"]);
+    let first = g.ok("needs-attention", &q.clone().with("limit", "2")).await;
+    let cursor = first["next_cursor"].as_str().unwrap().to_owned();
+    let second = g.ok("needs-attention", &q.clone().with("limit", "2").with("cursor", &cursor)).await;
+    let third = g
+        .ok("needs-attention", &q.clone().with("limit", "2").with("cursor", second["next_cursor"].as_str().unwrap()))
+        .await;
+    assert_eq!(third["next_cursor"], Value::Null);
+    let paged: Vec<String> = [first, second, third].iter().flat_map(|a| ids(a, "complaints")).collect();
+    assert_eq!(paged, ids(&answer, "complaints"));
+    // A reopen after the revisit takes it off the list.
+    g.apply("persists", "complaint_reopened", json!({"reason": "still broken"}), "2026-02-21T00:00:00Z").await.unwrap();
+    let answer = g.ok("needs-attention", &q.clone().with("reason", "issue_persists")).await;
+    assert_eq!(answer["count"], 0, "{answer}");
+    assert!(matches!(
+        g.view("needs-attention", &q.clone().with("reason", "bored")).await,
+        Err(ProjectionError::BadQuery(_))
+    ));
 }

@@ -79,23 +79,47 @@ fn open_row(book: &Book, s: &Summary, policy: &SlaPolicy, as_of: Timestamp) -> (
         "category": book.name(s.category), "severity": s.severity, "channel": s.channel,
         "received_at": s.received_at, "ack_due": d.ack_due, "acknowledged_at": s.acknowledged_at,
         "resolution_due": d.resolution_due, "promised_due": d.promised_due,
+        "next_update_due": d.next_update_due, "last_customer_contact_at": s.last_contact_at,
         "overdue": overdue, "overdue_reasons": d.overdue_reasons,
         "escalation_level": s.escalation_level, "responsible_department": book.name(s.department),
-        "customer_tier": s.tier,
+        "customer_tier": s.tier, "owner": book.name(s.owner), "team": book.name(s.team),
+        "waiting_on_customer": s.waiting_since.is_some(), "waiting_since": s.waiting_since,
     });
     (overdue, row)
 }
 
+/// A `true|false` filter.
+fn flag(query: &Query, name: &str) -> Result<Option<bool>, ProjectionError> {
+    match query.get(name) {
+        None => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(other) => Err(bad(format!("{name}: {other:?} is not true or false"))),
+    }
+}
+
 /// `open-complaints`: complaints not closed, earliest unmet deadline first. Filters: `status`, `category`,
-/// `department`, `customer_id`, `severity`, `customer_tier`, `overdue=true|false`; paged.
+/// `department`, `customer_id`, `severity`, `customer_tier`, `owner`, `team`, `overdue=true|false`,
+/// `waiting=true|false`; paged.
 pub(super) fn open_complaints(book: &Book, query: &Query) -> Result<Value, ProjectionError> {
-    only(query, &["status", "category", "department", "customer_id", "severity", "customer_tier", "overdue"])?;
+    only(
+        query,
+        &[
+            "status",
+            "category",
+            "department",
+            "customer_id",
+            "severity",
+            "customer_tier",
+            "owner",
+            "team",
+            "overdue",
+            "waiting",
+        ],
+    )?;
     let paging = query.paging()?;
-    let overdue_only = match query.get("overdue") {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(other) => return Err(bad(format!("overdue: {other:?} is not true or false"))),
-    };
+    let overdue_only = flag(query, "overdue")? == Some(true);
+    let waiting = flag(query, "waiting")?;
     let status = match query.get("status") {
         None => None,
         Some(name) => Some(
@@ -112,11 +136,15 @@ pub(super) fn open_complaints(book: &Book, query: &Query) -> Result<Value, Proje
     let sym_filter = |name: &str| -> Option<Option<Sym>> { query.get(name).map(|v| book.strings.lookup(v)) };
     let (category, department, customer) =
         (sym_filter("category"), sym_filter("department"), sym_filter("customer_id"));
+    let (owner, team) = (sym_filter("owner"), sym_filter("team"));
     let matches = |s: &Summary| {
         status.is_none_or(|st| s.status == st)
             && category.is_none_or(|c| c == Some(s.category))
             && department.is_none_or(|d| d == Some(s.department))
             && customer.is_none_or(|c| c == Some(s.customer))
+            && owner.is_none_or(|o| o == Some(s.owner))
+            && team.is_none_or(|t| t == Some(s.team))
+            && waiting.is_none_or(|w| w == s.waiting_since.is_some())
             && severity.as_deref().is_none_or(|v| text_of(s.severity) == v)
             && tier.as_deref().is_none_or(|v| s.tier.map(text_of).as_deref() == Some(v))
     };
@@ -413,21 +441,43 @@ fn group_name(book: &Book, dimension: Dimension, sym: Sym) -> String {
 
 /// `satisfaction`: revisit grades and the share satisfied (4–5), hours to acknowledge and to resolve (p50,
 /// p90), and the shares of deadlines met — the service level's and the desk's own promises, apart — per
-/// department, category or channel (`group_by`).
+/// department, category, channel, owner or team (`group_by`), over every complaint or those received in
+/// a period (`from`, `to`: RFC 3339, `to` excluded; a period is computed by a scan of the complaints).
 pub(super) fn satisfaction(book: &Book, query: &Query) -> Result<Value, ProjectionError> {
-    query.only(&["group_by"])?;
+    query.only(&["group_by", "from", "to"])?;
     let group_by = query.get("group_by").unwrap_or("department");
     let dimension = Dimension::parse(group_by)
-        .ok_or_else(|| bad(format!("group_by: {group_by:?}; use department, category or channel")))?;
+        .ok_or_else(|| bad(format!("group_by: {group_by:?}; use department, category, channel, owner or team")))?;
+    let instant = |name: &str| -> Result<Option<Timestamp>, ProjectionError> {
+        query.get(name).map(|v| Timestamp::parse(v).map_err(|e| bad(format!("{name}: {e}")))).transpose()
+    };
+    let (from, to) = (instant("from")?, instant("to")?);
+    if let (Some(from), Some(to)) = (from, to) {
+        if to <= from {
+            return Err(bad("to must be after from"));
+        }
+    }
+    let in_period = |s: &Summary| from.is_none_or(|f| s.received_at >= f) && to.is_none_or(|t| s.received_at < t);
+    let period = from.is_some() || to.is_some();
     let as_of = query.as_of;
     // The settled figures, plus what the instant decides: open complaints whose deadline passed by then.
     let mut figures: BTreeMap<String, GroupFigures> = BTreeMap::new();
-    for (&sym, group) in &book.figures[dimension as usize] {
-        figures.insert(group_name(book, dimension, sym), group.clone());
+    if period {
+        for s in book.slots.iter().filter(|s| in_period(s)) {
+            let name = group_name(book, dimension, book.group_of(s, dimension));
+            figures.entry(name).or_default().account(s, &book.policy, 1);
+        }
+    } else {
+        for (&sym, group) in &book.figures[dimension as usize] {
+            figures.insert(group_name(book, dimension, sym), group.clone());
+        }
     }
     for (_, id) in &book.queue {
         let Some(&slot) = book.by_id.get(id) else { continue };
         let s = &book.slots[slot as usize];
+        if !in_period(s) {
+            continue;
+        }
         let d = book.policy.deadlines_of(&s.clock(), as_of);
         let group = figures.entry(group_name(book, dimension, book.group_of(s, dimension))).or_default();
         if s.acknowledged_at.is_none() && as_of > d.ack_due {
@@ -468,7 +518,7 @@ pub(super) fn satisfaction(book: &Book, query: &Query) -> Result<Value, Projecti
             Value::Object(row)
         })
         .collect();
-    Ok(json!({"as_of": as_of, "group_by": group_by, "groups": rows}))
+    Ok(json!({"as_of": as_of, "group_by": group_by, "from": from, "to": to, "groups": rows}))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -492,6 +542,9 @@ pub fn complaint_json(
     view.insert("ack_due".into(), json!(deadlines.ack_due));
     view.insert("resolution_due".into(), json!(deadlines.resolution_due));
     view.insert("promised_due".into(), json!(deadlines.promised_due));
+    view.insert("next_update_due".into(), json!(deadlines.next_update_due));
+    view.insert("last_customer_contact_at".into(), json!(complaint.last_contact_at));
+    view.insert("waiting_on_customer".into(), json!(complaint.waiting_since.is_some()));
     view.insert("overdue".into(), json!(!deadlines.overdue_reasons.is_empty()));
     view.insert("overdue_reasons".into(), json!(deadlines.overdue_reasons));
     Value::Object(view)
@@ -513,4 +566,144 @@ pub(super) async fn complaint(
         .filter(|c| c.received_at <= query.as_of)
         .ok_or_else(|| ProjectionError::NotFound(format!("no complaint {id:?}")))?;
     Ok(complaint_json(complaint, complaint.event_count.saturating_sub(1), policy, query.as_of))
+}
+
+// ---------------------------------------------------------------------------------------------
+// needs-attention
+
+/// Why a complaint is on the supervisor's list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Attention {
+    /// A deadline has passed (`overdue_reasons` says which).
+    Overdue,
+    /// The customer must hear from the desk within the policy's lead time.
+    UpdateDueSoon,
+    /// A key customer's complaint no senior manager has visited yet (道歉小组).
+    KeyCustomerNotVisited,
+    /// A revisit found the issue still there and the complaint was not reopened since.
+    IssuePersists,
+    /// The text mentions a regulator, the media or a lawyer (the policy's watch words).
+    WatchWord,
+}
+
+impl Attention {
+    const ALL: [Attention; 5] = [
+        Attention::Overdue,
+        Attention::UpdateDueSoon,
+        Attention::KeyCustomerNotVisited,
+        Attention::IssuePersists,
+        Attention::WatchWord,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Attention::Overdue => "overdue",
+            Attention::UpdateDueSoon => "update_due_soon",
+            Attention::KeyCustomerNotVisited => "key_customer_not_visited",
+            Attention::IssuePersists => "issue_persists",
+            Attention::WatchWord => "watch_word",
+        }
+    }
+}
+
+/// Why `s` needs attention at `as_of` (empty: it does not).
+fn attention_of(book: &Book, s: &Summary, as_of: Timestamp) -> Vec<Attention> {
+    let mut why = Vec::new();
+    if s.is_open() {
+        let d = book.policy.deadlines_of(&s.clock(), as_of);
+        if !d.overdue_reasons.is_empty() {
+            why.push(Attention::Overdue);
+        } else if d.next_update_due.is_some_and(|due| {
+            due.unix_nanos() - as_of.unix_nanos() <= book.policy.update_lead_hours() * 3_600 * 1_000_000_000
+        }) {
+            why.push(Attention::UpdateDueSoon);
+        }
+        if s.tier == Some(redress_schemas::CustomerTier::Key) && s.apology_visits == 0 {
+            why.push(Attention::KeyCustomerNotVisited);
+        }
+    }
+    if s.persisted_at.is_some_and(|at| s.reopened_at.is_none_or(|reopened| reopened < at)) {
+        why.push(Attention::IssuePersists);
+    }
+    if s.is_open() && s.watched != NONE {
+        why.push(Attention::WatchWord);
+    }
+    why
+}
+
+/// `needs-attention`: what a supervisor looks at first — open complaints overdue or whose update falls
+/// due within the policy's lead time, key customers' complaints without an apology visit, complaints a
+/// revisit found persisting with no reopen since (closed ones too), and open complaints whose text
+/// mentions a watch word. Each row says why (`reasons`); most reasons first, then earliest deadline.
+/// Filters: `reason`, `owner`, `team`; paged; `counts` gives the rows per reason.
+pub(super) fn needs_attention(book: &Book, query: &Query) -> Result<Value, ProjectionError> {
+    only(query, &["reason", "owner", "team"])?;
+    let paging = query.paging()?;
+    let reason = match query.get("reason") {
+        None => None,
+        Some(name) => Some(Attention::ALL.into_iter().find(|a| a.name() == name).ok_or_else(|| {
+            let names: Vec<&str> = Attention::ALL.iter().map(|a| a.name()).collect();
+            bad(format!("reason: {name:?} is not one of {}", names.join(", ")))
+        })?),
+    };
+    let sym_filter = |name: &str| -> Option<Option<Sym>> { query.get(name).map(|v| book.strings.lookup(v)) };
+    let (owner, team) = (sym_filter("owner"), sym_filter("team"));
+    // Open complaints in deadline order, then the closed ones a revisit found persisting.
+    let open = book.queue.iter().filter_map(|(unmet, id)| book.by_id.get(id).map(|&slot| (*unmet, slot)));
+    let closed = book
+        .persisting
+        .iter()
+        .filter_map(|id| book.by_id.get(id).copied())
+        .filter(|&slot| !book.slots[slot as usize].is_open());
+    let mut counts = [0usize; 5];
+    let mut found: Vec<(usize, i64, u32, Vec<Attention>)> = Vec::new();
+    for (unmet, slot) in open.chain(closed.map(|slot| (i64::MAX, slot))) {
+        let s = &book.slots[slot as usize];
+        if owner.is_some_and(|o| o != Some(s.owner)) || team.is_some_and(|t| t != Some(s.team)) {
+            continue;
+        }
+        let why = attention_of(book, s, query.as_of);
+        if why.is_empty() || reason.is_some_and(|r| !why.contains(&r)) {
+            continue;
+        }
+        for a in &why {
+            counts[*a as usize] += 1;
+        }
+        found.push((why.len(), unmet, slot, why));
+    }
+    // Most reasons first, then the earliest deadline, then the id.
+    // The deadline as an order-preserving unsigned number, so the text keys sort as the tuples do.
+    let key = |(n, unmet, slot, _): &(usize, i64, u32, Vec<Attention>)| {
+        let deadline = (*unmet as u64) ^ (1 << 63);
+        format!("{}|{deadline:020}|{}", 9 - (*n).min(9), &*book.slots[*slot as usize].id)
+    };
+    let mut keyed: Vec<(String, usize)> = found.iter().enumerate().map(|(i, f)| (key(f), i)).collect();
+    keyed.sort_unstable();
+    let count = keyed.len();
+    let start = match paging.cursor.as_deref() {
+        None => 0,
+        Some(cursor) => keyed.partition_point(|(k, _)| k.as_str() <= cursor),
+    };
+    let page: Vec<&(String, usize)> = keyed[start..].iter().take(paging.limit).collect();
+    let next_cursor = (start + page.len() < count).then(|| page.last().map(|(k, _)| k.clone())).flatten();
+    let rows: Vec<Value> = page
+        .iter()
+        .map(|(_, i)| {
+            let (_, _, slot, why) = &found[*i];
+            let s = &book.slots[*slot as usize];
+            let (_, mut row) = open_row(book, s, &book.policy, query.as_of);
+            row["reasons"] = json!(why);
+            row["watch_word"] = json!(book.name(s.watched));
+            row["apology_visits"] = json!(s.apology_visits);
+            row["issue_persisted_at"] = json!(s.persisted_at);
+            row
+        })
+        .collect();
+    let counts: Map<String, Value> =
+        Attention::ALL.iter().map(|a| (a.name().to_owned(), json!(counts[*a as usize]))).collect();
+    Ok(json!({
+        "as_of": query.as_of, "count": count, "counts": counts, "complaints": rows, "next_cursor": next_cursor,
+        "update_lead_hours": book.policy.update_lead_hours(),
+    }))
 }
