@@ -871,4 +871,32 @@ async fn the_desk_sees_owners_waiting_and_what_needs_attention() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, by_team) = s.call(Method::GET, "/projections/satisfaction?group_by=team", Some(AUDITOR), None).await;
     assert_eq!((status, by_team["groups"][0]["team"].clone()), (StatusCode::OK, json!("billing")), "{by_team}");
+
+    // A problem, and the complaint linked to it after its corrective action: one recurrence.
+    let problem = vec![
+        json!({"event_type": "problem_identified", "data": {"problem_id": "P1", "title": "invoices doubled",
+            "category": "billing", "root_cause": "batch job ran twice", "responsible_department": "finance"}}),
+        json!({"event_type": "corrective_action_taken", "data": {"action": "lock the batch job", "owner": "it-ops"}}),
+    ];
+    let (status, answer) = s
+        .call(Method::POST, "/streams/problem-P1/events", Some(PUBLISHER), Some(body(json!("no_stream"), problem)))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let link = json!({"event_type": "complaint_linked", "data": {"target": "problem-P1", "relation": "same_problem"}});
+    let (status, answer) =
+        s.call(Method::POST, "/streams/complaint-d1/events", Some(PUBLISHER), Some(body(json!(2), vec![link]))).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let min = answer["last_position"].as_u64().unwrap();
+    let (status, problems) =
+        s.call(Method::GET, &format!("/projections/problems?min_position={min}"), Some(AUDITOR), None).await;
+    assert_eq!(status, StatusCode::OK, "{problems}");
+    assert_eq!(problems["problems"][0]["linked_complaints"], json!(["d1"]), "{problems}");
+    // d1 was received before the action (its occurred_at is earlier): linked, not a recurrence.
+    assert_eq!(problems["problems"][0]["recurrence_count"], 0, "{problems}");
+    let missing =
+        json!({"event_type": "complaint_linked", "data": {"target": "problem-NOPE", "relation": "same_problem"}});
+    let (status, refused) = s
+        .call(Method::POST, "/streams/complaint-d1/events", Some(PUBLISHER), Some(body(json!(3), vec![missing])))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "a link to a stream that does not exist: {refused}");
 }

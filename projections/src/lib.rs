@@ -47,6 +47,7 @@ pub const BUILTIN_NAMES: &[&str] = &[
     "satisfaction",
     "complaint",
     "needs-attention",
+    "problems",
     "suggestions",
     "answer-gaps",
 ];

@@ -482,7 +482,7 @@ async fn a_new_version_is_rebuilt_from_position_zero_and_an_unchanged_one_resume
 // ------------------------------------------------------------------------------------------------
 // Property: live with restarts at random points equals a rebuild from position 0.
 
-const KINDS: usize = 10;
+const KINDS: usize = 13;
 
 fn event_for(id: &str, kind: usize, n: usize) -> (&'static str, Value) {
     let sol = format!("s{}", n % 2);
@@ -507,7 +507,10 @@ fn event_for(id: &str, kind: usize, n: usize) -> (&'static str, Value) {
             ("revisit_done", json!({"via": "phone", "satisfaction": 1 + n % 5, "issue_persists": n.is_multiple_of(4)}))
         }
         8 => ("complaint_reopened", json!({"reason": "again"})),
-        _ => ("complaint_closed", json!({"outcome": "resolved"})),
+        9 => ("complaint_closed", json!({"outcome": (["resolved", "withdrawn"])[n % 2]})),
+        10 => ("complaint_assigned", json!({"assignee": format!("agent-{}", n % 3), "team": (["a", "b"])[n % 2]})),
+        11 => ("waiting_on_customer", json!({"reason": "which one?"})),
+        _ => ("customer_responded", json!({"note": "this one"})),
     }
 }
 
@@ -651,6 +654,10 @@ fn live_with_restarts_equals_rebuild(steps: &[(usize, usize, usize)], restarts: 
             ("customer-history", Query::at(as_of).with("customer_id", "K2").with("limit", "1")),
             ("complaint", Query::at(as_of).with("complaint_id", "p0")),
             ("complaint", Query::at(as_of).with("complaint_id", "p5")),
+            ("needs-attention", Query::at(as_of)),
+            ("needs-attention", Query::at(as_of).with("limit", "1")),
+            ("problems", Query::at(as_of)),
+            ("satisfaction", Query::at(as_of).with("group_by", "owner")),
             ("suggestions", Query::at(as_of).with("text", "repair late")),
             ("answer-gaps", Query::at(as_of)),
         ];

@@ -150,6 +150,7 @@ pub fn router(state: AppState) -> Router {
         .route("/projections", get(projection_statuses))
         .route("/projections/open-complaints", get(view_open_complaints))
         .route("/projections/needs-attention", get(view_needs_attention))
+        .route("/projections/problems", get(view_problems))
         .route("/projections/customer-history", get(view_customer_history))
         .route("/projections/repeat-issues", get(view_repeat_issues))
         .route("/projections/satisfaction", get(view_satisfaction))
@@ -672,6 +673,19 @@ async fn view_needs_attention(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     view(&state, caller, "needs-attention", query).await
+}
+
+#[utoipa::path(get, path = "/projections/problems", tag = "projections",
+    params(openapi::ProblemFilters, openapi::TextPaging, openapi::ReadYourWrites),
+    responses((status = 200, description = "A page of problems (root causes) with their corrective actions, linked complaints and recurrences, most recurrences first", body = openapi::ProblemsDoc),
+        (status = 400, description = "Bad parameter", body = openapi::ErrorDoc),
+        (status = 503, description = "not_caught_up: `min_position` not applied within `wait_ms`; unavailable: the view is starting, failed or busy", body = openapi::ErrorDoc)))]
+async fn view_problems(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    view(&state, caller, "problems", query).await
 }
 
 #[utoipa::path(get, path = "/projections/customer-history", tag = "projections",

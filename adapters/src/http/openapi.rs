@@ -25,6 +25,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/projections"),
     ("get", "/projections/open-complaints"),
     ("get", "/projections/needs-attention"),
+    ("get", "/projections/problems"),
     ("get", "/projections/customer-history"),
     ("get", "/projections/repeat-issues"),
     ("get", "/projections/satisfaction"),
@@ -189,6 +190,44 @@ pub struct OpenComplaintFilters {
     team: Option<String>,
     /// `true`: only complaints waiting on the customer; `false`: only the others (v1.1).
     waiting: Option<bool>,
+}
+
+/// The filters of `problems`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ProblemFilters {
+    #[param(inline)]
+    status: Option<ProblemStatus>,
+    category: Option<String>,
+}
+
+/// Where a problem stands.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum ProblemStatus {
+    Identified,
+    ActionTaken,
+    Resolved,
+}
+
+/// `problems`: a page of problems, most recurrences first.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ProblemsDoc {
+    #[schema(format = DateTime)]
+    as_of: String,
+    #[schema(required = true)]
+    checkpoint: Option<u64>,
+    /// Each with status, corrective actions, `linked_count` and `linked_complaints` (newest 20),
+    /// `recurrence_count` and `recurrences` (linked complaints received after the latest corrective
+    /// action, newest 20).
+    #[schema(value_type = Vec<Object>)]
+    problems: Vec<serde_json::Value>,
+    count: u64,
+    #[schema(required = true)]
+    next_cursor: Option<String>,
 }
 
 /// The filters of `needs-attention`.
@@ -757,7 +796,7 @@ pub struct RebuildDoc {
     paths(
         super::append, super::read_stream, super::read_all, super::subscribe, super::complaint,
         super::customer_history, super::projection_statuses, super::view_open_complaints, super::view_customer_history,
-        super::view_repeat_issues, super::view_satisfaction, super::view_needs_attention, super::view_complaint, super::view_suggestions,
+        super::view_repeat_issues, super::view_satisfaction, super::view_needs_attention, super::view_problems, super::view_complaint, super::view_suggestions,
         super::view_answer_gaps, super::projection_query, super::projection_rebuild, super::audit_verify,
         super::audit_replay, super::health, super::metrics, super::openapi
     ),

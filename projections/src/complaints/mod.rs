@@ -11,6 +11,7 @@
 //! loads only them — a few dozen bytes a complaint — and serves at once.
 
 mod book;
+mod problems;
 mod views;
 
 #[cfg(test)]
@@ -40,8 +41,15 @@ const OPEN_PAGE: usize = 10_000;
 pub const RESIDENT_RECORDS_MAX: usize = 50_000;
 
 /// The views of the complaints fold.
-pub const VIEWS: [&str; 6] =
-    ["open-complaints", "customer-history", "repeat-issues", "satisfaction", "complaint", "needs-attention"];
+pub const VIEWS: [&str; 7] = [
+    "open-complaints",
+    "customer-history",
+    "repeat-issues",
+    "satisfaction",
+    "complaint",
+    "needs-attention",
+    "problems",
+];
 
 /// The complaints fold, judging deadlines by `policy`.
 pub struct ComplaintsFold {
@@ -63,6 +71,7 @@ pub struct ComplaintsState {
     book: Book,
     /// Summaries changed since the last checkpoint, by slot.
     changed: HashSet<u32>,
+    problems: problems::Problems,
 }
 
 impl ComplaintsState {
@@ -83,7 +92,8 @@ impl ComplaintsState {
 }
 
 fn complaint_types() -> Vec<EventType> {
-    EventType::ALL.iter().copied().filter(|t| t.stream_kind() == StreamKind::Complaint).collect()
+    let kinds = [StreamKind::Complaint, StreamKind::Problem];
+    EventType::ALL.iter().copied().filter(|t| kinds.contains(&t.stream_kind())).collect()
 }
 
 #[async_trait]
@@ -123,7 +133,13 @@ impl Fold for ComplaintsFold {
                 break;
             }
         }
-        Ok(ComplaintsState { records: KeyedMap::new(RECORD, self.resident_records_max), book, changed: HashSet::new() })
+        let problems = problems::Problems::open(stored).await?;
+        Ok(ComplaintsState {
+            records: KeyedMap::new(RECORD, self.resident_records_max),
+            book,
+            changed: HashSet::new(),
+            problems,
+        })
     }
 
     fn wanted(&self, state: &ComplaintsState, event: &RecordedEvent, keys: &mut Vec<Key>) {
@@ -138,7 +154,16 @@ impl Fold for ComplaintsFold {
     }
 
     fn apply(&self, state: &mut ComplaintsState, event: &RecordedEvent) -> Result<(), Anomaly> {
-        let (StreamKind::Complaint, id) = event.stream.kind() else { return Ok(()) };
+        let id = match event.stream.kind() {
+            (StreamKind::Complaint, id) => id,
+            (StreamKind::Problem, id) => {
+                return state
+                    .problems
+                    .apply_problem_event(id, event)
+                    .map_err(|violation| Anomaly(format!("{}: {violation}", event.event_type())));
+            }
+            _ => return Ok(()),
+        };
         let checked = match state.records.get(id) {
             Some(current) => lifecycle::check(current, &event.data),
             None => lifecycle::check(&StreamState::Empty, &event.data),
@@ -154,6 +179,7 @@ impl Fold for ComplaintsFold {
             let slot = state.book.upsert(complaint);
             state.changed.insert(slot);
         }
+        state.problems.apply_complaint_event(id, &event.data);
         state.records.insert(id, next);
         Ok(())
     }
@@ -161,6 +187,7 @@ impl Fold for ComplaintsFold {
     fn take_changes(&self, state: &mut ComplaintsState) -> Result<Vec<Change>, ProjectionError> {
         let mut changes = Vec::with_capacity(state.records.dirty_count() + state.changed.len());
         state.records.take_changes(&mut changes)?;
+        state.problems.take_changes(&mut changes)?;
         for slot in state.changed.drain() {
             let stored = state.book.stored(slot);
             let mut key = Vec::with_capacity(stored.complaint_id.len() + 1);
@@ -189,6 +216,7 @@ impl Fold for ComplaintsFold {
             "satisfaction" => views::satisfaction(&state.book, query),
             "complaint" => views::complaint(&self.policy, &state.records, stored, query).await,
             "needs-attention" => views::needs_attention(&state.book, query),
+            "problems" => problems::view(&state.book, &state.problems, query),
             other => Err(ProjectionError::Unknown(other.to_owned())),
         }
     }

@@ -32,7 +32,10 @@ impl Given {
     }
 
     fn event(&mut self, id: &str, event_type: &str, data: Value, at: &str) -> RecordedEvent {
-        let stream = StreamName::complaint(id).unwrap();
+        self.event_on(StreamName::complaint(id).unwrap(), event_type, data, at)
+    }
+
+    fn event_on(&mut self, stream: StreamName, event_type: &str, data: Value, at: &str) -> RecordedEvent {
         let proposed =
             ProposedEvent::from_json(json!({"event_type": event_type, "data": data}), &stream).expect("a valid event");
         let at = Timestamp::parse(at).unwrap();
@@ -49,6 +52,12 @@ impl Given {
             data: proposed.data,
             hash: Hash::GENESIS,
         }
+    }
+
+    /// Applies one event of a problem stream.
+    async fn apply_problem(&mut self, id: &str, event_type: &str, data: Value, at: &str) -> Result<(), Anomaly> {
+        let event = self.event_on(StreamName::new(&format!("problem-{id}")).unwrap(), event_type, data, at);
+        self.fold.apply(&mut self.state, &event)
     }
 
     /// Applies one event as the runner does: read the keys it wants, hand them in, apply.
@@ -621,4 +630,73 @@ async fn needs_attention_lists_each_complaint_with_why() {
         g.view("needs-attention", &q.clone().with("reason", "bored")).await,
         Err(ProjectionError::BadQuery(_))
     ));
+}
+
+#[tokio::test]
+async fn a_problem_counts_the_complaints_that_came_after_its_corrective_action() {
+    let mut g = Given::new().await;
+    let identified = json!({"problem_id": "P1", "title": "couriers drop parcels", "category": "delivery",
+        "root_cause": "rough handling", "responsible_department": "logistics"});
+    g.apply_problem("P1", "problem_identified", identified.clone(), "2026-01-01T00:00:00Z").await.unwrap();
+    let mut second = identified.clone();
+    second["problem_id"] = json!("P2");
+    g.apply_problem("P2", "problem_identified", second, "2026-01-01T00:00:00Z").await.unwrap();
+    let link = |problem: &str| json!({"target": format!("problem-{problem}"), "relation": "same_problem"});
+    // P1: two complaints before its corrective action (2026-02-01), one after; P2: one, no action.
+    for (id, received_at, problem) in [
+        ("c1", "2026-01-10T00:00:00Z", "P1"),
+        ("c2", "2026-01-20T00:00:00Z", "P1"),
+        ("c3", "2026-03-01T00:00:00Z", "P1"),
+        ("c4", "2026-01-05T00:00:00Z", "P2"),
+    ] {
+        g.apply(id, "complaint_received", received(id, "K", "delivery", "normal"), received_at).await.unwrap();
+        g.apply(id, "complaint_linked", link(problem), received_at).await.unwrap();
+    }
+    // A duplicate link and a link of another kind change nothing.
+    g.apply("c3", "complaint_linked", link("P1"), "2026-03-02T00:00:00Z").await.unwrap();
+    g.apply(
+        "c3",
+        "complaint_linked",
+        json!({"target": "complaint-c1", "relation": "follow_up_of"}),
+        "2026-03-02T00:00:00Z",
+    )
+    .await
+    .unwrap();
+    let action = json!({"action": "retrain couriers", "owner": "logistics lead", "due_at": "2026-02-15T00:00:00Z"});
+    g.apply_problem("P1", "corrective_action_taken", action, "2026-02-01T00:00:00Z").await.unwrap();
+
+    let answer = g.ok("problems", &at("2026-04-01T00:00:00Z")).await;
+    assert_eq!(answer["count"], 2);
+    let p1 = &answer["problems"][0];
+    assert_eq!(p1["problem_id"], "P1", "most recurrences first: {answer}");
+    assert_eq!((p1["linked_count"].clone(), p1["recurrence_count"].clone()), (json!(3), json!(1)));
+    assert_eq!(p1["recurrences"], json!(["c3"]));
+    assert_eq!(p1["linked_complaints"], json!(["c3", "c2", "c1"]), "newest first");
+    assert_eq!(p1["status"], "action_taken");
+    assert_eq!(p1["corrective_actions"][0]["owner"], "logistics lead");
+    let p2 = &answer["problems"][1];
+    assert_eq!((p2["problem_id"].clone(), p2["recurrence_count"].clone()), (json!("P2"), json!(0)));
+    // Before the action, nothing counts as a recurrence.
+    let january = g.ok("problems", &at("2026-01-31T00:00:00Z")).await;
+    assert_eq!(january["problems"][0]["recurrence_count"], 0, "{january}");
+    assert_eq!(january["problems"][0]["corrective_actions"], json!([]));
+    // Filters and paging.
+    assert_eq!(g.ok("problems", &at("2026-04-01T00:00:00Z").with("status", "identified")).await["count"], 1);
+    let first = g.ok("problems", &at("2026-04-01T00:00:00Z").with("limit", "1")).await;
+    let cursor = first["next_cursor"].as_str().unwrap().to_owned();
+    let next = g.ok("problems", &at("2026-04-01T00:00:00Z").with("limit", "1").with("cursor", &cursor)).await;
+    assert_eq!((next["problems"][0]["problem_id"].clone(), next["next_cursor"].clone()), (json!("P2"), Value::Null));
+    assert!(matches!(
+        g.view("problems", &at("2026-04-01T00:00:00Z").with("status", "gone")).await,
+        Err(ProjectionError::BadQuery(_))
+    ));
+    // A problem event the lifecycle refuses is an anomaly and changes nothing.
+    assert!(g
+        .apply_problem("P2", "problem_resolved", json!({"verification": "x"}), "2026-04-01T00:00:00Z")
+        .await
+        .is_err());
+    // The problems survive a checkpoint and a reopen of the state.
+    g.checkpoint().await;
+    g.state = g.fold.open(&*g.store).await.unwrap();
+    assert_eq!(g.ok("problems", &at("2026-04-01T00:00:00Z")).await, answer);
 }
