@@ -56,7 +56,7 @@ impl Given {
 
     /// Applies one event of a problem stream.
     async fn apply_problem(&mut self, id: &str, event_type: &str, data: Value, at: &str) -> Result<(), Anomaly> {
-        let event = self.event_on(StreamName::new(&format!("problem-{id}")).unwrap(), event_type, data, at);
+        let event = self.event_on(StreamName::new(format!("problem-{id}")).unwrap(), event_type, data, at);
         self.fold.apply(&mut self.state, &event)
     }
 
