@@ -6,7 +6,7 @@
 //! ids and times are fixed, loading the same demo twice is harmless: the second load finds it all there.
 //! [`load`] imports the year as if it had been recorded as it happened ([`Recorder`]: each event's `recorded_at`
 //! is when it happened), so replays by `recorded_at` see the year go by.
-//! For demos too large to hold (a million complaints are 13 million events), [`stream`] yields the same appends
+//! For demos too large to hold (a million complaints are about 23 million events), [`stream`] yields the same appends
 //! one at a time in bounded memory and [`load_stream`] writes them.
 //!
 //! What the year holds:
@@ -22,7 +22,11 @@
 //!   recur (some seasonal: carrier backlog around shopping festivals, a router firmware defect mid-year),
 //!   offers with rejections, commitments kept and missed, escalations up the ladder, confirmations (some
 //!   unsatisfied), revisits, apology visits for key customers and critical complaints, reopens, closes with
-//!   every outcome; and about a tenth of the complaints still open at the end of the year, some overdue.
+//!   every outcome; and about a tenth of the complaints still open at the end of the year, some overdue;
+//! - the desk (v1.1): owners from a roster of twelve agents in four teams with uneven workloads, transfers,
+//!   complaints waiting on the customer, periodic updates to the customer kept and missed, six problems with
+//!   linked complaints and corrective actions (one that did not work, one resolved, one reopened), and
+//!   duplicate and follow-up links between a customer's complaints.
 //!
 //! Every history is folded with the engine's own lifecycle rules while it is generated, so the store accepts it.
 
