@@ -685,6 +685,14 @@ fn demo_loads_the_sample_history_prints_a_summary_and_a_tour_and_the_chain_verif
     let (verified, position, _) = parse_ok(&stdout(&output));
     assert_eq!((verified, position), (events, events - 1), "every event the summary counted is in the chain");
 
+    // The year was recorded as it happened (the demo's year ends now): what the desk knew at mid-year is
+    // mid-year's desk, and before the year the desk knew nothing.
+    let days_ago = |days: i64| redress_schemas::Timestamp::now().plus_seconds(-days * 86_400).to_rfc3339();
+    let mid_year = replay(dir.path(), &days_ago(182), "recorded");
+    let open_then = mid_year["count"].as_u64().expect("a count");
+    assert!(open_then > 0, "complaints were open at mid-year as recorded: {mid_year}");
+    assert_eq!(replay(dir.path(), &days_ago(400), "recorded")["count"], 0, "nothing was recorded before the year");
+
     let output = run(dir.path(), &["demo", "--complaints", "10"]);
     assert_exit(&output, 1, "demo into a non-empty store");
     assert!(stderr(&output).contains("not empty"), "{}", stderr(&output));

@@ -2,29 +2,27 @@
 //! (`redress_adapters::demo::stream`), written once into a `SledStore` under [`bench_root`] and reused by
 //! later runs, keyed by complaint count and seed.
 //!
-//! It is written with `EventStore::import`, not with appends: events built here exactly as the store's writer
-//! builds them (positions, versions, canonical content, the hash chain), in chunks of up to
-//! `APPEND_EVENTS_MAX` events, so one sync covers a thousand events, the log is in the generated order exactly,
-//! and no clock is read: each append is recorded when its last event happened (never before the previous
-//! append), so the same count and seed give the same bytes and the same head hash on every machine, and
-//! "as of" replays by `recorded_at` see the year go by. The store still checks every event it imports (next
-//! position, chain, stream version, lifecycle), and the log is verified (`verify_store`) before a marker
-//! file says it is complete: a cache without the marker, half built by an interrupted run, is built again.
+//! It is written with `EventStore::import`, not with appends: events built by `demo::Recorder` (what `redress demo`
+//! loads with) exactly as the store's writer builds them (positions, versions, canonical content, the hash chain), in
+//! chunks of up to `APPEND_EVENTS_MAX` events, so one sync covers a thousand events, the log is in the generated order
+//! exactly, and no clock is read: each append is recorded when its last event happened (never before the previous
+//! append), so the same count and seed give the same bytes and the same head hash on every machine, and "as of" replays
+//! by `recorded_at` see the year go by. The store still checks every event it imports (next position, chain, stream
+//! version, lifecycle), and the log is verified (`verify_store`) before a marker file says it is complete: a cache
+//! without the marker, half built by an interrupted run, is built again.
 
 use super::{bench_root, cpu_of_this_thread, cpu_of_threads, disk_bytes, peak_rss};
-use redress_adapters::demo::{self, DemoConfig, DemoStream, DemoSummary};
+use redress_adapters::demo::{self, DemoConfig, DemoStream, DemoSummary, Recorder};
 use redress_engine::limits::APPEND_EVENTS_MAX;
-use redress_engine::{
-    chain_hash, verify_store, EventStore, ExpectedVersion, SledStore, StoreError, StoreOptions, Verification,
-};
-use redress_schemas::{Hash, Position, RecordHeader, Timestamp, WrittenEvent};
+use redress_engine::{verify_store, EventStore, SledStore, StoreError, StoreOptions, Verification};
+use redress_schemas::WrittenEvent;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Part of the cache key: bump it whenever what is written for a count and seed changes (the demo, how
 /// `recorded_at` is chosen), so that an older cache is not taken for the new log.
-const LOG_FORMAT: u32 = 1;
+const LOG_FORMAT: u32 = 2;
 /// Chunks built ahead of the one being imported: generation runs on its own thread beside the store's writer.
 const CHUNKS_AHEAD_MAX: usize = 4;
 /// Progress is printed every this many events.
@@ -248,7 +246,7 @@ fn build_chunks(
     mut appends: DemoStream,
     chunks: &tokio::sync::mpsc::Sender<Vec<WrittenEvent>>,
 ) -> (DemoSummary, Duration, usize) {
-    let mut chain = Chain::default();
+    let mut recorder = Recorder::new();
     let mut chunk: Vec<WrittenEvent> = Vec::with_capacity(APPEND_EVENTS_MAX);
     for append in appends.by_ref() {
         if chunk.len() + append.events.len() > APPEND_EVENTS_MAX {
@@ -258,68 +256,11 @@ fn build_chunks(
                 break;
             }
         }
-        chain.append(append, &mut chunk);
+        recorder.record(append, &mut chunk);
     }
     if !chunk.is_empty() {
         // Ignored like above: a stopped importer reports its own failure.
         let _ = chunks.blocking_send(chunk);
     }
     (appends.summary(), cpu_of_this_thread(), appends.queued_peak())
-}
-
-/// The end of the log being built: what the store's writer keeps to place and chain the next event.
-struct Chain {
-    next_position: u64,
-    previous: Hash,
-    recorded_at: Timestamp,
-    scratch: Vec<u8>,
-}
-
-impl Default for Chain {
-    fn default() -> Self {
-        Chain {
-            next_position: 0,
-            previous: Hash::GENESIS,
-            recorded_at: Timestamp::from_unix_nanos(i64::MIN),
-            scratch: Vec::new(),
-        }
-    }
-}
-
-impl Chain {
-    /// Builds the events of `append` as the writer would have recorded them and pushes them onto `out`.
-    fn append(&mut self, append: demo::DemoAppend, out: &mut Vec<WrittenEvent>) {
-        let first_version = match append.expected {
-            ExpectedVersion::Exact(version) => version + 1,
-            ExpectedVersion::NoStream | ExpectedVersion::Any | ExpectedVersion::Exists => 0,
-        };
-        // Recorded when its last event happened, and after the previous append: `recorded_at` never decreases
-        // along a log, and an event never happens after it is recorded.
-        let last_at = append.events.iter().filter_map(|e| e.occurred_at).max();
-        let recorded_at =
-            last_at.map_or(self.recorded_at, |at| at.max(self.recorded_at.saturating_add(Duration::from_nanos(1))));
-        self.recorded_at = recorded_at;
-        for (version, event) in (first_version..).zip(append.events) {
-            let event_type = event.data.event_type();
-            let header = RecordHeader {
-                event_id: event.event_id.expect("demo events carry their ids"),
-                stream: append.stream.clone(),
-                version,
-                position: Position(self.next_position),
-                event_type,
-                schema_version: event_type.schema_version(),
-                occurred_at: event.occurred_at.unwrap_or(recorded_at),
-                recorded_at,
-                metadata: event.metadata,
-                hash: Hash::GENESIS,
-            };
-            let mut written = WrittenEvent { header, data: event.data.to_json_value() };
-            self.scratch.clear();
-            written.canonical_content(&mut self.scratch);
-            written.header.hash = chain_hash(&self.previous, &self.scratch);
-            self.previous = written.header.hash;
-            self.next_position += 1;
-            out.push(written);
-        }
-    }
 }

@@ -182,12 +182,12 @@ const NO_BACKUP: Cause = cause(
     "repair_center",
     "送修单增加数据备份确认栏 / backup consent on the repair form",
 );
-const PANEL_BATCH: Cause = cause(
+pub(super) const PANEL_BATCH: Cause = cause(
     "显示面板批次缺陷 / display panel batch defect",
     "product_engineering",
     "向供应商索赔并加严来料检验 / supplier claim and stricter incoming inspection",
 );
-const ROLLER_WEAR: Cause = cause(
+pub(super) const ROLLER_WEAR: Cause = cause(
     "搓纸轮批次磨损 / pickup-roller batch wear",
     "product_engineering",
     "主动更换同批次搓纸轮 / proactive roller swap for the batch",
@@ -212,7 +212,7 @@ const INVOICE_TEMPLATE: Cause = cause(
     "billing",
     "开票前自动校验税号 / tax ID validated before issuing",
 );
-const GATEWAY_CALLBACK: Cause = cause(
+pub(super) const GATEWAY_CALLBACK: Cause = cause(
     "支付网关重复回调 / payment gateway duplicate callback",
     "billing",
     "扣款接口幂等改造 / idempotent charge requests",
@@ -1396,3 +1396,89 @@ pub(super) fn revision_keywords(category: &str) -> &'static [&'static str] {
         _ => &["售后"],
     }
 }
+
+/// One agent of the desk: an id of the form `agent-<family>-<given>` (no other personal data), the team, and how
+/// many complaints of the team's share they take (a couple of agents carry far more than the rest).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Agent {
+    pub id: &'static str,
+    pub team: &'static str,
+    pub load: u32,
+}
+
+const fn agent(id: &'static str, team: &'static str, load: u32) -> Agent {
+    Agent { id, team, load }
+}
+
+/// The desk: twelve agents in four teams, with uneven workloads.
+pub(super) const ROSTER: &[Agent] = &[
+    agent("agent-wang-li", "hotline", 10),
+    agent("agent-zhang-wei", "hotline", 3),
+    agent("agent-liu-yang", "hotline", 3),
+    agent("agent-chen-jing", "hotline", 2),
+    agent("agent-zhao-lei", "repair", 9),
+    agent("agent-huang-min", "repair", 2),
+    agent("agent-zhou-tao", "repair", 2),
+    agent("agent-wu-fang", "billing", 5),
+    agent("agent-xu-lin", "billing", 1),
+    agent("agent-sun-hao", "billing", 1),
+    agent("agent-ma-lan", "key-accounts", 3),
+    agent("agent-hu-jun", "key-accounts", 2),
+];
+
+/// The team that owns complaints of a category (key customers' complaints go to `key-accounts` whatever it is).
+pub(super) fn team_of(category: &str) -> &'static str {
+    match category {
+        "repair" | "product_quality" | "installation" | "warranty" | "data_migration" => "repair",
+        "billing" | "returns" | "pricing" => "billing",
+        _ => "hotline",
+    }
+}
+
+pub(super) const TRANSFER_NOTES: Phrases = Phrases {
+    hans: &["升级后转交资深专员跟进", "原负责人休假，转交同组同事", "工作量调整，转交处理"],
+    hant: &["升級後轉交資深專員跟進", "原負責人休假，轉交同組同事"],
+    en: &["transferred to a senior agent after the escalation", "owner on leave, handed to a colleague"],
+};
+
+/// What the desk asks the customer before it can go on (`waiting_on_customer.reason`).
+pub(super) const QUESTIONS: Phrases = Phrases {
+    hans: &[
+        "请提供订单号和购买凭证照片",
+        "请提供故障现象的照片或视频",
+        "请确认方便上门的时间段",
+        "请提供设备序列号（机身底部标签）",
+        "请确认收货地址和联系电话",
+    ],
+    hant: &["請提供訂單號和購買憑證照片", "請提供故障現象的照片或影片", "請確認方便上門的時段"],
+    en: &[
+        "Please send the order number and a photo of the receipt",
+        "Please send a photo or video of the fault",
+        "Please confirm when an engineer may visit",
+        "Please send the serial number from the label under the device",
+    ],
+};
+
+pub(super) const ANSWERS_GIVEN: Phrases = Phrases {
+    hans: &["客户已补充所需资料", "客户回电确认了时间", "客户通过邮件发来照片"],
+    hant: &["客戶已補充所需資料", "客戶回電確認了時間"],
+    en: &["the customer sent what was asked", "the customer called back to confirm", "photos received by email"],
+};
+
+/// A periodic update to the customer (`progress_updated` with `customer_informed: true`).
+pub(super) const PERIODIC_UPDATES: Phrases = Phrases {
+    hans: &[
+        "您的投诉仍在处理中，我们会持续跟进，有进展第一时间告知您。",
+        "向您通报最新进展：相关部门正在处理，预计近期给您答复。",
+        "您好，您的问题我们一直在跟进，目前仍在处理中，感谢您的耐心。",
+    ],
+    hant: &[
+        "您的投訴仍在處理中，我們會持續跟進，有進展會第一時間通知您。",
+        "向您通報最新進展：相關部門正在處理，預計近期給您答覆。",
+    ],
+    en: &[
+        "Your complaint is still being worked on; we will keep you posted.",
+        "An update on your complaint: the team is on it and we expect to come back to you shortly.",
+        "We are still following up on your issue and will tell you as soon as there is news.",
+    ],
+};

@@ -3,8 +3,10 @@
 //!
 //! [`generate`] is pure (no clock, no I/O, the seedable [`rng`]): the same [`DemoConfig`] and answers give the
 //! same appends, event ids included, on every platform. [`load`] writes them to any [`EventStore`]. Because the
-//! ids are fixed, loading the same demo twice is harmless: the second load is a series of idempotent retries.
-//! For demos too large to hold (a million complaints are 13 million events), [`stream`] yields the same appends
+//! ids and times are fixed, loading the same demo twice is harmless: the second load finds it all there.
+//! [`load`] imports the year as if it had been recorded as it happened ([`Recorder`]: each event's `recorded_at`
+//! is when it happened), so replays by `recorded_at` see the year go by.
+//! For demos too large to hold (a million complaints are about 23 million events), [`stream`] yields the same appends
 //! one at a time in bounded memory and [`load_stream`] writes them.
 //!
 //! What the year holds:
@@ -20,31 +22,38 @@
 //!   recur (some seasonal: carrier backlog around shopping festivals, a router firmware defect mid-year),
 //!   offers with rejections, commitments kept and missed, escalations up the ladder, confirmations (some
 //!   unsatisfied), revisits, apology visits for key customers and critical complaints, reopens, closes with
-//!   every outcome; and about a tenth of the complaints still open at the end of the year, some overdue.
+//!   every outcome; and about a tenth of the complaints still open at the end of the year, some overdue;
+//! - the desk (v1.1): owners from a roster of twelve agents in four teams with uneven workloads, transfers,
+//!   complaints waiting on the customer, periodic updates to the customer kept and missed, six problems with
+//!   linked complaints and corrective actions (one that did not work, one resolved, one reopened), and
+//!   duplicate and follow-up links between a customer's complaints.
 //!
 //! Every history is folded with the engine's own lifecycle rules while it is generated, so the store accepts it.
 
 mod answers;
 mod catalogue;
 mod population;
+mod problems;
+mod record;
 pub mod rng;
 mod stream;
 mod timeline;
 
 use answers::AnswerBook;
 use catalogue::{Lang, ProductKind, Theme, CLOSINGS_EN, CLOSINGS_HANS, CLOSINGS_HANT, PRODUCTS, THEMES};
-use futures_util::stream::{FuturesUnordered, StreamExt};
 use population::Customer;
+use problems::Problems;
+pub use record::Recorder;
 use redress_engine::lifecycle::{self, ComplaintStatus, StreamState};
 use redress_engine::{EventStore, ExpectedVersion, StoreError};
 use redress_schemas::{
-    Channel, ComplaintReceived, CustomerTier, EventData, EventId, Metadata, ProposedEvent, Severity, StreamName,
-    Timestamp,
+    Channel, ComplaintLinked, ComplaintReceived, CustomerTier, EventData, EventId, LinkRelation, Metadata,
+    ProposedEvent, Severity, StreamName, Timestamp, WrittenEvent,
 };
 use rng::Rng;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet};
 pub use stream::DemoStream;
 use timeline::{Case, Planned, DAY, HOUR, MINUTE};
 
@@ -53,13 +62,10 @@ use timeline::{Case, Planned, DAY, HOUR, MINUTE};
 const APPEND_WINDOW_SECONDS: i64 = 15 * MINUTE;
 /// The most events one demo append carries (far below the engine's `APPEND_EVENTS_MAX`).
 const APPEND_EVENTS_MAX: usize = 32;
-/// Appends [`load`] keeps in flight at once, on distinct streams; the store's group commit syncs them together.
-const LOAD_IN_FLIGHT_APPENDS_MAX: usize = 1_024;
-/// Appends [`load`] holds back because an earlier append of their stream is still in flight.
-const LOAD_WAITING_APPENDS_MAX: usize = 4_096;
-/// How far (in `occurred_at`) [`load`] may run ahead of the oldest append not yet durable: this bounds how far
-/// the stored log departs from the generated order.
-const LOAD_REORDER_WINDOW_SECONDS: i64 = 6 * HOUR;
+/// The most events one import of [`load`] carries: the store's limit per import; whole appends only, so a
+/// chunk may hold fewer (an append holds at most [`APPEND_EVENTS_MAX`]).
+const IMPORT_EVENTS_MAX: usize = redress_engine::limits::APPEND_EVENTS_MAX;
+const _: () = assert!(APPEND_EVENTS_MAX <= IMPORT_EVENTS_MAX, "an append fits in one import");
 /// Repeat complaints about the same category within this window are what the repeat-issues projection finds.
 const REPEAT_WINDOW_SECONDS: i64 = 90 * DAY;
 
@@ -269,6 +275,47 @@ pub struct DemoSummary {
     pub answers_used: usize,
     /// Set by [`load`]: appends the store already held (idempotent retries that wrote nothing).
     pub already_present: usize,
+    /// The desk (v1.1): distinct agents complaints were assigned to, and their teams.
+    #[serde(default)]
+    pub owners: usize,
+    #[serde(default)]
+    pub teams: usize,
+    /// Complaints with an owner at the end.
+    #[serde(default)]
+    pub assigned: usize,
+    /// `complaint_assigned` events that changed an owner (transfers).
+    #[serde(default)]
+    pub transfers: usize,
+    /// `waiting_on_customer` events, and complaints still waiting at the end of the demo.
+    #[serde(default)]
+    pub waited_on_customer: usize,
+    #[serde(default)]
+    pub waiting_at_end: usize,
+    /// `progress_updated` events to the customer (`customer_informed`), and internal notes.
+    #[serde(default)]
+    pub customer_updates: usize,
+    #[serde(default)]
+    pub internal_notes: usize,
+    /// `problem-` streams, corrective actions, problems resolved and reopened.
+    #[serde(default)]
+    pub problems: usize,
+    #[serde(default)]
+    pub corrective_actions: usize,
+    #[serde(default)]
+    pub problems_resolved: usize,
+    #[serde(default)]
+    pub problems_reopened: usize,
+    /// Complaints linked to a problem (`same_problem`), and to another complaint (`duplicate_of`, `follow_up_of`).
+    #[serde(default)]
+    pub problem_links: usize,
+    #[serde(default)]
+    pub complaint_links: usize,
+    /// The first and the last event's `occurred_at`: the demo's year (a replay `as_of` between them sees it as
+    /// the desk recorded it then).
+    #[serde(default)]
+    pub first_event_at: Option<Timestamp>,
+    #[serde(default)]
+    pub last_event_at: Option<Timestamp>,
 }
 
 /// The service levels of API.md: hours to acknowledge, hours to resolve.
@@ -313,20 +360,23 @@ pub fn stream(config: &DemoConfig, answers: &[StandardAnswer]) -> DemoStream {
 /// Draws complaint `index` (in arrival order) of `customer`, received at `received_at`; `recent` is the theme
 /// of the customer's previous complaint if that one is within the repeat window. Returns its stream, its whole
 /// history (not yet cut at the end of the demo) and its theme.
+#[allow(clippy::too_many_arguments)] // each is one fact about the complaint; a struct would only rename them
 fn draw_complaint(
     config: &DemoConfig,
     book: &AnswerBook,
+    problems: &Problems,
     index: usize,
     received_at: Timestamp,
     customer: &Customer,
     recent: Option<usize>,
+    previous: Option<(String, Timestamp)>,
     complaint_id: String,
 ) -> (StreamName, Vec<Planned>, usize) {
     let end = config.end();
     let mut rng = Rng::derive(config.seed, RNG_COMPLAINT, index as u64);
     let fraction = (received_at.unix_nanos() - config.start.unix_nanos()) as f64
         / (end.unix_nanos() - config.start.unix_nanos()) as f64;
-    let (theme_index, same_theme) = choose_theme(&mut rng, recent, received_at, fraction);
+    let (theme_index, same_theme) = choose_theme(&mut rng, problems, recent, received_at, fraction);
     let theme = &THEMES[theme_index];
 
     let case_text = describe(&mut rng, theme, customer, same_theme);
@@ -347,6 +397,7 @@ fn draw_complaint(
     let haystack = format!("{} {}", description, theme.hints.join(" "));
     let category = theme.category;
     let answer_at = |at: Timestamp| book.best(category, &haystack, at);
+    let cause_removed = |cause: &str, at: Timestamp| problems.removed(cause, at);
     let received = ComplaintReceived {
         complaint_id: complaint_id.clone(),
         customer_id: customer.id(),
@@ -372,16 +423,62 @@ fn draw_complaint(
         amount: case_text.amount,
         intake,
         answer_at: &answer_at,
+        cause_removed: &cause_removed,
     };
-    let planned = timeline::history(&case, &mut rng);
+    let mut planned = timeline::history(&case, &mut rng);
+    // Links: to the problem of the root cause found, and to the customer's previous complaint when this one
+    // is the same thing again (a duplicate within days, a follow-up later).
+    let analysis = planned.iter().rev().find_map(|p| match &p.data {
+        EventData::CauseAnalyzed(c) if c.founded => Some((c.root_cause.clone(), p.at)),
+        _ => None,
+    });
+    if let Some(link) = analysis.and_then(|(cause, at)| problems.link(&mut rng, &cause, at)) {
+        insert_in_order(&mut planned, link);
+    }
+    if let Some((target, previous_at)) = previous.filter(|_| same_theme) {
+        let days_apart = (received_at.unix_nanos() - previous_at.unix_nanos()) / (DAY * 1_000_000_000);
+        let relation = if days_apart < 3 && rng.chance(0.6) {
+            Some(LinkRelation::DuplicateOf)
+        } else {
+            rng.chance(0.5).then_some(LinkRelation::FollowUpOf)
+        };
+        if let Some(relation) = relation {
+            let at = received_at.plus_seconds(rng.range(30 * MINUTE, DAY));
+            let data = EventData::ComplaintLinked(ComplaintLinked { target, relation, note: None });
+            let actor = planned.get(1).map_or_else(|| "dispatcher".to_owned(), |p| p.actor.clone());
+            insert_in_order(&mut planned, Planned { at, data, actor, source: "crm" });
+        }
+    }
     let stream = StreamName::complaint(&complaint_id).expect("complaint ids are ASCII letters, digits and '-'");
     (stream, planned, theme_index)
+}
+
+/// Puts `event` into the time-ordered `history` at a second no other event holds (one later, if taken); drops it
+/// when there is no such second before the next event (never in practice: events are minutes apart or more).
+fn insert_in_order(history: &mut Vec<Planned>, mut event: Planned) {
+    let index = history.partition_point(|p| p.at <= event.at);
+    if let Some(previous) = index.checked_sub(1).map(|i| history[i].at) {
+        if event.at <= previous {
+            event.at = previous.plus_seconds(1);
+        }
+    }
+    if history.get(index).is_some_and(|next| next.at <= event.at) {
+        return;
+    }
+    history.insert(index, event);
 }
 
 /// The theme of a complaint: a customer coming back within 90 days (`recent` is the theme of their last
 /// complaint) often has the same kind of problem; otherwise the seasonal mix decides. Returns the theme's
 /// index and whether it repeats the recent one.
-fn choose_theme(rng: &mut Rng, recent: Option<usize>, received_at: Timestamp, fraction: f64) -> (usize, bool) {
+/// Themes whose causes a corrective action removed come up less (by 90% of the share of their causes removed).
+fn choose_theme(
+    rng: &mut Rng,
+    problems: &Problems,
+    recent: Option<usize>,
+    received_at: Timestamp,
+    fraction: f64,
+) -> (usize, bool) {
     match recent {
         Some(previous) if rng.chance(0.35) => {
             if rng.chance(0.7) {
@@ -396,7 +493,16 @@ fn choose_theme(rng: &mut Rng, recent: Option<usize>, received_at: Timestamp, fr
         }
         _ => {
             let (_, month, _) = local_date(received_at);
-            let weights: Vec<f64> = THEMES.iter().map(|t| t.weight * seasonal(t.key, month, fraction)).collect();
+            let weights: Vec<f64> = THEMES
+                .iter()
+                .map(|t| {
+                    let total: u32 = t.causes.iter().map(|(_, w)| w).sum();
+                    let removed: u32 =
+                        t.causes.iter().filter(|(c, _)| problems.removed(c.text, received_at)).map(|(_, w)| w).sum();
+                    let removed_share = f64::from(removed) / f64::from(total.max(1));
+                    t.weight * seasonal(t.key, month, fraction) * (1.0 - 0.9 * removed_share)
+                })
+                .collect();
             (rng.weighted_index(&weights), false)
         }
     }
@@ -636,6 +742,9 @@ struct Tally {
     /// For each open complaint with a deadline still to meet, the instant after which it is overdue (known
     /// only once the whole demo is counted: it is judged at `as_of`).
     overdue_after: Vec<Timestamp>,
+    /// Agents and teams assigned so far (a dozen: bounded by the roster).
+    owners: BTreeSet<String>,
+    teams: BTreeSet<String>,
 }
 
 impl Tally {
@@ -646,8 +755,28 @@ impl Tally {
         self.as_of = Some(latest.max(at));
         let counts = &mut self.counts;
         counts.events += 1;
+        counts.first_event_at = Some(counts.first_event_at.map_or(at, |first| first.min(at)));
+        counts.last_event_at = self.as_of;
         match &event.data {
             EventData::ComplaintReceived(_) => counts.complaints += 1,
+            EventData::ComplaintAssigned(assigned) => {
+                counts.transfers += usize::from(state.complaint().is_some_and(|c| c.owner.is_some()));
+                if !self.owners.contains(&assigned.assignee) {
+                    self.owners.insert(assigned.assignee.clone());
+                }
+                if let Some(team) = assigned.team.as_ref().filter(|t| !self.teams.contains(*t)) {
+                    self.teams.insert(team.clone());
+                }
+            }
+            EventData::WaitingOnCustomer(_) => counts.waited_on_customer += 1,
+            EventData::ProgressUpdated(update) if update.customer_informed => counts.customer_updates += 1,
+            EventData::ProgressUpdated(_) => counts.internal_notes += 1,
+            EventData::ProblemIdentified(_) => counts.problems += 1,
+            EventData::CorrectiveActionTaken(_) => counts.corrective_actions += 1,
+            EventData::ProblemResolved(_) => counts.problems_resolved += 1,
+            EventData::ProblemReopened(_) => counts.problems_reopened += 1,
+            EventData::ComplaintLinked(link) if link.relation == LinkRelation::SameProblem => counts.problem_links += 1,
+            EventData::ComplaintLinked(_) => counts.complaint_links += 1,
             EventData::ApologyVisitMade(_) => counts.apology_visits += 1,
             EventData::StandardAnswerPublished(_) => counts.answers_published += 1,
             EventData::StandardAnswerRevised(_) => counts.answers_revised += 1,
@@ -679,6 +808,8 @@ impl Tally {
         counts.escalated += usize::from(c.escalation_level > 0);
         counts.reopened += usize::from(c.reopen_count > 0);
         counts.unfounded += usize::from(c.founded == Some(false));
+        counts.assigned += usize::from(c.owner.is_some());
+        counts.waiting_at_end += usize::from(c.is_waiting());
         if c.is_open() {
             counts.open_at_end += 1;
             let (ack_hours, resolve_hours) = sla_hours(c.severity);
@@ -699,6 +830,8 @@ impl Tally {
         let mut summary = self.counts.clone();
         let as_of = self.as_of.unwrap_or(Timestamp::from_unix_nanos(i64::MIN));
         summary.overdue_at_end = self.overdue_after.iter().filter(|due| as_of > **due).count();
+        summary.owners = self.owners.len();
+        summary.teams = self.teams.len();
         for (complaints, key) in customers {
             summary.customers += 1;
             summary.key_customers += usize::from(key);
@@ -708,17 +841,20 @@ impl Tally {
     }
 }
 
-/// Appends the demo to `store` and returns its [`summarize`] summary with `already_present` set.
+/// Writes the demo to `store` as if it had been recorded while its year went by, and returns its
+/// [`summarize`] summary with `already_present` set.
 ///
-/// Appends to different streams run concurrently (up to 1,024) so the store's group
-/// commit syncs many with one write; appends to one stream are never in flight together: a stream's next
-/// append waits in a per-stream queue until the previous one is durable, while later appends of other streams
-/// go ahead (at most 4,096 wait). So each stream is written in order and every expected
-/// version holds, and the stored log follows the generated order within a window of a few hundred appends.
-/// `progress(events_done, events_total)` is called after each append completes.
+/// The events are imported ([`EventStore::import`]), not appended: each keeps the `recorded_at` the store's
+/// writer would have given it had it been appended when it happened ([`Recorder`]), so replays by
+/// `recorded_at` (`basis=recorded`, `as_of` in the past) see the year go by instead of an empty store before
+/// the load. The stored log is the generated order exactly. Imports of up to `APPEND_EVENTS_MAX` events, whole
+/// appends, each durable before the next: a load cut short leaves a prefix of the demo.
+/// `progress(events_done, events_total)` is called after each append is durable.
 ///
-/// Meant for an empty store, or one holding this same demo (then every append is an idempotent retry that
-/// writes nothing). Fails with the first error the store returns; appends that completed before it stay written.
+/// Meant for an empty store, or one holding a prefix of this same demo (a load that was cut short, or all of
+/// it): the appends it already holds count as `already_present` and the rest is imported after them. A store
+/// holding anything else is refused with [`StoreError::ImportRejected`] naming its head position, and nothing
+/// is written; so is any other failure of the store (imports that completed before it stay written).
 pub async fn load(
     store: &dyn EventStore,
     appends: Vec<DemoAppend>,
@@ -726,91 +862,94 @@ pub async fn load(
 ) -> Result<DemoSummary, StoreError> {
     let summary = summarize(&appends);
     let total = summary.events;
-    let already_present = append_in_order(store, appends.into_iter(), |done| progress(done, total)).await?;
+    let already_present = import_in_order(store, appends.into_iter(), |done| progress(done, total)).await?;
     Ok(DemoSummary { already_present, ..summary })
 }
 
-/// [`load`] for a [`DemoStream`]: the same appends, concurrency and order, in bounded memory; returns
-/// [`DemoStream::summary`] with `already_present` set. `progress(events_done)` is called after each append
-/// completes (the total is known only at the end).
+/// [`load`] for a [`DemoStream`]: the same imports, in bounded memory; returns [`DemoStream::summary`] with
+/// `already_present` set. `progress(events_done)` is called after each append is durable (the total is known
+/// only at the end).
 pub async fn load_stream(
     store: &dyn EventStore,
     mut appends: DemoStream,
     progress: impl FnMut(usize),
 ) -> Result<DemoSummary, StoreError> {
-    let already_present = append_in_order(store, appends.by_ref(), progress).await?;
+    let already_present = import_in_order(store, appends.by_ref(), progress).await?;
     Ok(DemoSummary { already_present, ..appends.summary() })
 }
 
-/// Appends `appends` as [`load`] describes; returns how many were idempotent retries.
-async fn append_in_order(
+/// Imports `appends` as [`load`] describes; returns how many the store already held.
+async fn import_in_order(
     store: &dyn EventStore,
     appends: impl Iterator<Item = DemoAppend>,
     mut progress: impl FnMut(usize),
 ) -> Result<usize, StoreError> {
+    let head = store.head().await?;
+    let mut recorder = Recorder::new();
     let mut already_present = 0;
     let mut done = 0;
-    let mut source = appends.enumerate().peekable();
-    // A stream is busy while one of its appends is in flight; its later appends wait behind it, in order.
-    let mut busy: HashSet<StreamName> = HashSet::new();
-    let mut waiting: HashMap<StreamName, VecDeque<(usize, DemoAppend)>> = HashMap::new();
-    let mut waiting_count = 0;
-    // Appends taken from the source and not yet durable, by (first occurred_at, index): the oldest bounds how
-    // far ahead the load may run.
-    let mut pending: BTreeSet<(Timestamp, usize)> = BTreeSet::new();
-    let window = LOAD_REORDER_WINDOW_SECONDS;
-    let mut in_flight = FuturesUnordered::new();
-    loop {
-        while in_flight.len() < LOAD_IN_FLIGHT_APPENDS_MAX && waiting_count < LOAD_WAITING_APPENDS_MAX {
-            let horizon = pending.first().map(|(at, _)| at.plus_seconds(window));
-            let Some((index, next)) =
-                source.next_if(|(_, a)| horizon.is_none_or(|h| a.first_at().is_none_or(|at| at <= h)))
-            else {
-                break;
-            };
-            pending.insert((next.first_at().unwrap_or(Timestamp::from_unix_nanos(0)), index));
-            if busy.contains(&next.stream) {
-                waiting.entry(next.stream.clone()).or_default().push_back((index, next));
-                waiting_count += 1;
-            } else {
-                busy.insert(next.stream.clone());
-                in_flight.push(append_one(store, index, next));
-            }
-        }
-        let Some((index, first_at, stream, count, outcome)) = in_flight.next().await else {
-            debug_assert_eq!(waiting_count, 0, "an append waits only behind one in flight");
-            break;
-        };
-        pending.remove(&(first_at, index));
-        already_present += usize::from(outcome?.idempotent_retry);
-        done += count;
-        progress(done);
-        let next = waiting.get_mut(&stream).and_then(VecDeque::pop_front);
-        match next {
-            Some((index, next)) => {
-                waiting_count -= 1;
-                if waiting.get(&stream).is_some_and(VecDeque::is_empty) {
-                    waiting.remove(&stream);
+    // The head's event, once the demo reached it, matched: every event before it is the demo's too (the chain).
+    let mut head_matched = head.is_none();
+    let mut chunk: Vec<WrittenEvent> = Vec::with_capacity(IMPORT_EVENTS_MAX);
+    // Events per append in `chunk`, for progress once it is durable.
+    let mut chunk_appends: Vec<usize> = Vec::new();
+    for append in appends {
+        let count = append.events.len();
+        let mut written = Vec::with_capacity(count);
+        recorder.record(append, &mut written);
+        if let Some(head) = head.as_ref().filter(|_| !head_matched) {
+            if let Some(at_head) = written.iter().find(|e| e.header.position == head.position) {
+                if at_head.header.hash != head.hash {
+                    return Err(another_log(head.position));
                 }
-                in_flight.push(append_one(store, index, next));
+                head_matched = true;
             }
-            None => {
-                busy.remove(&stream);
+            written.retain(|e| e.header.position > head.position);
+            if written.is_empty() {
+                already_present += 1;
+                done += count;
+                progress(done);
+                continue;
             }
         }
+        if chunk.len() + written.len() > IMPORT_EVENTS_MAX {
+            import_chunk(store, &mut chunk, &mut chunk_appends, &mut done, &mut progress).await?;
+        }
+        chunk.extend(written);
+        chunk_appends.push(count);
     }
+    if let Some(head) = head.as_ref().filter(|_| !head_matched) {
+        // The store holds more than this demo, or the demo is empty.
+        return Err(another_log(head.position));
+    }
+    import_chunk(store, &mut chunk, &mut chunk_appends, &mut done, &mut progress).await?;
     Ok(already_present)
 }
 
-async fn append_one(
+fn another_log(position: redress_schemas::Position) -> StoreError {
+    StoreError::ImportRejected {
+        position,
+        reason: "the store holds events that are not this demo: the demo loads into an empty store".into(),
+    }
+}
+
+async fn import_chunk(
     store: &dyn EventStore,
-    index: usize,
-    append: DemoAppend,
-) -> (usize, Timestamp, StreamName, usize, Result<redress_engine::AppendOutcome, StoreError>) {
-    let count = append.events.len();
-    let first_at = append.first_at().unwrap_or(Timestamp::from_unix_nanos(0));
-    let outcome = store.append(&append.stream, append.expected, append.events).await;
-    (index, first_at, append.stream, count, outcome)
+    chunk: &mut Vec<WrittenEvent>,
+    chunk_appends: &mut Vec<usize>,
+    done: &mut usize,
+    progress: &mut impl FnMut(usize),
+) -> Result<(), StoreError> {
+    if chunk.is_empty() {
+        return Ok(());
+    }
+    debug_assert!(chunk.len() <= IMPORT_EVENTS_MAX, "a chunk of whole appends within the import limit");
+    store.import(std::mem::replace(chunk, Vec::with_capacity(IMPORT_EVENTS_MAX))).await?;
+    for count in chunk_appends.drain(..) {
+        *done += count;
+        progress(*done);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

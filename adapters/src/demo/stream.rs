@@ -10,6 +10,7 @@
 
 use super::answers::AnswerBook;
 use super::population::{arrival_times, Customers};
+use super::problems::Problems;
 use super::timeline::{Planned, DAY};
 use super::{
     cut_into_appends, draw_complaint, local_date, DemoAppend, DemoConfig, DemoSummary, StandardAnswer, Tally,
@@ -52,6 +53,9 @@ struct Redraw {
     recent: u16,
     /// Its number of the day (in the complaint id).
     number: u32,
+    /// The customer's previous complaint if recent: its index in arrival order and number of the day
+    /// ([`NO_COMPLAINT`] if none).
+    previous: (u32, u32),
     /// The appends before this one were yielded already.
     skip: usize,
 }
@@ -77,17 +81,20 @@ impl Ord for Queued {
 }
 
 /// What the stream keeps of a customer between their complaints: the repeat-theme rule needs the last one,
-/// the summary how many they filed and whether one carried the key tier. 16 bytes a customer.
+/// the summary how many they filed and whether one carried the key tier, a link its id. 24 bytes a customer.
 #[derive(Clone, Copy)]
 struct CustomerSoFar {
     last_at: Timestamp,
     /// The theme of the last complaint, [`NO_THEME`] before the first.
     last_theme: u16,
+    /// The last complaint's index in arrival order and number of the day.
+    last_complaint: (u32, u32),
     complaints: u32,
     key: bool,
 }
 
 const NO_THEME: u16 = u16::MAX;
+const NO_COMPLAINT: (u32, u32) = (u32::MAX, u32::MAX);
 const _: () = assert!(super::catalogue::THEMES.len() < NO_THEME as usize, "theme indexes fit below NO_THEME");
 
 /// The demo of [`super::generate`], one append at a time, in the same order: an iterator of [`DemoAppend`].
@@ -101,6 +108,7 @@ pub struct DemoStream {
     config: DemoConfig,
     end: Timestamp,
     book: AnswerBook,
+    problems: Problems,
     arrivals: Vec<Timestamp>,
     customers: Customers,
     so_far: Vec<CustomerSoFar>,
@@ -125,7 +133,13 @@ impl DemoStream {
     pub(super) fn new(config: &DemoConfig, answers: &[StandardAnswer], drawn_ahead_seconds: i64) -> DemoStream {
         let mut book = AnswerBook::plan(config, answers);
         let customers = Customers::draw(config);
-        let unseen = CustomerSoFar { last_at: config.start, last_theme: NO_THEME, complaints: 0, key: false };
+        let unseen = CustomerSoFar {
+            last_at: config.start,
+            last_theme: NO_THEME,
+            last_complaint: NO_COMPLAINT,
+            complaints: 0,
+            key: false,
+        };
         let mut stream = DemoStream {
             config: config.clone(),
             end: config.end(),
@@ -133,6 +147,7 @@ impl DemoStream {
             so_far: vec![unseen; customers.list.len()],
             customers,
             book: AnswerBook { answers: Vec::new() },
+            problems: Problems::plan(config),
             day: ((0, 0, 0), 0),
             next_complaint: 0,
             next_stream: 0,
@@ -155,6 +170,18 @@ impl DemoStream {
             }
         }
         stream.book = book;
+        // So are the problems: a handful of streams of a few events each.
+        for (name, events) in stream.problems.histories() {
+            let index = stream.next_stream;
+            stream.next_stream += 1;
+            let appends = stream.cut(index, &name, events, 0);
+            stream.tally.stream(&appends);
+            let first_seq = stream.take_seqs(appends.len());
+            for (seq, append) in (first_seq..).zip(appends) {
+                let at = append.first_at().expect("demo events carry occurred_at");
+                stream.push(at, seq, Item::Append(Box::new(append)));
+            }
+        }
         stream
     }
 
@@ -177,15 +204,15 @@ impl DemoStream {
         let customer_index = self.customers.assignment[index];
         let so_far = self.so_far[customer_index];
         let window = REPEAT_WINDOW_SECONDS * 1_000_000_000;
-        let recent =
+        let (recent, previous) =
             if so_far.last_theme != NO_THEME && received_at.unix_nanos() - so_far.last_at.unix_nanos() <= window {
-                so_far.last_theme
+                (so_far.last_theme, so_far.last_complaint)
             } else {
-                NO_THEME
+                (NO_THEME, NO_COMPLAINT)
             };
         let date = local_date(received_at);
         self.day = if self.day.0 == date { (date, self.day.1 + 1) } else { (date, 1) };
-        let redraw = Redraw { index, stream: self.next_stream, recent, number: self.day.1, skip: 0 };
+        let redraw = Redraw { index, stream: self.next_stream, recent, number: self.day.1, previous, skip: 0 };
         self.next_stream += 1;
         let (stream, planned, theme) = self.draw(&redraw);
         let appends = self.cut(redraw.stream, &stream, planned, 0);
@@ -196,6 +223,7 @@ impl DemoStream {
         let so_far = &mut self.so_far[customer_index];
         so_far.last_at = received_at;
         so_far.last_theme = u16::try_from(theme).expect("theme indexes are below NO_THEME (asserted at compile time)");
+        so_far.last_complaint = (u32::try_from(index).expect("fewer than 4 billion complaints"), redraw.number);
         if let Some(complaint) = state.complaint() {
             so_far.complaints = so_far.complaints.saturating_add(1);
             so_far.key |= complaint.customer_tier == Some(CustomerTier::Key);
@@ -216,10 +244,24 @@ impl DemoStream {
     fn draw(&self, redraw: &Redraw) -> (StreamName, Vec<Planned>, usize) {
         let received_at = self.arrivals[redraw.index];
         let date = local_date(received_at);
-        let complaint_id = format!("C-{:04}{:02}{:02}-{:04}", date.0, date.1, date.2, redraw.number);
+        let id = complaint_id(date, redraw.number);
         let customer = &self.customers.list[self.customers.assignment[redraw.index]];
         let recent = (redraw.recent != NO_THEME).then_some(usize::from(redraw.recent));
-        draw_complaint(&self.config, &self.book, redraw.index, received_at, customer, recent, complaint_id)
+        let previous = (redraw.previous != NO_COMPLAINT).then(|| {
+            let at = self.arrivals[redraw.previous.0 as usize];
+            (format!("complaint-{}", complaint_id(local_date(at), redraw.previous.1)), at)
+        });
+        draw_complaint(
+            &self.config,
+            &self.book,
+            &self.problems,
+            redraw.index,
+            received_at,
+            customer,
+            recent,
+            previous,
+            id,
+        )
     }
 
     fn cut(&self, stream_index: u64, stream: &StreamName, planned: Vec<Planned>, from: usize) -> Vec<DemoAppend> {
@@ -253,6 +295,11 @@ impl DemoStream {
         self.next_seq += count as u64;
         first
     }
+}
+
+/// The id of the `number`-th complaint received on `date` (China time).
+fn complaint_id(date: (i32, u8, u8), number: u32) -> String {
+    format!("C-{:04}{:02}{:02}-{:04}", date.0, date.1, date.2, number)
 }
 
 impl Iterator for DemoStream {

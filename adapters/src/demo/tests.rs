@@ -38,20 +38,24 @@ fn received(appends: &[DemoAppend]) -> Vec<&ComplaintReceived> {
         .collect()
 }
 
-/// Each stream's state after folding all its events, checking every event on the way as the store will
-/// when the demo is loaded at the end of its year (the lifecycle, the instants, the v1.1 tightened rules, and
-/// the cross-stream rules against the streams folded so far).
+/// Each stream's state after folding all its events, checking every event on the way as the store would if
+/// it were appended when [`load`] records it ([`Recorder`]: the lifecycle, the instants against that
+/// `recorded_at`, the v1.1 tightened rules, and the cross-stream rules against the streams folded so far, in log
+/// order). A load imports, and an import is judged by the lifecycle alone: these checks are what makes the
+/// imported year one the store would have accepted event by event.
 fn fold_checked(appends: &[DemoAppend]) -> BTreeMap<String, StreamState> {
-    let loaded_at = DemoConfig::default().end();
+    let mut recorder = Recorder::new();
     let mut states: BTreeMap<String, StreamState> = BTreeMap::new();
     for append in appends {
+        let mut written = Vec::new();
+        recorder.record(append.clone(), &mut written);
         let mut state = states.remove(append.stream.as_str()).unwrap_or_default();
-        for event in &append.events {
+        for (event, record) in append.events.iter().zip(&written) {
             let occurred_at = event.occurred_at.expect("set");
             let times = lifecycle::EventTimes {
                 occurred_at,
-                recorded_at: loaded_at,
-                clock_skew_max: redress_engine::StoreOptions::default().clock_skew_max,
+                recorded_at: record.header.recorded_at,
+                clock_skew_max: std::time::Duration::ZERO,
             };
             let nothing = StreamState::Empty;
             let referenced = lifecycle::referenced_stream(&event.data)
@@ -273,16 +277,15 @@ fn malformed_answer_lines_are_refused_with_their_line_number() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn loading_the_stream_stores_every_event_with_an_intact_chain_and_loading_again_is_a_no_op() {
+async fn loading_the_stream_records_the_year_as_it_happened_with_an_intact_chain_and_loading_again_is_a_no_op() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = SledStore::open(dir.path()).expect("open store");
-    // A year that has passed: the store refuses events dated after its clock (plus the allowed skew).
-    let year_ago = DemoConfig { start: Timestamp::parse("2024-12-01T00:00:00Z").expect("an instant"), ..small(5, 200) };
-    let appends = generate(&year_ago, &answers());
+    let config = small(5, 200);
+    let appends = generate(&config, &answers());
     let expected = summarize(&appends);
     let mut calls = 0;
     let mut last = 0;
-    let summary = load_stream(&store, stream(&year_ago, &answers()), |done| {
+    let summary = load_stream(&store, stream(&config, &answers()), |done| {
         calls += 1;
         last = done;
     })
@@ -298,21 +301,34 @@ async fn loading_the_stream_stores_every_event_with_an_intact_chain_and_loading_
         broken => panic!("{broken:?}"),
     }
 
-    // The stored log follows the generated order within the load's reorder window.
+    // The stored log is the generated order exactly, each event recorded when its append's last event
+    // happened: never before it happened, within the append window after, never going back along the log.
+    let generated: Vec<(EventId, Timestamp)> = appends
+        .iter()
+        .flat_map(|a| &a.events)
+        .map(|e| (e.event_id.expect("set"), e.occurred_at.expect("set")))
+        .collect();
+    let mut stored = Vec::new();
     let mut from = redress_schemas::Position(0);
-    let mut latest = Timestamp::from_unix_nanos(i64::MIN);
-    let slack = (LOAD_REORDER_WINDOW_SECONDS + APPEND_WINDOW_SECONDS) * 1_000_000_000;
     loop {
         let page = store.read_all(from, 1_000, &redress_engine::EventFilter::all()).await.expect("read");
-        for event in &page.events {
-            assert!(event.occurred_at.unix_nanos() >= latest.unix_nanos().saturating_sub(slack), "{event:?}");
-            latest = latest.max(event.occurred_at);
-        }
+        stored.extend(page.events.iter().map(|e| (e.event_id, e.occurred_at, e.recorded_at)));
         match page.next {
             Some(next) if !page.events.is_empty() => from = redress_schemas::Position(next),
             _ => break,
         }
     }
+    assert_eq!(stored.len(), generated.len());
+    let mut previous_recorded = Timestamp::from_unix_nanos(i64::MIN);
+    for ((id, occurred_at, recorded_at), (generated_id, generated_at)) in stored.iter().zip(&generated) {
+        assert_eq!((id, occurred_at), (generated_id, generated_at), "the log is in the generated order");
+        assert!(occurred_at <= recorded_at, "{id}: recorded before it happened");
+        let lag = recorded_at.unix_nanos() - occurred_at.unix_nanos();
+        assert!(lag <= APPEND_WINDOW_SECONDS * 1_000_000_000 + 1_000_000, "{id}: recorded {lag} ns after");
+        assert!(previous_recorded <= *recorded_at, "{id}: recorded_at goes back");
+        previous_recorded = *recorded_at;
+    }
+    assert!(stored.first().expect("events").2 < stored.last().expect("events").2.plus_seconds(-300 * DAY));
 
     let mut last = (0, 0);
     let again = load(&store, appends.clone(), |done, total| last = (done, total)).await.expect("reload");
@@ -320,6 +336,35 @@ async fn loading_the_stream_stores_every_event_with_an_intact_chain_and_loading_
     assert_eq!(last, (expected.events, expected.events));
     let head_again = store.head().await.expect("head").expect("not empty");
     assert_eq!(head_again, head);
+
+    // Another demo is not this one: refused, nothing written.
+    let other = generate(&small(6, 200), &answers());
+    let refused = load(&store, other, |_, _| {}).await.expect_err("another demo is refused");
+    assert!(matches!(refused, StoreError::ImportRejected { .. }), "{refused}");
+    assert_eq!(store.head().await.expect("head").expect("not empty"), head);
+    store.close().await.expect("close the store");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_load_cut_short_is_finished_by_loading_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SledStore::open(dir.path()).expect("open store");
+    let appends = generate(&small(9, 120), &answers());
+    let expected = summarize(&appends);
+    // What a load interrupted after a third of the appends left: a prefix of the log.
+    let third = appends.len() / 3;
+    let first = load(&store, appends[..third].to_vec(), |_, _| {}).await.expect("a prefix");
+    assert_eq!(first.already_present, 0);
+    let rest = load(&store, appends.clone(), |_, _| {}).await.expect("the rest");
+    assert_eq!(rest.already_present, third);
+    let head = store.head().await.expect("head").expect("not empty");
+    assert_eq!(head.position.0 + 1, expected.events as u64);
+    let mut recorder = Recorder::new();
+    let mut written = Vec::new();
+    for append in appends {
+        recorder.record(append, &mut written);
+    }
+    assert_eq!(head.hash, recorder.head_hash(), "the same log as one load in one go");
     store.close().await.expect("close the store");
 }
 
@@ -328,11 +373,13 @@ fn the_default_demo_is_the_year_it_was_before_it_was_streamed() {
     // SHA-256 of the default demo's appends as JSON, as the whole-year generator drew them before the demo
     // was streamed. README's tour, the benchmarks' logs and their figures are this year: a change that alters it
     // must be meant, and then this digest is updated with it. (v1.1: the closes of complaints whose customer
-    // never answered carry an override_reason, and the payloads of three types gained optional fields.)
+    // never answered carry an override_reason, and the payloads of three types gained optional fields. Then the
+    // desk: owners and transfers, waiting on the customer, periodic updates, problems and links, commitments
+    // naming their solution, confirmations saying how they came.)
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(as_json(default_demo()).as_bytes());
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    assert_eq!(hex, "f634aa123d65256796953ae42078d9d38e7e6a5830f39262b0fb4b5537fdb220");
+    assert_eq!(hex, "0710c99f8f433a529262932f1f3946210b99f7652c61defa8cd115dbb5788c4a");
 }
 
 #[test]
@@ -380,4 +427,105 @@ fn the_stream_holds_what_a_day_leaves_in_progress_not_what_the_year_holds() {
     };
     let (one_year, three_years) = (peak(1_825, 365), peak(5_475, 3 * 365));
     assert!(three_years * 4 < one_year * 5, "{one_year} held over a year, {three_years} over three");
+}
+
+#[test]
+fn the_default_year_has_the_desk_workflow_the_views_need() {
+    let appends = default_demo();
+    let summary = summarize(appends);
+    let states = fold_checked(appends);
+    let complaints: Vec<&lifecycle::ComplaintState> = states.values().filter_map(|s| s.complaint()).collect();
+    let share = |n: usize| n as f64 / summary.complaints as f64;
+
+    // Owners and teams, with uneven workloads; key customers' complaints go to key-accounts.
+    assert_eq!((summary.owners, summary.teams), (12, 4), "{summary:?}");
+    assert!(share(summary.assigned) > 0.85, "{summary:?}");
+    assert!(summary.transfers > 30, "{summary:?}");
+    let mut load: HashMap<&str, usize> = HashMap::new();
+    for c in &complaints {
+        *load.entry(c.owner.as_deref().unwrap_or("")).or_default() += usize::from(c.owner.is_some());
+        if c.customer_tier == Some(CustomerTier::Key) && c.owner.is_some() {
+            assert_eq!(c.team.as_deref(), Some("key-accounts"), "{}", c.complaint_id);
+        }
+    }
+    let mut loads: Vec<usize> = load.into_values().filter(|n| *n > 0).collect();
+    loads.sort_unstable();
+    assert!(2 * loads[loads.len() - 2] > 5 * loads[loads.len() / 2], "two agents carry far more: {loads:?}");
+
+    // Waiting on the customer: some, a few still waiting at the end.
+    assert!((0.08..0.2).contains(&share(summary.waited_on_customer)), "{summary:?}");
+    assert!((1..30).contains(&summary.waiting_at_end), "{summary:?}");
+
+    // Updates to the customer: most complaints kept every update_every, some missed it.
+    let (mut kept, mut missed) = (0, 0);
+    let mut streams: BTreeMap<&str, (StreamState, Option<Timestamp>, bool)> = BTreeMap::new();
+    for append in appends.iter().filter(|a| a.stream.kind().0 == StreamKind::Complaint) {
+        let (state, last_contact, late) = streams.entry(append.stream.as_str()).or_default();
+        for event in &append.events {
+            let at = event.occurred_at.expect("set");
+            if let (Some(c), Some(contact)) = (state.complaint(), *last_contact) {
+                let running = c.acknowledged_at.is_some()
+                    && !c.is_waiting()
+                    && !matches!(
+                        c.status,
+                        ComplaintStatus::Resolved | ComplaintStatus::Confirmed | ComplaintStatus::Closed
+                    );
+                let every = timeline::update_every_seconds(c.severity) * 1_000_000_000;
+                *late |= running && at.unix_nanos() - contact.unix_nanos() > every;
+            }
+            *state = lifecycle::evolve(std::mem::take(state), &event.data, at);
+            let resumes = matches!(event.data, EventData::CustomerResponded(_) | EventData::ComplaintReopened(_));
+            if timeline::customer_facing(&event.data) || resumes {
+                *last_contact = Some(at);
+            }
+        }
+    }
+    for (_, _, late) in streams.values() {
+        if *late {
+            missed += 1;
+        } else {
+            kept += 1;
+        }
+    }
+    assert!(kept > 2 * missed && missed * 10 > kept, "{kept} complaints kept every update, {missed} missed one");
+    assert!(summary.customer_updates > summary.complaints && summary.internal_notes > 100, "{summary:?}");
+
+    // Commitments name their solution; some confirmations say how they came.
+    let events = || appends.iter().flat_map(|a| &a.events).map(|e| &e.data);
+    assert!(events().all(|d| !matches!(d, EventData::CommitmentMade(c) if c.solution_id.is_none())));
+    assert!(events().any(|d| matches!(d, EventData::ResolutionConfirmed(c) if c.via.is_some())));
+
+    // Problems: six, each with a corrective action; one resolved, one resolved and reopened.
+    assert_eq!(
+        (summary.problems, summary.corrective_actions, summary.problems_resolved, summary.problems_reopened),
+        (6, 6, 2, 1),
+        "{summary:?}"
+    );
+    assert!(summary.complaint_links > 20, "{summary:?}");
+    // Linked complaints a day, before the action and after it reached the field: the actions that worked cut
+    // them, the one that did not (PRB-01) does not.
+    let mut received_by_problem: BTreeMap<String, Vec<Timestamp>> = BTreeMap::new();
+    for c in &complaints {
+        for link in c.links.iter().filter(|l| l.relation == LinkRelation::SameProblem) {
+            received_by_problem.entry(link.target.clone()).or_default().push(c.received_at);
+        }
+    }
+    assert_eq!(received_by_problem.len(), 6, "every problem has linked complaints");
+    assert!(summary.problem_links > 300, "{summary:?}");
+    for (target, received) in &received_by_problem {
+        let problem = states[target.as_str()].problem().expect("a problem stream");
+        let action = problem.corrective_actions[0].taken_at;
+        let rate = |from: Timestamp, to: Timestamp| {
+            let n = received.iter().filter(|r| from <= **r && **r < to).count();
+            n as f64 / ((to.unix_nanos() - from.unix_nanos()) as f64 / (DAY * 1_000_000_000) as f64)
+        };
+        let before = rate(problem.identified_at.plus_seconds(-60 * DAY), action);
+        let after = rate(action.plus_seconds(21 * DAY), DemoConfig::default().end());
+        if target == "problem-PRB-01" {
+            assert!(after > 0.5 * before, "{target}: {before:.2} a day before the action, {after:.2} after");
+        } else if problem.reopen_count == 0 {
+            assert!(after < 0.4 * before, "{target}: {before:.2} a day before the action, {after:.2} after");
+        }
+    }
+    println!("{}", serde_json::to_string_pretty(&summary).expect("serializes"));
 }

@@ -6,24 +6,28 @@
 //! generator builds is one the store accepts.
 
 use super::catalogue::{
-    Cause, Lang, Phrases, Remedy, Theme, ACKNOWLEDGEMENTS, APOLOGIES, COMMITMENTS, DELAY_NOTES, DELAY_REASONS,
-    ESCALATION_REASONS, LATE_REOPEN_REASONS, PERSISTING_NOTES, PROGRESS_NOTES, REJECTIONS, REOPEN_REASONS,
-    REVIEW_UPHELD, REVISIT_NOTES, SATISFIED_COMMENTS, UNFOUNDED_CAUSES, UNFOUNDED_NOTES, UNSATISFIED_COMMENTS,
-    VISITORS, VISIT_GIFTS, VISIT_NOTES, WITHDRAWALS,
+    team_of, Agent, Cause, Lang, Phrases, Remedy, Theme, ACKNOWLEDGEMENTS, ANSWERS_GIVEN, APOLOGIES, COMMITMENTS,
+    DELAY_NOTES, DELAY_REASONS, ESCALATION_REASONS, LATE_REOPEN_REASONS, PERIODIC_UPDATES, PERSISTING_NOTES,
+    PROGRESS_NOTES, QUESTIONS, REJECTIONS, REOPEN_REASONS, REVIEW_UPHELD, REVISIT_NOTES, ROSTER, SATISFIED_COMMENTS,
+    TRANSFER_NOTES, UNFOUNDED_CAUSES, UNFOUNDED_NOTES, UNSATISFIED_COMMENTS, VISITORS, VISIT_GIFTS, VISIT_NOTES,
+    WITHDRAWALS,
 };
 use super::rng::Rng;
 use super::{local_date, sla_hours};
-use redress_engine::lifecycle::{self, StreamState};
+use redress_engine::lifecycle::{self, ComplaintStatus, StreamState};
 use redress_schemas::{
-    ApologySent, ApologyVisitMade, CauseAnalyzed, Channel, CommitmentMade, ComplaintAcknowledged, ComplaintClosed,
-    ComplaintReceived, ComplaintReopened, ContactVia, Escalated, EventData, Outcome, ProgressUpdated,
-    ResolutionConfirmed, RevisitDone, RevisitVia, Severity, SolutionAccepted, SolutionDelivered, SolutionOffered,
-    SolutionRejected, StandardAnswerUsed, Timestamp,
+    ApologySent, ApologyVisitMade, CauseAnalyzed, Channel, CommitmentMade, ComplaintAcknowledged, ComplaintAssigned,
+    ComplaintClosed, ComplaintReceived, ComplaintReopened, ContactVia, CustomerResponded, Escalated, EventData,
+    Outcome, ProgressUpdated, ResolutionConfirmed, RevisitDone, RevisitVia, Severity, SolutionAccepted,
+    SolutionDelivered, SolutionOffered, SolutionRejected, StandardAnswerUsed, Timestamp, WaitingOnCustomer,
 };
 
 pub(super) const MINUTE: i64 = 60;
 pub(super) const HOUR: i64 = 3_600;
 pub(super) const DAY: i64 = 86_400;
+
+/// The most periodic updates one complaint gets: a repair waiting months on parts is then mostly silence.
+const PERIODIC_UPDATES_MAX: usize = 40;
 
 /// The escalation ladder; `escalated` raises the level by one, so the n-th escalation goes to rung n.
 const ESCALATION_LADDER: [&str; 3] = ["supervisor", "department_head", "executive"];
@@ -44,6 +48,9 @@ pub(super) struct Case<'a> {
     pub intake: (String, &'static str),
     /// The best live standard answer for this complaint at a given instant, if any.
     pub answer_at: &'a dyn Fn(Timestamp) -> Option<String>,
+    /// Whether a corrective action that worked has removed a root cause (its `text`) by a given instant: a
+    /// cause drawn then is mostly drawn again among the theme's others.
+    pub cause_removed: &'a dyn Fn(&str, Timestamp) -> bool,
 }
 
 /// One event of the history, before it gets an id.
@@ -81,6 +88,21 @@ impl<'c, 'a> History<'c, 'a> {
         self.events.push(Planned { at, data, actor: actor.to_owned(), source });
     }
 
+    /// Makes `agent` the owner (a second assignment is a transfer).
+    fn assign(&mut self, at: Timestamp, agent: &Agent, note: Option<String>) {
+        let data = EventData::ComplaintAssigned(ComplaintAssigned {
+            assignee: agent.id.to_owned(),
+            team: Some(agent.team.to_owned()),
+            note,
+        });
+        self.push(at, data, "dispatcher", "crm");
+        self.owner = agent.id.to_owned();
+    }
+
+    fn team(&self) -> Option<&str> {
+        self.state.complaint().and_then(|c| c.team.as_deref())
+    }
+
     fn by_owner(&mut self, at: Timestamp, data: EventData) {
         let owner = self.owner.clone();
         self.push(at, data, &owner, "crm");
@@ -113,6 +135,18 @@ impl<'c, 'a> History<'c, 'a> {
         let reason = if self.english() { reason.1 } else { reason.0 };
         let actor = format!("supervisor-{:02}", rng.range(1, 8));
         self.push(at, EventData::Escalated(Escalated { to: (*to).into(), reason: reason.into() }), &actor, "crm");
+        // Half the escalated complaints change hands within the team: a transfer.
+        if let Some(team) = self.team().map(str::to_owned) {
+            if rng.chance(0.5) {
+                let others: Vec<&Agent> = ROSTER.iter().filter(|a| a.team == team && a.id != self.owner).collect();
+                if !others.is_empty() {
+                    let agent = *rng.pick(&others);
+                    let note = Some(self.say(rng, &TRANSFER_NOTES).to_owned());
+                    let at = self.after(rng.range(5 * MINUTE, 2 * HOUR));
+                    self.assign(at, agent, note);
+                }
+            }
+        }
     }
 
     fn progress(&mut self, at: Timestamp, note: String, customer_informed: bool) {
@@ -161,17 +195,7 @@ impl<'c, 'a> History<'c, 'a> {
         if self.case.received.severity == Severity::Critical {
             return at;
         }
-        let local = (at.unix_nanos() / 1_000_000_000 + 8 * HOUR).rem_euclid(DAY);
-        let opens = 8 * HOUR + 30 * MINUTE;
-        let closes = 20 * HOUR;
-        let wait = if local < opens {
-            opens - local
-        } else if local >= closes {
-            DAY - local + opens
-        } else {
-            return at;
-        };
-        at.plus_seconds(wait + rng.range(0, 90 * MINUTE))
+        office_time(rng, at)
     }
 }
 
@@ -306,8 +330,122 @@ enum Offers {
     TwoRejects,
 }
 
-/// Draws the whole history of `case`. Events after the end of the demo year are cut by the caller.
+/// Draws the whole history of `case`, periodic updates to the customer included. Events after the end of the
+/// demo year are cut by the caller.
 pub(super) fn history(case: &Case<'_>, rng: &mut Rng) -> Vec<Planned> {
+    let events = work(case, rng);
+    keep_informed(case, rng, events)
+}
+
+/// The service level's `update_every` (API.md v1.1): after the acknowledgement the customer hears from the
+/// desk at least this often while the complaint is worked on.
+pub(super) fn update_every_seconds(severity: Severity) -> i64 {
+    match severity {
+        Severity::Critical => 4 * HOUR,
+        Severity::High => 24 * HOUR,
+        Severity::Normal => 72 * HOUR,
+        Severity::Low => 7 * DAY,
+    }
+}
+
+/// Whether `data` is the desk speaking to the customer (API.md v1.1: what restarts the update clock).
+pub(super) fn customer_facing(data: &EventData) -> bool {
+    match data {
+        EventData::ComplaintAcknowledged(_)
+        | EventData::ApologySent(_)
+        | EventData::SolutionOffered(_)
+        | EventData::SolutionDelivered(_)
+        | EventData::ApologyVisitMade(_) => true,
+        EventData::ProgressUpdated(update) => update.customer_informed,
+        _ => false,
+    }
+}
+
+/// How an owner keeps the customer informed.
+#[derive(Debug, Clone, Copy)]
+enum Habit {
+    /// Well within `update_every`, every time.
+    Kept,
+    /// About `update_every`: some updates are late.
+    Patchy,
+    /// Like `Kept`, but the first long stretch of work passes in silence.
+    Silent,
+}
+
+/// Fills the stretches where the update clock runs (acknowledged, not yet resolved, not waiting on the
+/// customer) with `progress_updated` to the customer at the owner's habit: most keep the severity's
+/// `update_every`, some miss it now and then, a few leave one long silence. Low and normal severity updates
+/// go out in office hours (their clocks may run on business time). At most [`PERIODIC_UPDATES_MAX`].
+fn keep_informed(case: &Case<'_>, rng: &mut Rng, events: Vec<Planned>) -> Vec<Planned> {
+    let severity = case.received.severity;
+    let every = update_every_seconds(severity);
+    let habit = *rng.weighted(&[(Habit::Kept, 70), (Habit::Patchy, 22), (Habit::Silent, 8)]);
+    let office_hours = matches!(severity, Severity::Low | Severity::Normal);
+    let mut silent_once = matches!(habit, Habit::Silent);
+    let mut out: Vec<Planned> = Vec::with_capacity(events.len() + 8);
+    let mut state = StreamState::Empty;
+    let mut last_contact: Option<Timestamp> = None;
+    let mut added = 0;
+    for event in events {
+        let running = state.complaint().is_some_and(|c| {
+            c.acknowledged_at.is_some()
+                && !c.is_waiting()
+                && !matches!(c.status, ComplaintStatus::Resolved | ComplaintStatus::Confirmed | ComplaintStatus::Closed)
+        });
+        if let (true, Some(mut from)) = (running, last_contact) {
+            let long = event.at.unix_nanos() - from.unix_nanos() > 3 * every * 1_000_000_000;
+            let skip = silent_once && long;
+            silent_once &= !skip;
+            while !skip && added < PERIODIC_UPDATES_MAX {
+                let step = match habit {
+                    Habit::Kept | Habit::Silent => every * rng.range(45, 85) / 100,
+                    Habit::Patchy => every * rng.range(60, 160) / 100,
+                };
+                let previous = out.last().map_or(from, |p| p.at);
+                let mut at = from.plus_seconds(step).max(previous.plus_seconds(MINUTE));
+                if office_hours {
+                    at = office_time(rng, at);
+                }
+                if at >= event.at.plus_seconds(-MINUTE) {
+                    break;
+                }
+                let owner = state.complaint().and_then(|c| c.owner.clone());
+                let actor = owner.unwrap_or_else(|| event.actor.clone());
+                let note = say(rng, &PERIODIC_UPDATES, case.reply).to_owned();
+                let data = EventData::ProgressUpdated(ProgressUpdated { note, customer_informed: true });
+                state = lifecycle::evolve(state, &data, at);
+                out.push(Planned { at, data, actor, source: "crm" });
+                added += 1;
+                from = at;
+            }
+        }
+        state = lifecycle::evolve(state, &event.data, event.at);
+        let resumes = matches!(event.data, EventData::CustomerResponded(_) | EventData::ComplaintReopened(_));
+        if customer_facing(&event.data) || resumes {
+            last_contact = Some(event.at);
+        }
+        out.push(event);
+    }
+    out
+}
+
+/// `at`, or the next office hours (08:30–20:00 China time) if it falls outside them.
+fn office_time(rng: &mut Rng, at: Timestamp) -> Timestamp {
+    let local = (at.unix_nanos() / 1_000_000_000 + 8 * HOUR).rem_euclid(DAY);
+    let opens = 8 * HOUR + 30 * MINUTE;
+    let closes = 20 * HOUR;
+    let wait = if local < opens {
+        opens - local
+    } else if local >= closes {
+        DAY - local + opens
+    } else {
+        return at;
+    };
+    at.plus_seconds(wait + rng.range(0, 90 * MINUTE))
+}
+
+/// The work on a complaint, from receipt to the last close (and its aftercare).
+fn work(case: &Case<'_>, rng: &mut Rng) -> Vec<Planned> {
     let mut h = History {
         case,
         events: Vec::with_capacity(24),
@@ -338,6 +476,17 @@ pub(super) fn history(case: &Case<'_>, rng: &mut Rng) -> Vec<Planned> {
     let hours = ack_hours.to_string();
     let slots = [("id", case.received.complaint_id.as_str()), ("hours", hours.as_str()), ("product", product(case))];
     let message = fill(h.say(rng, &ACKNOWLEDGEMENTS), &slots);
+    // Most complaints get an owner soon after receipt: before the acknowledgement unless that came at once.
+    // Key customers' complaints go to key-accounts; the rest to the category's team, mostly its busiest agents.
+    let owner = rng.chance(0.93).then(|| {
+        let team = if case.key_customer { "key-accounts" } else { team_of(&case.received.category) };
+        let members: Vec<(&Agent, u32)> = ROSTER.iter().filter(|a| a.team == team).map(|a| (a, a.load)).collect();
+        *rng.weighted(&members)
+    });
+    let assign_after = rng.range(MINUTE, 90 * MINUTE);
+    if let Some(agent) = owner.filter(|_| !immediate && assign_after < delay) {
+        h.assign(case.received_at.plus_seconds(assign_after), agent, None);
+    }
     let (actor, source) = if immediate { (case.intake.0.clone(), case.intake.1) } else { (h.owner.clone(), "crm") };
     h.push(
         case.received_at.plus_seconds(delay),
@@ -345,6 +494,10 @@ pub(super) fn history(case: &Case<'_>, rng: &mut Rng) -> Vec<Planned> {
         &actor,
         source,
     );
+    if let Some(agent) = owner.filter(|a| h.owner != a.id) {
+        let at = h.after(assign_after);
+        h.assign(at, agent, None);
+    }
     if delay > ack_sla && (urgent || case.key_customer) && rng.chance(0.4) {
         let at = h.after(rng.range(5 * MINUTE, 2 * HOUR));
         h.escalate(rng, at, ESCALATION_REASONS.ack_late);
@@ -359,6 +512,18 @@ pub(super) fn history(case: &Case<'_>, rng: &mut Rng) -> Vec<Planned> {
         if let Some(answer_id) = (case.answer_at)(at) {
             h.by_owner(at, EventData::StandardAnswerUsed(StandardAnswerUsed { answer_id }));
         }
+    }
+
+    // Some complaints need something from the customer first; the clocks stop until it comes (now and then
+    // weeks later).
+    if rng.chance(0.13) {
+        let at = h.later(rng, 30 * MINUTE, DAY);
+        let reason = h.say(rng, &QUESTIONS).to_owned();
+        h.by_owner(at, EventData::WaitingOnCustomer(WaitingOnCustomer { reason }));
+        let wait = if rng.chance(0.85) { rng.range(2 * HOUR, 5 * DAY) } else { rng.range(10 * DAY, 40 * DAY) };
+        let at = h.after(wait);
+        let note = rng.chance(0.7).then(|| h.say(rng, &ANSWERS_GIVEN).to_owned());
+        h.by_owner(at, EventData::CustomerResponded(CustomerResponded { note }));
     }
 
     // A few customers withdraw before anything is analysed.
@@ -379,7 +544,15 @@ pub(super) fn history(case: &Case<'_>, rng: &mut Rng) -> Vec<Planned> {
         Severity::Low => rng.range(DAY, 5 * DAY),
     };
     let founded = !rng.chance(case.theme.unfounded);
-    let cause: Cause = if founded { *rng.weighted(case.theme.causes) } else { *rng.pick(UNFOUNDED_CAUSES) };
+    let mut cause: Cause = if founded { *rng.weighted(case.theme.causes) } else { *rng.pick(UNFOUNDED_CAUSES) };
+    // A root cause a corrective action removed seldom comes back: most such complaints have another cause.
+    if founded && (case.cause_removed)(cause.text, h.after(investigate)) && rng.chance(0.85) {
+        let others: Vec<(Cause, u32)> =
+            case.theme.causes.iter().copied().filter(|(c, _)| !(case.cause_removed)(c.text, h.now)).collect();
+        if !others.is_empty() {
+            cause = *rng.weighted(&others);
+        }
+    }
     let analyst = format!("{}-analyst-{}", cause.department.replace('_', "-"), rng.range(1, 5));
     let corrective_action = (founded && rng.chance(0.75)).then(|| cause.corrective.to_owned());
     let at = h.office(rng, h.after(investigate));
@@ -497,7 +670,10 @@ fn work_until_closed(h: &mut History<'_, '_>, rng: &mut Rng, waiting: i64, first
         } else {
             Some(h.say(rng, &UNSATISFIED_COMMENTS).to_owned())
         };
-        h.by_owner(at, EventData::ResolutionConfirmed(ResolutionConfirmed { satisfied, comment, via: None }));
+        let via = rng
+            .chance(0.6)
+            .then(|| *rng.weighted(&[(ContactVia::Phone, 6), (ContactVia::Sms, 2), (ContactVia::Email, 2)]));
+        h.by_owner(at, EventData::ResolutionConfirmed(ResolutionConfirmed { satisfied, comment, via }));
         if satisfied {
             break remedy;
         }
@@ -592,10 +768,17 @@ fn carry_out(h: &mut History<'_, '_>, rng: &mut Rng, remedy: Remedy, waiting: i6
     let span = base + if foreseen { waiting } else { 0 };
     let accepted_at = h.now;
     let due = accepted_at.plus_seconds(span);
+    let solution_id = h
+        .state
+        .complaint()
+        .and_then(|c| c.solutions.iter().rev().find(|s| s.state == lifecycle::SolutionState::Accepted))
+        .map(|s| s.solution_id.clone())
+        .expect("carry_out follows an accepted solution");
     let solution = half_offer(h, remedy);
     let what = fill(h.say(rng, &COMMITMENTS), &[("date", &date_text(due, english)), ("solution", &solution)]);
     let at = h.after(rng.range(MINUTE, 20 * MINUTE));
-    h.by_owner(at, EventData::CommitmentMade(CommitmentMade { what, due_at: due, solution_id: None }));
+    let commitment = CommitmentMade { what, due_at: due, solution_id: Some(solution_id.clone()) };
+    h.by_owner(at, EventData::CommitmentMade(commitment));
 
     let kept = foreseen && rng.chance(if h.case.key_customer { 0.9 } else { 0.84 });
     let deliver_at = if kept {
@@ -635,19 +818,14 @@ fn carry_out(h: &mut History<'_, '_>, rng: &mut Rng, remedy: Remedy, waiting: i6
             let what =
                 fill(h.say(rng, &COMMITMENTS), &[("date", &date_text(due_again, english)), ("solution", &solution)]);
             let at = h.after(rng.range(MINUTE, 30 * MINUTE));
-            h.by_owner(at, EventData::CommitmentMade(CommitmentMade { what, due_at: due_again, solution_id: None }));
+            let commitment = CommitmentMade { what, due_at: due_again, solution_id: Some(solution_id.clone()) };
+            h.by_owner(at, EventData::CommitmentMade(commitment));
         }
         if rng.chance(if h.case.key_customer { 0.25 } else { 0.1 }) {
             let at = h.after(rng.range(30 * MINUTE, 6 * HOUR));
             h.escalate(rng, at, ESCALATION_REASONS.missed);
         }
     }
-    let solution_id = h
-        .state
-        .complaint()
-        .and_then(|c| c.solutions.iter().rev().find(|s| s.state == lifecycle::SolutionState::Accepted))
-        .map(|s| s.solution_id.clone())
-        .expect("carry_out follows an accepted solution");
     let (zh, en) = remedy.delivered();
     let (actor, source) = deliverer(rng, remedy);
     let at = h.office(rng, deliver_at);
