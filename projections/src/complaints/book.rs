@@ -264,6 +264,27 @@ pub(crate) struct GroupFigures {
 }
 
 impl GroupFigures {
+    /// Adds `other`'s figures to these.
+    pub(crate) fn merge(&mut self, other: &GroupFigures) {
+        self.complaints += other.complaints;
+        for (mine, theirs) in self.grades.iter_mut().zip(other.grades) {
+            *mine += theirs;
+        }
+        for (map, from) in
+            [(&mut self.ack_seconds, &other.ack_seconds), (&mut self.resolve_seconds, &other.resolve_seconds)]
+        {
+            for (seconds, n) in from {
+                *map.entry(*seconds).or_default() += n;
+            }
+        }
+        self.ack_met += other.ack_met;
+        self.ack_judged += other.ack_judged;
+        self.resolution_met += other.resolution_met;
+        self.resolution_judged += other.resolution_judged;
+        self.promise_met += other.promise_met;
+        self.promise_judged += other.promise_judged;
+    }
+
     /// Adds (`sign` 1) or removes (`sign` -1) one complaint's settled part.
     pub(crate) fn account(&mut self, s: &Summary, policy: &SlaPolicy, sign: i64) {
         let add = |n: &mut u64, yes: bool| {

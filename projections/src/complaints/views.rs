@@ -164,7 +164,8 @@ pub(super) fn open_complaints(book: &Book, query: &Query) -> Result<Value, Proje
         if !matches(s) {
             continue;
         }
-        let (overdue, row) = open_row(book, s, &book.policy, query.as_of);
+        // Judge every match (the counts need them all); render only the rows of the page.
+        let overdue = !book.policy.deadlines_of(&s.clock(), query.as_of).overdue_reasons.is_empty();
         if overdue_only && !overdue {
             continue;
         }
@@ -174,6 +175,7 @@ pub(super) fn open_complaints(book: &Book, query: &Query) -> Result<Value, Proje
             continue;
         }
         if rows.len() < paging.limit {
+            let (_, row) = open_row(book, s, &book.policy, query.as_of);
             rows.push((format!("{unmet}|{id}"), row));
         } else {
             more = true;
@@ -374,8 +376,9 @@ pub(super) fn repeat_issues(book: &Book, query: &Query) -> Result<Value, Project
     let window = window_days * DAY_NANOS;
     let mut causes: Vec<(u64, Value)> = Vec::new();
     for (&(cause, department), arrivals) in &book.causes {
-        let count =
-            arrivals.range(..(Timestamp::from_unix_nanos(as_of.unix_nanos().saturating_add(1)), 0)).count() as u64;
+        // Counted from the end: an `as_of` at or after the latest arrival (the usual question) walks nothing.
+        let later = arrivals.range((Timestamp::from_unix_nanos(as_of.unix_nanos().saturating_add(1)), 0)..).count();
+        let count = (arrivals.len() - later) as u64;
         if count < 2 {
             continue;
         }
@@ -461,16 +464,14 @@ pub(super) fn satisfaction(book: &Book, query: &Query) -> Result<Value, Projecti
     let period = from.is_some() || to.is_some();
     let as_of = query.as_of;
     // The settled figures, plus what the instant decides: open complaints whose deadline passed by then.
-    let mut figures: BTreeMap<String, GroupFigures> = BTreeMap::new();
+    // Accumulated by group symbol; named once at the end.
+    let mut by_group: HashMap<Sym, GroupFigures> = HashMap::new();
     if period {
         for s in book.slots.iter().filter(|s| in_period(s)) {
-            let name = group_name(book, dimension, book.group_of(s, dimension));
-            figures.entry(name).or_default().account(s, &book.policy, 1);
+            by_group.entry(book.group_of(s, dimension)).or_default().account(s, &book.policy, 1);
         }
     } else {
-        for (&sym, group) in &book.figures[dimension as usize] {
-            figures.insert(group_name(book, dimension, sym), group.clone());
-        }
+        by_group.clone_from(&book.figures[dimension as usize]);
     }
     for (_, id) in &book.queue {
         let Some(&slot) = book.by_id.get(id) else { continue };
@@ -479,7 +480,7 @@ pub(super) fn satisfaction(book: &Book, query: &Query) -> Result<Value, Projecti
             continue;
         }
         let d = book.policy.deadlines_of(&s.clock(), as_of);
-        let group = figures.entry(group_name(book, dimension, book.group_of(s, dimension))).or_default();
+        let group = by_group.entry(book.group_of(s, dimension)).or_default();
         if s.acknowledged_at.is_none() && as_of > d.ack_due {
             group.ack_judged += 1;
         }
@@ -488,6 +489,17 @@ pub(super) fn satisfaction(book: &Book, query: &Query) -> Result<Value, Projecti
         }
         if s.delivered_at.is_none() && d.promised_due.is_some_and(|due| as_of > due) {
             group.promise_judged += 1;
+        }
+    }
+    let mut figures: BTreeMap<String, GroupFigures> = BTreeMap::new();
+    for (sym, group) in by_group {
+        let name = group_name(book, dimension, sym);
+        match figures.get_mut(&name) {
+            // Two symbols with one name (an unnamed group): add them up.
+            Some(existing) => existing.merge(&group),
+            None => {
+                figures.insert(name, group);
+            }
         }
     }
     let rows: Vec<Value> = figures
