@@ -81,7 +81,8 @@ pub enum Command {
         /// Load a realistic year of sample history first, if the store is empty.
         #[arg(long)]
         demo: bool,
-        /// Service-level policy file (JSON) overriding API.md's defaults.
+        /// Service-level policy file (JSON) overriding API.md's defaults (with --demo and no file: the demo
+        /// desk's policy, business hours for low and normal severity).
         #[arg(long)]
         policy: Option<PathBuf>,
         /// Tokens file: `role:token` per line (roles: publisher, auditor, admin). Default: REDRESS_TOKENS,
@@ -847,6 +848,8 @@ async fn serve(
             let text = std::fs::read_to_string(path).map_err(|e| failed(&path.display().to_string(), e))?;
             SlaPolicy::from_json(&text).map_err(|e| failed(&path.display().to_string(), e))?
         }
+        // The demo desk works business hours for low and normal severity.
+        None if demo_data => crate::demo::policy(),
         None => SlaPolicy::default(),
     };
     let tokens = match (tokens_file, std::env::var("REDRESS_TOKENS")) {

@@ -153,6 +153,27 @@ struct AnswerLine {
     keywords_zh: Vec<String>,
 }
 
+/// The demo desk's service-level policy, as a policy file: API.md's levels, with low and normal
+/// severity on business hours (Monday to Friday, 09:00–18:00 in Asia/Shanghai, with days off for the
+/// 2026 public holidays as sample data, not an official calendar) and the default watch words. `serve --demo` runs with it unless `--policy` is given.
+pub const DEMO_POLICY_JSON: &str = r#"{
+  "critical": {"acknowledge_within_hours": 2, "resolve_within_hours": 24},
+  "high": {"acknowledge_within_hours": 4, "resolve_within_hours": 72},
+  "normal": {"acknowledge_within_hours": 24, "resolve_within_hours": 168, "business_hours": true},
+  "low": {"acknowledge_within_hours": 48, "resolve_within_hours": 336, "business_hours": true},
+  "calendar": {"timezone": "Asia/Shanghai", "working_days": ["mon", "tue", "wed", "thu", "fri"],
+               "opens": "09:00", "closes": "18:00",
+               "holidays": ["2026-01-01", "2026-02-16", "2026-02-17", "2026-02-18", "2026-02-19", "2026-02-20",
+                            "2026-04-06", "2026-05-01", "2026-05-04", "2026-05-05", "2026-06-19", "2026-09-25",
+                            "2026-10-01", "2026-10-02", "2026-10-05", "2026-10-06", "2026-10-07"]}
+}"#;
+
+/// [`DEMO_POLICY_JSON`], parsed.
+pub fn policy() -> redress_projections::policy::SlaPolicy {
+    redress_projections::policy::SlaPolicy::from_json(DEMO_POLICY_JSON)
+        .expect("the demo policy is valid (a test reads it)")
+}
+
 /// Reads the shared standard-answers file (JSON Lines: `answer_id`, `category`, `title_zh`, optional
 /// `title_en`, `answer_zh`, `keywords_zh`; other fields are ignored, blank lines skipped).
 ///

@@ -529,3 +529,19 @@ fn the_default_year_has_the_desk_workflow_the_views_need() {
     }
     println!("{}", serde_json::to_string_pretty(&summary).expect("serializes"));
 }
+
+#[test]
+fn the_demo_desk_runs_low_and_normal_severity_on_business_hours() {
+    use redress_projections::calendar::Hours;
+    use redress_schemas::Severity;
+    let policy = super::policy();
+    assert!(matches!(policy.hours(Severity::Low), Hours::Business(_)));
+    assert!(matches!(policy.hours(Severity::Normal), Hours::Business(_)));
+    assert!(matches!(policy.hours(Severity::Critical), Hours::AroundTheClock));
+    // National Day is not a working day: a low complaint received on it waits for the working week.
+    let calendar = policy.calendar().expect("a calendar");
+    let from = redress_schemas::Timestamp::parse("2026-10-01T01:00:00Z").unwrap();
+    let to = redress_schemas::Timestamp::parse("2026-10-09T01:00:00Z").unwrap();
+    // Oct 1-7 off (Thu, Fri, weekend, Mon-Wed); Thu Oct 8 09:00-18:00 and Fri Oct 9 until 09:00 local.
+    assert_eq!(calendar.working_seconds(from, to), 9 * 3_600);
+}
