@@ -326,7 +326,7 @@ pub struct SatisfactionGroups {
     /// Only complaints received at or after this instant.
     #[param(format = DateTime)]
     from: Option<String>,
-    /// Only complaints received before this instant (after `from`).
+    /// Only complaints received before this instant (at or before `from`: an empty period).
     #[param(format = DateTime)]
     to: Option<String>,
 }

@@ -445,7 +445,8 @@ fn group_name(book: &Book, dimension: Dimension, sym: Sym) -> String {
 /// `satisfaction`: revisit grades and the share satisfied (4–5), hours to acknowledge and to resolve (p50,
 /// p90), and the shares of deadlines met — the service level's and the desk's own promises, apart — per
 /// department, category, channel, owner or team (`group_by`), over every complaint or those received in
-/// a period (`from`, `to`: RFC 3339, `to` excluded; a period is computed by a scan of the complaints).
+/// a period (`from`, `to`: RFC 3339, `to` excluded, so `to` at or before `from` is an empty period; a period
+/// is computed by a scan of the complaints).
 pub(super) fn satisfaction(book: &Book, query: &Query) -> Result<Value, ProjectionError> {
     query.only(&["group_by", "from", "to"])?;
     let group_by = query.get("group_by").unwrap_or("department");
@@ -454,12 +455,8 @@ pub(super) fn satisfaction(book: &Book, query: &Query) -> Result<Value, Projecti
     let instant = |name: &str| -> Result<Option<Timestamp>, ProjectionError> {
         query.get(name).map(|v| Timestamp::parse(v).map_err(|e| bad(format!("{name}: {e}")))).transpose()
     };
+    // `to` at or before `from` is an empty period: no complaint was received in it.
     let (from, to) = (instant("from")?, instant("to")?);
-    if let (Some(from), Some(to)) = (from, to) {
-        if to <= from {
-            return Err(bad("to must be after from"));
-        }
-    }
     let in_period = |s: &Summary| from.is_none_or(|f| s.received_at >= f) && to.is_none_or(|t| s.received_at < t);
     let period = from.is_some() || to.is_some();
     let as_of = query.as_of;
