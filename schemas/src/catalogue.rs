@@ -169,6 +169,7 @@ pub struct CommitmentMade {
     /// When it falls due: after the event's `occurred_at`.
     pub due_at: Timestamp,
     /// The offered solution the promise is about (schema version 2).
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
     #[serde(default)]
     pub solution_id: Option<String>,
 }
@@ -264,6 +265,7 @@ pub struct ComplaintClosed {
     pub outcome: Outcome,
     /// Why a resolved, refunded or replaced complaint is closed without the customer's satisfied
     /// confirmation (schema version 2); given, it is not blank.
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
     #[serde(default)]
     pub override_reason: Option<String>,
 }
@@ -275,6 +277,7 @@ pub struct ComplaintAssigned {
     /// The agent's id.
     #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub assignee: String,
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
     #[serde(default)]
     pub team: Option<String>,
     #[serde(default)]
