@@ -144,6 +144,23 @@ struct Live<S> {
     last_recorded_at: Option<Timestamp>,
 }
 
+impl<S> Live<S> {
+    /// `state` as opened from `store` (generation `generation`) at its checkpoint `next`.
+    fn opened(state: S, store: Arc<dyn FoldStore>, generation: u64, next: u64) -> Live<S> {
+        Live {
+            state,
+            next,
+            store,
+            generation,
+            pending: Vec::new(),
+            unsaved: 0,
+            last_taken: Instant::now(),
+            saved: next.checked_sub(1),
+            last_recorded_at: None,
+        }
+    }
+}
+
 struct Runner<F: Fold> {
     fold: Arc<F>,
     /// The fold's event types, asked once (`None`: all).
@@ -213,17 +230,7 @@ impl<F: Fold> Runner<F> {
             fold: Arc::new(fold),
             stores,
             options,
-            live: RwLock::new(Live {
-                state,
-                next,
-                store,
-                generation,
-                pending: Vec::new(),
-                unsaved: 0,
-                last_taken: Instant::now(),
-                saved: next.checked_sub(1),
-                last_recorded_at: None,
-            }),
+            live: RwLock::new(Live::opened(state, store, generation, next)),
             applied: watch::channel(next).0,
             health: Mutex::new(Health::Starting),
             anomalies: Mutex::new((0, VecDeque::new())),
@@ -475,17 +482,7 @@ impl<F: Fold> Running for Runner<F> {
         let stores = MemoryFoldStores::default();
         let (generation, fold_store) = stores.current(self.fold.name()).await?;
         let state = self.fold.open(&*fold_store).await?;
-        let live = RwLock::new(Live {
-            state,
-            next: 0,
-            store: fold_store,
-            generation,
-            pending: Vec::new(),
-            unsaved: 0,
-            last_taken: Instant::now(),
-            saved: None,
-            last_recorded_at: None,
-        });
+        let live = RwLock::new(Live::opened(state, fold_store, generation, 0));
         let filter = self.fold.event_types().map_or_else(EventFilter::all, EventFilter::types);
         let mut from = Position(0);
         let mut last_applied = None;
@@ -589,17 +586,7 @@ impl<F: Fold> Runner<F> {
         let generation = self.live.read().await.generation + 1;
         let fold_store = self.stores.create(self.fold.name(), generation).await?;
         let state = self.fold.open(&*fold_store).await?;
-        let shadow = RwLock::new(Live {
-            state,
-            next: 0,
-            store: fold_store,
-            generation,
-            pending: Vec::new(),
-            unsaved: 0,
-            last_taken: Instant::now(),
-            saved: None,
-            last_recorded_at: None,
-        });
+        let shadow = RwLock::new(Live::opened(state, fold_store, generation, 0));
         let filter = self.fold.event_types().map_or_else(EventFilter::all, EventFilter::types);
         let mut subscription = Subscription::new(Arc::clone(&store), Position(0), filter);
         loop {

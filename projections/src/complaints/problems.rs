@@ -164,15 +164,10 @@ pub(super) fn view(book: &Book, problems: &Problems, query: &Query) -> Result<Va
     }
     rows.sort_by(|a, b| a.0.cmp(&b.0));
     let count = rows.len();
-    let start = match paging.cursor.as_deref() {
-        None => 0,
-        Some(cursor) => rows.partition_point(|(k, _)| k.as_str() <= cursor),
-    };
-    let page: Vec<&(String, Row<'_>)> = rows[start..].iter().take(paging.limit).collect();
-    let next_cursor = (start + page.len() < count).then(|| page.last().map(|(k, _)| k.clone())).flatten();
+    let (page, next_cursor) = paging.page(rows);
     let rendered: Vec<Value> = page
         .iter()
-        .map(|(_, row)| {
+        .map(|row| {
             let last_action = row.last_action;
             let recurring: Vec<&str> = row
                 .linked

@@ -690,16 +690,11 @@ pub(super) fn needs_attention(book: &Book, query: &Query) -> Result<Value, Proje
     let mut keyed: Vec<(String, usize)> = found.iter().enumerate().map(|(i, f)| (key(f), i)).collect();
     keyed.sort_unstable();
     let count = keyed.len();
-    let start = match paging.cursor.as_deref() {
-        None => 0,
-        Some(cursor) => keyed.partition_point(|(k, _)| k.as_str() <= cursor),
-    };
-    let page: Vec<&(String, usize)> = keyed[start..].iter().take(paging.limit).collect();
-    let next_cursor = (start + page.len() < count).then(|| page.last().map(|(k, _)| k.clone())).flatten();
+    let (page, next_cursor) = paging.page(keyed);
     let rows: Vec<Value> = page
-        .iter()
-        .map(|(_, i)| {
-            let (_, _, slot, why) = &found[*i];
+        .into_iter()
+        .map(|i| {
+            let (_, _, slot, why) = &found[i];
             let s = &book.slots[*slot as usize];
             let (_, mut row) = open_row(book, s, &book.policy, query.as_of);
             row["reasons"] = json!(why);
