@@ -675,6 +675,7 @@ fn parts(opts: &Opts) -> Vec<(String, f64)> {
                     schema_version: e.data.event_type().schema_version(),
                     occurred_at: now,
                     recorded_at: now,
+                    recorded_by: Some(e.recorded_by.as_str()),
                     metadata_json: &e.metadata_json,
                     data_json: &e.data_json,
                 },
@@ -696,6 +697,7 @@ fn parts(opts: &Opts) -> Vec<(String, f64)> {
                 schema_version: e.data.event_type().schema_version(),
                 occurred_at: now,
                 recorded_at: now,
+                recorded_by: Some(e.recorded_by.clone()),
                 metadata: e.metadata.clone(),
                 hash: last,
             };

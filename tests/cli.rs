@@ -35,11 +35,11 @@ pub fn redress() -> Command {
 }
 
 /// `redress --data-dir <dir> <args>`, run to completion.
-fn run(dir: &Path, args: &[&str]) -> Output {
+pub fn run(dir: &Path, args: &[&str]) -> Output {
     run_with_stdin(dir, args, None)
 }
 
-fn run_with_stdin(dir: &Path, args: &[&str], input: Option<&str>) -> Output {
+pub fn run_with_stdin(dir: &Path, args: &[&str], input: Option<&str>) -> Output {
     let mut command = redress();
     command.arg("--data-dir").arg(dir).args(args);
     command.stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -57,17 +57,17 @@ fn run_with_stdin(dir: &Path, args: &[&str], input: Option<&str>) -> Output {
     child.wait_with_output().unwrap_or_else(|e| panic!("redress {args:?}: {e}"))
 }
 
-fn stdout(output: &Output) -> String {
+pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-fn stderr(output: &Output) -> String {
+pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 /// Asserts the exit code, showing both outputs when it differs.
 #[track_caller]
-fn assert_exit(output: &Output, code: i32, what: &str) {
+pub fn assert_exit(output: &Output, code: i32, what: &str) {
     assert_eq!(
         output.status.code(),
         Some(code),
@@ -78,7 +78,7 @@ fn assert_exit(output: &Output, code: i32, what: &str) {
     );
 }
 
-fn json_lines(text: &str) -> Vec<Value> {
+pub fn json_lines(text: &str) -> Vec<Value> {
     text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}"))).collect()
 }
 

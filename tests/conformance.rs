@@ -49,6 +49,8 @@ macro_rules! conformance_suite {
             the_hash_chain_verifies_and_ends_at_the_head,
             an_export_imports_into_an_empty_store_with_the_same_head_hash,
             an_import_that_does_not_continue_the_chain_is_refused_whole,
+            recorded_by_is_stored_read_back_and_covered_by_the_hash,
+            history_without_recorded_by_imports_and_new_events_chain_after_it,
         ]);
     };
     (@cases $backend:ident, $opener:expr, [$($case:ident),* $(,)?]) => {
@@ -999,6 +1001,69 @@ pub mod cases {
         // Importing twice: the second time the positions are taken.
         target.store.import(events.clone()).await.unwrap();
         assert!(matches!(target.store.import(events).await, Err(StoreError::ImportRejected { .. })));
+    }
+
+    pub async fn recorded_by_is_stored_read_back_and_covered_by_the_hash(open: Opener) {
+        use redress_schemas::RecordedBy;
+        let f = open().await;
+        let s = complaint("rb");
+        let callcenter = RecordedBy::credential("callcenter").unwrap();
+        f.store
+            .append(&s, ExpectedVersion::NoStream, vec![received(&s).recorded_by(callcenter.clone())])
+            .await
+            .unwrap();
+        f.store.append(&s, ExpectedVersion::Exact(0), vec![progress(&s, "no name given")]).await.unwrap();
+        let read = read_everything(&*f.store).await;
+        assert_eq!(read[0].recorded_by, Some(callcenter.clone()));
+        assert_eq!(read[1].recorded_by, Some(RecordedBy::unattributed()), "the engine never leaves it out");
+        assert_eq!(f.store.read_stream(&s, 0, Direction::Forward, 10).await.unwrap().events, read);
+        assert!(verify_store(&*f.store, |_| {}).await.unwrap().is_intact());
+        let events = written(&*f.store).await;
+        assert_eq!(events[0].to_json()["recorded_by"], json!("callcenter"));
+        // Forging, swapping or dropping the name breaks the chain at that event.
+        let forged = |change: &dyn Fn(&mut redress_schemas::WrittenEvent)| {
+            let mut copy = events.clone();
+            change(&mut copy[0]);
+            let mut verifier = redress_engine::ChainVerifier::default();
+            copy.iter().try_for_each(|e| verifier.check(e)).unwrap_err().0
+        };
+        let head_of_service = RecordedBy::credential("head-of-service").unwrap();
+        assert_eq!(forged(&|e| e.header.recorded_by = Some(head_of_service.clone())), Position(0));
+        assert_eq!(forged(&|e| e.header.recorded_by = None), Position(0));
+        // A retry through another credential is a retry, and the event keeps its first name.
+        let id = redress_schemas::EventId(uuid::Uuid::from_u128(0xb0b));
+        let note = |by: &str| with_id(progress(&s, "retried"), 0xb0b).recorded_by(RecordedBy::credential(by).unwrap());
+        let first = f.store.append(&s, ExpectedVersion::Exact(1), vec![note("callcenter")]).await.unwrap();
+        let retry = f.store.append(&s, ExpectedVersion::Exact(1), vec![note("backoffice")]).await.unwrap();
+        assert!(retry.idempotent_retry && retry.result == first.result);
+        let stored = read_everything(&*f.store).await.into_iter().find(|e| e.event_id == id).unwrap();
+        assert_eq!(stored.recorded_by, Some(callcenter));
+    }
+
+    pub async fn history_without_recorded_by_imports_and_new_events_chain_after_it(open: Opener) {
+        let f = open().await;
+        let s = complaint("old-rb");
+        let history = exported(
+            vec![(1, &s, EventType::ComplaintReceived, 1, "2024-03-01T08:00:00Z", received(&s).data.to_json_value())],
+            "2024-03-01T09:00:00Z",
+        );
+        f.store.import(history.clone()).await.expect("history from before v1.1 imports as written");
+        f.store.append(&s, ExpectedVersion::Exact(0), vec![progress(&s, "after the upgrade")]).await.unwrap();
+        let events = written(&*f.store).await;
+        assert_eq!(events[0], history[0], "the old event is stored and read back byte for byte as written");
+        assert_eq!(events[0].to_json().get("recorded_by"), None, "an old event has no recorded_by");
+        assert!(events[1].header.recorded_by.is_some());
+        assert!(verify_store(&*f.store, |_| {}).await.unwrap().is_intact());
+        // Both layouts travel through an export file into another store and keep the head hash.
+        let lines: Vec<String> = events.iter().map(|e| e.to_json().to_string()).collect();
+        let verified = redress_engine::verify_export(lines.join("\n").as_bytes(), |_| {}).unwrap();
+        assert!(verified.is_intact(), "{verified:?}");
+        let target = open().await;
+        let parsed =
+            lines.iter().map(|l| redress_schemas::WrittenEvent::from_json(serde_json::from_str(l).unwrap()).unwrap());
+        target.store.import(parsed.collect()).await.unwrap();
+        assert_eq!(target.store.head().await.unwrap(), f.store.head().await.unwrap());
+        assert_eq!(written(&*target.store).await, events);
     }
 }
 

@@ -38,9 +38,17 @@ pub async fn start() -> Server {
 
 /// A server with `limits` (short timeouts, small counts) on an ephemeral port.
 pub async fn start_with(limits: ServeLimits) -> Server {
+    let tokens = Tokens::parse(&format!("admin:{ADMIN},publisher:{PUBLISHER},auditor:{AUDITOR}")).unwrap();
+    start_with_tokens(limits, tokens).await
+}
+
+/// The seed of the key every test server signs checkpoints with.
+pub const SIGNING_SEED: [u8; 32] = [42; 32];
+
+/// A server answering `tokens` on an ephemeral port.
+pub async fn start_with_tokens(limits: ServeLimits, tokens: Tokens) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn EventStore> = Arc::new(SledStore::open(dir.path()).unwrap());
-    let tokens = Tokens::parse(&format!("admin:{ADMIN},publisher:{PUBLISHER},auditor:{AUDITOR}")).unwrap();
     let (stop_streams, streams_stopped) = tokio::sync::watch::channel(false);
     let mut projections = Folds::new(Arc::clone(&store), Arc::new(MemoryFoldStores::default()));
     redress_projections::add_builtins(&mut projections, &SlaPolicy::default()).await.unwrap();
@@ -48,7 +56,8 @@ pub async fn start_with(limits: ServeLimits) -> Server {
     let projections = Arc::new(projections);
     let state =
         AppState::new(Arc::clone(&store), Arc::clone(&projections), tokens, SlaPolicy::default(), streams_stopped)
-            .with_limits(limits);
+            .with_limits(limits)
+            .with_signer(Arc::new(redress_engine::CheckpointSigner::from_seed(SIGNING_SEED)));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

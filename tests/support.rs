@@ -169,6 +169,8 @@ pub fn exported(events: Vec<ExportedEvent<'_>>, recorded_at: &str) -> Vec<redres
             schema_version,
             occurred_at: redress_schemas::Timestamp::parse(occurred_at).expect("an RFC 3339 instant"),
             recorded_at,
+            // As a build from before v1.1 wrote them.
+            recorded_by: None,
             metadata: redress_schemas::Metadata::default(),
             hash: redress_schemas::Hash::GENESIS,
         };

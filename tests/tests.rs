@@ -1,5 +1,6 @@
 //! One integration-test binary (builds once), through the public API and real sled files.
 
+mod audit;
 mod cli;
 mod conformance;
 mod crash;

@@ -10,7 +10,7 @@ use redress_engine::{
 };
 use redress_projections::policy::SlaPolicy;
 use redress_projections::{Basis, FoldStores, Folds, Query, SledFoldStores};
-use redress_schemas::{Position, StreamName, WrittenEvent};
+use redress_schemas::{Position, RecordedBy, StreamName, WrittenEvent};
 use std::io::{BufRead, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -21,11 +21,12 @@ use std::time::Duration;
 /// when the reader went away (`redress replay … | head`): the command then ends quietly with exit 0.
 macro_rules! say {
     ($($arg:tt)*) => {
-        stdout_line(format_args!($($arg)*))?
+        $crate::cli::stdout_line(format_args!($($arg)*))?
     };
 }
+pub(crate) use say;
 
-fn stdout_line(line: std::fmt::Arguments<'_>) -> Result<(), CliError> {
+pub(crate) fn stdout_line(line: std::fmt::Arguments<'_>) -> Result<(), CliError> {
     let mut out = std::io::stdout().lock();
     out.write_fmt(line).and_then(|()| out.write_all(b"\n")).map_err(stdout_error)
 }
@@ -85,7 +86,8 @@ pub enum Command {
         /// desk's policy, business hours for low and normal severity).
         #[arg(long)]
         policy: Option<PathBuf>,
-        /// Tokens file: `role:token` per line (roles: publisher, auditor, admin). Default: REDRESS_TOKENS,
+        /// Tokens file: `role:token` or `role:name:token` per line (roles: publisher, auditor, admin; the name is
+        /// stamped as `recorded_by` on what the token appends, default the role). Default: REDRESS_TOKENS,
         /// else an admin token generated into <data-dir>/admin.token (printed only to a terminal).
         #[arg(long)]
         tokens_file: Option<PathBuf>,
@@ -95,6 +97,8 @@ pub enum Command {
         shutdown_grace_seconds: u64,
         #[command(flatten)]
         limits: EdgeLimitArgs,
+        #[command(flatten)]
+        audit: ServeAuditArgs,
     },
     /// Append events: the same JSON as the HTTP body, from --file or standard input.
     Append {
@@ -128,6 +132,19 @@ pub enum Command {
     Verify {
         #[arg(long)]
         file: Option<PathBuf>,
+        /// A signed checkpoint (`GET /audit/checkpoint`, `redress checkpoint`) the export must hold: exit 3
+        /// if it is shorter than, or differs from, what the checkpoint signed, or the signature fails.
+        #[arg(long, requires = "file")]
+        checkpoint: Option<PathBuf>,
+        /// The server's public key (64 hex digits, or a file holding them) the checkpoint must be signed by.
+        #[arg(long, requires = "checkpoint", value_parser = crate::audit::parse_public_key)]
+        public_key: Option<redress_engine::PublicKey>,
+    },
+    /// Sign the log's head now (unless the latest checkpoint covers it), keep it in the store, and print
+    /// it as JSON: the file `verify --checkpoint` reads.
+    Checkpoint {
+        #[command(flatten)]
+        signing: crate::audit::SigningArgs,
     },
     /// Write the whole log as JSON Lines, one envelope a line, each as written.
     Export {
@@ -326,6 +343,10 @@ pub enum CliError {
     /// The hash chain is broken. Handling: exit 3 naming the position.
     #[error("verification failed at position {position}: {reason}")]
     Verification { position: u64, reason: String },
+    /// Audit evidence does not hold: a checkpoint's signature fails, or it is signed by another key than
+    /// the one given. Handling: exit 3.
+    #[error("verification failed: {0}")]
+    Evidence(String),
     /// Standard output was closed by its reader (`| head`). Handling: stop, exit 0, print nothing.
     #[error("standard output was closed")]
     StdoutClosed,
@@ -335,7 +356,7 @@ impl CliError {
     fn exit_code(&self) -> u8 {
         match self {
             CliError::StdoutClosed => 0,
-            CliError::Verification { .. } => 3,
+            CliError::Verification { .. } | CliError::Evidence(_) => 3,
             _ => 1,
         }
     }
@@ -456,10 +477,13 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             say!("{}", http::openapi_json());
             Ok(())
         }
-        Command::Verify { file: Some(file) } => verify_file(file),
-        Command::Serve { listen, demo, policy, tokens_file, shutdown_grace_seconds, limits } => {
+        Command::Verify { file: Some(file), checkpoint: Some(checkpoint), public_key } => {
+            crate::audit::verify_file_against(file, checkpoint, public_key.as_ref())
+        }
+        Command::Verify { file: Some(file), checkpoint: None, .. } => verify_file(file),
+        Command::Serve { listen, demo, policy, tokens_file, shutdown_grace_seconds, limits, audit } => {
             let grace = std::time::Duration::from_secs(*shutdown_grace_seconds);
-            serve(&cli, listen, *demo, policy, tokens_file, grace, limits.limits()).await
+            serve(&cli, listen, *demo, policy, tokens_file, grace, limits.limits(), audit).await
         }
         command => {
             let (store, database_checkpoints) = open_backend(&cli).await?;
@@ -471,7 +495,11 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                     read(&*store, stream, *from_version, *backward).await
                 }
                 Command::Tail { from_position, event_type } => tail(store.clone(), *from_position, event_type).await,
-                Command::Verify { file: None } => verify(&*store).await,
+                Command::Verify { file: None, .. } => verify(&*store).await,
+                Command::Checkpoint { signing } => {
+                    let signer = signing.signer(&cli.data_dir)?;
+                    crate::audit::checkpoint(&*store, &signer).await
+                }
                 Command::Export { output } => export(&*store, output).await,
                 Command::Import { input } => import(&*store, input).await,
                 Command::Replay { as_of, projection, basis, params } => {
@@ -482,7 +510,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 }
                 Command::Suggest { text, category, k } => suggest(Arc::clone(&store), text, category, *k).await,
                 Command::Demo { complaints, seed } => demo_and_tour(Arc::clone(&store), *complaints, *seed).await,
-                Command::Serve { .. } | Command::Openapi | Command::Verify { file: Some(_) } => {
+                Command::Serve { .. } | Command::Openapi | Command::Verify { file: Some(_), .. } => {
                     unreachable!("handled above")
                 }
             };
@@ -510,6 +538,8 @@ async fn append(
     let (body_expected, events) =
         http::parse_append_body(&body, stream).map_err(|e| CliError::Failed(format!("{}: {}", e.code, e.message)))?;
     let expected = expected.unwrap_or(body_expected);
+    let by = RecordedBy::local(&os_user());
+    let events = events.into_iter().map(|event| event.recorded_by(by.clone())).collect();
     let outcome = store.append(stream, expected, events).await?;
     let r = outcome.result;
     say!(
@@ -519,6 +549,27 @@ async fn append(
             "idempotent_retry": outcome.idempotent_retry})
     );
     Ok(())
+}
+
+/// The operating-system user running this command, for `recorded_by` = `local:<user>`: the name of the
+/// process's user id in `/etc/passwd` (not `$USER`, which the caller sets at will), `uid-<n>` when the id
+/// has no entry there, and `$USER` only where there is no `/proc` (not Linux).
+fn os_user() -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let Ok(me) = std::fs::metadata("/proc/self") {
+            let uid = me.uid().to_string();
+            let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+            let name = passwd.lines().find_map(|line| {
+                let mut fields = line.split(':');
+                let name = fields.next()?;
+                (fields.nth(1)? == uid).then(|| name.to_owned())
+            });
+            return name.unwrap_or_else(|| format!("uid-{uid}"));
+        }
+    }
+    std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_default()
 }
 
 async fn read(store: &dyn EventStore, stream: &StreamName, from: Option<u64>, backward: bool) -> Result<(), CliError> {
@@ -833,6 +884,8 @@ pub async fn demo(store: &dyn EventStore, complaints: usize, seed: u64) -> Resul
     Ok(serde_json::to_string_pretty(&summary).unwrap_or_else(|_| format!("{summary:?}")))
 }
 
+// The flags of `Command::Serve`, each used once; a struct for them would only repeat that variant.
+#[allow(clippy::too_many_arguments)]
 async fn serve(
     cli: &Cli,
     listen: &str,
@@ -841,6 +894,7 @@ async fn serve(
     tokens_file: &Option<PathBuf>,
     grace: std::time::Duration,
     mut limits: ServeLimits,
+    audit: &ServeAuditArgs,
 ) -> Result<(), CliError> {
     let signals = ShutdownSignals::install()?;
     let policy = match policy {
@@ -875,6 +929,9 @@ async fn serve(
         }
     };
     let (store, database_checkpoints) = open_backend(cli).await?;
+    // Before serving: a server with another key than the store's checkpoints must not start a second sequence.
+    let signer = Arc::new(audit.signing.signer(&cli.data_dir)?);
+    redress_engine::check_signer(&*store, &signer).await.map_err(|e| failed("checkpoints", e))?;
     if demo_data && store.head().await?.is_none() {
         let summary = demo(&*store, 3000, 7).await?;
         tracing::info!("demo history loaded: {}", summary.replace('\n', " "));
@@ -901,8 +958,15 @@ async fn serve(
     let _ = tokio::task::spawn_blocking(redress_projections::text::warm_up).await;
     let projections = Arc::new(start_projections(cli, &store, database_checkpoints, &policy).await?);
     let (stop_streams, streams_stopped) = tokio::sync::watch::channel(false);
-    let state = AppState::new(Arc::clone(&store), Arc::clone(&projections), tokens, policy, streams_stopped)
-        .with_limits(limits);
+    let state = AppState::new(Arc::clone(&store), Arc::clone(&projections), tokens, policy, streams_stopped.clone())
+        .with_limits(limits)
+        .with_signer(Arc::clone(&signer));
+    tokio::spawn(redress_engine::run_checkpoints(
+        Arc::clone(&store),
+        signer,
+        audit.checkpoint_interval,
+        streams_stopped,
+    ));
     let watched = Arc::clone(&store);
     let shutdown = async move {
         signals.recv().await;
@@ -912,6 +976,25 @@ async fn serve(
     tracing::info!("stopped accepting; saving projections and closing the store");
     projections.stop().await;
     store.close().await.map_err(|e| failed("closing the store", e))
+}
+
+/// The audit evidence flags of `serve` (v1.1).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeAuditArgs {
+    #[command(flatten)]
+    pub signing: crate::audit::SigningArgs,
+    /// How often the head is signed while events arrive (API.md: at least every minute).
+    #[arg(long, env = "REDRESS_CHECKPOINT_INTERVAL", default_value = "60s", value_parser = parse_checkpoint_interval)]
+    pub checkpoint_interval: Duration,
+}
+
+/// A checkpoint interval: a duration of at most a minute (API.md's "at least every minute").
+fn parse_checkpoint_interval(text: &str) -> Result<Duration, String> {
+    let interval = parse_duration(text)?;
+    if interval > redress_engine::CHECKPOINT_INTERVAL_DEFAULT {
+        return Err(format!("{text:?} is longer than a minute; API.md asks for a checkpoint at least every minute"));
+    }
+    Ok(interval)
 }
 
 /// Opens the built-in folds at their checkpoints and starts feeding them: state beside the store,

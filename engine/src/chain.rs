@@ -109,7 +109,17 @@ pub async fn verify_store(store: &dyn EventStore, mut progress: impl FnMut(u64))
 
 /// Verifies an export (JSON Lines, one envelope a line) without a store. A line that is not an event
 /// fails at the position it should have held.
-pub fn verify_export(reader: impl BufRead, mut progress: impl FnMut(u64)) -> std::io::Result<Verification> {
+pub fn verify_export(reader: impl BufRead, progress: impl FnMut(u64)) -> std::io::Result<Verification> {
+    verify_export_observing(reader, progress, |_| {})
+}
+
+/// [`verify_export`], showing `observe` each event once its hash checked out (a checkpoint looks for
+/// the hash at its position).
+pub(crate) fn verify_export_observing(
+    reader: impl BufRead,
+    mut progress: impl FnMut(u64),
+    mut observe: impl FnMut(&WrittenEvent),
+) -> std::io::Result<Verification> {
     let mut verifier = ChainVerifier::default();
     for line in reader.lines() {
         let line = line?;
@@ -129,6 +139,7 @@ pub fn verify_export(reader: impl BufRead, mut progress: impl FnMut(u64)) -> std
         if let Err((position, reason)) = verifier.check(&event) {
             return Ok(Verification::Broken { position, reason });
         }
+        observe(&event);
         if expected.0 % 10_000 == 0 {
             progress(expected.0);
         }

@@ -29,6 +29,7 @@
 //! ```
 
 mod chain;
+mod checkpoint;
 pub mod disk;
 mod error;
 mod faults;
@@ -42,6 +43,11 @@ mod store;
 mod subscription;
 
 pub use chain::{chain_hash, verify_export, verify_store, ChainVerifier, Verification};
+pub use checkpoint::{
+    check_signer, checkpoint_message, checkpoint_now, read_small_file, run_checkpoints, verify_export_against,
+    Checkpoint, CheckpointError, CheckpointSigner, CheckpointVerdict, PublicKey, CHECKPOINTS_KEPT_MAX,
+    CHECKPOINT_FILE_BYTES_MAX, CHECKPOINT_INTERVAL_DEFAULT, CHECKPOINT_MESSAGE_BYTES, CHECKPOINT_TAG,
+};
 pub use error::StoreError;
 pub use faults::DiskFaults;
 pub use postgres_store::PostgresStore;

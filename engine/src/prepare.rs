@@ -6,7 +6,7 @@ use crate::error::StoreError;
 use crate::limits::{APPEND_EVENTS_MAX, EVENT_BYTES_MAX};
 use redress_schemas::{
     canonical_json_bytes, codec, validate_for_stream, validate_values, EventData, EventId, Metadata, ProposedEvent,
-    StreamName, Timestamp, METADATA_ENTRIES_MAX,
+    RecordedBy, StreamName, Timestamp, METADATA_ENTRIES_MAX,
 };
 use std::collections::HashSet;
 
@@ -17,6 +17,8 @@ pub struct PreparedEvent {
     pub occurred_at: Option<Timestamp>,
     pub metadata: Metadata,
     pub data: EventData,
+    /// Who appends it: the caller's name, or [`RecordedBy::UNATTRIBUTED`] when the caller gave none.
+    pub recorded_by: RecordedBy,
     /// Canonical JSON of `metadata`.
     pub metadata_json: Vec<u8>,
     /// Canonical JSON of `data`.
@@ -68,6 +70,7 @@ pub fn prepare(stream: &StreamName, events: Vec<ProposedEvent>) -> Result<Vec<Pr
             occurred_at: event.occurred_at,
             metadata: event.metadata,
             data: event.data,
+            recorded_by: event.recorded_by.unwrap_or_else(RecordedBy::unattributed),
             metadata_json,
             data_json,
             payload,

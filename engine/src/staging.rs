@@ -11,7 +11,7 @@ use crate::prepare::PreparedEvent;
 use crate::store::{AppendOutcome, AppendResult, ExpectedVersion, StoreOptions};
 use redress_schemas::{
     canonical_content, canonical_json_bytes, codec, ContentFields, EventData, EventId, Hash, Position, RecordHeader,
-    RecordedEvent, StreamName, Timestamp, WrittenEvent,
+    RecordedBy, RecordedEvent, StreamName, Timestamp, WrittenEvent,
 };
 use std::collections::HashMap;
 use tokio::sync::oneshot;
@@ -200,6 +200,10 @@ impl std::fmt::Display for Difference {
 /// `occurred_at` is deliberately not content: EVENTS.md's list leaves it out, and a publisher that stamps
 /// each attempt with its own clock would otherwise turn every retry into a conflict. A retry is answered
 /// with the first append's result; the stored event keeps the `occurred_at` it was first written with.
+///
+/// `recorded_by` is not content either, for the same reason: it says who sent an attempt, not what the
+/// event says, and a retry through another credential (a failover client) must not become a conflict.
+/// The stored event keeps the name of the credential that wrote it first.
 pub fn content_difference(stream: &StreamName, event: &PreparedEvent, stored: &RecordedEvent) -> Option<Difference> {
     if stored.stream != *stream {
         Some(Difference::Stream)
@@ -332,6 +336,7 @@ pub fn build_append(
             schema_version: event.data.event_type().schema_version(),
             occurred_at: event.occurred_at.unwrap_or(now),
             recorded_at: now,
+            recorded_by: Some(event.recorded_by),
             metadata: event.metadata,
             hash: Hash::GENESIS,
         };
@@ -366,6 +371,7 @@ pub fn header_hash(
             schema_version: header.schema_version,
             occurred_at: header.occurred_at,
             recorded_at: header.recorded_at,
+            recorded_by: header.recorded_by.as_ref().map(RecordedBy::as_str),
             metadata_json,
             data_json,
         },
@@ -570,6 +576,7 @@ mod tests {
             schema_version: event.data.event_type().schema_version(),
             occurred_at: event.occurred_at.unwrap_or(at),
             recorded_at: at,
+            recorded_by: Some(event.recorded_by.unwrap_or_else(RecordedBy::unattributed)),
             metadata: event.metadata,
             data: event.data,
             hash: Hash::GENESIS,
@@ -586,6 +593,16 @@ mod tests {
     fn the_same_stream_type_data_and_metadata_is_the_same_content() {
         let stored = stored_as(&complaint(), apology(), noon());
         assert_eq!(content_difference(&complaint(), &prepared(apology()), &stored), None);
+    }
+
+    #[test]
+    fn another_recorded_by_is_still_the_same_content() {
+        // A retry may come through another credential (a failover client, a replayed queue): it is answered
+        // with the first result and the stored event keeps the name it was first written by.
+        let by = |name: &str| RecordedBy::credential(name).expect("a valid name");
+        let stored = stored_as(&complaint(), apology().recorded_by(by("callcenter")), noon());
+        let retry = apology().recorded_by(by("backoffice"));
+        assert_eq!(content_difference(&complaint(), &prepared(retry), &stored), None);
     }
 
     #[test]
@@ -639,6 +656,7 @@ mod tests {
             schema_version: 1,
             occurred_at: noon(),
             recorded_at: noon(),
+            recorded_by: None,
             metadata: Metadata::default(),
             hash: Hash::GENESIS,
         };

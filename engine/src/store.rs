@@ -266,6 +266,20 @@ pub trait EventStore: Send + Sync + 'static {
     /// versions and the lifecycle rules. Durable on return.
     async fn import(&self, events: Vec<WrittenEvent>) -> Result<(), StoreError>;
 
+    /// Saves `checkpoint` as the newest signed head, unless the store already holds one at or past its
+    /// position (then nothing is written), and returns the newest stored checkpoint afterwards. All
+    /// servers of one store share one sequence; at most [`crate::CHECKPOINTS_KEPT_MAX`] are kept.
+    /// The default (a store that keeps none) refuses with [`StoreError::Unavailable`].
+    async fn save_checkpoint(&self, checkpoint: &crate::Checkpoint) -> Result<crate::Checkpoint, StoreError> {
+        let _ = checkpoint;
+        Err(StoreError::Unavailable("this store keeps no signed checkpoints".into()))
+    }
+
+    /// The newest signed checkpoint, `None` before the first.
+    async fn latest_checkpoint(&self) -> Result<Option<crate::Checkpoint>, StoreError> {
+        Ok(None)
+    }
+
     /// A receiver of every batch that becomes durable from now on. It may lag (then it reports
     /// `Lagged`); [`crate::Subscription`] turns it into a gap-free feed.
     fn live(&self) -> broadcast::Receiver<CommittedBatch>;

@@ -87,6 +87,7 @@ fn recorded(position: u64, stream: StreamName, data: EventData) -> RecordedEvent
         schema_version: 1,
         occurred_at: at,
         recorded_at: at,
+        recorded_by: None,
         metadata: Metadata::default(),
         data,
         hash: Hash::GENESIS,

@@ -699,6 +699,7 @@ pub(crate) mod fixtures {
                 schema_version: 1,
                 occurred_at: at,
                 recorded_at: at,
+                recorded_by: None,
                 metadata: Metadata::default(),
                 data,
                 hash: Hash::GENESIS,

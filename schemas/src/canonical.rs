@@ -10,13 +10,20 @@
 //! hash(n) = SHA-256(hash(n-1) | canonical(n)),   hash(-1) = 32 zero bytes
 //! ```
 //!
+//! An event that carries `recorded_by` (v1.1: every event the engine writes from then on) uses tag
+//! `"RDX2"` and the same layout with `recorded_by str` after `recorded_at`. An event without it (written
+//! before v1.1) keeps the `"RDX1"` layout, so every old hash is reproduced byte for byte.
+//!
 //! `json` is the value in JCS form (keys sorted by UTF-16 code units, no white space), with object members
 //! whose value is `null` left out: for Redress an absent optional field and a `null` one are the same.
 
 use serde_json::Value;
 
-/// The tag in front of every canonical form; a new layout gets a new tag.
+/// The tag in front of every canonical form without `recorded_by`; a new layout gets a new tag.
 pub const CANONICAL_TAG: &[u8; 4] = b"RDX1";
+
+/// The tag of the layout that covers `recorded_by` (v1.1).
+pub const CANONICAL_TAG_RECORDED_BY: &[u8; 4] = b"RDX2";
 
 /// Writes `value` in canonical JSON form (JCS, nulls dropped from objects) to `out`.
 pub fn write_canonical_json(value: &Value, out: &mut Vec<u8>) {

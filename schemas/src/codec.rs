@@ -1,17 +1,21 @@
 //! The binary form of stored records. The only module that knows bincode.
 //!
 //! ```text
-//! record  = format u8 | bincode(Layout)          format 1 = bincode 1.3.3, varint integers, little-endian
+//! record  = 1 | bincode(Layout)                 format 1 = bincode 1.3.3, varint integers, little-endian
+//!         | 2 | bincode(recorded_by str) | bincode(Layout)    format 2 (v1.1): the same, after who appended it
 //! Layout  = position, stream, version, event_id, type_code, schema_version,
 //!           occurred_at, recorded_at, metadata, hash, payload bytes
 //! payload = bincode(the payload struct of (type_code, schema_version))
 //! ```
+//! Format 2 is written for every event that has `recorded_by`; an event without it (an import of
+//! history from before v1.1) is written as format 1 again, byte for byte what the old build wrote.
 //! The format byte lets a later codec (a maintained bincode-compatible crate, or another format) read old
 //! records and write new ones without rewriting history: add format 2, keep the reader of format 1.
 
 use crate::catalogue::{EventData, EventType};
 use crate::envelope::{Hash, Metadata, RecordedEvent};
 use crate::ids::{EventId, Position, StreamName};
+use crate::recorded_by::RecordedBy;
 use crate::time::Timestamp;
 use crate::upcast;
 use bincode::Options;
@@ -20,8 +24,11 @@ use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-/// Records written by this build start with this byte.
+/// Records of events without `recorded_by` (written before v1.1, or imported from then) start with this byte.
 pub const FORMAT_BINCODE_1: u8 = 1;
+
+/// Records of events with `recorded_by` (v1.1) start with this byte.
+pub const FORMAT_BINCODE_2: u8 = 2;
 
 /// The largest record the codec reads (a defence against corrupt length prefixes).
 pub const RECORD_BYTES_MAX: u64 = 4 * 1024 * 1024;
@@ -114,13 +121,21 @@ pub struct RecordHeader {
     pub schema_version: u16,
     pub occurred_at: Timestamp,
     pub recorded_at: Timestamp,
+    /// Who appended it (v1.1); `None` for events written before v1.1.
+    pub recorded_by: Option<RecordedBy>,
     pub metadata: Metadata,
     pub hash: Hash,
 }
 
 /// Encodes a record from its header and an already-encoded payload (see [`encode_payload`]).
 pub fn encode_record(header: &RecordHeader, payload: &[u8], out: &mut Vec<u8>) -> Result<(), CodecError> {
-    out.push(FORMAT_BINCODE_1);
+    match &header.recorded_by {
+        None => out.push(FORMAT_BINCODE_1),
+        Some(by) => {
+            out.push(FORMAT_BINCODE_2);
+            encode_into(out, &by.as_str())?;
+        }
+    }
     let layout = LayoutOut {
         position: header.position.0,
         stream: header.stream.as_str(),
@@ -146,10 +161,16 @@ pub fn encode_payload(data: &EventData) -> Vec<u8> {
 
 /// Splits a record into its header and its payload bytes (as written).
 pub fn decode_header(bytes: &[u8]) -> Result<(RecordHeader, &[u8]), CodecError> {
-    let (&format, rest) = bytes.split_first().ok_or(CodecError::Empty)?;
-    if format != FORMAT_BINCODE_1 {
-        return Err(CodecError::UnknownFormat(format));
-    }
+    let (&format, mut rest) = bytes.split_first().ok_or(CodecError::Empty)?;
+    let recorded_by = match format {
+        FORMAT_BINCODE_1 => None,
+        FORMAT_BINCODE_2 => {
+            // Reading from the slice advances it past the name; the layout must then span the rest.
+            let text: String = options().deserialize_from(&mut rest)?;
+            Some(RecordedBy::new(text).map_err(|e| CodecError::Malformed(format!("recorded_by: {e}")))?)
+        }
+        other => return Err(CodecError::UnknownFormat(other)),
+    };
     let layout: LayoutIn<'_> = options().deserialize(rest)?;
     let event_type = EventType::from_code(layout.type_code).ok_or(CodecError::UnknownEventType(layout.type_code))?;
     let stream =
@@ -163,6 +184,7 @@ pub fn decode_header(bytes: &[u8]) -> Result<(RecordHeader, &[u8]), CodecError> 
         schema_version: layout.schema_version,
         occurred_at: Timestamp::from_unix_nanos(layout.occurred_at),
         recorded_at: Timestamp::from_unix_nanos(layout.recorded_at),
+        recorded_by,
         metadata: Metadata(layout.metadata),
         hash: Hash(layout.hash),
     };
@@ -199,6 +221,7 @@ pub(crate) mod tests_support {
             schema_version,
             occurred_at: Timestamp::from_unix_nanos(1_700_000_000_000_000_000),
             recorded_at: Timestamp::from_unix_nanos(1_700_000_000_500_000_000),
+            recorded_by: None,
             metadata: Metadata::default().with("actor", "agent-7"),
             hash: Hash([9; 32]),
         }
@@ -230,13 +253,36 @@ mod tests {
     }
 
     #[test]
+    fn recorded_by_selects_format_2_and_its_absence_writes_format_1_unchanged() {
+        let data = EventData::ComplaintClosed(ComplaintClosed { outcome: Outcome::Withdrawn, override_reason: None });
+        let payload = encode_payload(&data);
+        let old = header(EventType::ComplaintClosed, 2);
+        let mut v1 = Vec::new();
+        encode_record(&old, &payload, &mut v1).unwrap();
+        assert_eq!(v1[0], FORMAT_BINCODE_1);
+        let by = RecordedBy::credential("callcenter").unwrap();
+        let new = RecordHeader { recorded_by: Some(by.clone()), ..old.clone() };
+        let mut v2 = Vec::new();
+        encode_record(&new, &payload, &mut v2).unwrap();
+        assert_eq!(v2[0], FORMAT_BINCODE_2);
+        // Format 2 is format 1's layout behind the name: the old reader's bytes are all still there.
+        assert_eq!(&v2[v2.len() - (v1.len() - 1)..], &v1[1..]);
+        assert_eq!(decode_record(&v1).unwrap().recorded_by, None);
+        let read = decode_record(&v2).unwrap();
+        assert_eq!((read.recorded_by, read.data), (Some(by), data));
+        let mut garbled = v2.clone();
+        garbled[2] = b' ';
+        assert!(matches!(decode_record(&garbled), Err(CodecError::Malformed(_))), "a bad name is not read");
+    }
+
+    #[test]
     fn unknown_format_bytes_and_trailing_garbage_are_refused() {
         let data = EventData::ComplaintClosed(ComplaintClosed { outcome: Outcome::Resolved, override_reason: None });
         let mut bytes = Vec::new();
         encode_record(&header(EventType::ComplaintClosed, 1), &encode_payload(&data), &mut bytes).unwrap();
         let mut other = bytes.clone();
-        other[0] = 2;
-        assert_eq!(decode_record(&other), Err(CodecError::UnknownFormat(2)));
+        other[0] = 3;
+        assert_eq!(decode_record(&other), Err(CodecError::UnknownFormat(3)));
         let mut longer = bytes.clone();
         longer.push(0);
         assert!(matches!(decode_record(&longer), Err(CodecError::Malformed(_))));

@@ -1,9 +1,10 @@
 //! The envelope: what a publisher proposes ([`ProposedEvent`]) and what a read returns ([`RecordedEvent`]).
 
-use crate::canonical::{put_str, write_canonical_json, CANONICAL_TAG};
+use crate::canonical::{put_str, write_canonical_json, CANONICAL_TAG, CANONICAL_TAG_RECORDED_BY};
 use crate::catalogue::{EventData, EventType, LINK_TARGET_PREFIXES};
 use crate::codec::RecordHeader;
 use crate::ids::{EventId, Position, StreamKind, StreamName};
+use crate::recorded_by::RecordedBy;
 use crate::time::Timestamp;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -146,12 +147,21 @@ pub struct ProposedEvent {
     pub occurred_at: Option<Timestamp>,
     pub metadata: Metadata,
     pub data: EventData,
+    /// Who appends it (v1.1), set by the trusted caller of the engine from the credential it checked —
+    /// never parsed from a publisher's body. `None`: the engine stamps [`RecordedBy::UNATTRIBUTED`].
+    pub recorded_by: Option<RecordedBy>,
 }
 
 impl ProposedEvent {
-    /// An event with no id, time or metadata.
+    /// An event with no id, time, metadata or `recorded_by`.
     pub fn new(data: EventData) -> Self {
-        ProposedEvent { event_id: None, occurred_at: None, metadata: Metadata::default(), data }
+        ProposedEvent { event_id: None, occurred_at: None, metadata: Metadata::default(), data, recorded_by: None }
+    }
+
+    /// The same event, appended by `by`.
+    pub fn recorded_by(mut self, by: RecordedBy) -> Self {
+        self.recorded_by = Some(by);
+        self
     }
 
     /// The same event with id `id`.
@@ -169,11 +179,18 @@ impl ProposedEvent {
     /// Parses one event object of an append request: `{"event_id"?, "event_type", "occurred_at"?, "metadata"?, "data"}`.
     ///
     /// Unknown members are refused (a typo must not be silently dropped). The data is checked against its
-    /// type and against the stream it goes to; the error names the first bad field.
+    /// type and against the stream it goes to; the error names the first bad field. `recorded_by` is
+    /// refused with its own reason: the server stamps it from the credential, a publisher cannot forge it.
     pub fn from_json(value: Value, stream: &StreamName) -> Result<Self, InvalidEvent> {
         let Value::Object(mut object) = value else {
             return Err(InvalidEvent::field("event", "must be a JSON object"));
         };
+        if object.contains_key("recorded_by") {
+            return Err(InvalidEvent::field(
+                "recorded_by",
+                "is stamped by the server from the credential that appends; a publisher cannot set it",
+            ));
+        }
         if let Some(unknown) = object
             .keys()
             .find(|k| !matches!(k.as_str(), "event_id" | "event_type" | "occurred_at" | "metadata" | "data"))
@@ -209,7 +226,7 @@ impl ProposedEvent {
         let data_value = object.remove("data").ok_or_else(|| InvalidEvent::field("data", "missing"))?;
         let data = parse_data(event_type, data_value)?;
         validate_for_stream(&data, stream)?;
-        Ok(ProposedEvent { event_id, occurred_at, metadata, data })
+        Ok(ProposedEvent { event_id, occurred_at, metadata, data, recorded_by: None })
     }
 }
 
@@ -399,6 +416,8 @@ pub struct RecordedEvent {
     pub schema_version: u16,
     pub occurred_at: Timestamp,
     pub recorded_at: Timestamp,
+    /// Who appended it (v1.1); `None` for events written before v1.1.
+    pub recorded_by: Option<RecordedBy>,
     pub metadata: Metadata,
     pub data: EventData,
     pub hash: Hash,
@@ -415,6 +434,7 @@ impl RecordedEvent {
             schema_version: header.schema_version,
             occurred_at: header.occurred_at,
             recorded_at: header.recorded_at,
+            recorded_by: header.recorded_by,
             metadata: header.metadata,
             data,
             hash: header.hash,
@@ -442,6 +462,7 @@ impl RecordedEvent {
             schema_version: self.schema_version,
             occurred_at: self.occurred_at,
             recorded_at: self.recorded_at,
+            recorded_by: self.recorded_by.clone(),
             metadata: self.metadata.clone(),
             hash: self.hash,
         }
@@ -473,6 +494,9 @@ pub(crate) fn envelope_json(event: &RecordHeader, data: Value) -> Value {
     map.insert("schema_version".into(), Value::from(event.schema_version));
     map.insert("occurred_at".into(), Value::String(event.occurred_at.to_rfc3339()));
     map.insert("recorded_at".into(), Value::String(event.recorded_at.to_rfc3339()));
+    if let Some(by) = &event.recorded_by {
+        map.insert("recorded_by".into(), Value::String(by.as_str().to_owned()));
+    }
     map.insert("metadata".into(), event.metadata.to_json_value());
     map.insert("data".into(), data);
     map.insert("hash".into(), Value::String(event.hash.to_hex()));
@@ -490,6 +514,8 @@ pub struct ContentFields<'a> {
     pub schema_version: u16,
     pub occurred_at: Timestamp,
     pub recorded_at: Timestamp,
+    /// Who appended it; `Some` selects the `RDX2` layout, `None` (events from before v1.1) `RDX1`.
+    pub recorded_by: Option<&'a str>,
     /// Canonical JSON of the metadata ([`canonical_json_bytes`]).
     pub metadata_json: &'a [u8],
     /// Canonical JSON of the data as written ([`canonical_json_bytes`]).
@@ -498,7 +524,7 @@ pub struct ContentFields<'a> {
 
 /// The canonical bytes the audit hash covers (layout in [`crate::canonical`]).
 pub fn canonical_content(fields: &ContentFields<'_>, out: &mut Vec<u8>) {
-    out.extend_from_slice(CANONICAL_TAG);
+    out.extend_from_slice(if fields.recorded_by.is_some() { CANONICAL_TAG_RECORDED_BY } else { CANONICAL_TAG });
     out.extend_from_slice(&fields.position.0.to_be_bytes());
     put_str(out, fields.stream.as_bytes());
     out.extend_from_slice(&fields.version.to_be_bytes());
@@ -507,6 +533,9 @@ pub fn canonical_content(fields: &ContentFields<'_>, out: &mut Vec<u8>) {
     out.extend_from_slice(&fields.schema_version.to_be_bytes());
     out.extend_from_slice(&fields.occurred_at.unix_nanos().to_be_bytes());
     out.extend_from_slice(&fields.recorded_at.unix_nanos().to_be_bytes());
+    if let Some(by) = fields.recorded_by {
+        put_str(out, by.as_bytes());
+    }
     put_str(out, fields.metadata_json);
     put_str(out, fields.data_json);
 }
@@ -690,6 +719,46 @@ mod tests {
         let mut v = received("c1");
         v["metadata"] = json!({"actor": 7});
         assert_eq!(field_of(ProposedEvent::from_json(v, &stream("complaint-c1")).unwrap_err()), "metadata.actor");
+    }
+
+    #[test]
+    fn a_publisher_cannot_set_recorded_by() {
+        let mut v = received("c1");
+        v["recorded_by"] = json!("head-of-service");
+        let err = ProposedEvent::from_json(v, &stream("complaint-c1")).unwrap_err();
+        assert_eq!(field_of(err.clone()), "recorded_by");
+        assert!(err.to_string().contains("stamped by the server"), "{err}");
+    }
+
+    #[test]
+    fn recorded_by_is_covered_by_the_rdx2_layout_and_its_absence_keeps_rdx1() {
+        let id = EventId(uuid::Uuid::from_u128(1));
+        let fields = ContentFields {
+            position: Position(0),
+            stream: "complaint-c1",
+            version: 0,
+            event_id: &id,
+            event_type: "complaint_closed",
+            schema_version: 2,
+            occurred_at: Timestamp::from_unix_nanos(1),
+            recorded_at: Timestamp::from_unix_nanos(2),
+            recorded_by: None,
+            metadata_json: b"{}",
+            data_json: b"{\"outcome\":\"withdrawn\"}",
+        };
+        let mut old = Vec::new();
+        canonical_content(&fields, &mut old);
+        assert_eq!(&old[..4], b"RDX1");
+        let mut new = Vec::new();
+        canonical_content(&ContentFields { recorded_by: Some("callcenter"), ..fields }, &mut new);
+        assert_eq!(&new[..4], b"RDX2");
+        // RDX2 = RDX1 with the name (u32 length + bytes) inserted after recorded_at (offset 4 + 8 + 4 + 12 +
+        // 8 + 16 + 4 + 16 + 2 + 8 + 8 = 90).
+        let at = 90;
+        assert_eq!(&new[4..at], &old[4..at]);
+        assert_eq!(&new[at..at + 4], &10u32.to_be_bytes());
+        assert_eq!(&new[at + 4..at + 14], b"callcenter");
+        assert_eq!(&new[at + 14..], &old[at..]);
     }
 
     #[test]

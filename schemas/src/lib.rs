@@ -26,11 +26,12 @@ pub mod codec;
 mod envelope;
 mod ids;
 mod jsonschema;
+mod recorded_by;
 mod time;
 mod upcast;
 mod written;
 
-pub use canonical::{write_canonical_json, CANONICAL_TAG};
+pub use canonical::{write_canonical_json, CANONICAL_TAG, CANONICAL_TAG_RECORDED_BY};
 pub use catalogue::*;
 pub use codec::{CodecError, RecordHeader};
 pub use envelope::{
@@ -39,6 +40,7 @@ pub use envelope::{
 };
 pub use ids::{EventId, Position, StreamKind, StreamName, StreamNameError, STREAM_NAME_BYTES_MAX};
 pub use jsonschema::{all_schema_files, event_schema};
+pub use recorded_by::{RecordedBy, RecordedByError, CREDENTIAL_NAME_BYTES_MAX, RECORDED_BY_BYTES_MAX};
 pub use time::{Timestamp, TimestampError, TIMESTAMP_PATTERN};
 pub use upcast::{CauseAnalyzedV1, CommitmentMadeV1, ComplaintClosedV1, ResolutionConfirmedV1};
 pub use written::{ExportLineError, WrittenEvent};

@@ -6,6 +6,7 @@ use crate::envelope::{
     canonical_content, canonical_json_bytes, envelope_json, parse_data, ContentFields, Hash, Metadata, RecordedEvent,
 };
 use crate::ids::{EventId, Position, StreamName};
+use crate::recorded_by::RecordedBy;
 use crate::time::Timestamp;
 use crate::upcast::{old_version, upcast_json};
 use serde_json::{Map, Value};
@@ -76,6 +77,7 @@ impl WrittenEvent {
             schema_version: h.schema_version,
             occurred_at: h.occurred_at,
             recorded_at: h.recorded_at,
+            recorded_by: h.recorded_by.clone(),
             metadata: h.metadata.clone(),
             data,
             hash: h.hash,
@@ -97,6 +99,7 @@ impl WrittenEvent {
                 schema_version: h.schema_version,
                 occurred_at: h.occurred_at,
                 recorded_at: h.recorded_at,
+                recorded_by: h.recorded_by.as_ref().map(RecordedBy::as_str),
                 metadata_json: &metadata_json,
                 data_json: &data_json,
             },
@@ -144,6 +147,12 @@ impl WrittenEvent {
         let occurred_at = time(&mut map, "occurred_at")?;
         let recorded_at = time(&mut map, "recorded_at")?;
         let hash = Hash::from_hex(&text(&mut map, "hash")?).ok_or_else(|| line_error("hash", "not 64 hex digits"))?;
+        // Absent on lines exported before v1.1; present, it is covered by the hash like any other field.
+        let recorded_by = match map.remove("recorded_by") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(by)) => Some(RecordedBy::new(by).map_err(|e| line_error("recorded_by", e.to_string()))?),
+            Some(_) => return Err(line_error("recorded_by", "must be a string")),
+        };
         let metadata = match map.remove("metadata") {
             None | Some(Value::Null) => Metadata::default(),
             Some(Value::Object(entries)) => {
@@ -173,6 +182,7 @@ impl WrittenEvent {
             schema_version,
             occurred_at,
             recorded_at,
+            recorded_by,
             metadata,
             hash,
         };

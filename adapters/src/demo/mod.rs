@@ -48,7 +48,7 @@ use redress_engine::lifecycle::{self, ComplaintStatus, StreamState};
 use redress_engine::{EventStore, ExpectedVersion, StoreError};
 use redress_schemas::{
     Channel, ComplaintLinked, ComplaintReceived, CustomerTier, EventData, EventId, LinkRelation, Metadata,
-    ProposedEvent, Severity, StreamName, Timestamp, WrittenEvent,
+    ProposedEvent, RecordedBy, Severity, StreamName, Timestamp, WrittenEvent,
 };
 use rng::Rng;
 use serde::Deserialize;
@@ -60,6 +60,9 @@ use timeline::{Case, Planned, DAY, HOUR, MINUTE};
 /// Events of one complaint written together when they happen within this many seconds of the first
 /// (received + an immediate acknowledgement, an offer of two alternatives, an acceptance and its commitment).
 const APPEND_WINDOW_SECONDS: i64 = 15 * MINUTE;
+
+/// The `recorded_by` of every demo event: the credential name the sample history is loaded under.
+pub const DEMO_RECORDED_BY: &str = "demo-loader";
 /// The most events one demo append carries (far below the engine's `APPEND_EVENTS_MAX`).
 const APPEND_EVENTS_MAX: usize = 32;
 /// The most events one import of [`load`] carries: the store's limit per import; whole appends only, so a
@@ -557,6 +560,7 @@ fn cut_into_appends(
         groups.last_mut().expect("a group was pushed above").push(event);
     }
     let mut ids = Rng::derive(seed, RNG_EVENT_IDS, stream_index);
+    let recorded_by = RecordedBy::credential(DEMO_RECORDED_BY).expect("DEMO_RECORDED_BY is a valid credential name");
     let mut version: Option<u64> = None;
     let mut appends = Vec::with_capacity(groups.len().saturating_sub(from));
     for (index, group) in groups.into_iter().enumerate() {
@@ -577,6 +581,7 @@ fn cut_into_appends(
                 occurred_at: Some(event.at),
                 metadata: Metadata::default().with("actor", &event.actor).with("source", event.source),
                 data: event.data,
+                recorded_by: Some(recorded_by.clone()),
             })
             .collect();
         appends.push(DemoAppend { stream: stream.clone(), expected, events });

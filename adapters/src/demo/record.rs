@@ -75,6 +75,7 @@ impl Recorder {
                 schema_version: event_type.schema_version(),
                 occurred_at: event.occurred_at.unwrap_or(recorded_at),
                 recorded_at,
+                recorded_by: event.recorded_by,
                 metadata: event.metadata,
                 hash: Hash::GENESIS,
             };

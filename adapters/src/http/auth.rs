@@ -1,6 +1,7 @@
 //! Bearer tokens and roles. Tokens are kept only as SHA-256 digests and compared in constant time
 //! against every known token; they are never logged.
 
+use redress_schemas::{RecordedBy, RecordedByError};
 use sha2::{Digest, Sha256};
 use std::fmt;
 use std::path::Path;
@@ -36,6 +37,11 @@ impl Role {
         )
     }
 
+    /// The name of a `role:token` entry, which has none of its own: the role.
+    fn credential_name(self) -> RecordedBy {
+        RecordedBy::credential(&self.to_string()).expect("a role's name is a valid credential name")
+    }
+
     fn parse(name: &str) -> Option<Role> {
         match name.trim() {
             "publisher" => Some(Role::Publisher),
@@ -60,8 +66,13 @@ impl fmt::Display for Role {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TokenError {
-    #[error("token entry {entry}: expected <role>:<token> with role publisher, auditor or admin")]
+    #[error(
+        "token entry {entry}: expected <role>:<token> or <role>:<name>:<token> with role publisher, auditor or admin"
+    )]
     BadEntry { entry: usize },
+    /// The `name` of a `role:name:token` entry is not a credential name (it becomes every event's `recorded_by`).
+    #[error("token entry {entry}: bad name: {error} (1..=64 bytes of A-Z a-z 0-9 _ . @ -)")]
+    BadName { entry: usize, error: RecordedByError },
     #[error("token entry {entry}: a token must be at least {min} characters")]
     TooShort { entry: usize, min: usize },
     #[error("tokens file {path}: {error}")]
@@ -71,10 +82,17 @@ pub enum TokenError {
 /// The shortest token accepted.
 pub const TOKEN_CHARS_MIN: usize = 16;
 
-/// The known tokens, as digests with their roles.
+/// What a token is: its role, and its name — stamped as `recorded_by` on every event it appends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credential {
+    pub role: Role,
+    pub name: RecordedBy,
+}
+
+/// The known tokens, as digests with their credentials.
 #[derive(Clone, Default)]
 pub struct Tokens {
-    entries: Vec<([u8; 32], Role)>,
+    entries: Vec<([u8; 32], Credential)>,
 }
 
 impl fmt::Debug for Tokens {
@@ -88,18 +106,26 @@ fn digest(token: &str) -> [u8; 32] {
 }
 
 impl Tokens {
-    /// Parses `role:token` entries separated by commas or new lines (`#` starts a comment line).
+    /// Parses `role:name:token` and `role:token` entries separated by commas or new lines (`#` starts a
+    /// comment line). An entry without a name is named by its role. With two or more `:`, the part between
+    /// the first two is the name, so a token that itself holds `:` must be given with a name.
     pub fn parse(text: &str) -> Result<Tokens, TokenError> {
         let mut entries = Vec::new();
         let items = text.split([',', '\n']).map(str::trim).filter(|item| !item.is_empty() && !item.starts_with('#'));
         for (entry, item) in items.enumerate() {
-            let (role, token) = item.split_once(':').ok_or(TokenError::BadEntry { entry })?;
+            let (role, rest) = item.split_once(':').ok_or(TokenError::BadEntry { entry })?;
             let role = Role::parse(role).ok_or(TokenError::BadEntry { entry })?;
+            let (name, token) = match rest.split_once(':') {
+                Some((name, token)) => {
+                    (RecordedBy::credential(name.trim()).map_err(|error| TokenError::BadName { entry, error })?, token)
+                }
+                None => (role.credential_name(), rest),
+            };
             let token = token.trim();
             if token.chars().count() < TOKEN_CHARS_MIN {
                 return Err(TokenError::TooShort { entry, min: TOKEN_CHARS_MIN });
             }
-            entries.push((digest(token), role));
+            entries.push((digest(token), Credential { role, name }));
         }
         Ok(Tokens { entries })
     }
@@ -111,9 +137,9 @@ impl Tokens {
         Tokens::parse(&text)
     }
 
-    /// One admin token.
+    /// One admin token, named `admin`.
     pub fn single_admin(token: &str) -> Tokens {
-        Tokens { entries: vec![(digest(token), Role::Admin)] }
+        Tokens { entries: vec![(digest(token), Credential { role: Role::Admin, name: Role::Admin.credential_name() })] }
     }
 
     /// Whether no token is configured.
@@ -123,14 +149,19 @@ impl Tokens {
 
     /// The role of `token`, comparing against every entry in constant time.
     pub fn role_of(&self, token: &str) -> Option<Role> {
+        self.credential_of(token).map(|credential| credential.role)
+    }
+
+    /// The credential of `token` (role and name), comparing against every entry in constant time.
+    pub fn credential_of(&self, token: &str) -> Option<Credential> {
         let presented = digest(token);
         let mut found = None;
-        for (known, role) in &self.entries {
+        for (known, credential) in &self.entries {
             if bool::from(known.ct_eq(&presented)) {
-                found = Some(*role);
+                found = Some(credential);
             }
         }
-        found
+        found.cloned()
     }
 }
 
@@ -193,6 +224,35 @@ mod tests {
         assert_eq!(tokens.role_of("uuuuuuuuuuuuuuuu1"), Some(Role::Auditor));
         assert_eq!(tokens.role_of("aaaaaaaaaaaaaaaa"), None);
         assert_eq!(tokens.role_of(""), None);
+    }
+
+    #[test]
+    fn named_entries_carry_their_name_and_unnamed_ones_are_named_by_their_role() {
+        let tokens = Tokens::parse(
+            "publisher:callcenter:pppppppppppppppp1\nauditor:auditor-li:uuuuuuuuuuuuuuuu1, admin:aaaaaaaaaaaaaaaa1",
+        )
+        .unwrap();
+        let named = |token: &str| tokens.credential_of(token).map(|c| (c.role, c.name.as_str().to_owned()));
+        assert_eq!(named("pppppppppppppppp1"), Some((Role::Publisher, "callcenter".into())));
+        assert_eq!(named("uuuuuuuuuuuuuuuu1"), Some((Role::Auditor, "auditor-li".into())));
+        assert_eq!(named("aaaaaaaaaaaaaaaa1"), Some((Role::Admin, "admin".into())));
+        assert_eq!(named("callcenter:pppppppppppppppp1"), None, "the name is not part of the token");
+    }
+
+    #[test]
+    fn bad_names_are_refused_with_their_entry() {
+        for text in [
+            "publisher::pppppppppppppppp1",
+            "publisher:call center:pppppppppppppppp1",
+            &format!("publisher:{}:pppppppppppppppp1", "n".repeat(65)),
+            "admin:aaaaaaaaaaaaaaaa1\npublisher:呼叫中心:pppppppppppppppp1",
+        ] {
+            let err = Tokens::parse(text).err().unwrap_or_else(|| panic!("{text:?} was accepted"));
+            assert!(matches!(err, TokenError::BadName { .. }), "{text:?}: {err}");
+        }
+        let err = Tokens::parse("admin:aaaaaaaaaaaaaaaa1\npublisher:a b:pppppppppppppppp1").err().unwrap();
+        assert!(err.to_string().starts_with("token entry 1: bad name"), "{err}");
+        assert!(matches!(Tokens::parse("publisher:callcenter:short"), Err(TokenError::TooShort { .. })));
     }
 
     #[test]

@@ -9,7 +9,9 @@ mod limits;
 mod metrics;
 mod openapi;
 
-pub use auth::{admin_token_file, bearer_token, generate_token, Access, Role, TokenError, Tokens, TOKEN_CHARS_MIN};
+pub use auth::{
+    admin_token_file, bearer_token, generate_token, Access, Credential, Role, TokenError, Tokens, TOKEN_CHARS_MIN,
+};
 pub use edge::{connections_max_within_open_files, serve, FILES_RESERVED};
 pub use error::ApiError;
 pub use limits::*;
@@ -26,12 +28,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use redress_engine::{
-    lifecycle, verify_store, Direction, EventFilter, EventStore, ExpectedVersion, StoreHealth, Subscription,
-    Verification,
+    checkpoint_now, lifecycle, verify_store, CheckpointError, CheckpointSigner, Direction, EventFilter, EventStore,
+    ExpectedVersion, StoreHealth, Subscription, Verification,
 };
 use redress_projections::policy::SlaPolicy;
 use redress_projections::{Basis, Folds, ProjectionError, Query as ProjectionQuery};
-use redress_schemas::{EventType, Position, ProposedEvent, StreamName, Timestamp};
+use redress_schemas::{EventType, Position, ProposedEvent, RecordedBy, StreamName, Timestamp};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -48,6 +50,8 @@ pub const PAGE_EVENTS_DEFAULT: usize = 100;
 pub struct AppState {
     inner: Arc<Inner>,
     limits: Arc<ServeLimits>,
+    /// The key this server signs checkpoints with; `None`: it serves the store's latest and signs none.
+    signer: Option<Arc<CheckpointSigner>>,
 }
 
 struct Inner {
@@ -73,7 +77,14 @@ impl AppState {
         AppState {
             inner: Arc::new(Inner { store, projections, tokens, policy, metrics, shutdown }),
             limits: Arc::new(ServeLimits::default()),
+            signer: None,
         }
+    }
+
+    /// The same state, signing checkpoints with `signer` (`GET /audit/checkpoint` signs the head when the
+    /// latest checkpoint is behind it).
+    pub fn with_signer(self, signer: Arc<CheckpointSigner>) -> AppState {
+        AppState { signer: Some(signer), ..self }
     }
 
     /// The same state, served within `limits` instead of API.md's defaults.
@@ -107,19 +118,24 @@ impl AppState {
     }
 }
 
-/// The role of the request's bearer token. As an extractor it runs before the handler reads a body,
+/// The credential of the request's bearer token. As an extractor it runs before the handler reads a body,
 /// so a request without a valid token is answered 401 (with `WWW-Authenticate: Bearer`) and its body
 /// is never buffered.
-pub struct Caller(Role);
+pub struct Caller(Credential);
 
 impl Caller {
     /// The caller's role if it grants `access`, else 403 saying it may not do `what`.
-    pub fn require(self, access: Access, what: &str) -> Result<Role, ApiError> {
-        if self.0.grants(access) {
-            Ok(self.0)
+    pub fn require(&self, access: Access, what: &str) -> Result<Role, ApiError> {
+        if self.0.role.grants(access) {
+            Ok(self.0.role)
         } else {
-            Err(ApiError::forbidden(self.0, what))
+            Err(ApiError::forbidden(self.0.role, what))
         }
+    }
+
+    /// The credential's name: what the server stamps as `recorded_by` on the events this caller appends.
+    pub fn name(&self) -> &RecordedBy {
+        &self.0.name
     }
 }
 
@@ -133,7 +149,7 @@ impl FromRequestParts<AppState> for Caller {
             .and_then(|v| v.to_str().ok())
             .and_then(bearer_token)
             .ok_or_else(ApiError::unauthorized)?;
-        state.inner.tokens.role_of(token).map(Caller).ok_or_else(ApiError::unauthorized)
+        state.inner.tokens.credential_of(token).map(Caller).ok_or_else(ApiError::unauthorized)
     }
 }
 
@@ -160,6 +176,7 @@ pub fn router(state: AppState) -> Router {
         .route("/projections/{name}", get(projection_query))
         .route("/projections/{name}/rebuild", post(projection_rebuild))
         .route("/audit/verify", get(audit_verify))
+        .route("/audit/checkpoint", get(audit_checkpoint))
         .route("/audit/replay", get(audit_replay))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
@@ -323,6 +340,8 @@ async fn append(
     let body = state.read_body(body).await?;
     let stream = stream_name(&stream)?;
     let (expected, events) = parse_append_body(&body, &stream)?;
+    // The body cannot name who appends (`ProposedEvent::from_json` refuses `recorded_by`): the token does.
+    let events: Vec<ProposedEvent> = events.into_iter().map(|event| event.recorded_by(caller.name().clone())).collect();
     let count = events.len() as u64;
     let started = Instant::now();
     let outcome = state.inner.store.append(&stream, expected, events).await?;
@@ -520,6 +539,26 @@ async fn audit_verify(State(state): State<AppState>, caller: Caller) -> Result<J
         }),
         Verification::Broken { position, reason } => json!({"ok": false, "position": position.0, "reason": reason}),
     }))
+}
+
+#[utoipa::path(get, path = "/audit/checkpoint", tag = "audit",
+    responses((status = 200, description = "The latest signed checkpoint of the log's head (signed now if the head moved past it)", body = openapi::CheckpointDoc),
+        (status = 401, description = "No or unknown token", body = openapi::ErrorDoc),
+        (status = 403, description = "Publishers may not audit", body = openapi::ErrorDoc),
+        (status = 404, description = "No checkpoint yet: the log is empty (or this server signs none and none is stored)", body = openapi::ErrorDoc)))]
+async fn audit_checkpoint(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require(Access::Audit, "audit")?;
+    let store = &*state.inner.store;
+    let latest = match &state.signer {
+        Some(signer) => checkpoint_now(store, signer, Timestamp::now()).await.map_err(|error| match error {
+            CheckpointError::Store(error) => ApiError::from(error),
+            other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "checkpoint_failed", other.to_string()),
+        })?,
+        None => store.latest_checkpoint().await?,
+    };
+    latest
+        .map(|checkpoint| Json(checkpoint.to_json()))
+        .ok_or_else(|| ApiError::not_found("no checkpoint yet: the log is empty"))
 }
 
 #[utoipa::path(get, path = "/health", tag = "operations", security(()),

@@ -35,6 +35,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/projections/{name}"),
     ("post", "/projections/{name}/rebuild"),
     ("get", "/audit/verify"),
+    ("get", "/audit/checkpoint"),
     ("get", "/audit/replay"),
     ("get", "/health"),
     ("get", "/metrics"),
@@ -421,6 +422,10 @@ pub struct EnvelopeDoc {
     occurred_at: String,
     #[schema(format = DateTime)]
     recorded_at: String,
+    /// v1.1: the name of the credential that appended it (the token's name, `local:<os user>` from the
+    /// command line); absent on events written before v1.1. Set by the server, never by a publisher.
+    #[schema(nullable = false, pattern = "^[A-Za-z0-9_.@:-]{1,128}$", example = "callcenter")]
+    recorded_by: Option<String>,
     /// String values.
     #[schema(value_type = Object)]
     metadata: serde_json::Value,
@@ -783,6 +788,25 @@ pub struct VerificationDoc {
     reason: Option<String>,
 }
 
+/// `GET /audit/checkpoint` (v1.1): the log's head signed with the server's Ed25519 key. The signature
+/// covers the 56 bytes `"RDXCKPT1" | position u64 BE | hash | recorded_at i64 ns BE` (ARCHITECTURE.md).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct CheckpointDoc {
+    position: u64,
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    hash: String,
+    /// When the checkpoint was signed.
+    #[schema(format = DateTime)]
+    recorded_at: String,
+    /// The Ed25519 public key, 32 bytes as hex.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    public_key: String,
+    /// The Ed25519 signature, 64 bytes as hex.
+    #[schema(pattern = "^[0-9a-f]{128}$")]
+    signature: String,
+}
+
 /// `POST /projections/{name}/rebuild` 202.
 #[derive(ToSchema)]
 #[allow(dead_code)]
@@ -798,7 +822,7 @@ pub struct RebuildDoc {
         super::customer_history, super::projection_statuses, super::view_open_complaints, super::view_customer_history,
         super::view_repeat_issues, super::view_satisfaction, super::view_needs_attention, super::view_problems, super::view_complaint, super::view_suggestions,
         super::view_answer_gaps, super::projection_query, super::projection_rebuild, super::audit_verify,
-        super::audit_replay, super::health, super::metrics, super::openapi
+        super::audit_checkpoint, super::audit_replay, super::health, super::metrics, super::openapi
     ),
     components(schemas(AppendRequest, AppendResultDoc, EnvelopeDoc, PageDoc, SseEventDoc, ErrorDoc)),
     modifiers(&BearerAuth, &EdgeResponses),

@@ -17,6 +17,7 @@
 //!
 //! Connections use no TLS (`NoTls`): put the database on a trusted network or a local socket.
 
+mod checkpoints;
 mod live;
 mod schema;
 mod writer;
@@ -269,6 +270,14 @@ impl EventStore for PostgresStore {
 
     async fn import(&self, events: Vec<WrittenEvent>) -> Result<(), StoreError> {
         staging::submit_import(self.sender(), events).await
+    }
+
+    async fn save_checkpoint(&self, checkpoint: &crate::Checkpoint) -> Result<crate::Checkpoint, StoreError> {
+        self.save_checkpoint_row(checkpoint).await
+    }
+
+    async fn latest_checkpoint(&self) -> Result<Option<crate::Checkpoint>, StoreError> {
+        self.latest_checkpoint_row().await
     }
 
     fn live(&self) -> broadcast::Receiver<CommittedBatch> {

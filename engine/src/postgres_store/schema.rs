@@ -10,6 +10,7 @@
 //! fold_generations(space PK, generation)                                     each fold's current generation
 //! fold_checkpoints(space, generation, version, next_position)                a fold generation's checkpoint
 //! fold_state(space, generation, key, value)                                  a fold's keyed state, a row a key
+//! audit_checkpoints(sequence PK, position UNIQUE, checkpoint, saved_at)      v1.1: signed heads, one sequence
 //! ```
 //! `record` holds the codec's bytes, exactly what the sled store keeps under its `L` key, so decoding,
 //! verification and export are shared. The other columns are indexes over it, written in the same
@@ -91,6 +92,17 @@ const MIGRATIONS: &[(&str, &str)] = &[
         key        BYTEA NOT NULL,
         value      BYTEA NOT NULL,
         PRIMARY KEY (space, generation, key)
+    );
+    "#,
+    ),
+    (
+        "signed checkpoints of the head (v1.1), one sequence for every server of the store",
+        r#"
+    CREATE TABLE {schema}.audit_checkpoints (
+        sequence   BIGINT PRIMARY KEY CHECK (sequence >= 0),
+        position   BIGINT NOT NULL UNIQUE CHECK (position >= 0),
+        checkpoint BYTEA NOT NULL CHECK (octet_length(checkpoint) = 144),
+        saved_at   TIMESTAMPTZ NOT NULL DEFAULT now()
     );
     "#,
     ),

@@ -5,6 +5,7 @@
 //! S | stream | 0x00 | version u64 BE       -> position u64 BE            each stream's index
 //! I | event id (16 bytes)                  -> IdEntry (40 bytes)         idempotency
 //! M                                        -> next position | last hash  the head, written with every batch
+//! C | sequence u64 BE                      -> signed checkpoint (144 B)  v1.1, written beside the writer
 //! ```
 //! Stream names never contain 0x00, so `S | stream | 0x00` prefixes exactly one stream.
 
@@ -13,6 +14,15 @@ use redress_schemas::{EventId, Hash, Position, StreamName};
 
 pub(crate) const LOG: u8 = b'L';
 pub(crate) const HEAD: &[u8] = b"M";
+pub(crate) const CHECKPOINT: u8 = b'C';
+
+/// The key of the `sequence`-th signed checkpoint.
+pub(crate) fn checkpoint(sequence: u64) -> [u8; 9] {
+    let mut key = [0u8; 9];
+    key[0] = CHECKPOINT;
+    key[1..].copy_from_slice(&sequence.to_be_bytes());
+    key
+}
 
 pub(crate) fn log(position: u64) -> [u8; 9] {
     let mut key = [0u8; 9];

@@ -8,6 +8,7 @@ mod durability;
 mod keys;
 mod writer;
 
+use crate::checkpoint::{Checkpoint, CHECKPOINTS_KEPT_MAX};
 use crate::error::StoreError;
 use crate::limits::{READ_EVENTS_MAX, READ_SCAN_EVENTS_MAX, SUBSCRIPTION_QUEUE_BATCHES_MAX, WRITER_QUEUE_APPENDS_MAX};
 use crate::staging::WriteCommand as Command;
@@ -77,6 +78,9 @@ pub struct Recoveries {
 /// The sled-backed [`EventStore`]. Open one per directory (sled locks it).
 pub struct SledStore {
     shared: Arc<Shared>,
+    /// Serializes checkpoint saves (the HTTP handler and the periodic task may save at once): the
+    /// sequence is read and the next one written under it.
+    checkpoint_saves: Mutex<()>,
     commands: Mutex<Option<mpsc::Sender<Command>>>,
     writer: Mutex<Option<WriterHandle>>,
 }
@@ -140,6 +144,7 @@ impl SledStore {
         })?;
         Ok(SledStore {
             shared,
+            checkpoint_saves: Mutex::new(()),
             commands: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(WriterHandle { thread, finished })),
         })
@@ -215,6 +220,20 @@ fn record_at(position: u64, bytes: &[u8]) -> Result<RecordedEvent, StoreError> {
         codec::decode_record(bytes).map_err(|error| StoreError::Codec { position: Position(position), error })?;
     check_position(position, event.position)?;
     Ok(event)
+}
+
+/// The newest checkpoint in `tree` and its sequence number.
+fn latest_checkpoint_in(tree: &sled::Tree) -> Result<Option<(u64, Checkpoint)>, StoreError> {
+    let Some((key, value)) = tree.scan_prefix([keys::CHECKPOINT]).next_back().transpose()? else {
+        return Ok(None);
+    };
+    let corrupt = |reason: String| StoreError::Corruption { position: Position(u64::MAX), reason };
+    let sequence = key
+        .get(1..)
+        .and_then(keys::u64_value)
+        .ok_or_else(|| corrupt(format!("checkpoint key {key:?} is not C + 8 bytes")))?;
+    let checkpoint = Checkpoint::decode(&value).map_err(|e| corrupt(e.to_string()))?;
+    Ok(Some((sequence, checkpoint)))
 }
 
 fn position_of(value: &[u8], key: &[u8]) -> Result<u64, StoreError> {
@@ -398,6 +417,32 @@ impl EventStore for SledStore {
 
     async fn import(&self, events: Vec<WrittenEvent>) -> Result<(), StoreError> {
         staging::submit_import(self.sender(), events).await
+    }
+
+    /// Checkpoints are keyed `C | sequence` in the log's tree, written beside the writer (they need no
+    /// place in the chain's total order) and flushed before the answer; the writer's next sync makes them
+    /// durable against a power cut as well.
+    async fn save_checkpoint(&self, checkpoint: &Checkpoint) -> Result<Checkpoint, StoreError> {
+        let _serial = self.checkpoint_saves.lock().unwrap_or_else(|p| p.into_inner());
+        self.shared.with_tree(|tree| {
+            let latest = latest_checkpoint_in(tree)?;
+            if let Some((_, stored)) = latest.as_ref().filter(|(_, stored)| stored.position >= checkpoint.position) {
+                return Ok(stored.clone());
+            }
+            let sequence = latest.map_or(0, |(sequence, _)| sequence + 1);
+            tree.insert(keys::checkpoint(sequence), checkpoint.encode())?;
+            if let Some(oldest_kept) = sequence.checked_sub(CHECKPOINTS_KEPT_MAX - 1) {
+                for entry in tree.range(keys::checkpoint(0)..keys::checkpoint(oldest_kept)) {
+                    tree.remove(entry?.0)?;
+                }
+            }
+            tree.flush()?;
+            Ok(checkpoint.clone())
+        })
+    }
+
+    async fn latest_checkpoint(&self) -> Result<Option<Checkpoint>, StoreError> {
+        self.shared.with_tree(|tree| Ok(latest_checkpoint_in(tree)?.map(|(_, checkpoint)| checkpoint)))
     }
 
     fn live(&self) -> broadcast::Receiver<CommittedBatch> {

@@ -48,6 +48,7 @@ impl Given {
             schema_version: 1,
             occurred_at: at,
             recorded_at: at,
+            recorded_by: None,
             metadata: Metadata::default(),
             data: proposed.data,
             hash: Hash::GENESIS,
