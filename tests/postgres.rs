@@ -212,7 +212,7 @@ async fn the_migration_is_idempotent_and_refuses_a_newer_schema() {
     assert_eq!(again.stream_version(&s).await.unwrap(), Some(0), "a second start keeps the data");
     assert_eq!(again.head().await.unwrap().map(|h| h.position), Some(Position(0)));
     let applied = postgres_query(&format!("SELECT version FROM {schema}.redress_migrations ORDER BY version")).await;
-    assert_eq!(applied.iter().map(|r| r.get::<_, i32>(0)).collect::<Vec<_>>(), [1, 2, 3], "each migration once");
+    assert_eq!(applied.iter().map(|r| r.get::<_, i32>(0)).collect::<Vec<_>>(), [1, 2, 3, 4], "each migration once");
     drop(again);
 
     postgres_query(&format!("INSERT INTO {schema}.redress_migrations (version, description) VALUES (999, 'future')"))
