@@ -171,6 +171,34 @@ async fn a_form_over_someone_elses_change_is_refused_by_version_and_the_page_say
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_an_admin_may_rebuild_from_the_console_and_only_with_the_csrf_token() {
+    let s = start().await;
+    let (_, auditor, _) = sign_in(&s, AUDITOR, false).await;
+    let auditor = auditor.unwrap();
+    let (status, page, _) = get(&s, "/console/operations", &auditor).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!page.contains("/console/operations/rebuild/"), "no rebuild control for an auditor");
+    let (status, _) =
+        post(&s, "/console/operations/rebuild/open-complaints", &auditor, &[("csrf", &csrf_of(&page))]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let (_, admin, _) = sign_in(&s, ADMIN, false).await;
+    let admin = admin.unwrap();
+    let (_, page, _) = get(&s, "/console/operations", &admin).await;
+    assert!(page.contains("/console/operations/rebuild/open-complaints"));
+    let (status, _) = post(&s, "/console/operations/rebuild/open-complaints", &admin, &[("csrf", "forged")]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a forged CSRF token");
+    let (status, _) =
+        post(&s, "/console/operations/rebuild/open-complaints", &admin, &[("csrf", &csrf_of(&page))]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+
+    let (_, publisher, _) = sign_in(&s, PUBLISHER, false).await;
+    let (status, page, _) = get(&s, "/console/audit", &publisher.unwrap()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a publisher may not audit");
+    assert!(!page.contains(r#"id="verify""#));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signing_out_ends_the_session_and_the_language_switch_only_goes_back_into_the_console() {
     let s = start().await;
     let (_, cookie, _) = sign_in(&s, ADMIN, false).await;
@@ -344,6 +372,40 @@ async fn in_a_real_browser_a_supervisor_assigns_live_an_auditor_cannot_write_and
         wait_text(&b, "h1", |t| t == "客户历史", "the customer page").await;
         screenshot(&b, "customer").await;
     }
+
+    // The reading pages: each renders its view's numbers, charts drawn by the vendored uPlot.
+    b.goto(&format!("{}/console/problems", s.base)).await.unwrap();
+    let problems = b.find_all(Locator::Css("section.problem")).await.unwrap();
+    let (_, api) = s.call(reqwest::Method::GET, "/projections/problems?limit=50", Some(AUDITOR), None).await;
+    assert_eq!(problems.len(), api["problems"].as_array().unwrap().len(), "one section per problem");
+    if !problems.is_empty() {
+        let first = &api["problems"][0];
+        assert_eq!(text_of(&b, "section.problem .linked").await, first["linked_count"].to_string());
+        assert!(b.find(Locator::Css("section.problem .chart canvas")).await.is_ok(), "uPlot drew the chart offline");
+    }
+    screenshot(&b, "problems").await;
+    b.goto(&format!("{}/console/satisfaction?group_by=owner", s.base)).await.unwrap();
+    let rows = b.find_all(Locator::Css("#satisfaction tbody tr")).await.unwrap();
+    let (_, api) = s.call(reqwest::Method::GET, "/projections/satisfaction?group_by=owner", Some(AUDITOR), None).await;
+    assert_eq!(rows.len(), api["groups"].as_array().unwrap().len().max(1));
+    assert!(b.find(Locator::Css("#chart-satisfaction canvas")).await.is_ok());
+    screenshot(&b, "satisfaction").await;
+    b.goto(&format!("{}/console/suggestions", s.base)).await.unwrap();
+    b.find(Locator::Id("complaint-text")).await.unwrap().send_keys("打印机一直卡纸，换了纸也不行").await.unwrap();
+    b.find(Locator::Id("suggest")).await.unwrap().click().await.unwrap();
+    wait_text(&b, "#suggestions", |t| !t.is_empty(), "suggestions").await;
+    screenshot(&b, "suggestions").await;
+    b.goto(&format!("{}/console/answer-gaps", s.base)).await.unwrap();
+    assert!(b.find(Locator::Id("gaps")).await.is_ok());
+    screenshot(&b, "answer-gaps").await;
+    b.goto(&format!("{}/console/operations", s.base)).await.unwrap();
+    let names = b.find_all(Locator::Css("#projections tbody tr")).await.unwrap();
+    assert!(names.len() >= 5, "every projection is listed");
+    assert!(b.find_all(Locator::Css("#projections form")).await.unwrap().is_empty(), "only admins get rebuild");
+    screenshot(&b, "operations").await;
+    b.goto(&format!("{}/console/audit", s.base)).await.unwrap();
+    assert!(b.find(Locator::Id("read-only")).await.is_ok(), "a publisher may not audit");
+
     b.find(Locator::Id("sign-out")).await.unwrap().click().await.unwrap();
     wait_text(&b, "h1", |t| t == "登录", "signed out").await;
 
@@ -365,6 +427,13 @@ async fn in_a_real_browser_a_supervisor_assigns_live_an_auditor_cannot_write_and
         .await
         .unwrap();
     assert_eq!(status, json!(403), "the crafted post is refused by the server");
+
+    // The auditor verifies the chain: the page shows every event of the log.
+    b.goto(&format!("{}/console/audit", s.base)).await.unwrap();
+    b.find(Locator::Id("verify")).await.unwrap().click().await.unwrap();
+    let verified = wait_text(&b, "#verified-events", |t| !t.is_empty(), "the verification").await;
+    assert_eq!(verified, (s.head().await.unwrap() + 1).to_string(), "every event verified");
+    screenshot(&b, "audit").await;
 
     // Replay as of a past date: the banner, and the numbers /audit/replay gives.
     // The demo year ends now; 200 days ago its desk was busy.

@@ -59,7 +59,7 @@
     var bars = window.uPlot.paths && window.uPlot.paths.bars ? window.uPlot.paths.bars({ size: [0.7, 40] }) : null;
     var opts = {
       width: Math.max(320, Math.min(el.clientWidth || 640, 900)), height: 220,
-      scales: { x: { time: false } },
+      scales: { x: { time: false, range: function () { return [-0.6, xs.length - 0.4]; } } },
       axes: [{ values: function (_, ticks) { return ticks.map(function (t) { return spec.labels[t] || ""; }); } }, {}],
       series: [{}].concat(spec.series.map(function (s, i) {
         return { label: s.name, stroke: colors[i % colors.length], fill: colors[i % colors.length] + "55", paths: bars };
