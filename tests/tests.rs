@@ -3,6 +3,7 @@
 mod audit;
 mod cli;
 mod conformance;
+mod console;
 mod crash;
 mod edge;
 mod faults;

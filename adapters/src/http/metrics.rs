@@ -2,7 +2,7 @@
 //!
 //! Every label value comes from a fixed list (the API's routes and methods, the statuses it answers),
 //! never from the request itself, so no request can add a time series: the map is bounded by
-//! `ROUTES.len() + 1` routes × [`METHOD_LABELS`] × the statuses the server answers.
+//! `ROUTES.len() + 2` routes (with `unmatched` and `/console`) × [`METHOD_LABELS`] × the statuses the server answers.
 
 use axum::http::{Method, StatusCode};
 use std::collections::BTreeMap;
@@ -18,6 +18,8 @@ const LATENCY_BUCKETS: [f64; 12] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.0
 pub const METHOD_LABELS: [&str; 4] = ["GET", "HEAD", "POST", "other"];
 /// The route label of a request no route matched.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
+/// The route label of every web console request (its pages are not API routes).
+pub const CONSOLE_ROUTE: &str = "/console";
 
 /// The server's counters, rendered by `GET /metrics`.
 #[derive(Default)]

@@ -3,6 +3,7 @@
 
 mod auth;
 mod connection;
+pub mod console;
 mod edge;
 mod error;
 mod limits;
@@ -15,7 +16,7 @@ pub use auth::{
 pub use edge::{connections_max_within_open_files, serve, FILES_RESERVED};
 pub use error::ApiError;
 pub use limits::*;
-pub use metrics::{Metrics, METHOD_LABELS, UNMATCHED_ROUTE};
+pub use metrics::{Metrics, CONSOLE_ROUTE, METHOD_LABELS, UNMATCHED_ROUTE};
 pub use openapi::{event_schema_name, openapi_json, openapi_value, ROUTES};
 
 use axum::body::{Body, Bytes};
@@ -61,6 +62,8 @@ struct Inner {
     policy: SlaPolicy,
     metrics: Arc<Metrics>,
     shutdown: watch::Receiver<bool>,
+    /// The web console's signed-in sessions.
+    console: console::Sessions,
 }
 
 impl AppState {
@@ -75,7 +78,15 @@ impl AppState {
     ) -> AppState {
         let metrics = Arc::new(Metrics::default());
         AppState {
-            inner: Arc::new(Inner { store, projections, tokens, policy, metrics, shutdown }),
+            inner: Arc::new(Inner {
+                store,
+                projections,
+                tokens,
+                policy,
+                metrics,
+                shutdown,
+                console: console::Sessions::default(),
+            }),
             limits: Arc::new(ServeLimits::default()),
             signer: None,
         }
@@ -181,6 +192,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
+        .merge(console::routes().layer(middleware::map_response(console::security_headers)))
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .fallback(|| async { ApiError::not_found("no such route") });
     routes.layer(middleware::from_fn_with_state(state.clone(), count_requests)).with_state(state)
@@ -192,8 +204,15 @@ async fn count_requests(State(state): State<AppState>, request: Request, next: N
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .and_then(|matched| ROUTES.iter().find(|(_, path)| *path == matched.as_str()))
-        .map_or(UNMATCHED_ROUTE, |(_, path)| path);
+        .map(|matched| matched.as_str())
+        .and_then(|matched| {
+            ROUTES
+                .iter()
+                .find(|(_, path)| *path == matched)
+                .map(|(_, path)| *path)
+                .or_else(|| matched.starts_with("/console").then_some(CONSOLE_ROUTE))
+        })
+        .unwrap_or(UNMATCHED_ROUTE);
     let method = request.method().clone();
     let response = next.run(request).await;
     state.inner.metrics.request(&method, route, response.status());
@@ -532,13 +551,18 @@ async fn complaint_as_recorded(
         (status = 403, description = "Publishers may not audit", body = openapi::ErrorDoc)))]
 async fn audit_verify(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(Access::Audit, "audit")?;
-    Ok(Json(match verify_store(&*state.inner.store, |_| {}).await? {
+    Ok(Json(verification_json(&state).await?))
+}
+
+/// The chain verified from the first event: `/audit/verify`'s answer (the console's audit page shows it).
+async fn verification_json(state: &AppState) -> Result<Value, ApiError> {
+    Ok(match verify_store(&*state.inner.store, |_| {}).await? {
         Verification::Intact { events, head } => json!({
             "ok": true, "events": events,
             "head_position": head.map(|(p, _)| p.0), "head_hash": head.map(|(_, h)| h.to_hex()),
         }),
         Verification::Broken { position, reason } => json!({"ok": false, "position": position.0, "reason": reason}),
-    }))
+    })
 }
 
 #[utoipa::path(get, path = "/audit/checkpoint", tag = "audit",

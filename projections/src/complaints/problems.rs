@@ -110,6 +110,32 @@ impl Problems {
     }
 }
 
+/// Months a problem's `linked_by_month` holds at most: the newest ones.
+const MONTHS_SHOWN_MAX: usize = 36;
+
+/// Linked complaints per calendar month (UTC) of their receipt, every month from the first to the last
+/// (empty ones too: a chart's axis), at most the newest [`MONTHS_SHOWN_MAX`]. Before and after a
+/// corrective action is what a desk reads from it.
+fn by_month(linked: &[(&str, Timestamp)]) -> Vec<Value> {
+    let month_of = |t: Timestamp| {
+        let text = t.to_rfc3339();
+        let year: i32 = text.get(..4).and_then(|y| y.parse().ok()).unwrap_or(1970);
+        let month: i32 = text.get(5..7).and_then(|m| m.parse().ok()).unwrap_or(1);
+        year * 12 + (month - 1)
+    };
+    let mut counts: std::collections::BTreeMap<i32, u64> = std::collections::BTreeMap::new();
+    for (_, received) in linked {
+        *counts.entry(month_of(*received)).or_default() += 1;
+    }
+    let (Some(&first), Some(&last)) = (counts.keys().next(), counts.keys().next_back()) else {
+        return Vec::new();
+    };
+    let first = first.max(last - (MONTHS_SHOWN_MAX as i32 - 1));
+    (first..=last)
+        .map(|m| json!({"month": format!("{:04}-{:02}", m / 12, m % 12 + 1), "complaints": counts.get(&m).copied().unwrap_or(0)}))
+        .collect()
+}
+
 /// One row of the `problems` view, before rendering.
 struct Row<'a> {
     id: &'a str,
@@ -188,6 +214,7 @@ pub(super) fn view(book: &Book, problems: &Problems, query: &Query) -> Result<Va
                 "linked_complaints": row.linked.iter().take(LISTED_MAX).map(|(c, _)| *c).collect::<Vec<_>>(),
                 "recurrence_count": row.recurrences,
                 "recurrences": recurring,
+                "linked_by_month": by_month(&row.linked),
             })
         })
         .collect();

@@ -675,6 +675,12 @@ async fn a_problem_counts_the_complaints_that_came_after_its_corrective_action()
     assert_eq!(p1["linked_complaints"], json!(["c3", "c2", "c1"]), "newest first");
     assert_eq!(p1["status"], "action_taken");
     assert_eq!(p1["corrective_actions"][0]["owner"], "logistics lead");
+    assert_eq!(
+        p1["linked_by_month"],
+        json!([{"month": "2026-01", "complaints": 2}, {"month": "2026-02", "complaints": 0},
+            {"month": "2026-03", "complaints": 1}]),
+        "every month from the first link to the last, empty months included (the chart's axis)"
+    );
     let p2 = &answer["problems"][1];
     assert_eq!((p2["problem_id"].clone(), p2["recurrence_count"].clone()), (json!("P2"), json!(0)));
     // Before the action, nothing counts as a recurrence.
