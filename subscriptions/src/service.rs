@@ -83,7 +83,7 @@ pub struct Fetched {
 #[derive(Debug, Default)]
 struct Stats {
     last_error: Option<String>,
-    /// Append-to-delivery latencies of first deliveries, ms (a ring of [`LATENCY_SAMPLES_MAX`]).
+    /// Append-to-delivery latencies (retried events included), ms (a ring of [`LATENCY_SAMPLES_MAX`]).
     latencies_ms: VecDeque<u64>,
     delivered: u64,
 }

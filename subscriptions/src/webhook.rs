@@ -72,11 +72,9 @@ pub(crate) async fn deliver(subscriptions: Subscriptions, name: String) {
                     continue;
                 }
                 let now = Timestamp::now().unix_nanos();
-                let latencies = fetched
-                    .events
-                    .iter()
-                    .filter(|d| d.attempt == 1)
-                    .map(|d| ((now - d.event.recorded_at.unix_nanos()).max(0) / 1_000_000) as u64);
+                // Retried events count too: their latency is what the receiver saw.
+                let latencies =
+                    fetched.events.iter().map(|d| ((now - d.event.recorded_at.unix_nanos()).max(0) / 1_000_000) as u64);
                 subscriptions.record_delivery(&name, latencies, fetched.events.len());
             }
             Err(reason) => {
