@@ -1,15 +1,14 @@
 //! The subscriptions over real stores: sled files in temp directories, the PostgreSQL server at
-//! 127.0.0.1:5432 (`REDRESS_TEST_DATABASE_URL`; a missing server fails these tests, never skips them),
-//! and webhook receivers on 127.0.0.1 ephemeral ports.
+//! 127.0.0.1:5432 (`REDRESS_TEST_DATABASE_URL`; a missing server fails these tests, never skips them).
+//! Webhook delivery is tested through `redress serve` (the workspace's tests/subscriptions.rs).
 
 use redress_engine::{EventStore, ExpectedVersion, PostgresStore, SledStore};
 use redress_schemas::{ProposedEvent, StreamName};
 use redress_subscriptions::{Config, Ledgers, PostgresLedgers, SledLedgers, Subscriptions};
-use serde_json::{json, Value};
-use std::collections::{BTreeSet, HashMap};
+use serde_json::json;
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn complaint(n: u64) -> StreamName {
     StreamName::new(format!("complaint-C{n}")).expect("a stream name")
@@ -192,179 +191,6 @@ async fn bad_requests_are_typed_errors_and_write_nothing() {
     assert_eq!(subs.names().await.unwrap().len(), 64);
     assert!(subs.delete("orders").await.unwrap());
     assert!(!subs.delete("orders").await.unwrap());
-}
-
-/// What a webhook receiver got: one entry per POST.
-#[derive(Debug, Clone)]
-struct Post {
-    body: Vec<u8>,
-    signature: String,
-    delivery_id: String,
-    answered: u16,
-}
-
-/// A receiver on 127.0.0.1 that answers 500 to the first `fail_first` POSTs and 200 after.
-async fn receiver(fail_first: usize) -> (String, Arc<Mutex<Vec<Post>>>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let posts: Arc<Mutex<Vec<Post>>> = Arc::default();
-    let seen = Arc::clone(&posts);
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let posts = Arc::clone(&seen);
-            tokio::spawn(async move {
-                let mut buffer = Vec::new();
-                loop {
-                    let Some(head_end) = read_until_head(&mut socket, &mut buffer).await else { return };
-                    let head = String::from_utf8_lossy(&buffer[..head_end]).to_string();
-                    let header = |name: &str| {
-                        head.lines()
-                            .find_map(|line| {
-                                let (k, v) = line.split_once(':')?;
-                                k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
-                            })
-                            .unwrap_or_default()
-                    };
-                    let length: usize = header("content-length").parse().unwrap_or(0);
-                    while buffer.len() < head_end + 4 + length {
-                        let mut chunk = [0u8; 65536];
-                        match socket.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
-                        }
-                    }
-                    let body = buffer[head_end + 4..head_end + 4 + length].to_vec();
-                    buffer.drain(..head_end + 4 + length);
-                    let answered = {
-                        let mut posts = posts.lock().unwrap();
-                        let answered = if posts.len() < fail_first { 500 } else { 200 };
-                        posts.push(Post {
-                            body,
-                            signature: header("x-redress-signature"),
-                            delivery_id: header("x-redress-delivery"),
-                            answered,
-                        });
-                        answered
-                    };
-                    let reply = format!("HTTP/1.1 {answered} X\r\ncontent-length: 0\r\n\r\n");
-                    if socket.write_all(reply.as_bytes()).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    (url, posts)
-}
-
-async fn read_until_head(socket: &mut tokio::net::TcpStream, buffer: &mut Vec<u8>) -> Option<usize> {
-    loop {
-        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-            return Some(end);
-        }
-        let mut chunk = [0u8; 65536];
-        match socket.read(&mut chunk).await {
-            Ok(0) | Err(_) => return None,
-            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
-        }
-    }
-}
-
-/// HMAC-SHA256 (RFC 2104) written out over plain SHA-256, independent of the `hmac` crate the server uses.
-fn independent_hmac_hex(key: &[u8], message: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    let mut block = [0u8; 64];
-    if key.len() > 64 {
-        block[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    let inner: Vec<u8> = block.iter().map(|b| b ^ 0x36).chain(message.iter().copied()).collect();
-    let inner_hash = Sha256::digest(&inner);
-    let outer: Vec<u8> = block.iter().map(|b| b ^ 0x5c).chain(inner_hash.iter().copied()).collect();
-    Sha256::digest(&outer).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    for _ in 0..300 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
-const SECRET: &str = "s3cret-0123456789-abcdef";
-
-#[tokio::test]
-async fn a_receiver_failing_the_first_deliveries_gets_every_event_in_order_each_signature_verifying() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = sled_store(dir.path());
-    let ledgers = Arc::new(SledLedgers::open(&dir.path().join("subscriptions")).unwrap());
-    let config = Config::default().with_backoff(Duration::from_millis(10), Duration::from_millis(50));
-    let subs = service(&store, ledgers, config);
-    let (url, posts) = receiver(4).await;
-    append_complaints(&*store, 0, 100).await;
-    let definition = json!({"event_types": ["complaint_received"], "webhook": {"url": url, "secret": SECRET}});
-    subs.put("hooked", &definition).await.unwrap();
-    // More events while the first deliveries fail.
-    append_complaints(&*store, 100, 100).await;
-    let delivered_once = |posts: &[Post]| {
-        let mut ids = BTreeSet::new();
-        for post in posts.iter().filter(|p| p.answered == 200) {
-            let body: Value = serde_json::from_slice(&post.body).unwrap();
-            for event in body["events"].as_array().unwrap() {
-                ids.insert(event["event_id"].as_str().unwrap().to_owned());
-            }
-        }
-        ids.len()
-    };
-    wait_for("200 events acknowledged by the receiver", || delivered_once(&posts.lock().unwrap()) == 200).await;
-    let posts = posts.lock().unwrap().clone();
-    assert!(posts.iter().take(4).all(|p| p.answered == 500) && posts.len() > 4);
-    // Every POST verifies; a consumer deduplicating by event_id sees positions strictly increasing.
-    let mut seen = HashMap::new();
-    let mut order = Vec::new();
-    let mut delivery_ids = BTreeSet::new();
-    for post in &posts {
-        assert_eq!(post.signature, format!("sha256={}", independent_hmac_hex(SECRET.as_bytes(), &post.body)));
-        assert!(delivery_ids.insert(post.delivery_id.clone()), "each POST has its own delivery id");
-        assert!(!String::from_utf8_lossy(&post.body).contains(SECRET), "the secret is never sent");
-        let body: Value = serde_json::from_slice(&post.body).unwrap();
-        assert_eq!(body["subscription"], "hooked");
-        let positions: Vec<u64> =
-            body["events"].as_array().unwrap().iter().map(|e| e["position"].as_u64().unwrap()).collect();
-        assert!(positions.windows(2).all(|w| w[0] < w[1]), "a batch is in log order");
-        if post.answered == 200 {
-            for (event, position) in body["events"].as_array().unwrap().iter().zip(positions) {
-                if seen.insert(event["event_id"].as_str().unwrap().to_owned(), position).is_none() {
-                    order.push(position);
-                }
-            }
-        }
-    }
-    assert_eq!(order, admitted_positions(200), "every event, at least once, in log order");
-    let mut status = subs.status("hooked").await.unwrap();
-    for _ in 0..100 {
-        if status.delivered >= 200 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await; // the receiver answered; the ack follows
-        status = subs.status("hooked").await.unwrap();
-    }
-    // 399 (a progress_updated) may not have been looked at yet: the position is past every delivered one.
-    assert!(status.position >= 399 && status.pending == 0 && status.last_error.is_none(), "{status:?}");
-    assert!(status.latency_ms.is_some());
-    let metrics = subs.metrics_text().await;
-    // The lag may drop from 1 to 0 meanwhile (the last, filtered-out event looked at).
-    let lag = "redress_subscription_lag{subscription=\"hooked\"} ";
-    assert!(
-        metrics.contains(lag) && metrics.contains("redress_subscription_parked{subscription=\"hooked\"} 0"),
-        "{metrics}"
-    );
-    assert!(!metrics.contains(SECRET) && !format!("{:?}", subs.status("hooked").await.unwrap()).contains(SECRET));
-    subs.stop();
 }
 
 async fn postgres(schema: &str) -> PostgresStore {

@@ -8,6 +8,7 @@ mod error;
 mod limits;
 mod metrics;
 mod openapi;
+mod subscriptions;
 
 pub use auth::{admin_token_file, bearer_token, generate_token, Access, Role, TokenError, Tokens, TOKEN_CHARS_MIN};
 pub use edge::{connections_max_within_open_files, serve, FILES_RESERVED};
@@ -48,6 +49,8 @@ pub const PAGE_EVENTS_DEFAULT: usize = 100;
 pub struct AppState {
     inner: Arc<Inner>,
     limits: Arc<ServeLimits>,
+    /// `/subscriptions` (issue 12); `None` answers them 503.
+    subscriptions: Option<redress_subscriptions::Subscriptions>,
 }
 
 struct Inner {
@@ -73,7 +76,13 @@ impl AppState {
         AppState {
             inner: Arc::new(Inner { store, projections, tokens, policy, metrics, shutdown }),
             limits: Arc::new(ServeLimits::default()),
+            subscriptions: None,
         }
+    }
+
+    /// The same state, serving `/subscriptions` from `subscriptions`.
+    pub fn with_subscriptions(self, subscriptions: redress_subscriptions::Subscriptions) -> AppState {
+        AppState { subscriptions: Some(subscriptions), ..self }
     }
 
     /// The same state, served within `limits` instead of API.md's defaults.
@@ -164,6 +173,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
+        .merge(subscriptions::routes())
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .fallback(|| async { ApiError::not_found("no such route") });
     routes.layer(middleware::from_fn_with_state(state.clone(), count_requests)).with_state(state)
@@ -549,7 +559,10 @@ async fn health(State(state): State<AppState>) -> Response {
 async fn metrics(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     caller.require(Access::Read, "read metrics")?;
     let head = state.inner.store.head().await?.map(|h| h.position.0);
-    let text = state.inner.metrics.render(head);
+    let mut text = state.inner.metrics.render(head);
+    if let Some(subscriptions) = &state.subscriptions {
+        text.push_str(&subscriptions.metrics_text().await);
+    }
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 
