@@ -116,6 +116,8 @@ async fn pull_subscriptions_over_http_keep_roles_refuse_bad_input_park_retry_and
     let (_, answer) =
         call(&base, Method::POST, "/subscriptions/orders/nack", PUBLISHER, Some(json!({"positions": [4]}))).await;
     assert_eq!(answer, json!({"released": [], "parked": [4]}));
+    let (status, _) = call(&base, Method::GET, "/subscriptions/orders/parked?limit=1000", AUDITOR, None).await;
+    assert_eq!(status, StatusCode::OK, "the largest page");
     let (_, parked) = call(&base, Method::GET, "/subscriptions/orders/parked?limit=10", AUDITOR, None).await;
     assert_eq!((parked["count"].clone(), parked["parked"][0]["position"].clone()), (json!(1), json!(4)), "{parked}");
     assert_eq!(parked["parked"][0]["reason"], "max_attempts");

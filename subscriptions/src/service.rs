@@ -334,8 +334,10 @@ impl Subscriptions {
                 let events = self.read_leased(&outcome, page.events).await?;
                 return Ok(Fetched { lease_id, lease_until_ms: now + lease_ms, events });
             }
-            if page.next.is_some() && Instant::now() < deadline {
-                continue; // more of the log to look at right away
+            // More of the log to look at right away, unless the ledger is full (it reads no further until
+            // events are acked: looking again at once would only spin).
+            if page.next.is_some() && stored.ledger.pending.len() < PENDING_EVENTS_MAX && Instant::now() < deadline {
+                continue;
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -413,7 +415,8 @@ impl Subscriptions {
         limit_events: usize,
     ) -> Result<Vec<ParkedEvent>, SubscriptionError> {
         check_name(name)?;
-        limit("page_events_max", FETCH_EVENTS_MAX, limit_events)?;
+        // One more than a page: the HTTP answer asks for it to know whether another page follows.
+        limit("page_events_max", FETCH_EVENTS_MAX + 1, limit_events)?;
         self.inner.ledgers.parked(name, after, limit_events).await
     }
 
