@@ -13,4 +13,5 @@ mod multi_server;
 mod postgres;
 mod server_crash;
 mod sled_store;
+mod subscriptions;
 mod support;

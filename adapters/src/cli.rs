@@ -99,6 +99,8 @@ pub enum Command {
         limits: EdgeLimitArgs,
         #[command(flatten)]
         audit: ServeAuditArgs,
+        #[command(flatten)]
+        subscriptions: SubscriptionArgs,
     },
     /// Append events: the same JSON as the HTTP body, from --file or standard input.
     Append {
@@ -196,6 +198,31 @@ pub enum Command {
     },
     /// Print the OpenAPI document of the HTTP API.
     Openapi,
+}
+
+/// How `serve` runs persistent subscriptions (issue 12).
+#[derive(Debug, clap::Args)]
+pub struct SubscriptionArgs {
+    /// Hosts webhook URLs may name, comma-separated (exact names or IP literals). Default: loopback
+    /// only, so a subscription cannot turn the server against the network it sits in.
+    #[arg(long, env = "REDRESS_WEBHOOK_HOSTS", value_delimiter = ',')]
+    pub webhook_hosts: Option<Vec<String>>,
+    /// How long a fetched event belongs to its fetch before it is delivered again (API.md: 30 s).
+    #[arg(long, default_value_t = 30_000)]
+    pub subscription_lease_ms: u64,
+}
+
+impl SubscriptionArgs {
+    /// The subscriptions' configuration these flags give.
+    pub fn config(&self) -> redress_subscriptions::Config {
+        let hosts = match &self.webhook_hosts {
+            Some(hosts) => redress_subscriptions::WebhookHosts::new(hosts.iter().cloned()),
+            None => redress_subscriptions::WebhookHosts::default(),
+        };
+        redress_subscriptions::Config::default()
+            .with_webhook_hosts(hosts)
+            .with_lease(std::time::Duration::from_millis(self.subscription_lease_ms.max(1)))
+    }
 }
 
 /// The bounds of the HTTP edge (API.md's defaults; see `http::ServeLimits`).
@@ -481,7 +508,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             crate::audit::verify_file_against(file, checkpoint, public_key.as_ref())
         }
         Command::Verify { file: Some(file), checkpoint: None, .. } => verify_file(file),
-        Command::Serve { listen, demo, policy, tokens_file, shutdown_grace_seconds, limits, audit } => {
+        Command::Serve { listen, demo, policy, tokens_file, shutdown_grace_seconds, limits, audit, .. } => {
             let grace = std::time::Duration::from_secs(*shutdown_grace_seconds);
             serve(&cli, listen, *demo, policy, tokens_file, grace, limits.limits(), audit).await
         }
@@ -958,9 +985,14 @@ async fn serve(
     let _ = tokio::task::spawn_blocking(redress_projections::text::warm_up).await;
     let projections = Arc::new(start_projections(cli, &store, database_checkpoints, &policy).await?);
     let (stop_streams, streams_stopped) = tokio::sync::watch::channel(false);
+    let subscriptions = match &cli.command {
+        Command::Serve { subscriptions, .. } => start_subscriptions(cli, &store, subscriptions).await?,
+        _ => return Err(failed("serving", "serve runs only as `redress serve`")),
+    };
     let state = AppState::new(Arc::clone(&store), Arc::clone(&projections), tokens, policy, streams_stopped.clone())
         .with_limits(limits)
-        .with_signer(Arc::clone(&signer));
+        .with_signer(Arc::clone(&signer))
+        .with_subscriptions(subscriptions.clone());
     tokio::spawn(redress_engine::run_checkpoints(
         Arc::clone(&store),
         signer,
@@ -974,6 +1006,7 @@ async fn serve(
     };
     http::serve(listener, state, stop_streams, shutdown).await.map_err(|e| failed("serving", e))?;
     tracing::info!("stopped accepting; saving projections and closing the store");
+    subscriptions.stop();
     projections.stop().await;
     store.close().await.map_err(|e| failed("closing the store", e))
 }
@@ -995,6 +1028,30 @@ fn parse_checkpoint_interval(text: &str) -> Result<Duration, String> {
         return Err(format!("{text:?} is longer than a minute; API.md asks for a checkpoint at least every minute"));
     }
     Ok(interval)
+}
+
+/// Opens the subscriptions beside the projections' state — `<data-dir>/subscriptions` for the embedded
+/// store, tables in the same schema for PostgreSQL — and starts their webhook deliveries.
+async fn start_subscriptions(
+    cli: &Cli,
+    store: &Arc<dyn EventStore>,
+    args: &SubscriptionArgs,
+) -> Result<redress_subscriptions::Subscriptions, CliError> {
+    let ledgers: Arc<dyn redress_subscriptions::Ledgers> = match &cli.store {
+        Some(url) => {
+            // A connection of its own (a small pool), so subscription row locks never wait behind appends.
+            let pg = redress_engine::PostgresStore::connect_with(url, &cli.pg_schema, cli.store_options()).await?;
+            Arc::new(redress_subscriptions::PostgresLedgers::open(&pg).await.map_err(|e| failed("subscriptions", e))?)
+        }
+        None => Arc::new(
+            redress_subscriptions::SledLedgers::open(&cli.data_dir.join("subscriptions"))
+                .map_err(|e| failed("subscriptions", e))?,
+        ),
+    };
+    let subscriptions = redress_subscriptions::Subscriptions::new(Arc::clone(store), ledgers, args.config())
+        .map_err(|e| failed("subscriptions", e))?;
+    subscriptions.start().await.map_err(|e| failed("subscriptions", e))?;
+    Ok(subscriptions)
 }
 
 /// Opens the built-in folds at their checkpoints and starts feeding them: state beside the store,

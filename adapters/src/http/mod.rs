@@ -9,6 +9,7 @@ mod error;
 mod limits;
 mod metrics;
 mod openapi;
+mod subscriptions;
 
 pub use auth::{
     admin_token_file, bearer_token, generate_token, Access, Credential, Role, TokenError, Tokens, TOKEN_CHARS_MIN,
@@ -53,6 +54,8 @@ pub struct AppState {
     limits: Arc<ServeLimits>,
     /// The key this server signs checkpoints with; `None`: it serves the store's latest and signs none.
     signer: Option<Arc<CheckpointSigner>>,
+    /// `/subscriptions` (issue 12); `None` answers them 503.
+    subscriptions: Option<redress_subscriptions::Subscriptions>,
 }
 
 struct Inner {
@@ -89,6 +92,7 @@ impl AppState {
             }),
             limits: Arc::new(ServeLimits::default()),
             signer: None,
+            subscriptions: None,
         }
     }
 
@@ -96,6 +100,11 @@ impl AppState {
     /// latest checkpoint is behind it).
     pub fn with_signer(self, signer: Arc<CheckpointSigner>) -> AppState {
         AppState { signer: Some(signer), ..self }
+    }
+
+    /// The same state, serving `/subscriptions` from `subscriptions`.
+    pub fn with_subscriptions(self, subscriptions: redress_subscriptions::Subscriptions) -> AppState {
+        AppState { subscriptions: Some(subscriptions), ..self }
     }
 
     /// The same state, served within `limits` instead of API.md's defaults.
@@ -193,6 +202,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
         .merge(console::routes().layer(middleware::map_response(console::security_headers)))
+        .merge(subscriptions::routes())
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .fallback(|| async { ApiError::not_found("no such route") });
     routes.layer(middleware::from_fn_with_state(state.clone(), count_requests)).with_state(state)
@@ -612,7 +622,10 @@ async fn health(State(state): State<AppState>) -> Response {
 async fn metrics(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     caller.require(Access::Read, "read metrics")?;
     let head = state.inner.store.head().await?.map(|h| h.position.0);
-    let text = state.inner.metrics.render(head);
+    let mut text = state.inner.metrics.render(head);
+    if let Some(subscriptions) = &state.subscriptions {
+        text.push_str(&subscriptions.metrics_text().await);
+    }
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 

@@ -40,6 +40,15 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/health"),
     ("get", "/metrics"),
     ("get", "/openapi.json"),
+    ("get", "/subscriptions"),
+    ("get", "/subscriptions/{name}"),
+    ("put", "/subscriptions/{name}"),
+    ("delete", "/subscriptions/{name}"),
+    ("post", "/subscriptions/{name}/fetch"),
+    ("post", "/subscriptions/{name}/ack"),
+    ("post", "/subscriptions/{name}/nack"),
+    ("get", "/subscriptions/{name}/parked"),
+    ("post", "/subscriptions/{name}/parked/retry"),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -822,7 +831,11 @@ pub struct RebuildDoc {
         super::customer_history, super::projection_statuses, super::view_open_complaints, super::view_customer_history,
         super::view_repeat_issues, super::view_satisfaction, super::view_needs_attention, super::view_problems, super::view_complaint, super::view_suggestions,
         super::view_answer_gaps, super::projection_query, super::projection_rebuild, super::audit_verify,
-        super::audit_checkpoint, super::audit_replay, super::health, super::metrics, super::openapi
+        super::audit_checkpoint, super::audit_replay, super::health, super::metrics, super::openapi,
+        super::subscriptions::list_subscriptions, super::subscriptions::get_subscription,
+        super::subscriptions::put_subscription, super::subscriptions::delete_subscription,
+        super::subscriptions::fetch, super::subscriptions::ack, super::subscriptions::nack,
+        super::subscriptions::parked, super::subscriptions::retry_parked
     ),
     components(schemas(AppendRequest, AppendResultDoc, EnvelopeDoc, PageDoc, SseEventDoc, ErrorDoc)),
     modifiers(&BearerAuth, &EdgeResponses),
