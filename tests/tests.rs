@@ -4,6 +4,7 @@ mod cli;
 mod conformance;
 mod crash;
 mod edge;
+mod erasure;
 mod faults;
 mod history;
 mod http;

@@ -26,6 +26,7 @@ pub mod codec;
 mod envelope;
 mod ids;
 mod jsonschema;
+mod personal;
 mod time;
 mod upcast;
 mod written;
@@ -39,6 +40,7 @@ pub use envelope::{
 };
 pub use ids::{EventId, Position, StreamKind, StreamName, StreamNameError, STREAM_NAME_BYTES_MAX};
 pub use jsonschema::{all_schema_files, event_schema};
+pub use personal::ERASED_TEXT;
 pub use time::{Timestamp, TimestampError, TIMESTAMP_PATTERN};
 pub use upcast::{CauseAnalyzedV1, CommitmentMadeV1, ComplaintClosedV1, ResolutionConfirmedV1};
 pub use written::{ExportLineError, WrittenEvent};

@@ -4,6 +4,7 @@
 mod auth;
 mod connection;
 mod edge;
+mod erase;
 mod error;
 mod limits;
 mod metrics;
@@ -11,6 +12,7 @@ mod openapi;
 
 pub use auth::{admin_token_file, bearer_token, generate_token, Access, Role, TokenError, Tokens, TOKEN_CHARS_MIN};
 pub use edge::{connections_max_within_open_files, serve, FILES_RESERVED};
+pub use erase::{parse_erasure_body, ErasureRequest};
 pub use error::ApiError;
 pub use limits::*;
 pub use metrics::{Metrics, METHOD_LABELS, UNMATCHED_ROUTE};
@@ -48,6 +50,8 @@ pub const PAGE_EVENTS_DEFAULT: usize = 100;
 pub struct AppState {
     inner: Arc<Inner>,
     limits: Arc<ServeLimits>,
+    /// The store's erasure (`POST /customers/{id}/erase`); `None` answers that route 503.
+    erasure: Option<Arc<redress_engine::ShreddableStore>>,
 }
 
 struct Inner {
@@ -73,7 +77,13 @@ impl AppState {
         AppState {
             inner: Arc::new(Inner { store, projections, tokens, policy, metrics, shutdown }),
             limits: Arc::new(ServeLimits::default()),
+            erasure: None,
         }
+    }
+
+    /// The same state, erasing customers' personal data through `shreddable` (the store it serves).
+    pub fn with_erasure(self, shreddable: Arc<redress_engine::ShreddableStore>) -> AppState {
+        AppState { erasure: Some(shreddable), ..self }
     }
 
     /// The same state, served within `limits` instead of API.md's defaults.
@@ -147,6 +157,7 @@ pub fn router(state: AppState) -> Router {
         .route("/subscribe", get(subscribe))
         .route("/complaints/{complaint_id}", get(complaint))
         .route("/customers/{customer_id}/history", get(customer_history))
+        .route("/customers/{customer_id}/erase", post(erase::erase_customer))
         .route("/projections", get(projection_statuses))
         .route("/projections/open-complaints", get(view_open_complaints))
         .route("/projections/needs-attention", get(view_needs_attention))
