@@ -1821,6 +1821,7 @@ mod tests {
             act(None),
             resolve_problem(),
             reopen_problem(),
+            erase("K-1"),
         ]
     }
 
