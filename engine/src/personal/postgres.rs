@@ -40,13 +40,13 @@ impl PostgresKeyTable {
         let table = PostgresKeyTable { pool: store.pool().clone(), schema: store.schema().to_owned() };
         let client = table.pool.get().await.map_err(pool_error)?;
         let s = &table.schema;
-        client
-            .batch_execute(&format!(
-                "CREATE TABLE IF NOT EXISTS {s}.data_keys (
-                     key_id text PRIMARY KEY, customer_id text, key bytea)"
-            ))
-            .await
-            .map_err(pg_error)?;
+        let create =
+            format!("CREATE TABLE IF NOT EXISTS {s}.data_keys (key_id text PRIMARY KEY, customer_id text, key bytea)");
+        // Two servers starting at once can both try to create it; the loser's unique violation on the
+        // catalogue means the table is there: one more try finds it.
+        if client.batch_execute(&create).await.is_err() {
+            client.batch_execute(&create).await.map_err(pg_error)?;
+        }
         Ok(table)
     }
 }
