@@ -6,6 +6,7 @@ mod conformance;
 mod console;
 mod crash;
 mod edge;
+mod erasure;
 mod faults;
 mod history;
 mod http;

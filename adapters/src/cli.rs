@@ -5,11 +5,11 @@ use crate::http::{self, AppState, ServeLimits, Tokens};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use redress_engine::{
-    verify_export, verify_store, Direction, EventFilter, EventStore, SledStore, StoreError, StoreOptions, Subscription,
-    Verification,
+    verify_export, verify_store, Direction, EventFilter, EventStore, FileKeyTable, KeyTable, ShreddableStore,
+    SledStore, StoreError, StoreOptions, Subscription, Verification,
 };
 use redress_projections::policy::SlaPolicy;
-use redress_projections::{Basis, FoldStores, Folds, Query, SledFoldStores};
+use redress_projections::{Basis, FoldStores, Folds, Query, SealedFoldStores, SledFoldStores};
 use redress_schemas::{Position, RecordedBy, StreamName, WrittenEvent};
 use std::io::{BufRead, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -148,15 +148,36 @@ pub enum Command {
         #[command(flatten)]
         signing: crate::audit::SigningArgs,
     },
-    /// Write the whole log as JSON Lines, one envelope a line, each as written.
+    /// Write the whole log as JSON Lines, one envelope a line, each as written (personal texts sealed).
     Export {
         #[arg(long)]
         output: PathBuf,
+        /// Also write the key table to this file (JSON Lines, owner-only): whoever has it can read the
+        /// personal texts of every customer not erased. Keep it apart from the export.
+        #[arg(long)]
+        keys: Option<PathBuf>,
     },
     /// Load an export into the store; every event must continue its chain (re-verified as it goes).
+    /// Without --keys the personal texts read as "[erased]" (their keys are not here).
     Import {
         #[arg(long)]
         input: PathBuf,
+        /// A key table written by `export --keys`, taken first. Keys of customers erased here stay erased.
+        #[arg(long)]
+        keys: Option<PathBuf>,
+    },
+    /// Erase a customer's personal data (GDPR Art. 17, PIPL Art. 47): destroy their key, record
+    /// customer_data_erased, and rebuild the projections without their texts.
+    Erase {
+        /// The customer id.
+        #[arg(long)]
+        customer: String,
+        /// Who asked for the erasure.
+        #[arg(long)]
+        requested_by: String,
+        /// The law or article it follows, e.g. "GDPR Art. 17".
+        #[arg(long)]
+        legal_basis: String,
     },
     /// Print a projection's answer as it stood at an instant, rebuilt from the log up to then.
     Replay {
@@ -454,14 +475,20 @@ pub async fn open_store(cli: &Cli) -> Result<Arc<dyn EventStore>, CliError> {
     Ok(open_backend(cli).await?.0)
 }
 
+/// The store the flags name (personal data sealed when it has a key table), for PostgreSQL the
+/// checkpoint table beside it, and the store's erasure when it has a key table.
+type Backend = (Arc<dyn EventStore>, Option<Arc<dyn FoldStores>>, Option<Arc<ShreddableStore>>);
+
 /// Opens the store the flags name, and for PostgreSQL the checkpoint table beside it.
-async fn open_backend(cli: &Cli) -> Result<(Arc<dyn EventStore>, Option<Arc<dyn FoldStores>>), CliError> {
+async fn open_backend(cli: &Cli) -> Result<Backend, CliError> {
     match &cli.store {
         Some(url) => {
             let store = redress_engine::PostgresStore::connect_with(url, &cli.pg_schema, cli.store_options()).await?;
             let checkpoints: Arc<dyn FoldStores> =
                 Arc::new(redress_projections::PostgresFoldStores::new(&store, &cli.server_name()));
-            Ok((Arc::new(store), Some(checkpoints)))
+            let keys = redress_engine::personal::PostgresKeyTable::open(&store).await?;
+            let shreddable = Arc::new(ShreddableStore::new(Arc::new(store), Arc::new(keys)));
+            Ok((Arc::clone(&shreddable) as Arc<dyn EventStore>, Some(checkpoints), Some(shreddable)))
         }
         None => {
             private_data_dir(&cli.data_dir);
@@ -469,7 +496,10 @@ async fn open_backend(cli: &Cli) -> Result<(Arc<dyn EventStore>, Option<Arc<dyn 
             let store = tokio::task::spawn_blocking(move || SledStore::open_with(dir, options))
                 .await
                 .map_err(|e| failed("opening the store", e))??;
-            Ok((Arc::new(store), None))
+            // The key table lives beside the log, in files sled's log structure cannot keep copies of.
+            let keys = FileKeyTable::open(&cli.data_dir.join("keys"))?;
+            let shreddable = Arc::new(ShreddableStore::new(Arc::new(store), Arc::new(keys)));
+            Ok((Arc::clone(&shreddable) as Arc<dyn EventStore>, None, Some(shreddable)))
         }
     }
 }
@@ -513,7 +543,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             serve(&cli, listen, *demo, policy, tokens_file, grace, limits.limits(), audit).await
         }
         command => {
-            let (store, database_checkpoints) = open_backend(&cli).await?;
+            let (store, database_checkpoints, erasure) = open_backend(&cli).await?;
             let result = match command {
                 Command::Append { stream, expected_version, file } => {
                     append(&*store, stream, expected_version, file).await
@@ -527,13 +557,29 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                     let signer = signing.signer(&cli.data_dir)?;
                     crate::audit::checkpoint(&*store, &signer).await
                 }
-                Command::Export { output } => export(&*store, output).await,
-                Command::Import { input } => import(&*store, input).await,
+                Command::Export { output, keys } => {
+                    export(&*store, output).await?;
+                    match keys {
+                        Some(keys) => export_keys(erasure.as_deref(), keys).await,
+                        None => Ok(()),
+                    }
+                }
+                Command::Import { input, keys } => {
+                    if let Some(keys) = keys {
+                        import_keys(erasure.as_deref(), keys).await?;
+                    }
+                    import(&*store, input).await
+                }
+                Command::Erase { customer, requested_by, legal_basis } => {
+                    erase(&cli, &store, database_checkpoints, erasure.as_deref(), customer, requested_by, legal_basis)
+                        .await
+                }
                 Command::Replay { as_of, projection, basis, params } => {
                     replay(Arc::clone(&store), *as_of, projection, basis, params).await
                 }
                 Command::Projections { action } => {
-                    projections_command(&cli, &store, database_checkpoints, action).await
+                    let keys = erasure.as_ref().map(|e| Arc::clone(e.keys()));
+                    projections_command(&cli, &store, database_checkpoints, keys, action).await
                 }
                 Command::Suggest { text, category, k } => suggest(Arc::clone(&store), text, category, *k).await,
                 Command::Demo { complaints, seed } => demo_and_tour(Arc::clone(&store), *complaints, *seed).await,
@@ -673,18 +719,29 @@ async fn verify(store: &dyn EventStore) -> Result<(), CliError> {
     report(result?)
 }
 
-async fn export(store: &dyn EventStore, output: &Path) -> Result<(), CliError> {
-    let total = store.head().await?.map_or(0, |h| h.position.0 + 1);
-    let bar = progress(Some(total), "export");
+/// A new owner-only file beside `output` (`.partial`), like the store it comes from; see [`finish_output`].
+fn private_output(output: &Path) -> Result<(BufWriter<std::fs::File>, PathBuf), CliError> {
     let temporary = output.with_extension("partial");
-    // Owner-only, like the store it comes from.
     let file = crate::files::private_file_options()
         .write(true)
         .create(true)
         .truncate(true)
         .open(&temporary)
         .map_err(|e| failed(&temporary.display().to_string(), e))?;
-    let mut out = BufWriter::new(file);
+    Ok((BufWriter::new(file), temporary))
+}
+
+/// Syncs what [`private_output`] opened and renames it to `output`: a reader sees all of it or nothing.
+fn finish_output(out: BufWriter<std::fs::File>, temporary: &Path, output: &Path) -> Result<(), CliError> {
+    let file = out.into_inner().map_err(|e| failed("writing the export", e.error()))?;
+    file.sync_all().map_err(|e| failed("syncing the export", e))?;
+    std::fs::rename(temporary, output).map_err(|e| failed("renaming the export", e))
+}
+
+async fn export(store: &dyn EventStore, output: &Path) -> Result<(), CliError> {
+    let total = store.head().await?.map_or(0, |h| h.position.0 + 1);
+    let bar = progress(Some(total), "export");
+    let (mut out, temporary) = private_output(output)?;
     let mut from = Position(0);
     loop {
         let page = store.read_written(from, 5_000).await?;
@@ -697,9 +754,7 @@ async fn export(store: &dyn EventStore, output: &Path) -> Result<(), CliError> {
             None => break,
         }
     }
-    let file = out.into_inner().map_err(|e| failed("writing the export", e.error()))?;
-    file.sync_all().map_err(|e| failed("syncing the export", e))?;
-    std::fs::rename(&temporary, output).map_err(|e| failed("renaming the export", e))?;
+    finish_output(out, &temporary, output)?;
     bar.finish_and_clear();
     say!("exported {} events to {}", bar.position(), output.display());
     Ok(())
@@ -765,15 +820,30 @@ async fn projections_command(
     cli: &Cli,
     store: &Arc<dyn EventStore>,
     database: Option<Arc<dyn FoldStores>>,
+    keys: Option<Arc<dyn KeyTable>>,
     action: &ProjectionsAction,
 ) -> Result<(), CliError> {
-    let projections = start_projections(cli, store, database, &SlaPolicy::default()).await?;
-    let head = store.head().await?.map_or(0, |h| h.position.0 + 1);
+    let projections = start_projections(cli, store, database, keys, &SlaPolicy::default()).await?;
     if let ProjectionsAction::Rebuild { name } = action {
         projections.rebuild(name).map_err(|e| failed("rebuild", e))?;
         // Let the rebuild begin before waiting for it to catch up.
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     }
+    let statuses = settle(store, &projections).await?;
+    // Saved before anything is printed, so a reader that stops early loses nothing.
+    projections.stop().await;
+    for status in statuses {
+        say!("{}", serde_json::to_string(&status).unwrap_or_default());
+    }
+    Ok(())
+}
+
+/// Waits until every fold runs (or failed) with no lag, showing progress; returns their statuses.
+async fn settle(
+    store: &Arc<dyn EventStore>,
+    projections: &Folds,
+) -> Result<Vec<redress_projections::ProjectionStatus>, CliError> {
+    let head = store.head().await?.map_or(0, |h| h.position.0 + 1);
     let bar = progress(Some(head), "catch up");
     let statuses = loop {
         let statuses = projections.statuses().await;
@@ -789,11 +859,71 @@ async fn projections_command(
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     };
-    // Saved before anything is printed, so a reader that stops early loses nothing.
-    projections.stop().await;
-    for status in statuses {
-        say!("{}", serde_json::to_string(&status).unwrap_or_default());
+    Ok(statuses)
+}
+
+/// `redress erase`: the same erasure as `POST /customers/{id}/erase`, then every fold rebuilt from
+/// the log and saved, so no checkpoint keeps the erased texts.
+async fn erase(
+    cli: &Cli,
+    store: &Arc<dyn EventStore>,
+    database: Option<Arc<dyn FoldStores>>,
+    erasure: Option<&ShreddableStore>,
+    customer: &str,
+    requested_by: &str,
+    legal_basis: &str,
+) -> Result<(), CliError> {
+    let erasure =
+        erasure.ok_or_else(|| CliError::Failed("this store has no key table: nothing can be erased".into()))?;
+    let body = serde_json::json!({"requested_by": requested_by, "legal_basis": legal_basis}).to_string();
+    let request = http::parse_erasure_body(body.as_bytes()).map_err(|e| CliError::Failed(e.message))?;
+    let mut metadata = redress_schemas::Metadata::default();
+    metadata.0.insert("actor".into(), request.requested_by.clone());
+    metadata.0.insert("source".into(), "redress-cli".into());
+    let by = RecordedBy::local(&os_user());
+    let outcome = erasure.erase(customer, &request.requested_by, &request.legal_basis, metadata, by).await?;
+    let keys = Some(Arc::clone(erasure.keys()));
+    let projections = start_projections(cli, store, database, keys, &SlaPolicy::default()).await?;
+    for view in projections.names() {
+        let _ = projections.rebuild(view);
     }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    settle(store, &projections).await?;
+    projections.stop().await;
+    say!(
+        "{}",
+        serde_json::json!({"customer_id": customer, "pseudonym": redress_engine::personal::KeyId::of_customer(customer).pseudonym(),
+            "position": outcome.result.last_position.0, "projections_rebuilt": true})
+    );
+    Ok(())
+}
+
+/// `redress export --keys`: the key table as JSON Lines, owner-only, written whole or not at all.
+async fn export_keys(erasure: Option<&ShreddableStore>, output: &Path) -> Result<(), CliError> {
+    let erasure = erasure.ok_or_else(|| CliError::Failed("this store has no key table to export".into()))?;
+    let records = erasure.keys().export().await?;
+    let (mut out, temporary) = private_output(output)?;
+    for record in &records {
+        let line = serde_json::to_string(record).map_err(|e| failed("writing the keys", e))?;
+        writeln!(out, "{line}").map_err(|e| failed("writing the keys", e))?;
+    }
+    finish_output(out, &temporary, output)?;
+    say!("exported {} keys to {}", records.len(), output.display());
+    Ok(())
+}
+
+/// `redress import --keys`: takes a key table written by `export --keys` (every line checked first).
+async fn import_keys(erasure: Option<&ShreddableStore>, input: &Path) -> Result<(), CliError> {
+    let erasure = erasure.ok_or_else(|| CliError::Failed("this store has no key table to import into".into()))?;
+    let text = std::fs::read_to_string(input).map_err(|e| failed(&input.display().to_string(), e))?;
+    let records = text
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(index, line)| serde_json::from_str(line).map_err(|e| failed(&format!("keys line {}", index + 1), e)))
+        .collect::<Result<Vec<redress_engine::personal::KeyRecord>, _>>()?;
+    let added = erasure.keys().import(records).await?;
+    say!("imported {added} keys from {}", input.display());
     Ok(())
 }
 
@@ -955,7 +1085,7 @@ async fn serve(
             Tokens::single_admin(&token)
         }
     };
-    let (store, database_checkpoints) = open_backend(cli).await?;
+    let (store, database_checkpoints, erasure) = open_backend(cli).await?;
     // Before serving: a server with another key than the store's checkpoints must not start a second sequence.
     let signer = Arc::new(audit.signing.signer(&cli.data_dir)?);
     redress_engine::check_signer(&*store, &signer).await.map_err(|e| failed("checkpoints", e))?;
@@ -983,16 +1113,21 @@ async fn serve(
     say!("Redress is listening on http://{address}");
     // Load the Chinese word dictionary now, not in the first suggestion request.
     let _ = tokio::task::spawn_blocking(redress_projections::text::warm_up).await;
-    let projections = Arc::new(start_projections(cli, &store, database_checkpoints, &policy).await?);
+    let keys = erasure.as_ref().map(|e| Arc::clone(e.keys()));
+    let projections = Arc::new(start_projections(cli, &store, database_checkpoints, keys, &policy).await?);
     let (stop_streams, streams_stopped) = tokio::sync::watch::channel(false);
     let subscriptions = match &cli.command {
         Command::Serve { subscriptions, .. } => start_subscriptions(cli, &store, subscriptions).await?,
         _ => return Err(failed("serving", "serve runs only as `redress serve`")),
     };
-    let state = AppState::new(Arc::clone(&store), Arc::clone(&projections), tokens, policy, streams_stopped.clone())
-        .with_limits(limits)
-        .with_signer(Arc::clone(&signer))
-        .with_subscriptions(subscriptions.clone());
+    let mut state =
+        AppState::new(Arc::clone(&store), Arc::clone(&projections), tokens, policy, streams_stopped.clone())
+            .with_limits(limits)
+            .with_signer(Arc::clone(&signer))
+            .with_subscriptions(subscriptions.clone());
+    if let Some(erasure) = erasure {
+        state = state.with_erasure(erasure);
+    }
     tokio::spawn(redress_engine::run_checkpoints(
         Arc::clone(&store),
         signer,
@@ -1061,6 +1196,7 @@ async fn start_projections(
     cli: &Cli,
     store: &Arc<dyn EventStore>,
     database: Option<Arc<dyn FoldStores>>,
+    keys: Option<Arc<dyn KeyTable>>,
     policy: &SlaPolicy,
 ) -> Result<Folds, CliError> {
     let stores: Arc<dyn FoldStores> = match database {
@@ -1069,6 +1205,12 @@ async fn start_projections(
             SledFoldStores::open(&cli.data_dir.join("projections"), cli.disk_reserve_bytes / 2)
                 .map_err(|e| failed("projection state", e))?,
         ),
+    };
+    // Folds keep personal texts: with a key table, their state is sealed per generation, so the
+    // rebuild after an erasure leaves nothing readable behind (`SealedFoldStores`).
+    let stores: Arc<dyn FoldStores> = match keys {
+        Some(keys) => Arc::new(SealedFoldStores::new(stores, keys)),
+        None => stores,
     };
     let mut folds = Folds::new(Arc::clone(store), stores);
     redress_projections::add_builtins(&mut folds, policy).await.map_err(|e| failed("projections", e))?;

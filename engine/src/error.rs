@@ -60,6 +60,17 @@ pub enum StoreError {
     #[error("import refused at position {position}: {reason}")]
     ImportRejected { position: Position, reason: String },
 
+    /// Personal data of a customer whose data was erased (v1.1): their key is destroyed and none is made
+    /// again. Nothing was written. Handling: a returning customer gets a new customer id (HTTP 422
+    /// `invalid_event` with a `rule`).
+    #[error("customer {customer_id} was erased: no personal data of theirs is stored any more")]
+    CustomerErased { customer_id: String },
+
+    /// An erasure of a customer the key table does not know: no sealed event names them (v1.1). Nothing
+    /// was written. Handling: check the id (HTTP 404); events stored before sealing cannot be erased.
+    #[error("customer {customer_id} has no personal data key: no event sealed with one names them")]
+    UnknownCustomer { customer_id: String },
+
     /// The disk failed while reading, or while opening the store (HTTP 503).
     #[error("storage I/O failed: {0}")]
     Io(String),

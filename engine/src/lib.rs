@@ -35,6 +35,7 @@ mod error;
 mod faults;
 pub mod lifecycle;
 pub mod limits;
+pub mod personal;
 mod postgres_store;
 mod prepare;
 mod sled_store;
@@ -50,6 +51,7 @@ pub use checkpoint::{
 };
 pub use error::StoreError;
 pub use faults::DiskFaults;
+pub use personal::{FileKeyTable, KeyTable, ShreddableStore};
 pub use postgres_store::PostgresStore;
 pub use prepare::{prepare, PreparedEvent};
 pub use sled_store::{Recoveries, SledStore};

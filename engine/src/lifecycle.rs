@@ -315,6 +315,15 @@ pub struct CorrectiveAction {
     pub taken_at: Timestamp,
 }
 
+/// A customer stream after its `customer_data_erased` (v1.1): the customer's personal data was erased.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerState {
+    /// From `customer_data_erased`.
+    pub customer_id: String,
+    /// When the erasure was recorded (its `occurred_at`).
+    pub erased_at: Timestamp,
+}
+
 /// A problem as its history leaves it: the fold of a `problem-` stream (v1.1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProblemState {
@@ -356,6 +365,8 @@ pub enum StreamState {
     Answer(Box<AnswerState>),
     /// A `problem-` stream after its `problem_identified` (v1.1).
     Problem(Box<ProblemState>),
+    /// A `customer-` stream after its `customer_data_erased` (v1.1).
+    Customer(Box<CustomerState>),
 }
 
 impl StreamState {
@@ -363,7 +374,7 @@ impl StreamState {
     pub fn complaint(&self) -> Option<&ComplaintState> {
         match self {
             StreamState::Complaint(complaint) => Some(complaint),
-            StreamState::Empty | StreamState::Answer(_) | StreamState::Problem(_) => None,
+            StreamState::Empty | StreamState::Answer(_) | StreamState::Problem(_) | StreamState::Customer(_) => None,
         }
     }
 
@@ -371,7 +382,7 @@ impl StreamState {
     pub fn answer(&self) -> Option<&AnswerState> {
         match self {
             StreamState::Answer(answer) => Some(answer),
-            StreamState::Empty | StreamState::Complaint(_) | StreamState::Problem(_) => None,
+            StreamState::Empty | StreamState::Complaint(_) | StreamState::Problem(_) | StreamState::Customer(_) => None,
         }
     }
 
@@ -379,7 +390,7 @@ impl StreamState {
     pub fn problem(&self) -> Option<&ProblemState> {
         match self {
             StreamState::Problem(problem) => Some(problem),
-            StreamState::Empty | StreamState::Complaint(_) | StreamState::Answer(_) => None,
+            StreamState::Empty | StreamState::Complaint(_) | StreamState::Answer(_) | StreamState::Customer(_) => None,
         }
     }
 }
@@ -691,6 +702,15 @@ pub enum LifecycleViolation {
         /// The problem.
         problem_id: String,
     },
+    /// `customer_data_erased` for a customer already erased (v1.1): the key is destroyed once. Handling:
+    /// nothing to do; the earlier erasure stands (over HTTP: 422 `invalid_event` with this rule).
+    #[error("customer {customer_id} was already erased")]
+    CustomerAlreadyErased {
+        /// Always `customer_data_erased`.
+        event_type: EventType,
+        /// The customer.
+        customer_id: String,
+    },
     /// `problem_reopened` on a problem that is not resolved (v1.1). Handling: nothing to reopen; record a
     /// further corrective action instead.
     #[error("problem {problem_id} is not resolved; only a resolved problem can be reopened")]
@@ -737,7 +757,8 @@ impl LifecycleViolation {
             | LifecycleViolation::ProblemNotIdentified { event_type }
             | LifecycleViolation::ProblemAlreadyResolved { event_type, .. }
             | LifecycleViolation::NoCorrectiveAction { event_type, .. }
-            | LifecycleViolation::ProblemNotResolved { event_type, .. } => *event_type,
+            | LifecycleViolation::ProblemNotResolved { event_type, .. }
+            | LifecycleViolation::CustomerAlreadyErased { event_type, .. } => *event_type,
         }
     }
 }
@@ -747,6 +768,7 @@ fn stream_noun(kind: StreamKind) -> &'static str {
         StreamKind::Complaint => "complaint",
         StreamKind::StandardAnswer => "standard answer",
         StreamKind::Problem => "problem",
+        StreamKind::Customer => "customer",
         StreamKind::Other => "other",
     }
 }
@@ -761,15 +783,27 @@ pub fn check(state: &StreamState, data: &EventData) -> Result<(), LifecycleViola
         StreamState::Complaint(complaint) => check_complaint(complaint, data),
         StreamState::Answer(answer) => check_answer(answer, data),
         StreamState::Problem(problem) => check_problem(problem, data),
+        StreamState::Customer(customer) => check_customer(customer, data),
+    }
+}
+
+fn check_customer(customer: &CustomerState, data: &EventData) -> Result<(), LifecycleViolation> {
+    let event_type = data.event_type();
+    match data {
+        EventData::CustomerDataErased(_) => {
+            Err(LifecycleViolation::CustomerAlreadyErased { event_type, customer_id: customer.customer_id.clone() })
+        }
+        _ => Err(LifecycleViolation::WrongStreamKind { event_type, found: StreamKind::Customer }),
     }
 }
 
 fn check_first(data: &EventData) -> Result<(), LifecycleViolation> {
     let event_type = data.event_type();
     match data {
-        EventData::ComplaintReceived(_) | EventData::StandardAnswerPublished(_) | EventData::ProblemIdentified(_) => {
-            Ok(())
-        }
+        EventData::ComplaintReceived(_)
+        | EventData::StandardAnswerPublished(_)
+        | EventData::ProblemIdentified(_)
+        | EventData::CustomerDataErased(_) => Ok(()),
         EventData::StandardAnswerRevised(_) | EventData::StandardAnswerRetired(_) => {
             Err(LifecycleViolation::AnswerNotPublished { event_type })
         }
@@ -926,7 +960,8 @@ fn check_complaint(complaint: &ComplaintState, data: &EventData) -> Result<(), L
         | EventData::ProblemIdentified(_)
         | EventData::CorrectiveActionTaken(_)
         | EventData::ProblemResolved(_)
-        | EventData::ProblemReopened(_) => {
+        | EventData::ProblemReopened(_)
+        | EventData::CustomerDataErased(_) => {
             Err(LifecycleViolation::WrongStreamKind { event_type, found: StreamKind::Complaint })
         }
     }
@@ -985,7 +1020,8 @@ fn check_answer(answer: &AnswerState, data: &EventData) -> Result<(), LifecycleV
         | EventData::ProblemIdentified(_)
         | EventData::CorrectiveActionTaken(_)
         | EventData::ProblemResolved(_)
-        | EventData::ProblemReopened(_) => {
+        | EventData::ProblemReopened(_)
+        | EventData::CustomerDataErased(_) => {
             Err(LifecycleViolation::WrongStreamKind { event_type, found: StreamKind::StandardAnswer })
         }
     }
@@ -1042,7 +1078,8 @@ fn check_problem(problem: &ProblemState, data: &EventData) -> Result<(), Lifecyc
         | EventData::ComplaintLinked(_)
         | EventData::StandardAnswerPublished(_)
         | EventData::StandardAnswerRevised(_)
-        | EventData::StandardAnswerRetired(_) => {
+        | EventData::StandardAnswerRetired(_)
+        | EventData::CustomerDataErased(_) => {
             Err(LifecycleViolation::WrongStreamKind { event_type, found: StreamKind::Problem })
         }
     }
@@ -1117,7 +1154,8 @@ pub fn check_times(state: &StreamState, data: &EventData, times: EventTimes) -> 
         | EventData::ComplaintLinked(_)
         | EventData::ProblemIdentified(_)
         | EventData::ProblemResolved(_)
-        | EventData::ProblemReopened(_) => None,
+        | EventData::ProblemReopened(_)
+        | EventData::CustomerDataErased(_) => None,
     };
     match due_at {
         Some(due_at) if due_at <= occurred_at => {
@@ -1203,7 +1241,9 @@ pub fn check_reference(data: &EventData, referenced: &StreamState) -> Result<(),
             StreamState::Empty => {
                 Err(LifecycleViolation::LinkTargetMissing { event_type, target: link.target.clone() })
             }
-            StreamState::Complaint(_) | StreamState::Answer(_) | StreamState::Problem(_) => Ok(()),
+            StreamState::Complaint(_) | StreamState::Answer(_) | StreamState::Problem(_) | StreamState::Customer(_) => {
+                Ok(())
+            }
         },
         _ => Ok(()),
     }
@@ -1230,7 +1270,10 @@ fn evolve_unasserted(state: StreamState, data: &EventData, occurred_at: Timestam
                 complaint.event_count = complaint.event_count.saturating_add(1);
                 StreamState::Complaint(complaint)
             }
-            untouched @ (StreamState::Empty | StreamState::Answer(_) | StreamState::Problem(_)) => untouched,
+            untouched @ (StreamState::Empty
+            | StreamState::Answer(_)
+            | StreamState::Problem(_)
+            | StreamState::Customer(_)) => untouched,
         },
     }
 }
@@ -1304,6 +1347,10 @@ fn apply(state: StreamState, data: &EventData, occurred_at: Timestamp) -> Stream
                 resolved_at: None,
                 reopen_count: 0,
             })),
+            EventData::CustomerDataErased(erased) => StreamState::Customer(Box::new(CustomerState {
+                customer_id: erased.customer_id.clone(),
+                erased_at: occurred_at,
+            })),
             // `check` accepts nothing else on an empty stream.
             EventData::ComplaintAcknowledged(_)
             | EventData::ApologySent(_)
@@ -1344,6 +1391,8 @@ fn apply(state: StreamState, data: &EventData, occurred_at: Timestamp) -> Stream
             apply_to_problem(&mut problem, data, occurred_at);
             StreamState::Problem(problem)
         }
+        // `check` accepts nothing after the erasure.
+        customer @ StreamState::Customer(_) => customer,
     }
 }
 
@@ -1469,7 +1518,8 @@ fn apply_to_complaint(complaint: &mut ComplaintState, data: &EventData, occurred
         | EventData::ProblemIdentified(_)
         | EventData::CorrectiveActionTaken(_)
         | EventData::ProblemResolved(_)
-        | EventData::ProblemReopened(_) => {}
+        | EventData::ProblemReopened(_)
+        | EventData::CustomerDataErased(_) => {}
     }
 }
 
@@ -1517,7 +1567,8 @@ fn apply_to_answer(answer: &mut AnswerState, data: &EventData) {
         | EventData::ProblemIdentified(_)
         | EventData::CorrectiveActionTaken(_)
         | EventData::ProblemResolved(_)
-        | EventData::ProblemReopened(_) => {}
+        | EventData::ProblemReopened(_)
+        | EventData::CustomerDataErased(_) => {}
     }
 }
 
@@ -1568,7 +1619,8 @@ fn apply_to_problem(problem: &mut ProblemState, data: &EventData, occurred_at: T
         | EventData::ComplaintLinked(_)
         | EventData::StandardAnswerPublished(_)
         | EventData::StandardAnswerRevised(_)
-        | EventData::StandardAnswerRetired(_) => {}
+        | EventData::StandardAnswerRetired(_)
+        | EventData::CustomerDataErased(_) => {}
     }
 }
 
@@ -1769,6 +1821,7 @@ mod tests {
             act(None),
             resolve_problem(),
             reopen_problem(),
+            erase("K-1"),
         ]
     }
 
@@ -3055,6 +3108,31 @@ mod tests {
         }
     }
 
+    fn erase(customer_id: &str) -> EventData {
+        EventData::CustomerDataErased(redress_schemas::CustomerDataErased {
+            customer_id: customer_id.into(),
+            requested_by: "dpo".into(),
+            legal_basis: "GDPR Art. 17".into(),
+        })
+    }
+
+    #[test]
+    fn a_customer_is_erased_once_and_their_stream_takes_nothing_else() {
+        assert_eq!(check(&StreamState::Empty, &erase("K-1")), Ok(()));
+        assert_eq!(
+            refused(&[erase("K-1")], erase("K-1")),
+            V::CustomerAlreadyErased { event_type: EventType::CustomerDataErased, customer_id: "K-1".into() }
+        );
+        assert_eq!(
+            refused(&[erase("K-1")], received()),
+            V::WrongStreamKind { event_type: EventType::ComplaintReceived, found: StreamKind::Customer }
+        );
+        assert_eq!(
+            refused(&[received()], erase("K-1")),
+            V::WrongStreamKind { event_type: EventType::CustomerDataErased, found: StreamKind::Complaint }
+        );
+    }
+
     #[test]
     fn problem_and_complaint_events_stay_on_their_own_kind_of_stream() {
         for event in [identify(), act(None), resolve_problem(), reopen_problem()] {
@@ -3180,6 +3258,7 @@ mod tests {
     fn invariants_hold(state: &StreamState, tally: &Tally, accepted: usize) -> Result<(), TestCaseError> {
         match state {
             StreamState::Empty => prop_assert_eq!(accepted, 0),
+            StreamState::Customer(_) => prop_assert_eq!(accepted, 1, "an erasure is the only event of its stream"),
             StreamState::Answer(answer) => prop_assert_eq!(answer.revisions, tally.revisions),
             StreamState::Problem(problem) => {
                 prop_assert_eq!(problem.corrective_actions.len(), tally.corrective_actions);

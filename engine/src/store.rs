@@ -269,16 +269,12 @@ pub trait EventStore: Send + Sync + 'static {
     /// Saves `checkpoint` as the newest signed head, unless the store already holds one at or past its
     /// position (then nothing is written), and returns the newest stored checkpoint afterwards. All
     /// servers of one store share one sequence; at most [`crate::CHECKPOINTS_KEPT_MAX`] are kept.
-    /// The default (a store that keeps none) refuses with [`StoreError::Unavailable`].
-    async fn save_checkpoint(&self, checkpoint: &crate::Checkpoint) -> Result<crate::Checkpoint, StoreError> {
-        let _ = checkpoint;
-        Err(StoreError::Unavailable("this store keeps no signed checkpoints".into()))
-    }
+    /// Required, with no default: a store that wraps another must forward it, or the checkpoints it
+    /// serves would silently stop (a store that keeps none refuses with [`StoreError::Unavailable`]).
+    async fn save_checkpoint(&self, checkpoint: &crate::Checkpoint) -> Result<crate::Checkpoint, StoreError>;
 
-    /// The newest signed checkpoint, `None` before the first.
-    async fn latest_checkpoint(&self) -> Result<Option<crate::Checkpoint>, StoreError> {
-        Ok(None)
-    }
+    /// The newest signed checkpoint, `None` before the first. Required, like [`EventStore::save_checkpoint`].
+    async fn latest_checkpoint(&self) -> Result<Option<crate::Checkpoint>, StoreError>;
 
     /// A receiver of every batch that becomes durable from now on. It may lag (then it reports
     /// `Lagged`); [`crate::Subscription`] turns it into a gap-free feed.

@@ -27,7 +27,9 @@ pub use projection::{
     Paging, Projection, ProjectionError, Query, Snapshot, SnapshotState, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX,
     SNAPSHOT_BYTES_MAX,
 };
-pub use state_store::{Checkpoint, FoldStore, FoldStores, MemoryFoldStores, PostgresFoldStores, SledFoldStores};
+pub use state_store::{
+    Checkpoint, FoldStore, FoldStores, MemoryFoldStores, PostgresFoldStores, SealedFoldStores, SledFoldStores,
+};
 
 use policy::SlaPolicy;
 use redress_engine::EventStore;

@@ -156,6 +156,15 @@ impl EventStore for Truncated {
     async fn stream_version(&self, stream: &StreamName) -> Result<Option<u64>, redress_engine::StoreError> {
         self.inner.stream_version(stream).await
     }
+    async fn save_checkpoint(
+        &self,
+        _: &redress_engine::Checkpoint,
+    ) -> Result<redress_engine::Checkpoint, redress_engine::StoreError> {
+        Err(redress_engine::StoreError::Unavailable("read-only".into()))
+    }
+    async fn latest_checkpoint(&self) -> Result<Option<redress_engine::Checkpoint>, redress_engine::StoreError> {
+        Ok(None)
+    }
     async fn head(&self) -> Result<Option<redress_engine::Head>, redress_engine::StoreError> {
         let Some(last) = self.end.checked_sub(1) else { return Ok(None) };
         let page = self.inner.read_written(redress_schemas::Position(last), 1).await?;

@@ -7,7 +7,7 @@
 //! Binary-stability rules (bincode is not self-describing): never reorder or remove payload fields or enum
 //! variants; add enum variants only at the end; adding a field means a new schema version, a frozen copy
 //! of the old struct in [`crate::upcast`], and an upcaster. New event types get codes in their stream
-//! kind's range: complaints 1.., standard answers 101.., problems 201...
+//! kind's range: complaints 1.., standard answers 101.., problems 201.., customers 301...
 
 use crate::ids::StreamKind;
 use crate::time::Timestamp;
@@ -415,6 +415,22 @@ pub struct StandardAnswerRetired {
     pub reason: String,
 }
 
+/// `customer_data_erased` (v1.1): the first and only event of a `customer-<customer_id>` stream. It
+/// records that the customer's personal data was erased on request (EVENTS.md "Personal data"): the
+/// evidence of the erasure stays in the log while the erased texts can no longer be read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerDataErased {
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
+    pub customer_id: String,
+    /// Who asked for the erasure (a person or a ticket of the data-protection office).
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
+    pub requested_by: String,
+    /// The law or article the erasure follows, e.g. `GDPR Art. 17` or `PIPL Art. 47`.
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
+    pub legal_basis: String,
+}
+
 macro_rules! catalogue {
     ($( $variant:ident($payload:ident) = $name:literal, code $code:literal, version $version:literal, stream $kind:ident; )*) => {
         /// The payload of an event, one variant per event type of EVENTS.md.
@@ -539,6 +555,7 @@ catalogue! {
     CorrectiveActionTaken(CorrectiveActionTaken) = "corrective_action_taken", code 202, version 1, stream Problem;
     ProblemResolved(ProblemResolved) = "problem_resolved", code 203, version 1, stream Problem;
     ProblemReopened(ProblemReopened) = "problem_reopened", code 204, version 1, stream Problem;
+    CustomerDataErased(CustomerDataErased) = "customer_data_erased", code 301, version 1, stream Customer;
 }
 
 impl std::fmt::Display for EventType {

@@ -365,6 +365,11 @@ pub fn validate_values(data: &EventData) -> Result<(), InvalidEvent> {
         }
         EventData::ProblemResolved(d) => text("verification", &d.verification),
         EventData::ProblemReopened(d) => text("reason", &d.reason),
+        EventData::CustomerDataErased(d) => {
+            text("customer_id", &d.customer_id)?;
+            text("requested_by", &d.requested_by)?;
+            text("legal_basis", &d.legal_basis)
+        }
     }
 }
 
@@ -394,6 +399,7 @@ pub fn validate_for_stream(data: &EventData, stream: &StreamName) -> Result<(), 
         EventData::ComplaintReceived(d) => Some(("data.complaint_id", &d.complaint_id)),
         EventData::StandardAnswerPublished(d) => Some(("data.answer_id", &d.answer_id)),
         EventData::ProblemIdentified(d) => Some(("data.problem_id", &d.problem_id)),
+        EventData::CustomerDataErased(d) => Some(("data.customer_id", &d.customer_id)),
         _ => None,
     };
     match carried {

@@ -39,6 +39,8 @@ pub enum StreamKind {
     StandardAnswer,
     /// `problem-<problem_id>` (v1.1): one root cause several complaints share, and what was done about it.
     Problem,
+    /// `customer-<customer_id>` (v1.1): what was done about one customer's personal data (its erasure).
+    Customer,
     /// Any other name: only event types registered for it are accepted (none are, today).
     Other,
 }
@@ -79,6 +81,11 @@ impl StreamName {
         Self::new(format!("problem-{problem_id}"))
     }
 
+    /// The stream of customer `customer_id` (v1.1: where its erasure is recorded).
+    pub fn customer(customer_id: &str) -> Result<Self, StreamNameError> {
+        Self::new(format!("customer-{customer_id}"))
+    }
+
     /// The name as text.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -92,6 +99,8 @@ impl StreamName {
             (StreamKind::StandardAnswer, id)
         } else if let Some(id) = self.0.strip_prefix("problem-") {
             (StreamKind::Problem, id)
+        } else if let Some(id) = self.0.strip_prefix("customer-") {
+            (StreamKind::Customer, id)
         } else {
             (StreamKind::Other, &self.0)
         }

@@ -26,6 +26,7 @@ pub mod codec;
 mod envelope;
 mod ids;
 mod jsonschema;
+mod personal;
 mod recorded_by;
 mod time;
 mod upcast;
@@ -40,6 +41,7 @@ pub use envelope::{
 };
 pub use ids::{EventId, Position, StreamKind, StreamName, StreamNameError, STREAM_NAME_BYTES_MAX};
 pub use jsonschema::{all_schema_files, event_schema};
+pub use personal::ERASED_TEXT;
 pub use recorded_by::{RecordedBy, RecordedByError, CREDENTIAL_NAME_BYTES_MAX, RECORDED_BY_BYTES_MAX};
 pub use time::{Timestamp, TimestampError, TIMESTAMP_PATTERN};
 pub use upcast::{CauseAnalyzedV1, CommitmentMadeV1, ComplaintClosedV1, ResolutionConfirmedV1};

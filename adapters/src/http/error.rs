@@ -178,6 +178,12 @@ impl From<StoreError> for ApiError {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_event", message)
                     .with("position", json!(position.0))
             }
+            // Personal data for an erased customer: a rule of the store (v1.1), like a lifecycle rule.
+            StoreError::CustomerErased { .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_event", message.clone())
+                    .with("rule", json!(message))
+            }
+            StoreError::UnknownCustomer { .. } => ApiError::not_found(message),
             StoreError::Io(_) | StoreError::Unavailable(_) => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
                     .with("retry_after_seconds", json!(1))

@@ -5,6 +5,7 @@ mod auth;
 mod connection;
 pub mod console;
 mod edge;
+mod erase;
 mod error;
 mod limits;
 mod metrics;
@@ -15,6 +16,7 @@ pub use auth::{
     admin_token_file, bearer_token, generate_token, Access, Credential, Role, TokenError, Tokens, TOKEN_CHARS_MIN,
 };
 pub use edge::{connections_max_within_open_files, serve, FILES_RESERVED};
+pub use erase::{parse_erasure_body, ErasureRequest};
 pub use error::ApiError;
 pub use limits::*;
 pub use metrics::{Metrics, CONSOLE_ROUTE, METHOD_LABELS, UNMATCHED_ROUTE};
@@ -56,6 +58,8 @@ pub struct AppState {
     signer: Option<Arc<CheckpointSigner>>,
     /// `/subscriptions` (issue 12); `None` answers them 503.
     subscriptions: Option<redress_subscriptions::Subscriptions>,
+    /// The store's erasure (`POST /customers/{id}/erase`); `None` answers that route 503.
+    erasure: Option<Arc<redress_engine::ShreddableStore>>,
 }
 
 struct Inner {
@@ -93,6 +97,7 @@ impl AppState {
             limits: Arc::new(ServeLimits::default()),
             signer: None,
             subscriptions: None,
+            erasure: None,
         }
     }
 
@@ -105,6 +110,11 @@ impl AppState {
     /// The same state, serving `/subscriptions` from `subscriptions`.
     pub fn with_subscriptions(self, subscriptions: redress_subscriptions::Subscriptions) -> AppState {
         AppState { subscriptions: Some(subscriptions), ..self }
+    }
+
+    /// The same state, erasing customers' personal data through `shreddable` (the store it serves).
+    pub fn with_erasure(self, shreddable: Arc<redress_engine::ShreddableStore>) -> AppState {
+        AppState { erasure: Some(shreddable), ..self }
     }
 
     /// The same state, served within `limits` instead of API.md's defaults.
@@ -183,6 +193,7 @@ pub fn router(state: AppState) -> Router {
         .route("/subscribe", get(subscribe))
         .route("/complaints/{complaint_id}", get(complaint))
         .route("/customers/{customer_id}/history", get(customer_history))
+        .route("/customers/{customer_id}/erase", post(erase::erase_customer))
         .route("/projections", get(projection_statuses))
         .route("/projections/open-complaints", get(view_open_complaints))
         .route("/projections/needs-attention", get(view_needs_attention))

@@ -22,6 +22,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/subscribe"),
     ("get", "/complaints/{complaint_id}"),
     ("get", "/customers/{customer_id}/history"),
+    ("post", "/customers/{customer_id}/erase"),
     ("get", "/projections"),
     ("get", "/projections/open-complaints"),
     ("get", "/projections/needs-attention"),
@@ -823,6 +824,30 @@ pub struct RebuildDoc {
     rebuilding: String,
 }
 
+/// `POST /customers/{customer_id}/erase` body (v1.1).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ErasureRequestDoc {
+    /// Who asked for the erasure.
+    #[schema(min_length = 1, pattern = r"\S")]
+    requested_by: String,
+    /// The law or article it follows, e.g. `GDPR Art. 17`.
+    #[schema(min_length = 1, pattern = r"\S")]
+    legal_basis: String,
+}
+
+/// `POST /customers/{customer_id}/erase` 201.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ErasureDoc {
+    customer_id: String,
+    /// What reads show in place of the customer id from now on.
+    pseudonym: String,
+    /// The position of the `customer_data_erased` event.
+    position: u64,
+    projections_rebuilding: bool,
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Redress", description = "Event-sourced complaint lifecycle: append, read, subscribe, audit."),
@@ -832,6 +857,7 @@ pub struct RebuildDoc {
         super::view_repeat_issues, super::view_satisfaction, super::view_needs_attention, super::view_problems, super::view_complaint, super::view_suggestions,
         super::view_answer_gaps, super::projection_query, super::projection_rebuild, super::audit_verify,
         super::audit_checkpoint, super::audit_replay, super::health, super::metrics, super::openapi,
+        super::erase::erase_customer,
         super::subscriptions::list_subscriptions, super::subscriptions::get_subscription,
         super::subscriptions::put_subscription, super::subscriptions::delete_subscription,
         super::subscriptions::fetch, super::subscriptions::ack, super::subscriptions::nack,
@@ -985,6 +1011,8 @@ fn complete(document: &mut Value) {
     let append = &mut components["AppendRequest"];
     append["properties"]["events"]["items"] = json!({"$ref": "#/components/schemas/ProposedEvent"});
     append["additionalProperties"] = json!(false);
+    // The server refuses unknown members of an erasure request too.
+    components["ErasureRequestDoc"]["additionalProperties"] = json!(false);
     // Each SSE event's data is an envelope, as JSON text.
     components["SseEventDoc"]["properties"]["data"]["contentSchema"] =
         json!({"$ref": "#/components/schemas/EnvelopeDoc"});

@@ -6,8 +6,10 @@
 //! state keeps answering (and keeps its checkpoint) until then.
 
 mod postgres;
+mod sealed;
 
 pub use postgres::PostgresFoldStores;
+pub use sealed::SealedFoldStores;
 
 use crate::fold::{Change, Key, StateReader};
 use crate::projection::ProjectionError;
