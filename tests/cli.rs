@@ -870,8 +870,9 @@ fn suggest_ranks_published_standard_answers_and_never_a_retired_one() {
     );
     append(dir.path(), "qa-invoice", "no_stream", vec![invoice]);
 
+    // Ranking, not confidence, is checked here: three answers give every term a low idf.
     let suggest = |args: &[&str]| -> Vec<Value> {
-        let mut full = vec!["suggest"];
+        let mut full = vec!["suggest", "--min-confidence", "0"];
         full.extend(args);
         let output = run(dir.path(), &full);
         assert_exit(&output, 0, &format!("suggest {args:?}"));
@@ -893,6 +894,80 @@ fn suggest_ranks_published_standard_answers_and_never_a_retired_one() {
     let output = run(dir.path(), &["suggest", "卡纸", "--k", "0"]);
     assert_exit(&output, 2, "suggest --k 0");
     assert!(stderr(&output).contains("k"), "{}", stderr(&output));
+}
+
+#[test]
+fn suggest_eval_prints_top1_recall_and_mrr_learns_from_history_and_refuses_a_bad_case_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let published = |id: &str, category: &str, title: &str, answer: &str, keywords: &[&str]| {
+        json!({"event_type": "standard_answer_published", "data": {"answer_id": id, "category": category,
+            "title": title, "answer": answer, "keywords": keywords}})
+    };
+    let answers = [
+        (
+            "jam",
+            "product_quality",
+            "打印机频繁卡纸 / Printer paper jams",
+            "请清理进纸通道并更换搓纸轮。",
+            &["打印机", "卡纸"][..],
+        ),
+        ("invoice", "billing", "发票开错 / Wrong invoice", "我们将重新开具发票。", &["发票", "税号"][..]),
+        (
+            "data",
+            "repair",
+            "维修后数据丢失 / Data lost after repair",
+            "我们将协助恢复数据。",
+            &["数据丢失", "备份"][..],
+        ),
+        ("late", "delivery", "配送延迟 / Late delivery", "我们会联系物流核实包裹位置。", &["物流", "延迟"][..]),
+    ];
+    for (id, category, title, answer, keywords) in answers {
+        append(dir.path(), &format!("qa-{id}"), "no_stream", vec![published(id, category, title, answer, keywords)]);
+    }
+    let write = |name: &str, lines: &[Value]| {
+        let path = dir.path().join(name);
+        let text: Vec<String> = lines.iter().map(Value::to_string).collect();
+        std::fs::write(&path, text.join("\n")).unwrap();
+        path.display().to_string()
+    };
+    let cases = write(
+        "cases.jsonl",
+        &[
+            json!({"case_id": "c1", "text": "打印机一直卡纸", "category": "product_quality", "expected_answer_id": "jam"}),
+            json!({"case_id": "c2", "text": "拿回来桌面干干净净，论文初稿没了", "category": "repair", "expected_answer_id": "data"}),
+            json!({"case_id": "off", "text": "今天天气真好"}),
+        ],
+    );
+    let history = write(
+        "history.jsonl",
+        &[json!({"text": "修完拿回来桌面干干净净，论文全没了", "category": "repair", "expected_answer_id": "data"})],
+    );
+    let figures = |output: &Output| -> String { stdout(output).lines().next().unwrap_or_default().to_owned() };
+
+    let plain = run(dir.path(), &["suggest", "--eval", &cases, "--min-confidence", "0"]);
+    assert_exit(&plain, 0, "suggest --eval");
+    assert!(figures(&plain).starts_with("cases 2  top-1 0.500  recall@3 0.500"), "{}", stdout(&plain));
+    assert!(stdout(&plain).contains("\"c2\""), "the miss is listed: {}", stdout(&plain));
+
+    let learned = run(dir.path(), &["suggest", "--eval", &cases, "--history", &history, "--min-confidence", "0"]);
+    assert_exit(&learned, 0, "suggest --eval --history");
+    assert!(figures(&learned).starts_with("cases 2  top-1 1.000  recall@3 1.000  MRR 1.000"), "{}", stdout(&learned));
+    let default_minimum = run(dir.path(), &["suggest", "--eval", &cases]);
+    assert!(stdout(&default_minimum).contains("off-topic 1  answered 0.000"), "{}", stdout(&default_minimum));
+
+    // The history file is not written to the store: a later run without it has not learned.
+    let again = run(dir.path(), &["suggest", "--eval", &cases, "--min-confidence", "0"]);
+    assert_eq!(figures(&again), figures(&plain));
+
+    let bad = write("bad.jsonl", &[json!({"text": "打印机卡纸", "expected_answer_id": "jam"}), json!({"text": " "})]);
+    let refused = run(dir.path(), &["suggest", "--eval", &bad]);
+    assert_exit(&refused, 1, "suggest --eval with a blank text");
+    assert!(stderr(&refused).contains("line 2: text is blank"), "{}", stderr(&refused));
+    let no_answer = run(dir.path(), &["suggest", "--eval", &cases, "--history", &cases]);
+    assert_exit(&no_answer, 1, "a history case without an expected answer");
+    assert!(stderr(&no_answer).contains("needs expected_answer_id"), "{}", stderr(&no_answer));
+    assert_exit(&run(dir.path(), &["suggest", "--history", &history]), 2, "--history needs --eval");
+    assert_exit(&run(dir.path(), &["suggest", "卡纸", "--min-confidence", "2"]), 2, "confidence beyond 1");
 }
 
 // ---------------------------------------------------------------------------------------------------------

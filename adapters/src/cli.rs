@@ -199,15 +199,28 @@ pub enum Command {
         #[command(subcommand)]
         action: ProjectionsAction,
     },
-    /// Rank the standard answers for a complaint's text (Chinese, English or mixed).
+    /// Rank the standard answers for a complaint's text (Chinese, English or mixed), or check the
+    /// library against labelled complaints (`--eval`).
     Suggest {
         /// The complaint text.
-        text: String,
+        #[arg(required_unless_present = "eval")]
+        text: Option<String>,
         #[arg(long)]
         category: Option<String>,
         /// How many answers (1..=20).
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=20))]
         k: u64,
+        /// Leave out answers below this confidence (0..=1; default: the server's default).
+        #[arg(long, value_parser = parse_confidence)]
+        min_confidence: Option<f64>,
+        /// JSON lines `{"text", "category", "expected_answer_id"}` (no expected answer: an off-topic
+        /// text): prints top-1, recall@3, MRR and the misses instead of ranking one text.
+        #[arg(long, conflicts_with = "text")]
+        eval: Option<PathBuf>,
+        /// JSON lines of past complaints answered well (each with `expected_answer_id`), learned before
+        /// `--eval` runs; the store is not written.
+        #[arg(long, requires = "eval")]
+        history: Option<PathBuf>,
     },
     /// Load the sample history and print a short tour.
     Demo {
@@ -581,7 +594,13 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                     let keys = erasure.as_ref().map(|e| Arc::clone(e.keys()));
                     projections_command(&cli, &store, database_checkpoints, keys, action).await
                 }
-                Command::Suggest { text, category, k } => suggest(Arc::clone(&store), text, category, *k).await,
+                Command::Suggest { eval: Some(cases), history, min_confidence, .. } => {
+                    suggest_eval(&*store, cases, history.as_deref(), *min_confidence).await
+                }
+                Command::Suggest { text, category, k, min_confidence, .. } => {
+                    let text = text.as_deref().unwrap_or_default();
+                    suggest(Arc::clone(&store), text, category, *k, *min_confidence).await
+                }
                 Command::Demo { complaints, seed } => demo_and_tour(Arc::clone(&store), *complaints, *seed).await,
                 Command::Serve { .. } | Command::Openapi | Command::Verify { file: Some(_), .. } => {
                     unreachable!("handled above")
@@ -927,16 +946,80 @@ async fn import_keys(erasure: Option<&ShreddableStore>, input: &Path) -> Result<
     Ok(())
 }
 
-async fn suggest(store: Arc<dyn EventStore>, text: &str, category: &Option<String>, k: u64) -> Result<(), CliError> {
+fn parse_confidence(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(c) if (0.0..=1.0).contains(&c) => Ok(c),
+        _ => Err(format!("{value:?} is not a number in 0..=1")),
+    }
+}
+
+async fn suggest(
+    store: Arc<dyn EventStore>,
+    text: &str,
+    category: &Option<String>,
+    k: u64,
+    min_confidence: Option<f64>,
+) -> Result<(), CliError> {
     let mut query = Query::at(redress_schemas::Timestamp::now()).with("text", text).with("k", &k.to_string());
     if let Some(category) = category {
         query = query.with("category", category);
+    }
+    if let Some(min) = min_confidence {
+        query = query.with("min_confidence", &min.to_string());
     }
     let answer =
         redress_projections::replay_builtin("suggestions", store, &SlaPolicy::default(), Basis::Recorded, &query)
             .await
             .map_err(|e| failed("suggest", e))?;
     say!("{}", serde_json::to_string_pretty(&answer).unwrap_or_default());
+    Ok(())
+}
+
+/// `redress suggest --eval`: folds the store's library (and `history`, in memory only), asks for every
+/// case's suggestions and prints the figures and the misses.
+async fn suggest_eval(
+    store: &dyn EventStore,
+    cases: &Path,
+    history: Option<&Path>,
+    min_confidence: Option<f64>,
+) -> Result<(), CliError> {
+    use redress_projections::library::eval::{evaluate, learn_history, parse_cases};
+    use redress_projections::library::{LibraryFold, LibraryState};
+    use redress_projections::Fold;
+    let read = |path: &Path, needs_answer: bool| {
+        let text = std::fs::read_to_string(path).map_err(|e| failed(&path.display().to_string(), e))?;
+        parse_cases(&text, needs_answer).map_err(|e| failed(&path.display().to_string(), e))
+    };
+    let cases = read(cases, false)?;
+    let history = history.map(|h| read(h, true)).transpose()?.unwrap_or_default();
+    let fold = LibraryFold::default();
+    let mut state = LibraryState::default();
+    let filter = EventFilter { event_types: fold.event_types() };
+    let mut from = Position(0);
+    loop {
+        let page = store.read_all(from, 10_000, &filter).await?;
+        for event in &page.events {
+            // An event the fold cannot apply is skipped, as the running fold does (an anomaly).
+            let _ = fold.apply(&mut state, event);
+        }
+        match page.next {
+            Some(next) if !page.events.is_empty() => from = Position(next),
+            _ => break,
+        }
+    }
+    if state.answers().library().active().next().is_none() {
+        return Err(CliError::Failed("suggest --eval: the store holds no active standard answer".into()));
+    }
+    learn_history(&fold, &mut state, &history).map_err(|e| failed("--history", e.0))?;
+    let report = evaluate(&state, &cases, min_confidence.unwrap_or(fold.confidence_min));
+    say!("cases {}  top-1 {:.3}  recall@3 {:.3}  MRR {:.3}", report.cases, report.top1, report.recall_at_3, report.mrr);
+    if report.off_topic > 0 {
+        say!("off-topic {}  answered {:.3}", report.off_topic, report.off_topic_answered);
+    }
+    say!("misses {}", report.misses_count);
+    for miss in &report.misses {
+        say!("{}", serde_json::to_string(miss).unwrap_or_default());
+    }
     Ok(())
 }
 

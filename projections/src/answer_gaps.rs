@@ -574,6 +574,30 @@ impl GapModel {
         credited.into_iter().map(|(answer, from)| (self.answers.name(answer).to_owned(), from)).collect()
     }
 
+    /// The distinct words and bigrams of complaint `id`'s text (none when it was never received): what
+    /// a verdict on it teaches the answers used on it.
+    pub(crate) fn complaint_terms(&self, id: &str) -> Vec<(TermKind, Arc<str>)> {
+        self.slot_of(id).map_or_else(Vec::new, |slot| self.slot_terms(slot))
+    }
+
+    fn slot_terms(&self, slot: u32) -> Vec<(TermKind, Arc<str>)> {
+        self.vector(slot).map(|(term, _)| self.terms.entry(term).clone()).collect()
+    }
+
+    /// Calls `learn(answer_id, terms, verdict)` for every answer used on a complaint with the verdict
+    /// credited to it: how a reopened fold derives what its complaints taught the answers.
+    pub(crate) fn for_each_credit(&self, mut learn: impl FnMut(&str, &[(TermKind, Arc<str>)], Verdict)) {
+        for slot in 0..self.records.len() as u32 {
+            let mut terms: Option<Vec<(TermKind, Arc<str>)>> = None;
+            for (answer, verdict) in self.used(slot) {
+                if let Some(verdict) = verdict {
+                    let terms = terms.get_or_insert_with(|| self.slot_terms(slot));
+                    learn(self.answers.name(answer), terms, verdict);
+                }
+            }
+        }
+    }
+
     /// An answer changed (`library`: with the change). Its terms are counted out and in again; the
     /// complaints that used it are re-counted at once (a bit test each) when it became active or retired;
     /// the categories it left or joined get a new index when next needed, and their complaints are

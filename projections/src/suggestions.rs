@@ -18,6 +18,7 @@
 //! one). It is never stored. Call [`crate::text::warm_up`] at start to load the segmentation dictionary
 //! before the first query rather than during it.
 
+use crate::library::Evidence;
 use crate::projection::{ProjectionError, Query};
 use crate::text::{self, Term, TermKind};
 use redress_schemas::{EventData, RecordedEvent, StreamKind};
@@ -49,6 +50,19 @@ const FEEDBACK_BOOST_MAX: f32 = 0.25;
 const FEEDBACK_HALF_WEIGHT_USES: f32 = 5.0;
 /// Matched terms a reason names.
 const WHY_TERMS_MAX: usize = 3;
+/// How much an answer's learned score (the complaints it answered well, [`crate::library::Evidence`])
+/// counts beside its text score.
+const HISTORY_WEIGHT: f32 = 0.2;
+/// The confidence fit's weights (see [`confidence`]): a logistic regression of "this suggestion is the
+/// expected answer" on its inputs, over every suggestion (up to 20 a query, 4,308 in all, 99 right) of
+/// the dev set in 6-fold cross-validation, the 32 English and mixed cases and the 40 off-topic texts
+/// (`examples/answers_eval.rs` writes them with `FEATURES=`).
+const CONFIDENCE_EXPLAINED: f32 = 0.702;
+const CONFIDENCE_MATCHED: f32 = 1.454;
+const CONFIDENCE_RELATIVE: f32 = 4.56;
+const CONFIDENCE_BIAS: f32 = -8.563;
+/// The confidence below which a suggestion is left out when neither the query nor the server says.
+pub const CONFIDENCE_MIN_DEFAULT: f64 = 0.3;
 
 /// A field of a standard answer, with its weight in BM25F: a title or keyword match says much more
 /// than one in the long answer text.
@@ -314,6 +328,13 @@ impl AnswerIndex {
         scores
     }
 
+    /// Whether answer `doc` holds `term` in any field.
+    fn holds(&self, term: &Term, doc: u32) -> bool {
+        self.term_ids
+            .get(term)
+            .is_some_and(|&id| self.postings[id as usize].binary_search_by_key(&doc, |p| p.doc).is_ok())
+    }
+
     /// The query terms that matched answer `doc`, strongest first, as (text, fields bits).
     fn matched_terms(&self, query: &QueryTerms, doc: u32) -> Vec<(String, f32, u8)> {
         let mut matched: Vec<(String, f32, u8, TermKind)> = Vec::new();
@@ -347,6 +368,16 @@ impl AnswerIndex {
         }
         shown
     }
+}
+
+/// A text's distinct terms, each with its weight in the query: its kind's weight, a little more when
+/// repeated (with saturation, like a document's).
+fn distinct_terms(terms: &[Term]) -> Vec<(Term, f32)> {
+    let mut counts: BTreeMap<&Term, u32> = BTreeMap::new();
+    for term in terms {
+        *counts.entry(term).or_default() += 1;
+    }
+    counts.into_iter().map(|(t, n)| (t.clone(), kind_weight(t.kind) * (1.0 + (n as f32).ln()))).collect()
 }
 
 /// BM25's idf: never negative, so a term in every answer adds (almost) nothing rather than subtracting.
@@ -496,8 +527,45 @@ impl AnswerFeedback {
 pub struct Suggestion {
     pub answer_id: String,
     pub title: String,
+    /// The ranking score: comparable within one answer, not across queries.
     pub score: f64,
+    /// How likely this answer fits, 0..1, comparable across queries: see [`confidence`].
+    pub confidence: f64,
     pub why: String,
+    /// The share of the query's evidence (idf-weighted terms) this answer matches, in its own words or
+    /// in the complaints it answered well: an input of `confidence`.
+    #[serde(skip)]
+    pub explained: f32,
+    /// The idf-weighted words and bigrams of the query this answer matches (the numerator of
+    /// `explained`): an input of `confidence`.
+    #[serde(skip)]
+    pub matched: f32,
+    /// The score over the best answer's score: an input of `confidence`.
+    #[serde(skip)]
+    pub relative: f32,
+}
+
+/// What a suggestion query asks besides its text.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SuggestOptions<'a> {
+    /// Answers of this category get a boost.
+    pub category: Option<&'a str>,
+    /// At most this many suggestions.
+    pub k: usize,
+    /// Suggestions below this confidence are left out.
+    pub confidence_min: f64,
+}
+
+/// The calibrated probability that a suggestion fits, from the share of the query it explains and its
+/// score relative to the best one: a logistic (Platt) fit on labelled queries — right answers, wrong
+/// answers and off-topic texts; BENCHMARKS.md "Standard answers (issue 11)" gives the data and the fit.
+pub fn confidence(explained: f32, matched: f32, relative: f32) -> f64 {
+    let z = CONFIDENCE_EXPLAINED * explained
+        + CONFIDENCE_MATCHED * (1.0 + matched).ln()
+        + CONFIDENCE_RELATIVE * relative
+        + CONFIDENCE_BIAS;
+    let p = 1.0 / (1.0 + (-f64::from(z)).exp());
+    (p * 1000.0).round() / 1000.0
 }
 
 /// The standard answers, how each fared, and the derived index: what `suggestions` ranks. About a
@@ -508,6 +576,8 @@ pub struct AnswerLibrary {
     library: Library,
     feedback: HashMap<String, AnswerFeedback>,
     index: IndexCache,
+    /// What the complaints each answer was used on taught it (derived, never stored).
+    evidence: Evidence,
     /// Answers changed since the last checkpoint.
     changed_answers: BTreeSet<String>,
     /// Answers whose feedback changed since the last checkpoint.
@@ -536,6 +606,16 @@ impl AnswerLibrary {
     pub(crate) fn credit(&mut self, answer_id: &str, from: Option<Verdict>, verdict: Verdict) {
         self.feedback.entry(answer_id.to_owned()).or_default().recredit(from, verdict);
         self.changed_feedback.insert(answer_id.to_owned());
+    }
+
+    /// The learned evidence, for the fold to teach.
+    pub(crate) fn evidence_mut(&mut self) -> &mut Evidence {
+        &mut self.evidence
+    }
+
+    /// What the complaints taught each answer.
+    pub fn evidence(&self) -> &Evidence {
+        &self.evidence
     }
 
     /// Puts back what storage held: the answers and their counts.
@@ -569,23 +649,47 @@ impl AnswerLibrary {
         self.changed_feedback.clear();
     }
 
-    /// The best `k` active answers for `text`, best first; answers of `category` get a boost.
-    ///
-    /// Only answers sharing at least one term with the text are returned (possibly none). Ties go to the
-    /// smaller answer id, so the same state always gives the same list.
+    /// The best `k` active answers for `text`, best first; answers of `category` get a boost. No
+    /// minimum confidence: [`AnswerLibrary::suggest_with`] applies one.
     pub fn suggest(&self, text: &str, category: Option<&str>, k: usize) -> Vec<Suggestion> {
+        self.suggest_with(text, SuggestOptions { category, k, confidence_min: 0.0 })
+    }
+
+    /// The best `options.k` active answers for `text` whose confidence reaches `options.confidence_min`,
+    /// best first.
+    ///
+    /// An answer's score is its BM25F text score plus its learned score (the words of the complaints
+    /// it answered well, [`Evidence::scores`]), times the category boost and the feedback factor. Only
+    /// answers with a positive score are returned (possibly none). Ties go to the smaller answer id, so
+    /// the same state always gives the same list.
+    pub fn suggest_with(&self, text: &str, options: SuggestOptions<'_>) -> Vec<Suggestion> {
         let index = self.index.get(&self.library);
         let query_terms = text::terms(text);
         let query = index.resolve(&query_terms);
-        let scores = index.text_scores(&query);
+        let mut scores = index.text_scores(&query);
+        let distinct = distinct_terms(&query_terms);
+        let learned: Vec<(TermKind, &str, f32)> = distinct
+            .iter()
+            .filter(|(t, _)| t.kind != TermKind::Char)
+            .map(|(t, w)| (t.kind, t.text.as_str(), *w))
+            .collect();
+        let mut history = Vec::new();
+        let mut learned_matched = vec![false; learned.len()];
+        self.evidence.scores(&learned, &mut history, &mut learned_matched);
+        let syms: Vec<Option<u32>> = index.answers.iter().map(|a| self.evidence.lookup(&a.answer_id)).collect();
+        for (doc, sym) in syms.iter().enumerate() {
+            if let Some(sym) = sym {
+                scores[doc] += HISTORY_WEIGHT * history[*sym as usize];
+            }
+        }
         let mut ranked: Vec<(u32, f32)> = Vec::new();
-        for (doc, &text_score) in scores.iter().enumerate() {
-            if text_score <= 0.0 {
+        for (doc, &base) in scores.iter().enumerate() {
+            if base <= 0.0 {
                 continue;
             }
             let answer = &index.answers[doc];
-            let mut score = text_score * self.feedback(&answer.answer_id).factor();
-            if category == Some(answer.category.as_str()) {
+            let mut score = base * self.feedback(&answer.answer_id).factor();
+            if options.category == Some(answer.category.as_str()) {
                 score *= 1.0 + CATEGORY_BOOST;
             }
             ranked.push((doc as u32, score));
@@ -594,22 +698,69 @@ impl AnswerLibrary {
             b.1.total_cmp(&a.1)
                 .then_with(|| index.answers[a.0 as usize].answer_id.cmp(&index.answers[b.0 as usize].answer_id))
         });
-        ranked.truncate(k);
+        ranked.truncate(options.k);
+        let top = ranked.first().map_or(1.0, |r| r.1);
+        // The query's evidence: each distinct term weighed by its kind and by how rare it is among the
+        // answers (or their learned words); a term no answer knows counts as the rarest.
+        let idf_unknown = idf(index.answers.len() as f32, 0.0);
+        let term_idf: Vec<f32> = distinct
+            .iter()
+            .map(|(t, _)| {
+                let known = index.term_ids.get(t).map(|&id| index.idf[id as usize]);
+                let learned = if t.kind == TermKind::Char { 0.0 } else { self.evidence.idf(t.kind, &t.text) };
+                match known {
+                    Some(idf) => idf.max(learned),
+                    None if learned > 0.0 => learned,
+                    None => idf_unknown,
+                }
+            })
+            .collect();
+        let total: f32 = distinct
+            .iter()
+            .zip(&term_idf)
+            .filter(|((t, _), _)| t.kind != TermKind::Char)
+            .map(|((_, w), idf)| w * idf)
+            .sum();
         ranked
             .into_iter()
-            .map(|(doc, score)| {
+            .filter_map(|(doc, score)| {
                 let answer = &index.answers[doc as usize];
-                Suggestion {
+                let sym = syms[doc as usize];
+                let matched: f32 = distinct
+                    .iter()
+                    .zip(&term_idf)
+                    .filter(|((t, _), _)| {
+                        t.kind != TermKind::Char
+                            && (index.holds(t, doc)
+                                || sym.is_some_and(|sym| self.evidence.supports(t.kind, &t.text, sym)))
+                    })
+                    .map(|((_, w), idf)| w * idf)
+                    .sum();
+                let explained = matched / total.max(f32::MIN_POSITIVE);
+                let relative = score / top;
+                let confidence = confidence(explained, matched, relative);
+                (confidence >= options.confidence_min).then(|| Suggestion {
                     answer_id: answer.answer_id.clone(),
                     title: answer.title.clone(),
                     score: (f64::from(score) * 1000.0).round() / 1000.0,
-                    why: self.why(&index, &query, doc, category),
-                }
+                    confidence,
+                    why: self.why(&index, &query, doc, options.category, sym.map(|s| history[s as usize])),
+                    explained,
+                    matched,
+                    relative,
+                })
             })
             .collect()
     }
 
-    fn why(&self, index: &AnswerIndex, query: &QueryTerms, doc: u32, category: Option<&str>) -> String {
+    fn why(
+        &self,
+        index: &AnswerIndex,
+        query: &QueryTerms,
+        doc: u32,
+        category: Option<&str>,
+        learned: Option<f32>,
+    ) -> String {
         let answer = &index.answers[doc as usize];
         let matched = index.matched_terms(query, doc);
         let mut parts = Vec::new();
@@ -618,6 +769,11 @@ impl AnswerLibrary {
             let names: Vec<&str> = matched.iter().map(|(t, _, _)| t.as_str()).collect();
             let places: Vec<&str> = Field::ALL.iter().filter(|f| fields & f.bit() != 0).map(|f| f.label()).collect();
             parts.push(format!("matches {} in {}", names.join(", "), places.join(", ")));
+        }
+        if learned.is_some_and(|l| l > 0.0) {
+            let (satisfied, _) = self.evidence.judged(&answer.answer_id);
+            let plural = if satisfied == 1 { "" } else { "s" };
+            parts.push(format!("worded like {satisfied} complaint{plural} it answered well"));
         }
         if category == Some(answer.category.as_str()) {
             parts.push("same category".to_owned());
@@ -651,12 +807,14 @@ impl AnswerLibrary {
 }
 
 /// The `suggestions` view: query `text` (required), `category` (optional, boosts that category), `k`
-/// (1..=20, default 3) → `{"suggestions": [{"answer_id", "title", "score", "why"}]}`, best first. Retired
-/// answers never appear.
+/// (1..=20, default 3), `min_confidence` (0..=1, default `confidence_min`: the server's) → `{"suggestions":
+/// [{"answer_id", "title", "score", "confidence", "why"}]}`, best first. Retired answers never appear; an
+/// unrelated text gets an empty list.
 ///
-/// Errors: [`ProjectionError::BadQuery`] for a missing or too long text, a bad `k` or an unknown parameter.
-pub fn view(answers: &AnswerLibrary, query: &Query) -> Result<Value, ProjectionError> {
-    query.only(&["text", "category", "k"])?;
+/// Errors: [`ProjectionError::BadQuery`] for a missing or too long text, a bad `k` or `min_confidence`, or
+/// an unknown parameter.
+pub fn view(answers: &AnswerLibrary, query: &Query, confidence_min: f64) -> Result<Value, ProjectionError> {
+    query.only(&["text", "category", "k", "min_confidence"])?;
     let text = query.get("text").ok_or_else(|| ProjectionError::BadQuery("text is required".into()))?;
     let chars = text.chars().count();
     if chars > QUERY_TEXT_CHARS_MAX {
@@ -668,7 +826,12 @@ pub fn view(answers: &AnswerLibrary, query: &Query) -> Result<Value, ProjectionE
     if !(1..=SUGGESTIONS_MAX).contains(&k) {
         return Err(ProjectionError::BadQuery(format!("k: {k} is not in 1..={SUGGESTIONS_MAX}")));
     }
-    Ok(json!({ "suggestions": answers.suggest(text, query.get("category"), k) }))
+    let confidence_min = query.parse::<f64>("min_confidence")?.unwrap_or(confidence_min);
+    if !(0.0..=1.0).contains(&confidence_min) {
+        return Err(ProjectionError::BadQuery(format!("min_confidence: {confidence_min} is not in 0..=1")));
+    }
+    let options = SuggestOptions { category: query.get("category"), k, confidence_min };
+    Ok(json!({ "suggestions": answers.suggest_with(text, options) }))
 }
 
 /// Events for the tests of this module, of [`crate::answer_gaps`] and of [`crate::library`].
@@ -677,9 +840,8 @@ pub(crate) mod fixtures {
     use crate::library::{LibraryFold, LibraryState};
     use crate::Fold;
     use redress_schemas::{
-        ComplaintReceived, ComplaintReopened, EventData, EventId, Hash, Metadata, Position, RecordedEvent,
-        ResolutionConfirmed, RevisitDone, RevisitVia, StandardAnswerPublished, StandardAnswerRetired,
-        StandardAnswerRevised, StandardAnswerUsed, StreamName, Timestamp,
+        ComplaintReceived, ComplaintReopened, EventData, RecordedEvent, ResolutionConfirmed, RevisitDone, RevisitVia,
+        StandardAnswerPublished, StandardAnswerRetired, StandardAnswerRevised, StandardAnswerUsed, StreamName,
     };
 
     /// A log being written: each event gets the next position.
@@ -690,20 +852,8 @@ pub(crate) mod fixtures {
 
     impl Log {
         fn push(&mut self, stream: StreamName, data: EventData) -> &mut Self {
-            let at = Timestamp::parse("2026-03-01T09:00:00Z").expect("a valid constant");
-            self.events.push(RecordedEvent {
-                event_id: EventId::new_v7(),
-                stream,
-                version: 0,
-                position: Position(self.events.len() as u64),
-                schema_version: 1,
-                occurred_at: at,
-                recorded_at: at,
-                recorded_by: None,
-                metadata: Metadata::default(),
-                data,
-                hash: Hash::GENESIS,
-            });
+            let position = self.events.len() as u64;
+            self.events.push(crate::library::eval::recorded(position, stream, data));
             self
         }
 
@@ -1022,11 +1172,16 @@ mod tests {
     fn the_view_renders_the_api_shape_and_refuses_bad_parameters() {
         let state = fold(&library());
         let at = Timestamp::parse("2026-03-02T00:00:00Z").expect("valid");
-        let answer = view(state.answers(), &Query::at(at).with("text", "打印机卡纸").with("k", "1")).expect("answers");
+        let query = Query::at(at).with("text", "打印机卡纸").with("k", "1");
+        let answer = view(state.answers(), &query, CONFIDENCE_MIN_DEFAULT).expect("answers");
         assert_eq!(answer["suggestions"][0]["answer_id"], "A-3");
         assert_eq!(answer["suggestions"][0]["title"], "打印机卡纸 / Printer paper jams");
         assert!(answer["suggestions"][0]["score"].as_f64().is_some_and(|s| s > 0.0));
         assert!(answer["suggestions"][0]["why"].as_str().is_some_and(|w| w.contains("打印机")));
+        let confidence = answer["suggestions"][0]["confidence"].as_f64().expect("a confidence");
+        assert!(confidence > CONFIDENCE_MIN_DEFAULT && confidence <= 1.0, "{confidence}");
+        let strict = Query::at(at).with("text", "打印机卡纸").with("min_confidence", "1");
+        assert_eq!(view(state.answers(), &strict, 0.0).expect("answers")["suggestions"], json!([]));
         for bad in [
             Query::at(at),
             Query::at(at).with("text", "x").with("k", "0"),
@@ -1034,8 +1189,11 @@ mod tests {
             Query::at(at).with("text", "x").with("k", "three"),
             Query::at(at).with("text", "x").with("limit", "3"),
             Query::at(at).with("text", &"长".repeat(QUERY_TEXT_CHARS_MAX + 1)),
+            Query::at(at).with("text", "x").with("min_confidence", "1.5"),
+            Query::at(at).with("text", "x").with("min_confidence", "-0.1"),
+            Query::at(at).with("text", "x").with("min_confidence", "high"),
         ] {
-            let result = view(state.answers(), &bad);
+            let result = view(state.answers(), &bad, CONFIDENCE_MIN_DEFAULT);
             assert!(matches!(result, Err(ProjectionError::BadQuery(_))), "{:?}: {result:?}", bad.params);
         }
     }

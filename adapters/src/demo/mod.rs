@@ -144,17 +144,7 @@ pub enum DemoError {
     DuplicateAnswer { line: usize, answer_id: String },
 }
 
-#[derive(Deserialize)]
-struct AnswerLine {
-    answer_id: String,
-    category: String,
-    title_zh: String,
-    #[serde(default)]
-    title_en: Option<String>,
-    answer_zh: String,
-    #[serde(default)]
-    keywords_zh: Vec<String>,
-}
+use redress_projections::library::eval::LibraryLine as AnswerLine;
 
 /// The demo desk's service-level policy, as a policy file: API.md's levels, with low and normal
 /// severity on business hours (Monday to Friday, 09:00–18:00 in Asia/Shanghai, with days off for the

@@ -366,6 +366,10 @@ pub struct SuggestionQuery {
     /// How many: 1..=20, default 3.
     #[param(minimum = 1, maximum = 20)]
     k: Option<u64>,
+    /// Leave out answers whose confidence is below this: 0..=1, default the server's (0.3). 0 lists
+    /// every answer sharing a term with the text.
+    #[param(minimum = 0, maximum = 1)]
+    min_confidence: Option<f64>,
 }
 
 /// The query of `answer-gaps`.
@@ -724,7 +728,11 @@ pub struct SuggestionsDoc {
 pub struct SuggestionDoc {
     answer_id: String,
     title: String,
+    /// The ranking score (comparable within one answer only).
     score: f64,
+    /// How likely the answer fits, 0..1, comparable across queries.
+    #[schema(minimum = 0, maximum = 1)]
+    confidence: f64,
     why: String,
 }
 

@@ -67,6 +67,8 @@
 //! complaints' vectors, at most [`crate::answer_gaps::TOP_TERMS_SAMPLE_MAX`] per theme.
 
 pub(crate) mod coverage;
+pub mod eval;
+mod evidence;
 pub(crate) mod terms;
 
 #[cfg(test)]
@@ -74,6 +76,7 @@ mod tests;
 
 pub use crate::answer_gaps::{GapModel, COMPLAINTS_PER_CHUNK};
 pub use crate::suggestions::AnswerLibrary;
+pub use evidence::{Evidence, EVIDENCE_PAIRS_MAX};
 
 use crate::fold::{Anomaly, Change, Fold, Key, StateReader};
 use crate::projection::{ProjectionError, Query};
@@ -104,11 +107,18 @@ pub struct LibraryFold {
     pub rejudge_per_checkpoint: usize,
     /// Complaints re-judged at most by one `answer-gaps` query.
     pub rejudge_per_query: usize,
+    /// `suggestions` leaves out answers below this confidence when the query gives no
+    /// `min_confidence` (`redress serve --suggestion-confidence-min`).
+    pub confidence_min: f64,
 }
 
 impl Default for LibraryFold {
     fn default() -> Self {
-        LibraryFold { rejudge_per_checkpoint: REJUDGE_PER_CHECKPOINT, rejudge_per_query: REJUDGE_PER_QUERY }
+        LibraryFold {
+            rejudge_per_checkpoint: REJUDGE_PER_CHECKPOINT,
+            rejudge_per_query: REJUDGE_PER_QUERY,
+            confidence_min: crate::suggestions::CONFIDENCE_MIN_DEFAULT,
+        }
     }
 }
 
@@ -204,8 +214,10 @@ impl Fold for LibraryFold {
 
     async fn open(&self, stored: &dyn StateReader) -> Result<LibraryState, ProjectionError> {
         let (answers, feedback) = stored_answers(stored).await?;
-        let answers = AnswerLibrary::restore(answers, feedback);
+        let mut answers = AnswerLibrary::restore(answers, feedback);
         let gaps = GapModel::open(stored, answers.library()).await?;
+        // The learned evidence is derived, never stored: the complaints and their credits are.
+        gaps.for_each_credit(|answer_id, terms, verdict| answers.evidence_mut().learn(answer_id, terms, None, verdict));
         Ok(LibraryState { answers, gaps: Mutex::new(gaps) })
     }
 
@@ -233,8 +245,13 @@ impl Fold for LibraryFold {
                 }
                 data => {
                     if let Some(verdict) = Verdict::of(data) {
-                        for (answer_id, from) in state.gaps_mut().credit(complaint_id, verdict) {
-                            state.answers.credit(&answer_id, from, verdict);
+                        let credited = state.gaps_mut().credit(complaint_id, verdict);
+                        if !credited.is_empty() {
+                            let terms = state.gaps_mut().complaint_terms(complaint_id);
+                            for (answer_id, from) in credited {
+                                state.answers.credit(&answer_id, from, verdict);
+                                state.answers.evidence_mut().learn(&answer_id, &terms, from, verdict);
+                            }
                         }
                     }
                     Ok(())
@@ -271,7 +288,7 @@ impl Fold for LibraryFold {
         query: &Query,
     ) -> Result<Value, ProjectionError> {
         match view {
-            "suggestions" => crate::suggestions::view(&state.answers, query),
+            "suggestions" => crate::suggestions::view(&state.answers, query, self.confidence_min),
             "answer-gaps" => {
                 let mut gaps = state.gaps();
                 gaps.drain(self.rejudge_per_query);

@@ -113,6 +113,11 @@ impl TermTable {
         &self.entries[id as usize].1
     }
 
+    /// Term `id`'s kind and text (shared, so a copy costs a reference count).
+    pub(crate) fn entry(&self, id: u32) -> &(TermKind, Arc<str>) {
+        &self.entries[id as usize]
+    }
+
     /// Whether term `id` is a word.
     pub(crate) fn is_word(&self, id: u32) -> bool {
         self.entries[id as usize].0 == TermKind::Word

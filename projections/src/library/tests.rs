@@ -169,7 +169,7 @@ fn coverage_follows_an_answer_published_revised_and_retired() {
 #[test]
 fn rejudging_is_bounded_reported_and_survives_a_restart() {
     // Given 10 uncovered battery complaints, then an answer covering them, with small bounds.
-    let bounded = LibraryFold { rejudge_per_checkpoint: 3, rejudge_per_query: 0 };
+    let bounded = LibraryFold { rejudge_per_checkpoint: 3, rejudge_per_query: 0, ..LibraryFold::default() };
     let mut log = Log::default();
     battery_complaints(&mut log, 10);
     log.battery_answer();
@@ -416,4 +416,32 @@ mod live_equals_rebuild {
             });
         }
     }
+}
+
+#[test]
+fn what_history_taught_survives_a_reopen_and_equals_a_rebuild_and_a_changed_verdict_moves_it() {
+    // Given an answer used on a complaint worded as no answer is, and the customer satisfied.
+    let fold_ = LibraryFold::default();
+    let mut log = history();
+    log.receive("C-8", "billing", "单位名称写成了别家公司，财务不给报销").use_answer("C-8", "A-1").confirm("C-8", true);
+    let mut state = fold(&log);
+    let query = "单位名称写错了，财务不给报销";
+    let taught = state.answers().suggest(query, None, 3);
+    assert_eq!(taught.first().map(|s| s.answer_id.as_str()), Some("A-1"), "{taught:?}");
+    assert!(taught[0].why.contains("worded like 2 complaints it answered well"), "{}", taught[0].why);
+    assert_eq!(state.answers().evidence().judged("A-1"), (2, 0));
+
+    // When the fold is checkpointed and reopened, then it learned the same (nothing of it is stored).
+    let store = store();
+    checkpoint(&fold_, &mut state, &*store, log.events.len() as u64);
+    let reopened = reopen(&fold_, &*store);
+    assert_eq!(reopened.answers().suggest(query, None, 3), taught);
+    assert_eq!(reopened.answers().evidence().pairs(), state.answers().evidence().pairs());
+
+    // When the customer later says they are not satisfied, then the complaint counts against A-1.
+    log.confirm("C-8", false);
+    let changed = fold(&log);
+    assert_eq!(changed.answers().evidence().judged("A-1"), (1, 1));
+    let after = changed.answers().suggest(query, None, 3);
+    assert!(after.iter().all(|s| s.answer_id != "A-1" || s.score < taught[0].score), "{after:?}");
 }
