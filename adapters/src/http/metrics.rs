@@ -14,8 +14,9 @@ use std::time::Duration;
 /// Upper bounds (seconds) of the append latency histogram.
 const LATENCY_BUCKETS: [f64; 12] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
 
-/// The methods the API serves (HEAD is answered for every GET route); any other is counted as `other`.
-pub const METHOD_LABELS: [&str; 4] = ["GET", "HEAD", "POST", "other"];
+/// The methods the API serves (HEAD is answered for every GET route; PUT and DELETE by
+/// `/subscriptions/{name}`); any other is counted as `other`.
+pub const METHOD_LABELS: [&str; 6] = ["GET", "HEAD", "POST", "PUT", "DELETE", "other"];
 /// The route label of a request no route matched.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
 /// The route label of every web console request (its pages are not API routes).
@@ -52,7 +53,9 @@ impl Metrics {
             Method::GET => METHOD_LABELS[0],
             Method::HEAD => METHOD_LABELS[1],
             Method::POST => METHOD_LABELS[2],
-            _ => METHOD_LABELS[3],
+            Method::PUT => METHOD_LABELS[3],
+            Method::DELETE => METHOD_LABELS[4],
+            _ => METHOD_LABELS[5],
         };
         let mut map = self.requests.lock().expect("the metrics lock is never poisoned: nothing panics under it");
         *map.entry((route, method, status.as_u16())).or_insert(0) += 1;
