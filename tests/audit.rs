@@ -354,8 +354,10 @@ fn verify_with_a_checkpoint_passes_the_signed_export_and_exits_3_on_truncation_r
     assert!(stderr(&output).contains("truncated"), "{}", stderr(&output));
 
     // Re-hashed: one note edited and every hash recomputed. The chain alone verifies; the checkpoint does not.
+    // (The note itself is sealed ciphertext in the export: edit a field that is stored in clear.)
     let mut edited = lines.clone();
-    edited[2] = edited[2].replace("V1 note 1", "V1 note one");
+    edited[2] = edited[2].replace(r#""customer_informed":true"#, r#""customer_informed":false"#);
+    assert_ne!(edited[2], lines[2], "the edit changed the event");
     let rehashed = signed.write("rehashed.jsonl", &rehashed(&edited));
     assert_exit(&run(signed.dir.path(), &["verify", "--file", rehashed.to_str().unwrap()]), 0, "the chain alone");
     let output = signed.verify(&rehashed, &["--public-key", &key]);
