@@ -1025,14 +1025,15 @@ async fn suggest_eval(
 
 /// `redress demo`: loads the sample history, prints its summary and the tour.
 async fn demo_and_tour(store: Arc<dyn EventStore>, complaints: usize, seed: u64) -> Result<(), CliError> {
-    let summary = demo(&*store, complaints, seed).await?;
+    let (summary, end) = demo_ending_now(&*store, complaints, seed).await?;
     say!("{summary}\n");
-    tour(store).await
+    tour(store, end).await
 }
 
-/// What the projections show of the sample history: a few answers a desk would look at first.
-async fn tour(store: Arc<dyn EventStore>) -> Result<(), CliError> {
-    let now = redress_schemas::Timestamp::now();
+/// What the projections show of the sample history at `now` (the instant the summary judged at: a
+/// deadline passing between the last event and the tour must not make the two disagree): a few answers a
+/// desk would look at first.
+async fn tour(store: Arc<dyn EventStore>, now: redress_schemas::Timestamp) -> Result<(), CliError> {
     let mut folds = Folds::new(store, Arc::new(redress_projections::MemoryFoldStores::default()));
     redress_projections::add_builtins(&mut folds, &SlaPolicy::default()).await.map_err(|e| failed("tour", e))?;
     folds.start();
@@ -1106,6 +1107,16 @@ fn qa_library_path() -> PathBuf {
 
 /// Loads the sample history into `store` (which must be empty) and returns a summary.
 pub async fn demo(store: &dyn EventStore, complaints: usize, seed: u64) -> Result<String, CliError> {
+    demo_ending_now(store, complaints, seed).await.map(|(summary, _)| summary)
+}
+
+/// [`demo`], also returning the instant its summary judges open and overdue complaints at (the last
+/// event's).
+async fn demo_ending_now(
+    store: &dyn EventStore,
+    complaints: usize,
+    seed: u64,
+) -> Result<(String, redress_schemas::Timestamp), CliError> {
     if store.head().await?.is_some() {
         return Err(CliError::Failed("the store is not empty: the demo loads into an empty store".into()));
     }
@@ -1121,7 +1132,9 @@ pub async fn demo(store: &dyn EventStore, complaints: usize, seed: u64) -> Resul
     let bar = progress(Some(appends.len() as u64), "demo");
     let summary = crate::demo::load(store, appends, |done, _| bar.set_position(done as u64)).await?;
     bar.finish_and_clear();
-    Ok(serde_json::to_string_pretty(&summary).unwrap_or_else(|_| format!("{summary:?}")))
+    // The summary judges what is open and overdue at the last event's instant: the tour asks at the same one.
+    let judged_at = summary.last_event_at.unwrap_or_else(|| config.end());
+    Ok((serde_json::to_string_pretty(&summary).unwrap_or_else(|_| format!("{summary:?}")), judged_at))
 }
 
 // The flags of `Command::Serve`, each used once; a struct for them would only repeat that variant.
