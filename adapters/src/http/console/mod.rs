@@ -175,6 +175,25 @@ async fn form(state: &AppState, body: Body) -> Result<HashMap<String, String>, A
         .map_err(|e| ApiError::bad_request(format!("malformed form: {e}")))
 }
 
+/// The fields of a post that writes: the role must grant `access` (checked before the body is read)
+/// and the form must carry the session's CSRF token; otherwise the refusal page (403, nothing written).
+async fn writing_form(
+    state: &AppState,
+    viewer: &Viewer,
+    page: &Page<'_>,
+    access: Access,
+    body: Body,
+) -> Result<HashMap<String, String>, Response> {
+    if !viewer.may(access) {
+        return Err(page.error(StatusCode::FORBIDDEN, Msg::Forbidden, &format!("role {}", viewer.user.role)));
+    }
+    let fields = form(state, body).await.map_err(|error| page.api_error(&error))?;
+    if !fields.get("csrf").is_some_and(|given| viewer.user.csrf_matches(given)) {
+        return Err(page.error(StatusCode::FORBIDDEN, Msg::CsrfFailed, ""));
+    }
+    Ok(fields)
+}
+
 async fn login(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let lang = lang_of(&headers);
     let fields = match form(&state, body).await {
@@ -471,16 +490,10 @@ async fn operations_page(State(state): State<AppState>, viewer: Viewer) -> Respo
 /// An admin's rebuild of one projection, as `POST /projections/{name}/rebuild`.
 async fn rebuild(State(state): State<AppState>, viewer: Viewer, Path(name): Path<String>, body: Body) -> Response {
     let page = viewer.page(Msg::Operations);
-    if !viewer.may(Access::Admin) {
-        return page.error(StatusCode::FORBIDDEN, Msg::Forbidden, &format!("role {}", viewer.user.role));
-    }
-    let fields = match form(&state, body).await {
+    let fields = match writing_form(&state, &viewer, &page, Access::Admin, body).await {
         Ok(fields) => fields,
-        Err(error) => return page.api_error(&error),
+        Err(refused) => return refused,
     };
-    if !fields.get("csrf").is_some_and(|given| viewer.user.csrf_matches(given)) {
-        return page.error(StatusCode::FORBIDDEN, Msg::CsrfFailed, "");
-    }
     match state.inner.projections.rebuild(&name) {
         Ok(_) => see_other("/console/operations"),
         Err(error) => page.api_error(&ApiError::from(error)),
@@ -591,16 +604,10 @@ async fn complaint_action(
     body: Body,
 ) -> Response {
     let page = viewer.page(Msg::Complaint);
-    if !viewer.may(Access::Write) {
-        return page.error(StatusCode::FORBIDDEN, Msg::Forbidden, &format!("role {}", viewer.user.role));
-    }
-    let fields = match form(&state, body).await {
+    let fields = match writing_form(&state, &viewer, &page, Access::Write, body).await {
         Ok(fields) => fields,
-        Err(error) => return page.api_error(&error),
+        Err(refused) => return refused,
     };
-    if !fields.get("csrf").is_some_and(|given| viewer.user.csrf_matches(given)) {
-        return page.error(StatusCode::FORBIDDEN, Msg::CsrfFailed, "");
-    }
     let back = format!("/console/complaints/{}", page::path_segment(&complaint_id));
     match append_action(&state, &viewer, &complaint_id, &action, &fields).await {
         Ok(position) => see_other(&format!("{back}?min_position={position}&done={action}")),
