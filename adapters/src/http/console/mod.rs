@@ -490,10 +490,9 @@ async fn operations_page(State(state): State<AppState>, viewer: Viewer) -> Respo
 /// An admin's rebuild of one projection, as `POST /projections/{name}/rebuild`.
 async fn rebuild(State(state): State<AppState>, viewer: Viewer, Path(name): Path<String>, body: Body) -> Response {
     let page = viewer.page(Msg::Operations);
-    let fields = match writing_form(&state, &viewer, &page, Access::Admin, body).await {
-        Ok(fields) => fields,
-        Err(refused) => return refused,
-    };
+    if let Err(refused) = writing_form(&state, &viewer, &page, Access::Admin, body).await {
+        return refused;
+    }
     match state.inner.projections.rebuild(&name) {
         Ok(_) => see_other("/console/operations"),
         Err(error) => page.api_error(&ApiError::from(error)),
