@@ -9,14 +9,18 @@
 //!
 //! Options:
 //! - `--quick`: halve every timed phase.
-//! - `--only a,b,..`: run only these scenarios: `fsync`, `single`, `concurrent`, `batch`, `read`, `parts`.
+//! - `--only a,b,..`: run only these scenarios: `fsync`, `single`, `concurrent`, `batch`, `read`, `sealed`,
+//!   `parts`.
 //! - `--appends N`: `single` makes exactly N appends instead of running for a time (for strace).
 //! - `--streams N`: streams `single` appends to, round-robin (default 8).
 //! - `--per-writer N`: `concurrent` makes exactly N appends per writer instead of running for a time.
 //! - `--writers N`: writers of `concurrent` (default 64).
-//! - `--load N`: events loaded before `read` (default 200,000).
+//! - `--load N`: events loaded before `read` (default 200,000; `sealed` loads half as many, twice per kind).
 
-use redress_engine::{prepare, verify_store, EventFilter, EventStore, ExpectedVersion, SledStore, Verification};
+use redress_engine::{
+    prepare, verify_store, EventFilter, EventStore, ExpectedVersion, FileKeyTable, ShreddableStore, SledStore,
+    Verification,
+};
 use redress_schemas::{
     canonical_content, codec, ContentFields, Position, ProposedEvent, RecordHeader, StreamName, Timestamp,
 };
@@ -32,7 +36,7 @@ use std::time::{Duration, Instant};
 mod common;
 use common::{bench_root, fmt_rate, fresh_dir};
 
-const SCENARIOS: &[&str] = &["fsync", "single", "concurrent", "batch", "read", "parts"];
+const SCENARIOS: &[&str] = &["fsync", "single", "concurrent", "batch", "read", "sealed", "parts"];
 
 struct Opts {
     scale: f64,
@@ -98,9 +102,10 @@ fn meta() -> serde_json::Value {
 
 fn received(stream: &StreamName) -> ProposedEvent {
     let id = stream.as_str().strip_prefix("complaint-").expect("a complaint stream");
+    // A customer per complaint: a sealed store then holds a key per stream, its worst case.
     ProposedEvent::from_json(
         json!({"event_type": "complaint_received", "metadata": meta(), "data": {
-            "complaint_id": id, "customer_id": "K-31337", "channel": "hotline", "category": "delivery",
+            "complaint_id": id, "customer_id": format!("K-{id}"), "channel": "hotline", "category": "delivery",
             "severity": "high", "description": "笔记本电脑送达时屏幕碎了, customer asks for a replacement",
             "product": "LX-14 laptop"}}),
         stream,
@@ -127,13 +132,24 @@ fn progress(stream: &StreamName) -> ProposedEvent {
     .expect("valid progress_updated")
 }
 
-async fn open_store(dir: &Path) -> Arc<SledStore> {
+async fn open_store(dir: &Path) -> Arc<dyn EventStore> {
     let dir = dir.to_path_buf();
     Arc::new(tokio::task::spawn_blocking(move || SledStore::open(dir)).await.unwrap().expect("open the store"))
 }
 
+/// A sled store in `dir`, its personal texts sealed (`sealed`) with per-customer keys in `dir/keys`, as
+/// `redress serve` opens it, or plain.
+async fn open_maybe_sealed(dir: &Path, sealed: bool) -> Arc<dyn EventStore> {
+    let store = open_store(&dir.join("log")).await;
+    if !sealed {
+        return store;
+    }
+    let keys = FileKeyTable::open(&dir.join("keys")).expect("open the key table");
+    Arc::new(ShreddableStore::new(store, Arc::new(keys)))
+}
+
 /// Opens `n` complaint streams, each with its `complaint_received`, so later appends are `Exact(0)`...
-async fn open_streams(store: &Arc<SledStore>, n: usize) -> Vec<StreamName> {
+async fn open_streams(store: &Arc<dyn EventStore>, n: usize) -> Vec<StreamName> {
     let streams: Vec<StreamName> = (0..n).map(complaint).collect();
     let mut tasks = Vec::new();
     for stream in streams.clone() {
@@ -154,12 +170,12 @@ async fn open_streams(store: &Arc<SledStore>, n: usize) -> Vec<StreamName> {
 // group is one sled flush + one fdatasync. So the groups of a phase are the runs of equal `recorded_at`.
 
 /// The first position a phase will write.
-async fn next_position(store: &SledStore) -> u64 {
+async fn next_position(store: &dyn EventStore) -> u64 {
     store.head().await.expect("head").map_or(0, |h| h.position.0 + 1)
 }
 
 /// (groups, events) committed from position `from` to the end of the log.
-async fn count_groups(store: &SledStore, from: u64) -> (u64, u64) {
+async fn count_groups(store: &dyn EventStore, from: u64) -> (u64, u64) {
     let mut from = Position(from);
     let (mut groups, mut events, mut last) = (0u64, 0u64, None);
     loop {
@@ -338,7 +354,7 @@ async fn single(opts: &Opts) -> Row {
     let streams = open_streams(&store, opts.streams.max(1)).await;
     let events: Vec<ProposedEvent> = streams.iter().map(progress).collect();
     let mut versions = vec![0u64; streams.len()];
-    let first = next_position(&store).await;
+    let first = next_position(store.as_ref()).await;
     let duration = opts.secs(3.0);
     let mut latencies = Vec::with_capacity(64 * 1024);
     let start = Instant::now();
@@ -360,7 +376,7 @@ async fn single(opts: &Opts) -> Row {
         n += 1;
     }
     let seconds = start.elapsed().as_secs_f64();
-    let groups = count_groups(&store, first).await;
+    let groups = count_groups(store.as_ref(), first).await;
     assert_eq!(groups.1, n, "every append was read back");
     store.close().await.expect("close the store");
     Row {
@@ -381,8 +397,13 @@ async fn single(opts: &Opts) -> Row {
 async fn concurrent(opts: &Opts) -> Row {
     let dir = fresh_dir();
     let store = open_store(dir.path()).await;
+    concurrent_on(opts, store).await
+}
+
+/// Scenario 3 on `store`.
+async fn concurrent_on(opts: &Opts, store: Arc<dyn EventStore>) -> Row {
     let streams = open_streams(&store, opts.writers).await;
-    let first = next_position(&store).await;
+    let first = next_position(store.as_ref()).await;
     let deadline = Instant::now() + opts.secs(3.0);
     let per_writer = opts.per_writer;
     let start = Instant::now();
@@ -414,7 +435,7 @@ async fn concurrent(opts: &Opts) -> Row {
     }
     let seconds = start.elapsed().as_secs_f64();
     let n = latencies.len() as u64;
-    let groups = count_groups(&store, first).await;
+    let groups = count_groups(store.as_ref(), first).await;
     assert_eq!(groups.1, n, "every append was read back");
     store.close().await.expect("close the store");
     Row {
@@ -437,7 +458,7 @@ async fn batches(opts: &Opts, writers: usize) -> Row {
     let dir = fresh_dir();
     let store = open_store(dir.path()).await;
     let streams = open_streams(&store, writers).await;
-    let first = next_position(&store).await;
+    let first = next_position(store.as_ref()).await;
     let deadline = Instant::now() + opts.secs(3.0);
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -463,7 +484,7 @@ async fn batches(opts: &Opts, writers: usize) -> Row {
     }
     let seconds = start.elapsed().as_secs_f64();
     let n = latencies.len() as u64 * BATCH as u64;
-    let groups = count_groups(&store, first).await;
+    let groups = count_groups(store.as_ref(), first).await;
     assert_eq!(groups.1, n, "every append was read back");
     store.close().await.expect("close the store");
     Row {
@@ -482,16 +503,16 @@ async fn batches(opts: &Opts, writers: usize) -> Row {
 // ---------------------------------------------------------------------------------------------------------
 // 5. Read $all and decode; verify
 
-async fn read(opts: &Opts) -> Vec<Row> {
+/// Loads about `events` events into `store`: streams of 100 (`complaint_received`, an
+/// acknowledgement, 98 progress notes), one append per stream, from 4 tasks. Returns (events, seconds).
+async fn load(store: &Arc<dyn EventStore>, events: u64) -> (u64, f64) {
     const PER_STREAM: usize = 100;
     const LOADERS: usize = 4;
-    let dir = fresh_dir();
-    let store = open_store(dir.path()).await;
-    let complaints = (opts.load as usize).div_ceil(PER_STREAM);
+    let complaints = (events as usize).div_ceil(PER_STREAM);
     let load_start = Instant::now();
     let mut tasks = Vec::new();
     for loader in 0..LOADERS {
-        let store = Arc::clone(&store);
+        let store = Arc::clone(store);
         tasks.push(tokio::spawn(async move {
             for i in (loader..complaints).step_by(LOADERS) {
                 let stream = complaint(i);
@@ -511,27 +532,39 @@ async fn read(opts: &Opts) -> Vec<Row> {
         "  loaded {total} events in {load_seconds:.2} s ({:.0} events/s, appends of 100, {LOADERS} tasks)",
         total as f64 / load_seconds
     );
+    (total, load_seconds)
+}
 
-    // read_all over the whole log, pages of 10,000; three passes, the median reported.
+/// One `read_all` over the whole log, pages of 10,000, every event decoded (and opened, on a sealed
+/// store); asserts it saw `total` events. Returns the seconds it took.
+async fn read_pass(store: &dyn EventStore, total: u64) -> f64 {
+    let start = Instant::now();
+    let mut from = Position(0);
+    let mut seen = 0u64;
+    let mut bytes = 0usize;
+    loop {
+        let page = store.read_all(from, 10_000, &EventFilter::all()).await.expect("read_all");
+        seen += page.events.len() as u64;
+        bytes += page.events.iter().map(|e| e.stream.as_str().len()).sum::<usize>();
+        match page.next {
+            Some(next) => from = Position(next),
+            None => break,
+        }
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    assert_eq!(seen, total, "read_all saw every event");
+    std::hint::black_box(bytes);
+    seconds
+}
+
+async fn read(opts: &Opts) -> Vec<Row> {
+    let dir = fresh_dir();
+    let store = open_store(dir.path()).await;
+    let (total, load_seconds) = load(&store, opts.load).await;
+
     let mut passes = Vec::new();
     for _ in 0..3 {
-        let start = Instant::now();
-        let mut from = Position(0);
-        let mut seen = 0u64;
-        let mut bytes = 0usize;
-        loop {
-            let page = store.read_all(from, 10_000, &EventFilter::all()).await.expect("read_all");
-            seen += page.events.len() as u64;
-            bytes += page.events.iter().map(|e| e.stream.as_str().len()).sum::<usize>();
-            match page.next {
-                Some(next) => from = Position(next),
-                None => break,
-            }
-        }
-        let seconds = start.elapsed().as_secs_f64();
-        assert_eq!(seen, total, "read_all saw every event");
-        std::hint::black_box(bytes);
-        passes.push(seconds);
+        passes.push(read_pass(store.as_ref(), total).await);
     }
     let mut sorted = passes.clone();
     sorted.sort_by(f64::total_cmp);
@@ -797,6 +830,82 @@ fn parts(opts: &Opts) -> Vec<(String, f64)> {
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// 6. The cost of sealing personal data (crypto-shredding)
+
+/// Scenario 3 (concurrent writers) and scenario 5a (`read_all`) on a plain sled store and on a sealed one
+/// (`ShreddableStore` over sled, a key per customer in a `FileKeyTable`, as `redress serve` runs), each
+/// twice, in the order plain, sealed, sealed, plain, so the disk's drift within the run weighs on both
+/// alike. The figure is the ratio of the means, sealed / plain (target: at least 0.85).
+async fn sealed(opts: &Opts) -> Vec<Row> {
+    let mut appends: [Vec<Row>; 2] = [Vec::new(), Vec::new()];
+    let mut reads: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    let read_events = (opts.load / 2).max(10_000);
+    let mut read_total = 0;
+    for sealed in [false, true, true, false] {
+        let dir = fresh_dir();
+        let store = open_maybe_sealed(dir.path(), sealed).await;
+        appends[usize::from(sealed)].push(concurrent_on(opts, store).await);
+
+        let dir = fresh_dir();
+        let store = open_maybe_sealed(dir.path(), sealed).await;
+        let (total, _) = load(&store, read_events).await;
+        // The stored form is ciphertext exactly when the store seals.
+        let stored = store.read_written(Position(1), 1).await.expect("read_written");
+        let note = stored.events[0].data["note"].as_str().expect("a progress note").to_owned();
+        assert_eq!(note.starts_with(redress_engine::personal::SEALED_PREFIX), sealed, "{note}");
+        let mut passes = Vec::new();
+        for _ in 0..3 {
+            passes.push(read_pass(store.as_ref(), total).await);
+        }
+        passes.sort_by(f64::total_cmp);
+        reads[usize::from(sealed)].push(total as f64 / passes[1]);
+        read_total = total;
+        store.close().await.expect("close the store");
+    }
+    let mean = |rates: &[f64]| rates.iter().sum::<f64>() / rates.len() as f64;
+    let fmt_runs = |rates: &[f64]| rates.iter().map(|r| fmt_rate(*r)).collect::<Vec<_>>().join(", ");
+    let write_rates: Vec<Vec<f64>> = appends.iter().map(|runs| runs.iter().map(|r| r.rate).collect()).collect();
+    let write_ratio = mean(&write_rates[1]) / mean(&write_rates[0]);
+    let read_ratio = mean(&reads[1]) / mean(&reads[0]);
+    let verdict = |ratio: f64| if ratio >= 0.85 { "met" } else { "**not met**" };
+    let mut rows = Vec::new();
+    for (sealed, runs) in appends.into_iter().enumerate() {
+        let label = if sealed == 1 { "sealed" } else { "plain" };
+        let rates = &write_rates[sealed];
+        let mut row = Row {
+            scenario: format!("6{}. {} concurrent writers, {label}", ["a", "b"][sealed], opts.writers),
+            events: runs.iter().map(|r| r.events).sum(),
+            seconds: runs.iter().map(|r| r.seconds).sum(),
+            rate: mean(rates),
+            latencies_ns: runs.iter().flat_map(|r| r.latencies_ns.iter().copied()).collect(),
+            groups: Some(runs.iter().filter_map(|r| r.groups).fold((0, 0), |a, g| (a.0 + g.0, a.1 + g.1))),
+            note: format!("mean of 2 runs ({})", fmt_runs(rates)),
+            ..Row::default()
+        };
+        if sealed == 1 {
+            row.note += &format!("; sealed / plain = {write_ratio:.2} (target ≥ 0.85: {})", verdict(write_ratio));
+        }
+        rows.push(row);
+    }
+    for (sealed, rates) in reads.iter().enumerate() {
+        let label = if sealed == 1 { "sealed" } else { "plain" };
+        let mut row = Row {
+            scenario: format!("6{}. read_all $all, pages of 10,000, {label}", ["c", "d"][sealed]),
+            events: read_total,
+            seconds: read_total as f64 / mean(rates),
+            rate: mean(rates),
+            note: format!("mean of 2 loads, each the median of 3 passes ({})", fmt_runs(rates)),
+            ..Row::default()
+        };
+        if sealed == 1 {
+            row.note += &format!("; sealed / plain = {read_ratio:.2} (target ≥ 0.85: {})", verdict(read_ratio));
+        }
+        rows.push(row);
+    }
+    rows
+}
+
+// ---------------------------------------------------------------------------------------------------------
 
 fn main() {
     let opts = Opts::parse();
@@ -839,6 +948,10 @@ fn main() {
     if opts.runs("read") {
         eprintln!("5. read $all ...");
         rows.extend(runtime.block_on(read(&opts)));
+    }
+    if opts.runs("sealed") {
+        eprintln!("6. sealed personal data: {} writers and read_all, plain and sealed ...", opts.writers);
+        rows.extend(runtime.block_on(sealed(&opts)));
     }
     let parts = if opts.runs("parts") {
         eprintln!("parts of the write path ...");

@@ -753,6 +753,51 @@ async fn sse_subscribers_before_and_after_a_burst_see_every_event_once_in_order(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_whole_log_audit_job_runs_at_a_time_and_the_next_is_refused_at_once_with_retry_after() {
+    let s = start().await;
+    // Enough history that a verify takes a while (seconds in a debug build).
+    for i in 0..600 {
+        let stream = redress_schemas::StreamName::complaint(&format!("r{i}")).unwrap();
+        let mut events = vec![crate::support::received(&stream)];
+        events.extend((0..49).map(|n| crate::support::progress(&stream, &format!("update {n}"))));
+        s.store.append(&stream, redress_engine::ExpectedVersion::NoStream, events).await.unwrap();
+    }
+    // A verify and a replay sent together: whichever takes the permit first runs, the other is refused
+    // at once (not queued behind it). Tried until the two overlap (they all but always do at once).
+    let job = |path: &str| {
+        let request = s.client.get(format!("{}{path}", s.base)).bearer_auth(AUDITOR);
+        async move {
+            let response = request.send().await.unwrap();
+            let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+            (response.status(), retry_after, response.json::<Value>().await.unwrap())
+        }
+    };
+    let replay = "/audit/replay?as_of=2099-01-01T00:00:00Z&projection=open-complaints";
+    let mut refused = None;
+    for _ in 0..20 {
+        let (verified, replayed) = tokio::join!(job("/audit/verify"), job(replay));
+        match (verified.0, replayed.0) {
+            (StatusCode::OK, StatusCode::OK) => continue, // one finished before the other began
+            (StatusCode::OK, StatusCode::SERVICE_UNAVAILABLE) => {
+                assert_eq!(verified.2["events"], 30_000, "{:?}", verified.2);
+                refused = Some(replayed);
+            }
+            (StatusCode::SERVICE_UNAVAILABLE, StatusCode::OK) => refused = Some(verified),
+            other => panic!("{other:?}"),
+        }
+        break;
+    }
+    let (_, retry_after, body) = refused.expect("two overlapping audit jobs: one was refused");
+    assert_eq!(retry_after.as_deref(), Some("5"));
+    assert_eq!(body["error"], "unavailable", "{body}");
+    // The permit is released with the job: the next one runs.
+    let (status, _) = s
+        .call(Method::GET, "/audit/replay?as_of=2099-01-01T00:00:00Z&projection=open-complaints", Some(AUDITOR), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn projections_answer_over_http_with_history_rebuild_and_replay() {
     let s = start().await;
     let at = |t: &str| json!(t);

@@ -247,8 +247,8 @@ pub fn parse_data(event_type: EventType, mut value: Value) -> Result<EventData, 
 
 /// JSON does not tell `3` from `3.0`, and JSON Schema's `integer` admits both; serde's integer types
 /// take only the first. Every number with no fractional part (within ±2^63) becomes an integer, so an
-/// integer field reads either.
-fn integral_numbers_as_integers(value: &mut Value) {
+/// integer field reads either. Request bodies other than events are read through it too.
+pub fn integral_numbers_as_integers(value: &mut Value) {
     match value {
         Value::Number(n) if !n.is_i64() && !n.is_u64() => {
             if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18) {

@@ -36,8 +36,8 @@ pub use canonical::{write_canonical_json, CANONICAL_TAG, CANONICAL_TAG_RECORDED_
 pub use catalogue::*;
 pub use codec::{CodecError, RecordHeader};
 pub use envelope::{
-    canonical_content, canonical_json_bytes, parse_data, validate_for_stream, validate_values, ContentFields, Hash,
-    InvalidEvent, Metadata, ProposedEvent, RecordedEvent, METADATA_ENTRIES_MAX,
+    canonical_content, canonical_json_bytes, integral_numbers_as_integers, parse_data, validate_for_stream,
+    validate_values, ContentFields, Hash, InvalidEvent, Metadata, ProposedEvent, RecordedEvent, METADATA_ENTRIES_MAX,
 };
 pub use ids::{EventId, Position, StreamKind, StreamName, StreamNameError, STREAM_NAME_BYTES_MAX};
 pub use jsonschema::{all_schema_files, event_schema};

@@ -25,7 +25,7 @@ pub use openapi::{event_schema_name, openapi_json, openapi_value, ROUTES};
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequestParts, MatchedPath, Path, Query, Request, State};
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -71,6 +71,8 @@ struct Inner {
     shutdown: watch::Receiver<bool>,
     /// The web console's signed-in sessions.
     console: console::Sessions,
+    /// One whole-log audit job at a time (see [`audit_permit`]).
+    audit_work: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -93,6 +95,7 @@ impl AppState {
                 metrics,
                 shutdown,
                 console: console::Sessions::default(),
+                audit_work: Arc::new(tokio::sync::Semaphore::new(1)),
             }),
             limits: Arc::new(ServeLimits::default()),
             signer: None,
@@ -569,14 +572,31 @@ async fn complaint_as_recorded(
 #[utoipa::path(get, path = "/audit/verify", tag = "audit",
     responses((status = 200, description = "`{ok: true, events, head_position, head_hash}` or `{ok: false, position, reason}`", body = openapi::VerificationDoc),
         (status = 401, description = "No or unknown token", body = openapi::ErrorDoc),
-        (status = 403, description = "Publishers may not audit", body = openapi::ErrorDoc)))]
+        (status = 403, description = "Publishers may not audit", body = openapi::ErrorDoc),
+        (status = 503, description = "unavailable: another audit job (verify or replay) is running on this server (one at a time); retry after `Retry-After` seconds", body = openapi::ErrorDoc)))]
 async fn audit_verify(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(Access::Audit, "audit")?;
     Ok(Json(verification_json(&state).await?))
 }
 
+/// Seconds a refused audit job is told to wait.
+const AUDIT_RETRY_AFTER_SECONDS: u64 = 5;
+
+/// A permit for a whole-log audit job (a verify or a replay), or 503 at once while another runs. Each
+/// reads the whole log and hashes or folds it (seconds per 100k events), and a client that gives up does
+/// not stop it: queued, abandoned jobs would hold the cores for minutes (a fuzzer's 10 s timeouts did
+/// exactly that). So one runs per server and the next is refused, with `Retry-After`.
+fn audit_permit(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    Arc::clone(&state.inner.audit_work).try_acquire_owned().map_err(|_| {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "another audit job (verify or replay) is running")
+            .with("retry_after_seconds", json!(AUDIT_RETRY_AFTER_SECONDS))
+            .with_header(header::RETRY_AFTER, HeaderValue::from(AUDIT_RETRY_AFTER_SECONDS))
+    })
+}
+
 /// The chain verified from the first event: `/audit/verify`'s answer (the console's audit page shows it).
 async fn verification_json(state: &AppState) -> Result<Value, ApiError> {
+    let _permit = audit_permit(state)?;
     Ok(match verify_store(&*state.inner.store, |_| {}).await? {
         Verification::Intact { events, head } => json!({
             "ok": true, "events": events,
@@ -899,7 +919,7 @@ async fn customer_history(
         (status = 400, description = "Bad parameter", body = openapi::ErrorDoc),
         (status = 403, description = "Publishers may not audit", body = openapi::ErrorDoc),
         (status = 404, description = "No such projection", body = openapi::ErrorDoc),
-        (status = 503, description = "unavailable: a replay of this fold is running already (one at a time); retry", body = openapi::ErrorDoc)))]
+        (status = 503, description = "unavailable: another audit job (verify or replay) is running on this server (one at a time); retry after `Retry-After` seconds", body = openapi::ErrorDoc)))]
 async fn audit_replay(
     State(state): State<AppState>,
     caller: Caller,
@@ -916,5 +936,6 @@ async fn audit_replay(
         Some(other) => return Err(ApiError::bad_request(format!("basis {other:?}: use recorded or occurred"))),
     };
     let query = projection_query_of(query)?;
+    let _permit = audit_permit(&state)?;
     Ok(Json(state.inner.projections.replay(&name, basis, &query).await?))
 }

@@ -199,6 +199,8 @@ pub struct OpenComplaintFilters {
     owner: Option<String>,
     /// The latest assignment's team (v1.1).
     team: Option<String>,
+    /// The credential that recorded the complaint's receipt, `role:name` (v1.1).
+    recorded_by: Option<String>,
     /// `true`: only complaints waiting on the customer; `false`: only the others (v1.1).
     waiting: Option<bool>,
 }
@@ -251,6 +253,8 @@ pub struct AttentionFilters {
     reason: Option<AttentionReason>,
     owner: Option<String>,
     team: Option<String>,
+    /// The credential that recorded the complaint's receipt, `role:name` (v1.1).
+    recorded_by: Option<String>,
 }
 
 /// Why a complaint needs a supervisor's attention.
@@ -351,6 +355,8 @@ pub enum GroupBy {
     Channel,
     Owner,
     Team,
+    /// The credential that recorded the complaint's receipt (`unrecorded`: received before v1.1).
+    RecordedBy,
 }
 
 /// The query of `suggestions`.
@@ -598,6 +604,9 @@ pub struct ComplaintRowDoc {
     owner: Option<String>,
     #[schema(required = true)]
     team: Option<String>,
+    /// The credential that recorded the complaint's receipt (null: received before v1.1).
+    #[schema(required = true)]
+    recorded_by: Option<String>,
     /// The clocks stand still while it waits.
     waiting_on_customer: bool,
 }
@@ -1021,6 +1030,7 @@ fn complete(document: &mut Value) {
     append["additionalProperties"] = json!(false);
     // The server refuses unknown members of an erasure request too.
     components["ErasureRequestDoc"]["additionalProperties"] = json!(false);
+    type_subscription_members(components);
     // Each SSE event's data is an envelope, as JSON text.
     components["SseEventDoc"]["properties"]["data"]["contentSchema"] =
         json!({"$ref": "#/components/schemas/EnvelopeDoc"});
@@ -1044,6 +1054,74 @@ fn complete(document: &mut Value) {
     }
     add_links(document);
     add_instant_pattern(document);
+}
+
+/// What utoipa's model cannot say of the subscription bodies (JSON values whose shape depends on their
+/// kind): `start` is `"beginning"`, `"now"` or a position; `webhook` is null or exactly `{url, secret}`
+/// (answers show `{url}`); `event_types` are event type names; every request body refuses members the
+/// server does not know, as `Definition::from_json` and the handlers do.
+fn type_subscription_members(components: &mut Map<String, Value>) {
+    use redress_subscriptions::limits::{WEBHOOK_SECRET_BYTES_MAX, WEBHOOK_SECRET_BYTES_MIN, WEBHOOK_URL_BYTES_MAX};
+    let names: Vec<&str> = EventType::ALL.iter().map(|t| t.name()).collect();
+    let start = |description: &str| {
+        json!({
+            "description": description,
+            "anyOf": [
+                {"type": "string", "enum": ["beginning", "now"]},
+                {"type": "integer", "minimum": 0, "maximum": i64::MAX},
+            ],
+        })
+    };
+    // ASCII printable: the server counts the secret's bytes, a JSON Schema length counts characters.
+    let secret = format!("^[\\x21-\\x7e]{{{WEBHOOK_SECRET_BYTES_MIN},{WEBHOOK_SECRET_BYTES_MAX}}}$");
+    let url = json!({"type": "string", "pattern": "^http://[\\x21-\\x7e]+$", "maxLength": WEBHOOK_URL_BYTES_MAX});
+    let request = &mut components["SubscriptionRequest"];
+    request["properties"]["event_types"]["items"] = json!({"type": "string", "enum": names});
+    let mut start_request =
+        start("`\"beginning\"` (default), `\"now\"`, or a log position. Only used when the subscription is created.");
+    start_request["anyOf"].as_array_mut().expect("built as a list").push(json!({"type": "null"}));
+    request["properties"]["start"] = start_request;
+    request["properties"]["webhook"] = json!({
+        "description": "Null (pull only) or the webhook: its URL's host must be on the server's allow-list \
+            (`--webhook-hosts`, default loopback only); the secret signs every POST and is never shown again.",
+        "anyOf": [
+            {"type": "null"},
+            {
+                "type": "object",
+                "required": ["url", "secret"],
+                "additionalProperties": false,
+                "properties": {"url": url, "secret": {"type": "string", "pattern": secret}},
+            },
+        ],
+    });
+    let answer = &mut components["SubscriptionDoc"]["properties"];
+    answer["start"] = start("As created: `\"beginning\"`, `\"now\"` or a log position.");
+    answer["webhook"] = json!({
+        "description": "The webhook's URL (never its secret), or null: pull only.",
+        "anyOf": [
+            {"type": "null"},
+            {"type": "object", "required": ["url"], "properties": {"url": {"type": "string"}}},
+        ],
+    });
+    answer["delivery_latency_ms"] = json!({
+        "description": "Append-to-webhook-delivery latency over recent deliveries, ms; null before the first.",
+        "anyOf": [
+            {"type": "null"},
+            {
+                "type": "object",
+                "required": ["p50", "p99", "samples"],
+                "properties": {
+                    "p50": {"type": "number"},
+                    "p99": {"type": "number"},
+                    "samples": {"type": "integer", "minimum": 0},
+                },
+            },
+        ],
+    });
+    for body in ["SubscriptionRequest", "FetchRequest", "AckRequest", "NackRequest", "RetryRequest"] {
+        assert!(components[body].is_object(), "{body} is a component");
+        components[body]["additionalProperties"] = json!(false);
+    }
 }
 
 /// OpenAPI links: where a value of one answer is the parameter of another request (a client's way

@@ -60,7 +60,11 @@ async fn json_body(state: &AppState, body: Body) -> Result<Value, ApiError> {
     if bytes.is_empty() {
         return Ok(json!({}));
     }
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))
+    let mut value: Value =
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))?;
+    // `3.0` is the integer 3 to JSON Schema, so to these bodies too.
+    redress_schemas::integral_numbers_as_integers(&mut value);
+    Ok(value)
 }
 
 /// Authorizes `access`, then reads the JSON body, refusing fields other than `known`.
@@ -374,7 +378,7 @@ pub(super) async fn nack(
 #[utoipa::path(get, path = "/subscriptions/{name}/parked", tag = "subscriptions",
     params(("name" = String, Path, pattern = r"^[a-z0-9_-]{1,64}$", description = "The subscription"),
         ("limit" = Option<u64>, Query, minimum = 1, maximum = 1000, description = "Items per page (default 100)"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
+        ("cursor" = Option<String>, Query, pattern = r"^[0-9]{1,19}$", description = "`next_cursor` of the previous page")),
     responses((status = 200, description = "Parked events in position order: `parked` (position, attempts, reason, parked_at), `count` (all parked), `next_cursor`", body = Object),
         (status = 400, description = "A bad parameter", body = ErrorDoc),
         (status = 401, description = "No or unknown token", body = ErrorDoc),

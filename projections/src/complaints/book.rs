@@ -78,6 +78,9 @@ pub struct Summary {
     pub(crate) reopened_at: Option<Timestamp>,
     /// The latest revisit that found the issue still there.
     pub(crate) persisted_at: Option<Timestamp>,
+    /// The credential that recorded the complaint's receipt (`recorded_by` of `complaint_received`,
+    /// v1.1): the intake system or person. NONE for a complaint received before v1.1.
+    pub(crate) recorded_by: Sym,
 }
 
 impl Summary {
@@ -136,6 +139,7 @@ pub(crate) struct StoredSummary {
     pub watched: Option<String>,
     pub reopened_at: Option<Timestamp>,
     pub persisted_at: Option<Timestamp>,
+    pub recorded_by: Option<String>,
 }
 
 /// What a summary is made of, borrowed from a stored summary or a complaint's state: no string is
@@ -170,6 +174,7 @@ pub(crate) struct Parts<'a> {
     pub watched: Option<&'a str>,
     pub reopened_at: Option<Timestamp>,
     pub persisted_at: Option<Timestamp>,
+    pub recorded_by: Option<&'a str>,
 }
 
 impl StoredSummary {
@@ -204,6 +209,7 @@ impl StoredSummary {
             watched: self.watched.as_deref(),
             reopened_at: self.reopened_at,
             persisted_at: self.persisted_at,
+            recorded_by: self.recorded_by.as_deref(),
         }
     }
 }
@@ -218,11 +224,22 @@ pub(crate) enum Dimension {
     Owner,
     /// The latest assignment's team (v1.1).
     Team,
+    /// Who recorded the complaint's receipt (v1.1).
+    RecordedBy,
 }
 
 impl Dimension {
-    pub(crate) const ALL: [Dimension; 5] =
-        [Dimension::Department, Dimension::Category, Dimension::Channel, Dimension::Owner, Dimension::Team];
+    pub(crate) const ALL: [Dimension; 6] = [
+        Dimension::Department,
+        Dimension::Category,
+        Dimension::Channel,
+        Dimension::Owner,
+        Dimension::Team,
+        Dimension::RecordedBy,
+    ];
+
+    /// The names `parse` takes, in order.
+    pub(crate) const NAMES: [&'static str; 6] = ["department", "category", "channel", "owner", "team", "recorded_by"];
 
     pub(crate) fn parse(name: &str) -> Option<Dimension> {
         match name {
@@ -231,6 +248,7 @@ impl Dimension {
             "channel" => Some(Dimension::Channel),
             "owner" => Some(Dimension::Owner),
             "team" => Some(Dimension::Team),
+            "recorded_by" => Some(Dimension::RecordedBy),
             _ => None,
         }
     }
@@ -348,7 +366,7 @@ pub(crate) struct Book {
     pub reopened: u64,
     pub resolved_ever: u64,
     /// Per dimension, per group symbol (channels by their index), the settled figures.
-    pub figures: [HashMap<Sym, GroupFigures>; 5],
+    pub figures: [HashMap<Sym, GroupFigures>; Dimension::ALL.len()],
     /// Bumped by every change: caches compare it.
     pub changes: u64,
     pub repeat_cache: Mutex<Vec<RepeatCache>>,
@@ -409,6 +427,7 @@ impl Book {
             watched: sym(s.watched),
             reopened_at: s.reopened_at,
             persisted_at: s.persisted_at,
+            recorded_by: sym(s.recorded_by),
         }
     }
 
@@ -420,6 +439,7 @@ impl Book {
             Dimension::Channel => s.channel as Sym,
             Dimension::Owner => s.owner,
             Dimension::Team => s.team,
+            Dimension::RecordedBy => s.recorded_by,
         }
     }
 
@@ -498,13 +518,17 @@ impl Book {
         self.put(stored.parts(&mut grades));
     }
 
-    /// Brings `complaint`'s summary up to date; returns its slot.
-    pub(crate) fn upsert(&mut self, c: &ComplaintState) -> u32 {
+    /// Brings `complaint`'s summary up to date after an event `recorded_by` appended; returns its slot.
+    pub(crate) fn upsert(&mut self, c: &ComplaintState, recorded_by: Option<&str>) -> u32 {
         let mut grades = c.revisits.iter().map(|r| r.satisfaction);
-        // The description never changes: look for watch words once, when the complaint arrives.
-        let watched = match self.by_id.get(c.complaint_id.as_str()) {
-            Some(&slot) => self.name(self.slots[slot as usize].watched).map(str::to_owned),
-            None => self.policy.watched_word(&c.description).map(str::to_owned),
+        // The description never changes: look for watch words once, when the complaint arrives; and
+        // who recorded the arrival is who recorded the first event.
+        let (watched, recorded_by) = match self.by_id.get(c.complaint_id.as_str()) {
+            Some(&slot) => {
+                let s = &self.slots[slot as usize];
+                (self.name(s.watched).map(str::to_owned), self.name(s.recorded_by).map(str::to_owned))
+            }
+            None => (self.policy.watched_word(&c.description).map(str::to_owned), recorded_by.map(str::to_owned)),
         };
         self.put(Parts {
             complaint_id: &c.complaint_id,
@@ -536,6 +560,7 @@ impl Book {
             watched: watched.as_deref(),
             reopened_at: c.reopened_at,
             persisted_at: c.revisits.iter().rev().find(|r| r.issue_persists).map(|r| r.at),
+            recorded_by: recorded_by.as_deref(),
         })
     }
 
@@ -573,6 +598,7 @@ impl Book {
             watched: name(s.watched),
             reopened_at: s.reopened_at,
             persisted_at: s.persisted_at,
+            recorded_by: name(s.recorded_by),
         }
     }
 

@@ -108,7 +108,8 @@ impl Fold for ComplaintsFold {
         // 3: the stored `StreamState` gained the v1.1 complaint fields and the problem kind (bincode
         // snapshots of the older layout do not read as the new one), so the fold rebuilds from the log.
         // 4: the complaint state keeps waits and the last contact; summaries carry the desk fields.
-        4
+        // 5: summaries carry who recorded the complaint's receipt (`recorded_by`).
+        5
     }
 
     fn event_types(&self) -> Option<Vec<EventType>> {
@@ -176,7 +177,7 @@ impl Fold for ComplaintsFold {
         let current = state.records.take(id).unwrap_or_default();
         let next = lifecycle::evolve(current, &event.data, event.occurred_at);
         if let Some(complaint) = next.complaint() {
-            let slot = state.book.upsert(complaint);
+            let slot = state.book.upsert(complaint, event.recorded_by.as_ref().map(|by| by.as_str()));
             state.changed.insert(slot);
         }
         state.problems.apply_complaint_event(id, &event.data);

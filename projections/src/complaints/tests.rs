@@ -63,7 +63,20 @@ impl Given {
 
     /// Applies one event as the runner does: read the keys it wants, hand them in, apply.
     async fn apply(&mut self, id: &str, event_type: &str, data: Value, at: &str) -> Result<(), Anomaly> {
-        let event = self.event(id, event_type, data, at);
+        self.apply_by(None, id, event_type, data, at).await
+    }
+
+    /// [`Given::apply`] of an event the credential `by` appended (v1.1 `recorded_by`).
+    async fn apply_by(
+        &mut self,
+        by: Option<&str>,
+        id: &str,
+        event_type: &str,
+        data: Value,
+        at: &str,
+    ) -> Result<(), Anomaly> {
+        let mut event = self.event(id, event_type, data, at);
+        event.recorded_by = by.map(|by| redress_schemas::RecordedBy::new(by).unwrap());
         let mut keys = Vec::new();
         self.fold.wanted(&self.state, &event, &mut keys);
         let values = self.store.get_many(&keys).await.unwrap();
@@ -483,6 +496,57 @@ async fn the_latest_assignment_owns_a_complaint_and_the_desk_filters_and_groups_
     assert_eq!(g.ok("satisfaction", &empty).await["groups"], json!([]), "to before from: an empty period");
     let bad = g.view("satisfaction", &q.clone().with("from", "last tuesday")).await;
     assert!(matches!(bad, Err(ProjectionError::BadQuery(_))));
+}
+
+#[tokio::test]
+async fn who_recorded_the_receipt_groups_satisfaction_and_filters_the_desk_views_and_survives_a_reopen() {
+    let mut g = Given::new().await;
+    let steps = [
+        (Some("publisher:web-portal"), "a", "complaint_received", received("a", "K1", "billing", "normal")),
+        // Later events by other credentials do not change who recorded the receipt.
+        (Some("admin:lin-supervisor"), "a", "complaint_acknowledged", ack()),
+        (Some("publisher:call-centre"), "b", "complaint_received", received("b", "K2", "billing", "normal")),
+        (Some("publisher:web-portal"), "c", "complaint_received", received("c", "K3", "billing", "normal")),
+        // Written before v1.1: no identity.
+        (None, "d", "complaint_received", received("d", "K4", "billing", "normal")),
+    ];
+    for (by, id, event_type, data) in steps {
+        g.apply_by(by, id, event_type, data, "2026-01-01T00:00:00Z").await.unwrap();
+    }
+    g.apply_by(Some("publisher:call-centre"), "c", "complaint_acknowledged", ack(), "2026-01-01T00:10:00Z")
+        .await
+        .unwrap();
+    let q = at("2026-01-03T00:00:00Z");
+    let groups = |answer: &Value| -> Vec<(String, u64)> {
+        answer["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["recorded_by"].as_str().unwrap().to_owned(), r["complaints"].as_u64().unwrap()))
+            .collect()
+    };
+    let by = g.ok("satisfaction", &q.clone().with("group_by", "recorded_by")).await;
+    assert_eq!(by["group_by"], "recorded_by");
+    let expected =
+        [("publisher:call-centre".to_owned(), 1), ("publisher:web-portal".to_owned(), 2), ("unrecorded".to_owned(), 1)];
+    assert_eq!(groups(&by), expected);
+    let web = q.clone().with("recorded_by", "publisher:web-portal");
+    assert_eq!(ids(&g.ok("open-complaints", &web).await, "complaints"), ["a", "c"]);
+    let all = g.ok("open-complaints", &q).await;
+    let row = all["complaints"].as_array().unwrap().iter().find(|r| r["complaint_id"] == "d").unwrap().clone();
+    assert_eq!(row["recorded_by"], Value::Null, "no identity before v1.1");
+    // b was never acknowledged (due in 24 h): it needs attention, and it is the call centre's only one
+    // (c was acknowledged by the call centre, but received through the web portal).
+    let call_centre = q.clone().with("recorded_by", "publisher:call-centre");
+    assert_eq!(ids(&g.ok("needs-attention", &call_centre).await, "complaints"), ["b"]);
+    assert_eq!(g.ok("open-complaints", &q.clone().with("recorded_by", "nobody")).await["count"], 0);
+
+    g.checkpoint().await;
+    let reopened = g.fold.open(&*g.store).await.unwrap();
+    let again = g.fold.query(&reopened, &*g.store, "satisfaction", &q.clone().with("group_by", "recorded_by")).await;
+    assert_eq!(groups(&again.unwrap()), expected, "kept in the stored summaries");
+    let bad = g.view("satisfaction", &q.clone().with("group_by", "mood")).await;
+    assert!(matches!(bad, Err(ProjectionError::BadQuery(ref m)) if m.contains("recorded_by")), "{bad:?}");
 }
 
 #[tokio::test]

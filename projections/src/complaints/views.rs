@@ -84,6 +84,7 @@ fn open_row(book: &Book, s: &Summary, policy: &SlaPolicy, as_of: Timestamp) -> (
         "escalation_level": s.escalation_level, "responsible_department": book.name(s.department),
         "customer_tier": s.tier, "owner": book.name(s.owner), "team": book.name(s.team),
         "waiting_on_customer": s.waiting_since.is_some(), "waiting_since": s.waiting_since,
+        "recorded_by": book.name(s.recorded_by),
     });
     (overdue, row)
 }
@@ -99,8 +100,8 @@ fn flag(query: &Query, name: &str) -> Result<Option<bool>, ProjectionError> {
 }
 
 /// `open-complaints`: complaints not closed, earliest unmet deadline first. Filters: `status`, `category`,
-/// `department`, `customer_id`, `severity`, `customer_tier`, `owner`, `team`, `overdue=true|false`,
-/// `waiting=true|false`; paged.
+/// `department`, `customer_id`, `severity`, `customer_tier`, `owner`, `team`, `recorded_by` (who recorded
+/// the receipt), `overdue=true|false`, `waiting=true|false`; paged.
 pub(super) fn open_complaints(book: &Book, query: &Query) -> Result<Value, ProjectionError> {
     only(
         query,
@@ -113,6 +114,7 @@ pub(super) fn open_complaints(book: &Book, query: &Query) -> Result<Value, Proje
             "customer_tier",
             "owner",
             "team",
+            "recorded_by",
             "overdue",
             "waiting",
         ],
@@ -136,7 +138,7 @@ pub(super) fn open_complaints(book: &Book, query: &Query) -> Result<Value, Proje
     let sym_filter = |name: &str| -> Option<Option<Sym>> { query.get(name).map(|v| book.strings.lookup(v)) };
     let (category, department, customer) =
         (sym_filter("category"), sym_filter("department"), sym_filter("customer_id"));
-    let (owner, team) = (sym_filter("owner"), sym_filter("team"));
+    let (owner, team, recorded_by) = (sym_filter("owner"), sym_filter("team"), sym_filter("recorded_by"));
     let matches = |s: &Summary| {
         status.is_none_or(|st| s.status == st)
             && category.is_none_or(|c| c == Some(s.category))
@@ -144,6 +146,7 @@ pub(super) fn open_complaints(book: &Book, query: &Query) -> Result<Value, Proje
             && customer.is_none_or(|c| c == Some(s.customer))
             && owner.is_none_or(|o| o == Some(s.owner))
             && team.is_none_or(|t| t == Some(s.team))
+            && recorded_by.is_none_or(|r| r == Some(s.recorded_by))
             && waiting.is_none_or(|w| w == s.waiting_since.is_some())
             && severity.as_deref().is_none_or(|v| text_of(s.severity) == v)
             && tier.as_deref().is_none_or(|v| s.tier.map(text_of).as_deref() == Some(v))
@@ -437,6 +440,8 @@ fn share(part: u64, whole: u64) -> Option<f64> {
 fn group_name(book: &Book, dimension: Dimension, sym: Sym) -> String {
     match dimension {
         Dimension::Channel => CHANNELS.get(sym as usize).map(text_of).unwrap_or_default(),
+        // Received before v1.1, when the server recorded no identity.
+        Dimension::RecordedBy if sym == NONE => "unrecorded".to_owned(),
         _ if sym == NONE => "unassigned".to_owned(),
         _ => book.name(sym).unwrap_or_default().to_owned(),
     }
@@ -444,14 +449,15 @@ fn group_name(book: &Book, dimension: Dimension, sym: Sym) -> String {
 
 /// `satisfaction`: revisit grades and the share satisfied (4–5), hours to acknowledge and to resolve (p50,
 /// p90), and the shares of deadlines met — the service level's and the desk's own promises, apart — per
-/// department, category, channel, owner or team (`group_by`), over every complaint or those received in
+/// department, category, channel, owner, team or the credential that recorded the receipt (`group_by`:
+/// `recorded_by`), over every complaint or those received in
 /// a period (`from`, `to`: RFC 3339, `to` excluded, so `to` at or before `from` is an empty period; a period
 /// is computed by a scan of the complaints).
 pub(super) fn satisfaction(book: &Book, query: &Query) -> Result<Value, ProjectionError> {
     query.only(&["group_by", "from", "to"])?;
     let group_by = query.get("group_by").unwrap_or("department");
     let dimension = Dimension::parse(group_by)
-        .ok_or_else(|| bad(format!("group_by: {group_by:?}; use department, category, channel, owner or team")))?;
+        .ok_or_else(|| bad(format!("group_by: {group_by:?}; use one of {}", Dimension::NAMES.join(", "))))?;
     let instant = |name: &str| -> Result<Option<Timestamp>, ProjectionError> {
         query.get(name).map(|v| Timestamp::parse(v).map_err(|e| bad(format!("{name}: {e}")))).transpose()
     };
@@ -645,9 +651,9 @@ fn attention_of(book: &Book, s: &Summary, as_of: Timestamp) -> Vec<Attention> {
 /// due within the policy's lead time, key customers' complaints without an apology visit, complaints a
 /// revisit found persisting with no reopen since (closed ones too), and open complaints whose text
 /// mentions a watch word. Each row says why (`reasons`); most reasons first, then earliest deadline.
-/// Filters: `reason`, `owner`, `team`; paged; `counts` gives the rows per reason.
+/// Filters: `reason`, `owner`, `team`, `recorded_by`; paged; `counts` gives the rows per reason.
 pub(super) fn needs_attention(book: &Book, query: &Query) -> Result<Value, ProjectionError> {
-    only(query, &["reason", "owner", "team"])?;
+    only(query, &["reason", "owner", "team", "recorded_by"])?;
     let paging = query.paging()?;
     let reason = match query.get("reason") {
         None => None,
@@ -657,7 +663,7 @@ pub(super) fn needs_attention(book: &Book, query: &Query) -> Result<Value, Proje
         })?),
     };
     let sym_filter = |name: &str| -> Option<Option<Sym>> { query.get(name).map(|v| book.strings.lookup(v)) };
-    let (owner, team) = (sym_filter("owner"), sym_filter("team"));
+    let (owner, team, recorded_by) = (sym_filter("owner"), sym_filter("team"), sym_filter("recorded_by"));
     // Open complaints in deadline order, then the closed ones a revisit found persisting.
     let open = book.queue.iter().filter_map(|(unmet, id)| book.by_id.get(id).map(|&slot| (*unmet, slot)));
     let closed = book
@@ -669,7 +675,10 @@ pub(super) fn needs_attention(book: &Book, query: &Query) -> Result<Value, Proje
     let mut found: Vec<(usize, i64, u32, Vec<Attention>)> = Vec::new();
     for (unmet, slot) in open.chain(closed.map(|slot| (i64::MAX, slot))) {
         let s = &book.slots[slot as usize];
-        if owner.is_some_and(|o| o != Some(s.owner)) || team.is_some_and(|t| t != Some(s.team)) {
+        if owner.is_some_and(|o| o != Some(s.owner))
+            || team.is_some_and(|t| t != Some(s.team))
+            || recorded_by.is_some_and(|r| r != Some(s.recorded_by))
+        {
             continue;
         }
         let why = attention_of(book, s, query.as_of);

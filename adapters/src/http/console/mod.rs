@@ -327,10 +327,10 @@ async fn list_view(
 }
 
 /// The filters of needs-attention.
-const ATTENTION_FILTERS: &[&str] = &["reason", "owner", "team", "cursor", "limit", "min_position"];
+const ATTENTION_FILTERS: &[&str] = &["reason", "owner", "team", "recorded_by", "cursor", "limit", "min_position"];
 /// The filters of open-complaints.
 const OPEN_FILTERS: &[&str] =
-    &["severity", "owner", "team", "customer_tier", "waiting", "cursor", "limit", "min_position"];
+    &["severity", "owner", "team", "recorded_by", "customer_tier", "waiting", "cursor", "limit", "min_position"];
 
 async fn needs_attention(
     State(state): State<AppState>,

@@ -109,6 +109,8 @@ pub fn code_label(code: &str, lang: Lang) -> String {
         "channel" => "渠道",
         "owner" => "负责人",
         "team" => "团队",
+        "recorded_by" => "录入凭据",
+        "unrecorded" => "未记录",
         "rising" => "上升",
         "falling" => "下降",
         "steady" => "平稳",
