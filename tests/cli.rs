@@ -1189,6 +1189,253 @@ async fn under_ulimit_n_256_three_hundred_stalled_connections_do_not_starve_an_a
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// subscriptions
+
+const WEBHOOK_SECRET: &str = "cli-webhook-secret-0123456789";
+
+/// A webhook secret file (owner-only, with the newline an editor leaves) in `dir`.
+fn secret_file(dir: &Path) -> PathBuf {
+    let path = dir.join("webhook.secret");
+    std::fs::write(&path, format!("{WEBHOOK_SECRET}\n")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path
+}
+
+/// The one JSON document a command printed.
+fn printed(output: &Output) -> Value {
+    serde_json::from_str(stdout(output).trim())
+        .unwrap_or_else(|e| panic!("not one JSON document: {e}: {}", stdout(output)))
+}
+
+fn subscription_names(output: &Output) -> Vec<String> {
+    json_lines(&stdout(output)).iter().map(|s| s["name"].as_str().expect("a name").to_owned()).collect()
+}
+
+#[test]
+fn subscriptions_create_list_show_delete_and_a_bad_definition_exits_1_naming_its_field_writing_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    complaint_with_notes(&data, "s1", 1);
+    let secret = secret_file(dir.path());
+    let secret = secret.to_str().unwrap();
+    let listed = run(&data, &["subscriptions", "list"]);
+    assert_exit(&listed, 0, "list of none");
+    assert_eq!(stdout(&listed), "", "no subscription, no line");
+
+    let created = run(
+        &data,
+        &["subscriptions", "create", "orders", "--event-types", "complaint_received,progress_updated"]
+            .into_iter()
+            .chain(["--start", "1", "--max-attempts", "3"])
+            .collect::<Vec<_>>(),
+    );
+    assert_exit(&created, 0, "create orders");
+    let orders = printed(&created);
+    assert_eq!(
+        (&orders["name"], &orders["event_types"], &orders["start"], &orders["max_attempts"], &orders["position"]),
+        (&json!("orders"), &json!(["complaint_received", "progress_updated"]), &json!(1), &json!(3), &json!(1)),
+        "{orders}"
+    );
+    assert_eq!((&orders["lag"], &orders["webhook"]), (&json!(1), &Value::Null), "one event after position 1: {orders}");
+
+    // A webhook: the secret comes from its file and is never printed.
+    let receiver = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", receiver.local_addr().unwrap());
+    let hooked =
+        run(&data, &["subscriptions", "create", "crm", "--webhook-url", &url, "--webhook-secret-file", secret]);
+    assert_exit(&hooked, 0, "create crm with a webhook");
+    assert_eq!(printed(&hooked)["webhook"], json!({"url": url}));
+    assert!(!stdout(&hooked).contains(WEBHOOK_SECRET) && !stderr(&hooked).contains(WEBHOOK_SECRET));
+    receiver.set_nonblocking(true).unwrap();
+    assert_eq!(
+        receiver.accept().map(|_| ()).map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::WouldBlock),
+        "the command delivered nothing: delivery is the server's"
+    );
+
+    // Bad definitions: exit 1, the field named, nothing written.
+    let far = ["--webhook-url", "http://169.254.169.254/latest", "--webhook-secret-file", secret];
+    let short = dir.path().join("short.secret");
+    std::fs::write(&short, "short").unwrap();
+    let short_secret = ["--webhook-url", url.as_str(), "--webhook-secret-file", short.to_str().unwrap()];
+    let bad: [(&[&str], &str); 6] = [
+        (&["--event-types", "complaint_received,no_such_type"], "event_types: unknown event type \"no_such_type\""),
+        (&far, "webhook.url: webhook host \"169.254.169.254\" is not allowed"),
+        (&["--max-attempts", "0"], "max_attempts"),
+        (&["--start", "later"], "start"),
+        (&short_secret, "webhook.secret"),
+        (
+            &["--webhook-hosts", "hooks.example.com", "--webhook-url", &url, "--webhook-secret-file", secret],
+            "webhook.url",
+        ),
+    ];
+    for (flags, field) in bad {
+        let args: Vec<&str> = ["subscriptions", "create", "bad"].into_iter().chain(flags.iter().copied()).collect();
+        let output = run(&data, &args);
+        assert_exit(&output, 1, &format!("{flags:?}"));
+        assert!(stderr(&output).contains(field), "{flags:?} names {field:?}: {}", stderr(&output));
+        assert!(stdout(&output).is_empty(), "{flags:?} prints nothing on stdout");
+    }
+    let output = run(&data, &["subscriptions", "create", "Not A Name"]);
+    assert_exit(&output, 1, "a bad name");
+    assert!(stderr(&output).contains("name: use"), "{}", stderr(&output));
+    // A host an operator allows is accepted.
+    let args = ["--webhook-hosts", "hooks.example.com", "--webhook-url", "http://hooks.example.com/r"];
+    let args: Vec<&str> = ["subscriptions", "create", "partner"]
+        .into_iter()
+        .chain(args)
+        .chain(["--webhook-secret-file", secret])
+        .collect();
+    assert_exit(&run(&data, &args), 0, "a host on --webhook-hosts");
+
+    let listed = run(&data, &["subscriptions", "list"]);
+    assert_exit(&listed, 0, "list");
+    assert_eq!(subscription_names(&listed), ["crm", "orders", "partner"], "nothing of the refused ones");
+    assert!(!stdout(&listed).contains(WEBHOOK_SECRET));
+    let shown = run(&data, &["subscriptions", "show", "orders"]);
+    assert_exit(&shown, 0, "show orders");
+    assert_eq!(
+        printed(&shown),
+        orders,
+        "show prints what create printed (the same JSON as GET /subscriptions/{{name}})"
+    );
+    assert_eq!(json_lines(&stdout(&listed))[1], orders, "so does list");
+    let output = run(&data, &["subscriptions", "show", "bad"]);
+    assert_exit(&output, 1, "show of a refused subscription");
+
+    // Create again: the definition is replaced, the position kept.
+    let replaced = run(&data, &["subscriptions", "create", "orders", "--start", "beginning"]);
+    assert_exit(&replaced, 0, "replace orders");
+    let replaced = printed(&replaced);
+    assert_eq!((&replaced["event_types"], &replaced["position"]), (&json!([]), &json!(1)), "{replaced}");
+
+    let deleted = run(&data, &["subscriptions", "delete", "orders"]);
+    assert_exit(&deleted, 0, "delete orders");
+    assert_eq!(printed(&deleted), json!({"deleted": "orders"}));
+    let output = run(&data, &["subscriptions", "show", "orders"]);
+    assert_exit(&output, 1, "show after delete");
+    assert!(stderr(&output).contains("no subscription named \"orders\""), "{}", stderr(&output));
+    assert_exit(&run(&data, &["subscriptions", "delete", "orders"]), 1, "delete of none");
+    assert_exit(&run(&data, &["subscriptions", "retry-parked", "orders"]), 1, "retry-parked of none");
+    assert_eq!(subscription_names(&run(&data, &["subscriptions", "list"])), ["crm", "partner"]);
+}
+
+/// `redress <args>` run off the async runtime.
+async fn run_blocking(args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let output = redress().args(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).output();
+        output.unwrap_or_else(|e| panic!("redress {args:?}: {e}"))
+    })
+    .await
+    .expect("the command ran")
+}
+
+fn owned(args: &[&str]) -> Vec<String> {
+    args.iter().map(|a| a.to_string()).collect()
+}
+
+/// Leases `position` of subscription `name` once and nacks it: with `max_attempts` 1, it is parked.
+async fn park_through_the_server(base: &str, name: &str, position: u64) {
+    use crate::subscriptions::{call, positions_of, PUBLISHER};
+    let path = format!("/subscriptions/{name}/fetch");
+    let (_, fetched) = call(base, reqwest::Method::POST, &path, PUBLISHER, Some(json!({"max": 1, "wait_ms": 0}))).await;
+    assert_eq!(positions_of(&fetched), [position], "{fetched}");
+    let path = format!("/subscriptions/{name}/nack");
+    let (_, nacked) = call(base, reqwest::Method::POST, &path, PUBLISHER, Some(json!({"positions": [position]}))).await;
+    assert_eq!(nacked, json!({"released": [], "parked": [position]}), "max_attempts 1: parked at once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_retry_parked_puts_a_parked_event_back_into_delivery() {
+    use crate::subscriptions::{append_complaint, call, positions_of, tokens, PUBLISHER};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap().to_owned();
+    let cli = |args: &[&str]| run_blocking(owned(&["--data-dir", &data]).into_iter().chain(owned(args)).collect());
+    assert_exit(&cli(&["subscriptions", "create", "poison", "--max-attempts", "1"]).await, 0, "create");
+    let path = dir.path().to_owned();
+    let server = tokio::task::spawn_blocking(move || ServerProcess::start(&path, Some(&tokens()))).await.unwrap();
+    append_complaint(&server.base, "R1", 1).await; // positions 0, 1
+    park_through_the_server(&server.base, "poison", 0).await;
+    // The embedded store belongs to one process at a time: the CLI runs while the server is stopped.
+    assert!(server.terminate().success());
+    let shown = printed(&cli(&["subscriptions", "show", "poison"]).await);
+    assert_eq!((&shown["parked"], &shown["position"]), (&json!(1), &json!(1)), "{shown}");
+    let retried = cli(&["subscriptions", "retry-parked", "poison", "--limit", "10"]).await;
+    assert_exit(&retried, 0, "retry-parked");
+    assert_eq!(printed(&retried), json!({"retried": [0]}));
+    let shown = printed(&cli(&["subscriptions", "show", "poison"]).await);
+    assert_eq!((&shown["parked"], &shown["position"], &shown["pending"]), (&json!(0), &json!(0), &json!(2)), "{shown}");
+    assert_eq!(printed(&cli(&["subscriptions", "retry-parked", "poison"]).await), json!({"retried": []}));
+
+    let path = dir.path().to_owned();
+    let server = tokio::task::spawn_blocking(move || ServerProcess::start(&path, Some(&tokens()))).await.unwrap();
+    let fetch = json!({"max": 10, "wait_ms": 0});
+    let (_, fetched) =
+        call(&server.base, reqwest::Method::POST, "/subscriptions/poison/fetch", PUBLISHER, Some(fetch)).await;
+    assert_eq!(positions_of(&fetched)[0], 0, "the retried event comes first: {fetched}");
+    assert_eq!(fetched["events"][0]["attempt"], 1, "its attempts were reset");
+    assert!(server.terminate().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_commands_work_over_postgres_beside_a_running_server() {
+    use crate::subscriptions::{append_complaint, call, positions_of, tokens, PUBLISHER};
+    // A fresh schema of the test database (dropped with the guard). No server: the commands fail, and so
+    // does the test.
+    let schema = crate::support::fresh_schema();
+    let _guard = crate::support::SchemaGuard::new(&schema);
+    let url = crate::support::test_database_url();
+    let dir = tempfile::tempdir().unwrap();
+    let secret = secret_file(dir.path());
+    let data = dir.path().join("data").to_str().unwrap().to_owned();
+    let store = owned(&["--data-dir", &data, "--store", &url, "--pg-schema", &schema]);
+    let cli = |args: &[&str]| run_blocking(store.iter().cloned().chain(owned(args)).collect());
+
+    let created =
+        cli(&["subscriptions", "create", "poison", "--max-attempts", "1", "--event-types", "complaint_received"]).await;
+    assert_exit(&created, 0, "create over postgres");
+    let bad = cli(&["subscriptions", "create", "bad", "--event-types", "no_such_type"]).await;
+    assert_exit(&bad, 1, "a bad definition over postgres");
+    assert!(stderr(&bad).contains("event_types"), "{}", stderr(&bad));
+    let far = ["--webhook-url", "http://10.0.0.9/hook", "--webhook-secret-file", secret.to_str().unwrap()];
+    let bad = cli(&["subscriptions", "create", "bad"].into_iter().chain(far).collect::<Vec<_>>()).await;
+    assert_exit(&bad, 1, "a host not allowed over postgres");
+    assert!(stderr(&bad).contains("webhook.url"), "{}", stderr(&bad));
+
+    let (server_dir, server_url, server_schema) = (dir.path().join("server"), url.clone(), schema.clone());
+    let server = tokio::task::spawn_blocking(move || {
+        let mut command = redress();
+        command.arg("--data-dir").arg(&server_dir).args(["--store", &server_url, "--pg-schema", &server_schema]);
+        command.args(["serve", "--listen", "127.0.0.1:0"]).env("REDRESS_TOKENS", tokens());
+        ServerProcess::spawn(command)
+    })
+    .await
+    .unwrap();
+    append_complaint(&server.base, "Q1", 1).await; // received at 0
+    park_through_the_server(&server.base, "poison", 0).await;
+    // Beside the running server, on the same schema.
+    let listed = cli(&["subscriptions", "list"]).await;
+    assert_exit(&listed, 0, "list over postgres");
+    assert_eq!(subscription_names(&listed), ["poison"]);
+    let shown = printed(&cli(&["subscriptions", "show", "poison"]).await);
+    assert_eq!((&shown["parked"], &shown["position"]), (&json!(1), &json!(2)), "{shown}");
+    let retried = cli(&["subscriptions", "retry-parked", "poison"]).await;
+    assert_exit(&retried, 0, "retry-parked over postgres");
+    assert_eq!(printed(&retried), json!({"retried": [0]}));
+    let fetch = json!({"max": 10, "wait_ms": 0});
+    let (_, fetched) =
+        call(&server.base, reqwest::Method::POST, "/subscriptions/poison/fetch", PUBLISHER, Some(fetch)).await;
+    assert_eq!(positions_of(&fetched), [0], "the server delivers the retried event: {fetched}");
+    let deleted = cli(&["subscriptions", "delete", "poison"]).await;
+    assert_exit(&deleted, 0, "delete over postgres");
+    assert_exit(&cli(&["subscriptions", "show", "poison"]).await, 1, "show after delete");
+    let (status, _) = call(&server.base, reqwest::Method::GET, "/subscriptions/poison", PUBLISHER, None).await;
+    assert_eq!(status, reqwest::StatusCode::NOT_FOUND, "the server sees the deletion");
+    assert!(server.terminate().success());
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // files and pipes
 
 /// Asserts that `dir` and everything in it is owner-only: directories 0700, files 0600.
@@ -1270,6 +1517,8 @@ fn every_command_writing_to_a_closed_pipe_ends_quietly_with_exit_0() {
         (dir.path().join("imported"), vec!["import", "--input", export], None),
         (dir.path().join("demo"), vec!["demo", "--complaints", "20"], None),
         (data.clone(), vec!["openapi"], None),
+        (data.clone(), vec!["subscriptions", "create", "piped"], None),
+        (data.clone(), vec!["subscriptions", "list"], None),
         (data.clone(), vec!["--help"], None),
     ];
     for (dir, args, input) in cases {
@@ -1356,6 +1605,10 @@ fn usage_errors_exit_2_with_the_usage_and_touch_no_store() {
         &["projections"],
         &["projections", "rebuild"],
         &["suggest"],
+        &["subscriptions"],
+        &["subscriptions", "show"],
+        &["subscriptions", "create", "orders", "--webhook-url", "http://127.0.0.1:9/hook"],
+        &["subscriptions", "retry-parked", "orders", "--limit", "0"],
     ] {
         let output = run(dir.path(), args);
         assert_exit(&output, 2, &format!("redress {args:?}"));
@@ -1387,6 +1640,7 @@ fn help_of_each_command_says_what_it_does() {
         ("projections", "Projection status"),
         ("suggest", "Rank the standard answers"),
         ("openapi", "OpenAPI document"),
+        ("subscriptions", "Persistent subscriptions"),
     ];
     let top = stdout(&output);
     for (command, does) in commands {

@@ -12,16 +12,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const ADMIN: &str = "subs-admin-token-0123456789abcdef";
-const PUBLISHER: &str = "subs-publisher-token-0123456789ab";
+pub const ADMIN: &str = "subs-admin-token-0123456789abcdef";
+pub const PUBLISHER: &str = "subs-publisher-token-0123456789ab";
 const AUDITOR: &str = "subs-auditor-token-0123456789abcd";
 const SECRET: &str = "s3cret-0123456789-abcdef";
 
-fn tokens() -> String {
+pub fn tokens() -> String {
     format!("admin:{ADMIN},publisher:{PUBLISHER},auditor:{AUDITOR}")
 }
 
-async fn call(base: &str, method: Method, path: &str, token: &str, body: Option<Value>) -> (StatusCode, Value) {
+pub async fn call(base: &str, method: Method, path: &str, token: &str, body: Option<Value>) -> (StatusCode, Value) {
     let mut request = Client::new().request(method, format!("{base}{path}")).bearer_auth(token);
     if let Some(body) = body {
         request = request.json(&body);
@@ -33,7 +33,7 @@ async fn call(base: &str, method: Method, path: &str, token: &str, body: Option<
 }
 
 /// Appends one complaint with `updates` progress updates after its receipt: 1 + `updates` events.
-async fn append_complaint(base: &str, id: &str, updates: usize) {
+pub async fn append_complaint(base: &str, id: &str, updates: usize) {
     let mut events = vec![json!({"event_type": "complaint_received", "data": {
         "complaint_id": id, "customer_id": "K-1", "channel": "web", "category": "delivery",
         "severity": "high", "description": "The monitor arrived cracked"}})];
@@ -58,7 +58,7 @@ async fn serve_async(dir: &Path, args: &'static [&'static str]) -> ServerProcess
     tokio::task::spawn_blocking(move || serve(&path, args)).await.expect("the server starts")
 }
 
-fn positions_of(answer: &Value) -> Vec<u64> {
+pub fn positions_of(answer: &Value) -> Vec<u64> {
     answer["events"]
         .as_array()
         .map_or_else(Vec::new, |events| events.iter().map(|e| e["position"].as_u64().expect("a position")).collect())

@@ -222,6 +222,12 @@ pub enum Command {
         #[arg(long, requires = "eval")]
         history: Option<PathBuf>,
     },
+    /// Persistent subscriptions (the same definitions and answers as `/subscriptions`): list, show,
+    /// create, delete, retry parked events. Delivery stays with the server.
+    Subscriptions {
+        #[command(subcommand)]
+        action: crate::subscription_commands::SubscriptionsAction,
+    },
     /// Load the sample history and print a short tour.
     Demo {
         /// Number of complaints.
@@ -423,7 +429,7 @@ impl CliError {
     }
 }
 
-fn failed(context: &str, e: impl std::fmt::Display) -> CliError {
+pub(crate) fn failed(context: &str, e: impl std::fmt::Display) -> CliError {
     CliError::Failed(format!("{context}: {e}"))
 }
 
@@ -602,6 +608,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                     suggest(Arc::clone(&store), text, category, *k, *min_confidence).await
                 }
                 Command::Demo { complaints, seed } => demo_and_tour(Arc::clone(&store), *complaints, *seed).await,
+                Command::Subscriptions { action } => crate::subscription_commands::run(&cli, &store, action).await,
                 Command::Serve { .. } | Command::Openapi | Command::Verify { file: Some(_), .. } => {
                     unreachable!("handled above")
                 }
@@ -1261,12 +1268,23 @@ fn parse_checkpoint_interval(text: &str) -> Result<Duration, String> {
     Ok(interval)
 }
 
-/// Opens the subscriptions beside the projections' state — `<data-dir>/subscriptions` for the embedded
-/// store, tables in the same schema for PostgreSQL — and starts their webhook deliveries.
+/// Opens the subscriptions ([`open_subscriptions`]) and starts their webhook deliveries.
 async fn start_subscriptions(
     cli: &Cli,
     store: &Arc<dyn EventStore>,
     args: &SubscriptionArgs,
+) -> Result<redress_subscriptions::Subscriptions, CliError> {
+    let subscriptions = open_subscriptions(cli, store, args.config()).await?;
+    subscriptions.start().await.map_err(|e| failed("subscriptions", e))?;
+    Ok(subscriptions)
+}
+
+/// Opens the subscriptions beside the projections' state — `<data-dir>/subscriptions` for the embedded
+/// store, tables in the same schema for PostgreSQL — without starting anything.
+pub(crate) async fn open_subscriptions(
+    cli: &Cli,
+    store: &Arc<dyn EventStore>,
+    config: redress_subscriptions::Config,
 ) -> Result<redress_subscriptions::Subscriptions, CliError> {
     let ledgers: Arc<dyn redress_subscriptions::Ledgers> = match &cli.store {
         Some(url) => {
@@ -1279,10 +1297,8 @@ async fn start_subscriptions(
                 .map_err(|e| failed("subscriptions", e))?,
         ),
     };
-    let subscriptions = redress_subscriptions::Subscriptions::new(Arc::clone(store), ledgers, args.config())
-        .map_err(|e| failed("subscriptions", e))?;
-    subscriptions.start().await.map_err(|e| failed("subscriptions", e))?;
-    Ok(subscriptions)
+    redress_subscriptions::Subscriptions::new(Arc::clone(store), ledgers, config)
+        .map_err(|e| failed("subscriptions", e))
 }
 
 /// Opens the built-in folds at their checkpoints and starts feeding them: state beside the store,

@@ -7,3 +7,4 @@ pub mod cli;
 pub mod demo;
 pub mod files;
 pub mod http;
+pub mod subscription_commands;

@@ -31,6 +31,11 @@ pub struct Config {
     pub webhook_timeout: Duration,
     /// Events per webhook POST (at most [`WEBHOOK_BATCH_EVENTS_MAX`]).
     pub webhook_batch_events: usize,
+    /// Whether this service runs webhook delivery tasks ([`Subscriptions::start`], and
+    /// [`Subscriptions::put`] of a webhook). A server does; a command that only edits or reads
+    /// subscriptions must not: it would POST to receivers for as long as the process lives, beside the
+    /// server that owns the deliveries.
+    pub webhook_delivery: bool,
 }
 
 impl Default for Config {
@@ -42,6 +47,7 @@ impl Default for Config {
             backoff_max: Duration::from_secs(30),
             webhook_timeout: Duration::from_secs(10),
             webhook_batch_events: WEBHOOK_BATCH_EVENTS_MAX,
+            webhook_delivery: true,
         }
     }
 }
@@ -55,6 +61,12 @@ impl Config {
     /// The same configuration with this lease.
     pub fn with_lease(self, lease: Duration) -> Self {
         Config { lease, ..self }
+    }
+
+    /// The same configuration without webhook delivery tasks: definitions, status and parked events
+    /// only (the command line's `redress subscriptions`).
+    pub fn without_webhook_delivery(self) -> Self {
+        Config { webhook_delivery: false, ..self }
     }
 
     /// The same configuration with this webhook backoff.
@@ -169,8 +181,8 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Subscriptions {
-    /// The subscriptions kept in `ledgers`, over `store`. Call [`Subscriptions::start`] to begin webhook
-    /// deliveries.
+    /// The subscriptions kept in `ledgers`, over `store`. Starts no task: call [`Subscriptions::start`] to
+    /// begin webhook deliveries (none at all with [`Config::without_webhook_delivery`]).
     pub fn new(
         store: Arc<dyn EventStore>,
         ledgers: Arc<dyn Ledgers>,
@@ -196,8 +208,12 @@ impl Subscriptions {
         })
     }
 
-    /// Starts a delivery task for every stored subscription with a webhook.
+    /// Starts a delivery task for every stored subscription with a webhook (none without
+    /// [`Config::webhook_delivery`]).
     pub async fn start(&self) -> Result<(), SubscriptionError> {
+        if !self.inner.config.webhook_delivery {
+            return Ok(());
+        }
         for name in self.inner.ledgers.names().await? {
             if let Some(stored) = self.inner.ledgers.get(&name).await? {
                 if stored.definition.webhook.is_some() {
@@ -216,6 +232,9 @@ impl Subscriptions {
     }
 
     fn spawn_delivery(&self, name: &str) {
+        if !self.inner.config.webhook_delivery {
+            return;
+        }
         let task = tokio::spawn(crate::webhook::deliver(self.clone(), name.to_owned()));
         if let Some(old) = lock(&self.inner.tasks).insert(name.to_owned(), task) {
             old.abort();

@@ -193,6 +193,30 @@ async fn bad_requests_are_typed_errors_and_write_nothing() {
     assert!(!subs.delete("orders").await.unwrap());
 }
 
+#[tokio::test]
+async fn without_webhook_delivery_put_and_start_post_nothing_where_a_delivering_service_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sled_store(dir.path());
+    append_complaints(&*store, 0, 3).await;
+    let receiver = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", receiver.local_addr().unwrap());
+    let ledgers: Arc<dyn Ledgers> = Arc::new(SledLedgers::open(&dir.path().join("subscriptions")).unwrap());
+    let editing = service(&store, Arc::clone(&ledgers), Config::default().without_webhook_delivery());
+    let hook = json!({"webhook": {"url": url, "secret": "0123456789abcdef-secret"}});
+    assert!(editing.put("hooked", &hook).await.unwrap());
+    editing.start().await.unwrap();
+    let quiet = tokio::time::timeout(Duration::from_millis(700), receiver.accept()).await;
+    assert!(quiet.is_err(), "a service without webhook delivery connected to the receiver");
+    assert_eq!(editing.status("hooked").await.unwrap().position, 0, "nothing delivered, nothing acked");
+    // The same subscription under a delivering service: the receiver is called, so the silence above
+    // was the configuration's doing, not the test's.
+    let delivering = service(&store, ledgers, Config::default());
+    delivering.start().await.unwrap();
+    let called = tokio::time::timeout(Duration::from_secs(10), receiver.accept()).await;
+    assert!(matches!(called, Ok(Ok(_))), "a delivering service calls the receiver: {called:?}");
+    delivering.stop();
+}
+
 async fn postgres(schema: &str) -> PostgresStore {
     let url =
         std::env::var("REDRESS_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
