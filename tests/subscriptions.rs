@@ -407,3 +407,83 @@ async fn two_server_processes_on_one_postgres_schema_never_lease_one_event_to_tw
         assert!(server.terminate().success());
     }
 }
+
+/// The alert deliveries among `posts` (2xx-answered or not), each checked: signed with the secret (an
+/// HMAC computed independently), its own delivery id, `kind` deadline_alert. Returns every alert sent.
+fn alerts_posted(posts: &[Post]) -> Vec<Value> {
+    let mut alerts = Vec::new();
+    for post in posts {
+        let body: Value = serde_json::from_slice(&post.body).unwrap();
+        if body.get("alerts").is_none() {
+            continue;
+        }
+        assert_eq!(post.signature, format!("sha256={}", independent_hmac_hex(SECRET.as_bytes(), &post.body)));
+        assert_eq!(body["kind"], "deadline_alert");
+        assert!(!post.delivery_id.is_empty());
+        alerts.extend(body["alerts"].as_array().unwrap().iter().cloned());
+    }
+    alerts
+}
+
+/// A normal-severity complaint received `hours_ago` hours ago (its acknowledgement is due 24 h after).
+async fn append_old_complaint(base: &str, id: &str, hours_ago: i64) {
+    let at = redress_schemas::Timestamp::now().plus_seconds(-hours_ago * 3_600).to_rfc3339();
+    let event = json!({"event_type": "complaint_received", "occurred_at": at, "data": {
+        "complaint_id": id, "customer_id": "K-7", "channel": "web", "category": "delivery",
+        "severity": "normal", "description": "The parcel never came"}});
+    let path = format!("/streams/complaint-{id}/events");
+    let (status, answer) = call(base, Method::POST, &path, PUBLISHER, Some(json!({"events": [event]}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadline_alerts_reach_the_policys_subscription_signed_and_once_per_deadline_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy_dir = tempfile::tempdir().unwrap();
+    let policy = policy_dir.path().join("policy.json");
+    let levels = json!({
+        "critical": {"acknowledge_within_hours": 2, "resolve_within_hours": 24},
+        "high": {"acknowledge_within_hours": 4, "resolve_within_hours": 72},
+        "normal": {"acknowledge_within_hours": 24, "resolve_within_hours": 168},
+        "low": {"acknowledge_within_hours": 48, "resolve_within_hours": 336},
+        "alerts": {"subscriptions": ["desk-alerts"], "lead_hours": 1, "scan_seconds": 1},
+    });
+    std::fs::write(&policy, levels.to_string()).unwrap();
+    let start = |dir: std::path::PathBuf, policy: std::path::PathBuf| {
+        tokio::task::spawn_blocking(move || serve(&dir, &["--policy", policy.to_str().unwrap()]))
+    };
+    let server = start(dir.path().to_owned(), policy.clone()).await.unwrap();
+    let (url, posts) = receiver(0, Duration::ZERO).await;
+    // Only alerts interest this receiver: no complaint is closed here, so no event batch comes.
+    let definition = json!({"event_types": ["complaint_closed"], "webhook": {"url": url, "secret": SECRET}});
+    let (status, created) =
+        call(&server.base, Method::PUT, "/subscriptions/desk-alerts", ADMIN, Some(definition)).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    append_old_complaint(&server.base, "AL1", 30).await; // acknowledgement overdue by 6 h
+    let first = |posts: &Arc<Mutex<Vec<Post>>>, id: &str| {
+        alerts_posted(&posts.lock().unwrap()).into_iter().filter(|a| a["complaint_id"] == id).collect::<Vec<_>>()
+    };
+    wait_until("AL1's alert", 30, || !first(&posts, "AL1").is_empty()).await;
+    let sent = first(&posts, "AL1");
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!((sent[0]["deadline"].as_str(), sent[0]["state"].as_str()), (Some("acknowledgement"), Some("overdue")));
+    // More looks (one a second) send it no more.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(first(&posts, "AL1").len(), 1, "one alert per deadline");
+
+    // Across a restart: the record of what was sent survives; the task runs again.
+    assert!(server.terminate().success());
+    let server = start(dir.path().to_owned(), policy).await.unwrap();
+    append_old_complaint(&server.base, "AL2", 30).await;
+    wait_until("AL2's alert after the restart", 30, || !first(&posts, "AL2").is_empty()).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(first(&posts, "AL1").len(), 1, "AL1's alert was not sent again after the restart");
+    assert_eq!(first(&posts, "AL2").len(), 1);
+    assert!(posts.lock().unwrap().iter().all(|p| p.answered == 200));
+    // The view the task reads answers an auditor too.
+    let (_, view) = call(&server.base, Method::GET, "/projections/deadline-alerts", AUDITOR, None).await;
+    let ids: Vec<&str> =
+        view["alerts"].as_array().unwrap().iter().map(|a| a["complaint_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["AL1", "AL2"], "{view}");
+    assert!(server.terminate().success());
+}

@@ -1223,6 +1223,14 @@ async fn serve(
         Command::Serve { subscriptions, .. } => start_subscriptions(cli, &store, subscriptions).await?,
         _ => return Err(failed("serving", "serve runs only as `redress serve`")),
     };
+    if let Some(alerts) = policy.alerts().cloned() {
+        tokio::spawn(crate::alerts::run_alerts(
+            Arc::clone(&projections),
+            subscriptions.clone(),
+            alerts,
+            streams_stopped.clone(),
+        ));
+    }
     let mut state =
         AppState::new(Arc::clone(&store), Arc::clone(&projections), tokens, policy, streams_stopped.clone())
             .with_limits(limits)

@@ -2,6 +2,7 @@
 //!
 //! Architecture invariant: no business rule lives here. Each handler parses, calls the engine, renders.
 
+pub mod alerts;
 pub mod audit;
 pub mod cli;
 pub mod demo;

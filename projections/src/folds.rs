@@ -651,6 +651,8 @@ pub struct Folds {
     views: BTreeMap<&'static str, usize>,
     stop: watch::Sender<bool>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// One replay at a time across every fold (see [`Folds::replay`]).
+    replaying: Arc<Semaphore>,
 }
 
 /// The checkpointing half of a runner (needs the `Arc`).
@@ -685,6 +687,7 @@ impl Folds {
             views: BTreeMap::new(),
             stop: watch::channel(false).0,
             task: Mutex::new(None),
+            replaying: Arc::new(Semaphore::new(1)),
         }
     }
 
@@ -759,14 +762,39 @@ impl Folds {
             }
         }
         if runner.last_recorded_at().is_some_and(|last| query.as_of < last) {
-            return runner.replay(&*self.store, view, Basis::Recorded, query).await;
+            return self.replay_on(runner, view, Basis::Recorded, query).await;
         }
         runner.query(view, query).await
     }
 
     /// `view` rebuilt from the log as it stood at `query.as_of` by `basis`, and answered.
+    ///
+    /// A replay folds the log up to that instant: seconds per 100k events, with few awaits. So one runs
+    /// at a time in the whole process, on the blocking pool (on a runtime worker it would stall every
+    /// task queued behind it), and another asked for meanwhile is refused at once with
+    /// [`ProjectionError::Busy`] rather than queued: a client that gives up does not stop a replay, and
+    /// queued abandoned replays would hold a core for minutes.
     pub async fn replay(&self, view: &str, basis: Basis, query: &Query) -> Result<Value, ProjectionError> {
-        self.runner_of(view)?.replay(&*self.store, view, basis, query).await
+        self.replay_on(self.runner_of(view)?, view, basis, query).await
+    }
+
+    async fn replay_on(
+        &self,
+        runner: &Arc<dyn Running>,
+        view: &str,
+        basis: Basis,
+        query: &Query,
+    ) -> Result<Value, ProjectionError> {
+        let Ok(_permit) = Arc::clone(&self.replaying).try_acquire_owned() else {
+            return Err(ProjectionError::Busy("another replay (a past as_of) is running; retry".into()));
+        };
+        let (runner, store, view, query) =
+            (Arc::clone(runner), Arc::clone(&self.store), view.to_owned(), query.clone());
+        let runtime = tokio::runtime::Handle::current();
+        let job = move || runtime.block_on(async move { runner.replay(&*store, &view, basis, &query).await });
+        tokio::task::spawn_blocking(job)
+            .await
+            .map_err(|e| ProjectionError::Busy(format!("the replay ended abnormally: {e}")))?
     }
 
     /// Starts rebuilding the fold that serves `view` from position 0 beside its live state; `false` when
@@ -909,6 +937,9 @@ async fn feed(
                 for saver in &savers {
                     saver.save(false, false).await;
                 }
+                // A page folds without awaiting: let the worker serve the tasks queued behind it
+                // before the next (a catch-up or rebuild is many pages).
+                tokio::task::yield_now().await;
             }
             _ = tick.tick() => {
                 for saver in &savers {

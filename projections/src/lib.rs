@@ -50,6 +50,7 @@ pub const BUILTIN_NAMES: &[&str] = &[
     "complaint",
     "needs-attention",
     "problems",
+    "deadline-alerts",
     "suggestions",
     "answer-gaps",
 ];

@@ -67,6 +67,87 @@ pub struct SlaPolicy {
     calendar: Option<Calendar>,
     watch_words: Vec<String>,
     update_lead_hours: i64,
+    alerts: Option<AlertPolicy>,
+}
+
+/// Subscriptions an alert policy may name.
+pub const ALERT_SUBSCRIPTIONS_MAX: usize = 16;
+/// The longest lead time of an alert, in hours (30 days).
+pub const ALERT_LEAD_HOURS_MAX: i64 = 720;
+/// The slowest scan for alerts, in seconds.
+pub const ALERT_SCAN_SECONDS_MAX: u64 = 3_600;
+
+/// Deadline alerts (API.md v1.1 "Subscriptions for backend services"): the subscriptions that also
+/// receive `deadline_alert` notifications, how long before a deadline falls due they hear of it, and
+/// how often the server looks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertPolicy {
+    /// Subscription names (1..=[`ALERT_SUBSCRIPTIONS_MAX`]); each needs a webhook to be told.
+    pub subscriptions: Vec<String>,
+    /// A deadline not met yet is `due_soon` this many hours before it falls due (0..=720, default 4).
+    #[serde(default = "AlertPolicy::lead_hours_default")]
+    pub lead_hours: i64,
+    /// Seconds between two looks at the open complaints (1..=3600, default 30).
+    #[serde(default = "AlertPolicy::scan_seconds_default")]
+    pub scan_seconds: u64,
+}
+
+impl AlertPolicy {
+    fn lead_hours_default() -> i64 {
+        4
+    }
+
+    fn scan_seconds_default() -> u64 {
+        30
+    }
+
+    fn check(&self) -> Result<(), PolicyError> {
+        let plain = |name: &str| {
+            (1..=64).contains(&name.len())
+                && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        };
+        if self.subscriptions.is_empty() || self.subscriptions.len() > ALERT_SUBSCRIPTIONS_MAX {
+            return Err(PolicyError(format!("alerts.subscriptions: name 1..={ALERT_SUBSCRIPTIONS_MAX} subscriptions")));
+        }
+        if let Some(name) = self.subscriptions.iter().find(|n| !plain(n)) {
+            return Err(PolicyError(format!("alerts.subscriptions: {name:?} is not a subscription name")));
+        }
+        if !(0..=ALERT_LEAD_HOURS_MAX).contains(&self.lead_hours) {
+            return Err(PolicyError(format!("alerts.lead_hours: 0..={ALERT_LEAD_HOURS_MAX}")));
+        }
+        if !(1..=ALERT_SCAN_SECONDS_MAX).contains(&self.scan_seconds) {
+            return Err(PolicyError(format!("alerts.scan_seconds: 1..={ALERT_SCAN_SECONDS_MAX}")));
+        }
+        Ok(())
+    }
+}
+
+/// Whether an alerted deadline is still ahead or has passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertState {
+    /// Not met, and it falls due within the lead time.
+    DueSoon,
+    /// Not met, and it has passed.
+    Overdue,
+}
+
+impl AlertState {
+    pub fn name(self) -> &'static str {
+        match self {
+            AlertState::DueSoon => "due_soon",
+            AlertState::Overdue => "overdue",
+        }
+    }
+}
+
+/// One deadline of an open complaint worth an alert at an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Alert {
+    pub deadline: OverdueReason,
+    pub due: Timestamp,
+    pub state: AlertState,
 }
 
 /// A policy file as written.
@@ -85,6 +166,9 @@ struct PolicyFile {
     /// How long before an update falls due the needs-attention view lists it (default 4).
     #[serde(default)]
     update_lead_hours: Option<i64>,
+    /// Deadline alerts to subscriptions (none by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    alerts: Option<AlertPolicy>,
 }
 
 impl Default for SlaPolicy {
@@ -103,6 +187,7 @@ impl Default for SlaPolicy {
             calendar: None,
             watch_words: WATCH_WORDS_DEFAULT.map(String::from).to_vec(),
             update_lead_hours: 4,
+            alerts: None,
         }
     }
 }
@@ -140,6 +225,9 @@ impl TryFrom<PolicyFile> for SlaPolicy {
             return Err(PolicyError("update_lead_hours must not be negative".into()));
         }
         let watch_words = watch_words.into_iter().map(|w| w.to_lowercase()).collect();
+        if let Some(alerts) = &file.alerts {
+            alerts.check()?;
+        }
         Ok(SlaPolicy {
             critical: file.critical,
             high: file.high,
@@ -148,6 +236,7 @@ impl TryFrom<PolicyFile> for SlaPolicy {
             calendar,
             watch_words,
             update_lead_hours,
+            alerts: file.alerts,
         })
     }
 }
@@ -162,6 +251,7 @@ impl From<SlaPolicy> for PolicyFile {
             calendar: policy.calendar.map(|c| c.spec().clone()),
             watch_words: Some(policy.watch_words),
             update_lead_hours: Some(policy.update_lead_hours),
+            alerts: policy.alerts,
         }
     }
 }
@@ -181,6 +271,18 @@ pub enum OverdueReason {
     Promise,
     /// The customer has not heard from the desk within the severity's `update_every` (v1.1).
     Update,
+}
+
+impl OverdueReason {
+    /// The name answers use.
+    pub fn name(self) -> &'static str {
+        match self {
+            OverdueReason::Acknowledgement => "acknowledgement",
+            OverdueReason::Resolution => "resolution",
+            OverdueReason::Promise => "promise",
+            OverdueReason::Update => "update",
+        }
+    }
 }
 
 /// A complaint's deadlines and whether they are met, as of an instant.
@@ -286,6 +388,45 @@ impl SlaPolicy {
     /// How long before an update falls due the needs-attention view lists it, in hours.
     pub fn update_lead_hours(&self) -> i64 {
         self.update_lead_hours
+    }
+
+    /// The deadline alerts the policy asks for, if any.
+    pub fn alerts(&self) -> Option<&AlertPolicy> {
+        self.alerts.as_ref()
+    }
+
+    /// The deadlines of a complaint whose clock is `clock` that deserve an alert at `as_of`: each not
+    /// met yet that has passed (`overdue`) or falls due within `lead_hours` (`due_soon`). The same
+    /// clocks as [`SlaPolicy::deadlines_of`]. None for a closed complaint, and no `due_soon` while it
+    /// waits on the customer: its clocks stand still, so nothing falls due until the wait ends (and a
+    /// due instant that moves with the wait would alert anew at every look).
+    pub fn alerts_of(&self, clock: &Clock<'_>, as_of: Timestamp, lead_hours: i64) -> Vec<Alert> {
+        if clock.status == ComplaintStatus::Closed {
+            return Vec::new();
+        }
+        let d = self.deadlines_of(clock, as_of);
+        let unresolved = !clock.resolution_met();
+        let horizon = as_of.plus_seconds(lead_hours.saturating_mul(HOUR));
+        let candidates = [
+            (OverdueReason::Acknowledgement, clock.acknowledged_at.is_none().then_some(d.ack_due)),
+            (OverdueReason::Resolution, unresolved.then_some(d.resolution_due)),
+            (OverdueReason::Promise, d.promised_due.filter(|_| unresolved)),
+            (OverdueReason::Update, d.next_update_due),
+        ];
+        candidates
+            .into_iter()
+            .filter_map(|(deadline, due)| {
+                let due = due?;
+                let state = if as_of > due {
+                    AlertState::Overdue
+                } else if due <= horizon && clock.waiting_since.is_none() {
+                    AlertState::DueSoon
+                } else {
+                    return None;
+                };
+                Some(Alert { deadline, due, state })
+            })
+            .collect()
     }
 
     /// The level for `severity`.
@@ -443,5 +584,58 @@ mod tests {
         let own = SlaPolicy::from_json(&with(r#""watch_words": ["Ombudsman"]"#)).unwrap();
         assert_eq!(own.watched_word("I will go to the ombudsman"), Some("ombudsman"));
         assert_eq!(own.watched_word("12315"), None, "a policy's own list replaces the default");
+    }
+
+    #[test]
+    fn alerts_name_subscriptions_with_a_lead_time_and_a_bad_alert_policy_is_refused() {
+        assert_eq!(SlaPolicy::from_json(V1_FILE).unwrap().alerts(), None, "no alerts unless asked for");
+        let policy = SlaPolicy::from_json(&with(r#""alerts": {"subscriptions": ["desk-alerts"]}"#)).unwrap();
+        let alerts = policy.alerts().unwrap();
+        assert_eq!(
+            (alerts.subscriptions.clone(), alerts.lead_hours, alerts.scan_seconds),
+            (vec!["desk-alerts".into()], 4, 30)
+        );
+        let refused = |extra: &str| SlaPolicy::from_json(&with(extra)).unwrap_err().to_string();
+        for (alerts, says) in [
+            (r#"{"subscriptions": []}"#, "alerts.subscriptions"),
+            (r#"{"subscriptions": ["Desk Alerts"]}"#, "not a subscription name"),
+            (r#"{"subscriptions": ["a"], "lead_hours": 721}"#, "alerts.lead_hours"),
+            (r#"{"subscriptions": ["a"], "lead_hours": -1}"#, "alerts.lead_hours"),
+            (r#"{"subscriptions": ["a"], "scan_seconds": 0}"#, "alerts.scan_seconds"),
+            (r#"{"subscriptions": ["a"], "every": 5}"#, "unknown field"),
+        ] {
+            let message = refused(&format!(r#""alerts": {alerts}"#));
+            assert!(message.contains(says), "{alerts}: {message}");
+        }
+    }
+
+    #[test]
+    fn an_alert_is_due_soon_within_the_lead_overdue_after_and_never_while_waiting_or_closed() {
+        let policy = SlaPolicy::default(); // normal: acknowledge within 24 h
+        let at = |t: &str| Timestamp::parse(t).unwrap();
+        let clock = Clock {
+            severity: Severity::Normal,
+            status: ComplaintStatus::Received,
+            received_at: at("2026-01-01T00:00:00Z"),
+            acknowledged_at: None,
+            promised_due: None,
+            waits: &[],
+            waiting_since: None,
+            last_contact_at: None,
+        };
+        let alert =
+            |state| vec![Alert { deadline: OverdueReason::Acknowledgement, due: at("2026-01-02T00:00:00Z"), state }];
+        assert_eq!(policy.alerts_of(&clock, at("2026-01-01T19:59:59Z"), 4), vec![], "before the lead time");
+        assert_eq!(policy.alerts_of(&clock, at("2026-01-01T20:00:00Z"), 4), alert(AlertState::DueSoon));
+        assert_eq!(
+            policy.alerts_of(&clock, at("2026-01-02T00:00:00Z"), 4),
+            alert(AlertState::DueSoon),
+            "due, not passed"
+        );
+        assert_eq!(policy.alerts_of(&clock, at("2026-01-02T00:00:00.000000001Z"), 4), alert(AlertState::Overdue));
+        let waiting = Clock { waiting_since: Some(at("2026-01-01T10:00:00Z")), ..clock };
+        assert_eq!(policy.alerts_of(&waiting, at("2026-01-01T21:00:00Z"), 4), vec![], "the clocks stand still");
+        let closed = Clock { status: ComplaintStatus::Closed, ..clock };
+        assert_eq!(policy.alerts_of(&closed, at("2026-01-03T00:00:00Z"), 4), vec![]);
     }
 }

@@ -29,6 +29,11 @@ pub enum SubscriptionError {
     #[error(transparent)]
     Store(#[from] StoreError),
 
+    /// The webhook did not take a delivery of deadline alerts (no answer, or not 2xx); they were not
+    /// recorded as sent. Handling: none needed, the next look sends them again (HTTP 503).
+    #[error("deadline alerts not delivered: {0}")]
+    Delivery(String),
+
     /// The subscription storage (sled or PostgreSQL) failed; nothing is known to be written.
     /// Handling: retry later (HTTP 503).
     #[error("subscription storage: {0}")]

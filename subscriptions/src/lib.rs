@@ -10,6 +10,8 @@
 //!   several servers share them safely).
 //! - [`Subscriptions`]: what the HTTP API and the CLI call: definitions, fetch/ack/nack, parked events,
 //!   status and metrics, and one webhook delivery task per subscription with a webhook ([`webhook`]).
+//! - [`alerts`]: deadline alerts (not log events) sent by webhook, each once per subscription, the
+//!   record of what was sent kept beside the ledgers.
 //!
 //! Invariant: reads the log, never appends to it; knows nothing of the HTTP server or the command line.
 //!
@@ -24,6 +26,7 @@
 //! assert_eq!(ledger.position(), 2, "acked, and 1 was filtered out");
 //! ```
 
+pub mod alerts;
 mod definition;
 mod error;
 pub mod ledger;

@@ -20,6 +20,7 @@ use crate::store::{bounds, not_found, Ledgers, ParkedEvent, Stored};
 use async_trait::async_trait;
 use deadpool_postgres::{Pool, Transaction};
 use redress_engine::PostgresStore;
+use std::collections::HashSet;
 
 /// [`Ledgers`] on the PostgreSQL schema of a [`PostgresStore`], shared by every server on it.
 pub struct PostgresLedgers {
@@ -60,6 +61,11 @@ impl PostgresLedgers {
                  reason       TEXT NOT NULL,
                  parked_at_ms BIGINT NOT NULL,
                  PRIMARY KEY (name, position)
+             );
+             CREATE TABLE IF NOT EXISTS {s}.subscription_alerts (
+                 name     TEXT NOT NULL REFERENCES {s}.subscriptions (name) ON DELETE CASCADE,
+                 alert_id TEXT NOT NULL,
+                 PRIMARY KEY (name, alert_id)
              );"
         ))
         .await
@@ -281,6 +287,56 @@ impl Ledgers for PostgresLedgers {
         self.write(&tx, name, &before, &stored.ledger, &outcome, 0).await?;
         tx.commit().await.map_err(storage)?;
         Ok(outcome)
+    }
+
+    async fn unsent_alerts(&self, name: &str, ids: &[String]) -> Result<Vec<String>, SubscriptionError> {
+        let client = self.pool.get().await.map_err(storage)?;
+        let s = &self.schema;
+        let sent: HashSet<String> = client
+            .query(
+                &format!("SELECT alert_id FROM {s}.subscription_alerts WHERE name = $1 AND alert_id = ANY($2)"),
+                &[&name, &ids],
+            )
+            .await
+            .map_err(storage)?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        Ok(ids.iter().filter(|id| !sent.contains(*id)).cloned().collect())
+    }
+
+    async fn record_alerts(&self, name: &str, ids: &[String]) -> Result<(), SubscriptionError> {
+        let client = self.pool.get().await.map_err(storage)?;
+        let s = &self.schema;
+        let inserted = client
+            .execute(
+                &format!(
+                    "INSERT INTO {s}.subscription_alerts (name, alert_id)
+                     SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING"
+                ),
+                &[&name, &ids],
+            )
+            .await;
+        match inserted {
+            Ok(_) => Ok(()),
+            // The subscription was deleted meanwhile (the foreign key).
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION) => Err(not_found(name)),
+            Err(e) => Err(storage(e)),
+        }
+    }
+
+    async fn forget_alerts(&self, name: &str, current: &HashSet<String>) -> Result<usize, SubscriptionError> {
+        let client = self.pool.get().await.map_err(storage)?;
+        let s = &self.schema;
+        let keep: Vec<&String> = current.iter().collect();
+        let forgotten = client
+            .execute(
+                &format!("DELETE FROM {s}.subscription_alerts WHERE name = $1 AND NOT (alert_id = ANY($2))"),
+                &[&name, &keep],
+            )
+            .await
+            .map_err(storage)?;
+        Ok(forgotten as usize)
     }
 
     async fn parked(

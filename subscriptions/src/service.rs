@@ -155,7 +155,7 @@ pub struct Subscriptions {
 
 pub(crate) struct Inner {
     pub(crate) store: Arc<dyn EventStore>,
-    ledgers: Arc<dyn Ledgers>,
+    pub(crate) ledgers: Arc<dyn Ledgers>,
     pub(crate) config: Config,
     stats: Mutex<HashMap<String, Stats>>,
     tasks: Mutex<HashMap<String, JoinHandle<()>>>,

@@ -6,6 +6,7 @@
 //! r name                  read_next u64 | parked_count u64
 //! e name 0x00 position    a pending event: attempts u32 [| lease id u64 | lease until ms i64]
 //! p name 0x00 position    a parked event: attempts u32 | reason u8 | parked at ms i64
+//! a name 0x00 alert id    a deadline alert sent (empty value)
 //! ```
 //! Names never hold 0x00 (`check_name`), so a name's keys never mix with another's. A process-wide
 //! mutex serialises changes: sled's lock makes this process the directory's only user.
@@ -16,7 +17,7 @@ use crate::ledger::{diff, Change, Entry, Lease, Ledger, Outcome, ParkReason};
 use crate::limits::SUBSCRIPTIONS_MAX;
 use crate::store::{bounds, not_found, Ledgers, ParkedEvent, Stored};
 use async_trait::async_trait;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -42,6 +43,12 @@ fn key(kind: u8, name: &str, position: Option<u64>) -> Vec<u8> {
 fn prefix(kind: u8, name: &str) -> Vec<u8> {
     let mut key = key(kind, name, None);
     key.push(0);
+    key
+}
+
+fn alert_key(name: &str, id: &str) -> Vec<u8> {
+    let mut key = prefix(b'a', name);
+    key.extend_from_slice(id.as_bytes());
     key
 }
 
@@ -246,7 +253,7 @@ impl Ledgers for SledLedgers {
             let mut batch = sled::Batch::default();
             batch.remove(key(b'd', name, None));
             batch.remove(key(b'r', name, None));
-            for kind in [b'e', b'p'] {
+            for kind in [b'e', b'p', b'a'] {
                 for k in self.tree.scan_prefix(prefix(kind, name)).keys() {
                     batch.remove(k.map_err(storage)?);
                 }
@@ -278,6 +285,48 @@ impl Ledgers for SledLedgers {
             Ok(stored.ledger.apply(Change::Retry { positions }, bounds))
         })
         .await
+    }
+
+    async fn unsent_alerts(&self, name: &str, ids: &[String]) -> Result<Vec<String>, SubscriptionError> {
+        let mut unsent = Vec::new();
+        for id in ids {
+            if !self.tree.contains_key(alert_key(name, id)).map_err(storage)? {
+                unsent.push(id.clone());
+            }
+        }
+        Ok(unsent)
+    }
+
+    async fn record_alerts(&self, name: &str, ids: &[String]) -> Result<(), SubscriptionError> {
+        if self.tree.get(key(b'd', name, None)).map_err(storage)?.is_none() {
+            return Err(not_found(name));
+        }
+        let mut batch = sled::Batch::default();
+        for id in ids {
+            batch.insert(alert_key(name, id), &[][..]);
+        }
+        self.tree.apply_batch(batch).map_err(storage)?;
+        self.db.flush_async().await.map_err(storage)?;
+        Ok(())
+    }
+
+    async fn forget_alerts(&self, name: &str, current: &HashSet<String>) -> Result<usize, SubscriptionError> {
+        let start = prefix(b'a', name);
+        let mut batch = sled::Batch::default();
+        let mut forgotten = 0;
+        for k in self.tree.scan_prefix(&start).keys() {
+            let k = k.map_err(storage)?;
+            let id = std::str::from_utf8(&k[start.len()..]).map_err(storage)?;
+            if !current.contains(id) {
+                batch.remove(k);
+                forgotten += 1;
+            }
+        }
+        if forgotten > 0 {
+            self.tree.apply_batch(batch).map_err(storage)?;
+            self.db.flush_async().await.map_err(storage)?;
+        }
+        Ok(forgotten)
     }
 
     async fn parked(

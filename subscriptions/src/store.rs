@@ -9,6 +9,7 @@ use crate::error::SubscriptionError;
 use crate::ledger::{Bounds, Change, Ledger, Outcome, ParkReason};
 use crate::limits::{PARKED_EVENTS_MAX, PENDING_EVENTS_MAX};
 use async_trait::async_trait;
+use std::collections::HashSet;
 
 /// A subscription as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +56,16 @@ pub trait Ledgers: Send + Sync + 'static {
     /// Up to `limit` parked events after position `after`, in position order.
     async fn parked(&self, name: &str, after: Option<u64>, limit: usize)
         -> Result<Vec<ParkedEvent>, SubscriptionError>;
+
+    /// Of the deadline alerts `ids`, those not yet recorded as sent to `name` (in the given order).
+    async fn unsent_alerts(&self, name: &str, ids: &[String]) -> Result<Vec<String>, SubscriptionError>;
+
+    /// Records the alerts `ids` as sent to `name`, durably (so a restart does not send them again).
+    async fn record_alerts(&self, name: &str, ids: &[String]) -> Result<(), SubscriptionError>;
+
+    /// Forgets the alerts sent to `name` that are not in `current` (their deadline was met, moved, or
+    /// its complaint closed): the record stays as large as the alerts still standing. Returns how many.
+    async fn forget_alerts(&self, name: &str, current: &HashSet<String>) -> Result<usize, SubscriptionError>;
 }
 
 /// The bounds a definition's changes are judged by.

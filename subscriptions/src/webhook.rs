@@ -123,16 +123,31 @@ async fn post(
         .collect();
     let body = serde_json::to_vec(&json!({"subscription": name, "delivery_id": delivery_id, "events": events}))
         .map_err(|e| format!("encoding the batch: {e}"))?;
-    let response = inner
+    signed_post(subscriptions, hook, &delivery_id, None, body).await
+}
+
+/// POSTs `body` to `hook` signed with its secret, with the delivery id (and `kind`, if any, as
+/// `X-Redress-Kind`); `Err` unless the answer is 2xx, saying why (never the URL's secret parts or the
+/// secret).
+pub(crate) async fn signed_post(
+    subscriptions: &Subscriptions,
+    hook: &crate::definition::Webhook,
+    delivery_id: &str,
+    kind: Option<&str>,
+    body: Vec<u8>,
+) -> Result<(), String> {
+    let mut request = subscriptions
+        .inner
         .client
         .post(&hook.url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .header(SIGNATURE_HEADER, signature(hook.secret.expose(), &body))
-        .header(DELIVERY_HEADER, &delivery_id)
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| format!("POST to the webhook failed: {}", e.without_url()))?;
+        .header(DELIVERY_HEADER, delivery_id);
+    if let Some(kind) = kind {
+        request = request.header(crate::alerts::KIND_HEADER, kind);
+    }
+    let response =
+        request.body(body).send().await.map_err(|e| format!("POST to the webhook failed: {}", e.without_url()))?;
     if response.status().is_success() {
         Ok(())
     } else {

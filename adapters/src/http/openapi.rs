@@ -27,6 +27,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/projections/open-complaints"),
     ("get", "/projections/needs-attention"),
     ("get", "/projections/problems"),
+    ("get", "/projections/deadline-alerts"),
     ("get", "/projections/customer-history"),
     ("get", "/projections/repeat-issues"),
     ("get", "/projections/satisfaction"),
@@ -161,8 +162,9 @@ pub struct Paging {
     /// Items in the page: 1..=1000, default 100.
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<u64>,
-    /// The previous page's `next_cursor`.
-    #[param(pattern = r"^-?[0-9]{1,18}\|")]
+    /// The previous page's `next_cursor`. (Its number is an i64: a nanosecond instant, 19 digits today,
+    /// or i64::MAX for a complaint with every deadline met; the pattern admits no number beyond.)
+    #[param(pattern = r"^-?([0-9]{1,18}|[1-8][0-9]{18}|9[01][0-9]{17}|9223372036854775807)\|")]
     cursor: Option<String>,
 }
 
@@ -241,6 +243,80 @@ pub struct ProblemsDoc {
     count: u64,
     #[schema(required = true)]
     next_cursor: Option<String>,
+}
+
+/// The query of `deadline-alerts`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct AlertQuery {
+    /// A deadline not met yet is `due_soon` this many hours before it falls due: 0..=720 (default the
+    /// policy's `alerts.lead_hours`, else its `update_lead_hours`).
+    #[param(minimum = 0, maximum = 720)]
+    lead_hours: Option<u64>,
+}
+
+/// `deadline-alerts`: the deadlines of open complaints due soon or passed (v1.1).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct DeadlineAlertsDoc {
+    #[schema(format = DateTime)]
+    as_of: String,
+    #[schema(required = true)]
+    checkpoint: Option<u64>,
+    lead_hours: u64,
+    /// Alerts in all pages.
+    count: u64,
+    alerts: Vec<DeadlineAlertDoc>,
+    /// The `cursor` of the next page (`null`: the last page); pages count complaints.
+    #[schema(required = true)]
+    next_cursor: Option<String>,
+}
+
+/// One deadline alert.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct DeadlineAlertDoc {
+    /// `<complaint_id>:<deadline>:<state>:<due instant, ns>`: the same alert has the same id at every
+    /// look, on every server; a moved deadline is a new alert.
+    alert_id: String,
+    complaint_id: String,
+    #[schema(inline)]
+    deadline: OverdueReasonDoc,
+    #[schema(inline)]
+    state: AlertStateDoc,
+    #[schema(format = DateTime)]
+    due_at: String,
+    #[schema(inline)]
+    status: ComplaintStatus,
+    #[schema(inline)]
+    severity: Severity,
+    #[schema(required = true, inline)]
+    customer_tier: Option<CustomerTier>,
+    #[schema(required = true)]
+    owner: Option<String>,
+    #[schema(required = true)]
+    team: Option<String>,
+}
+
+/// Which deadline an alert is about.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum OverdueReasonDoc {
+    Acknowledgement,
+    Resolution,
+    Promise,
+    Update,
+}
+
+/// `due_soon`: not met, and it falls due within the lead time; `overdue`: not met, and it has passed.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum AlertStateDoc {
+    DueSoon,
+    Overdue,
 }
 
 /// The filters of `needs-attention`.
@@ -871,7 +947,7 @@ pub struct ErasureDoc {
     paths(
         super::append, super::read_stream, super::read_all, super::subscribe, super::complaint,
         super::customer_history, super::projection_statuses, super::view_open_complaints, super::view_customer_history,
-        super::view_repeat_issues, super::view_satisfaction, super::view_needs_attention, super::view_problems, super::view_complaint, super::view_suggestions,
+        super::view_repeat_issues, super::view_satisfaction, super::view_needs_attention, super::view_problems, super::view_deadline_alerts, super::view_complaint, super::view_suggestions,
         super::view_answer_gaps, super::projection_query, super::projection_rebuild, super::audit_verify,
         super::audit_checkpoint, super::audit_replay, super::health, super::metrics, super::openapi,
         super::erase::erase_customer,

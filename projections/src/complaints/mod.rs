@@ -41,7 +41,7 @@ const OPEN_PAGE: usize = 10_000;
 pub const RESIDENT_RECORDS_MAX: usize = 50_000;
 
 /// The views of the complaints fold.
-pub const VIEWS: [&str; 7] = [
+pub const VIEWS: [&str; 8] = [
     "open-complaints",
     "customer-history",
     "repeat-issues",
@@ -49,6 +49,7 @@ pub const VIEWS: [&str; 7] = [
     "complaint",
     "needs-attention",
     "problems",
+    "deadline-alerts",
 ];
 
 /// The complaints fold, judging deadlines by `policy`.
@@ -218,6 +219,7 @@ impl Fold for ComplaintsFold {
             "complaint" => views::complaint(&self.policy, &state.records, stored, query).await,
             "needs-attention" => views::needs_attention(&state.book, query),
             "problems" => problems::view(&state.book, &state.problems, query),
+            "deadline-alerts" => views::deadline_alerts(&state.book, query),
             other => Err(ProjectionError::Unknown(other.to_owned())),
         }
     }

@@ -771,3 +771,55 @@ async fn a_problem_counts_the_complaints_that_came_after_its_corrective_action()
     g.state = g.fold.open(&*g.store).await.unwrap();
     assert_eq!(g.ok("problems", &at("2026-04-01T00:00:00Z")).await, answer);
 }
+
+#[tokio::test]
+async fn deadline_alerts_list_unmet_deadlines_due_soon_or_passed_with_ids_stable_across_looks() {
+    // normal: acknowledge within 24 h, resolve within 7 days, update every 72 h.
+    let g = Given::steps(&[
+        ("a", "complaint_received", received("a", "K1", "billing", "normal"), "2026-01-01T00:00:00Z"),
+        ("b", "complaint_received", received("b", "K2", "billing", "normal"), "2026-01-01T00:00:00Z"),
+        ("b", "complaint_acknowledged", ack(), "2026-01-01T01:00:00Z"),
+        ("c", "complaint_received", received("c", "K3", "billing", "normal"), "2026-01-01T00:00:00Z"),
+        ("c", "complaint_closed", json!({"outcome": "withdrawn"}), "2026-01-01T00:30:00Z"),
+    ])
+    .await;
+    let alerts = |answer: &Value| -> Vec<(String, String, String)> {
+        answer["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                let field = |name: &str| a[name].as_str().unwrap().to_owned();
+                (field("complaint_id"), field("deadline"), field("state"))
+            })
+            .collect()
+    };
+    let triple = |id: &str, deadline: &str, state: &str| (id.to_owned(), deadline.to_owned(), state.to_owned());
+    // Three hours before a's acknowledgement falls due, with the default lead of 4 h.
+    let soon = g.ok("deadline-alerts", &at("2026-01-01T21:00:00Z")).await;
+    assert_eq!(soon["lead_hours"], 4);
+    assert_eq!(alerts(&soon), [triple("a", "acknowledgement", "due_soon")], "{soon}");
+    assert_eq!(soon["alerts"][0]["due_at"], "2026-01-02T00:00:00Z");
+    // A shorter lead: not yet.
+    let short = g.ok("deadline-alerts", &at("2026-01-01T21:00:00Z").with("lead_hours", "2")).await;
+    assert_eq!(short["count"], 0, "{short}");
+    // One nanosecond after it: overdue; b's update (72 h after its acknowledgement) is not due for days.
+    let passed = g.ok("deadline-alerts", &at("2026-01-02T00:00:00.000000001Z")).await;
+    assert_eq!(alerts(&passed), [triple("a", "acknowledgement", "overdue")]);
+    // Later looks name the same alert by the same id; b's update then falls due (01:00 + 72 h).
+    let later = g.ok("deadline-alerts", &at("2026-01-03T22:00:00Z")).await;
+    assert_eq!(alerts(&later), [triple("a", "acknowledgement", "overdue"), triple("b", "update", "due_soon")]);
+    assert_eq!(later["alerts"][0]["alert_id"], passed["alerts"][0]["alert_id"]);
+    assert_ne!(soon["alerts"][0]["alert_id"], passed["alerts"][0]["alert_id"], "due soon and overdue are two alerts");
+    // Paged by complaint, in deadline order; the closed complaint c never alerts.
+    let first = g.ok("deadline-alerts", &at("2026-01-03T22:00:00Z").with("limit", "1")).await;
+    assert_eq!((alerts(&first).len(), first["count"].clone()), (1, json!(2)), "{first}");
+    let cursor = first["next_cursor"].as_str().unwrap().to_owned();
+    let second = g.ok("deadline-alerts", &at("2026-01-03T22:00:00Z").with("limit", "1").with("cursor", &cursor)).await;
+    assert_eq!(alerts(&second), [triple("b", "update", "due_soon")]);
+    assert_eq!(second["next_cursor"], Value::Null);
+    for bad in ["-1", "721", "soon"] {
+        let refused = g.view("deadline-alerts", &at("2026-01-03T22:00:00Z").with("lead_hours", bad)).await;
+        assert!(matches!(refused, Err(ProjectionError::BadQuery(_))), "{bad}: {refused:?}");
+    }
+}

@@ -3,7 +3,7 @@
 
 use super::book::{Book, Dimension, GroupFigures, Summary, Sym, NONE};
 use crate::keyed::KeyedMap;
-use crate::policy::SlaPolicy;
+use crate::policy::{SlaPolicy, ALERT_LEAD_HOURS_MAX};
 use crate::projection::{ProjectionError, Query};
 use crate::StateReader;
 use redress_engine::lifecycle::{ComplaintStatus, StreamState};
@@ -151,14 +151,7 @@ pub(super) fn open_complaints(book: &Book, query: &Query) -> Result<Value, Proje
             && severity.as_deref().is_none_or(|v| text_of(s.severity) == v)
             && tier.as_deref().is_none_or(|v| s.tier.map(text_of).as_deref() == Some(v))
     };
-    let after = match paging.cursor.as_deref() {
-        None => None,
-        Some(cursor) => {
-            let (unmet, id) = cursor_parts(cursor)?;
-            let unmet: i64 = unmet.parse().map_err(|_| bad(format!("cursor {cursor:?} is not one this view gave")))?;
-            Some((unmet, Arc::<str>::from(id)))
-        }
-    };
+    let after = queue_cursor(paging.cursor.as_deref())?;
     let (mut count, mut overdue_count, mut more) = (0usize, 0usize, false);
     let mut rows: Vec<(String, Value)> = Vec::with_capacity(paging.limit.min(256));
     for (unmet, id) in &book.queue {
@@ -188,6 +181,77 @@ pub(super) fn open_complaints(book: &Book, query: &Query) -> Result<Value, Proje
     Ok(json!({
         "as_of": query.as_of, "count": count, "overdue_count": overdue_count,
         "complaints": rows.into_iter().map(|(_, row)| row).collect::<Vec<_>>(), "next_cursor": next_cursor,
+    }))
+}
+
+/// A cursor into the open queue (`<earliest unmet deadline, ns>|<complaint id>`), as the queue's views
+/// give it.
+fn queue_cursor(cursor: Option<&str>) -> Result<Option<(i64, Arc<str>)>, ProjectionError> {
+    let Some(cursor) = cursor else { return Ok(None) };
+    let (unmet, id) = cursor_parts(cursor)?;
+    let unmet: i64 = unmet.parse().map_err(|_| bad(format!("cursor {cursor:?} is not one this view gave")))?;
+    Ok(Some((unmet, Arc::<str>::from(id))))
+}
+
+// ---------------------------------------------------------------------------------------------
+// deadline-alerts
+
+/// `deadline-alerts` (v1.1): the deadlines of open complaints not met yet that have passed (`overdue`)
+/// or fall due within `lead_hours` (`due_soon`; default the policy's alert lead time, else its update
+/// lead time), by the same clocks as `open-complaints`; complaints in deadline order, paged by complaint.
+/// Each row's `alert_id` names (complaint, deadline, state, due instant): the server's alert task sends
+/// each id once per subscription the policy names, and a moved deadline is a new alert.
+pub(super) fn deadline_alerts(book: &Book, query: &Query) -> Result<Value, ProjectionError> {
+    only(query, &["lead_hours"])?;
+    let paging = query.paging()?;
+    let lead_hours = match query.get("lead_hours") {
+        None => book.policy.alerts().map_or(book.policy.update_lead_hours(), |a| a.lead_hours),
+        Some(text) => text
+            .parse::<i64>()
+            .ok()
+            .filter(|h| (0..=ALERT_LEAD_HOURS_MAX).contains(h))
+            .ok_or_else(|| bad(format!("lead_hours: {text:?} is not in 0..={ALERT_LEAD_HOURS_MAX}")))?,
+    };
+    let horizon = query.as_of.plus_seconds(lead_hours * 3_600).unix_nanos();
+    let after = queue_cursor(paging.cursor.as_deref())?;
+    let (mut count, mut complaints, mut more) = (0usize, 0usize, false);
+    let mut rows: Vec<Value> = Vec::new();
+    let mut last_key = None;
+    for (unmet, id) in &book.queue {
+        // The queue's order is a lower bound of each complaint's earliest unmet deadline: past the
+        // horizon, no deadline of this complaint or a later one is due soon or overdue.
+        if *unmet > horizon {
+            break;
+        }
+        let Some(&slot) = book.by_id.get(id) else { continue };
+        let s = &book.slots[slot as usize];
+        let alerts = book.policy.alerts_of(&s.clock(), query.as_of, lead_hours);
+        if alerts.is_empty() {
+            continue;
+        }
+        count += alerts.len();
+        if after.as_ref().is_some_and(|a| (*unmet, id) <= (a.0, &a.1)) {
+            continue;
+        }
+        if complaints == paging.limit {
+            more = true;
+            continue;
+        }
+        complaints += 1;
+        last_key = Some(format!("{unmet}|{id}"));
+        for alert in alerts {
+            let (deadline, state) = (alert.deadline.name(), alert.state.name());
+            rows.push(json!({
+                "alert_id": format!("{id}:{deadline}:{state}:{}", alert.due.unix_nanos()),
+                "complaint_id": &**id, "deadline": deadline, "state": state, "due_at": alert.due,
+                "status": s.status, "severity": s.severity, "customer_tier": s.tier,
+                "owner": book.name(s.owner), "team": book.name(s.team),
+            }));
+        }
+    }
+    Ok(json!({
+        "as_of": query.as_of, "lead_hours": lead_hours, "count": count, "alerts": rows,
+        "next_cursor": if more { last_key } else { None },
     }))
 }
 
