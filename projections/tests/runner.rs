@@ -810,3 +810,46 @@ async fn stop_waits_for_the_checkpoint_in_flight_and_writes_the_last_one() {
     let checkpoint = space.checkpoint().await.unwrap().expect("a checkpoint");
     assert_eq!(checkpoint.next_position, last + 1, "the last checkpoint holds every applied event");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_replay_runs_at_a_time_and_another_asked_meanwhile_is_refused_busy_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn EventStore> = Arc::new(SledStore::open(dir.path().join("s")).unwrap());
+    for batch in 0..40 {
+        for i in 0..50 {
+            let id = format!("r{batch}-{i}");
+            let stream = StreamName::complaint(&id).unwrap();
+            store.append(&stream, ExpectedVersion::NoStream, vec![received(&id, "web", "K", "x")]).await.unwrap();
+        }
+    }
+    let mut projections = Folds::new(Arc::clone(&store), Arc::new(MemoryFoldStores::default()));
+    projections.add(ComplaintsFold::new(SlaPolicy::default())).await.unwrap();
+    projections.start();
+    assert!(projections.wait_caught_up(Duration::from_secs(30)).await);
+    // Two replays asked together (a past as_of, and an explicit one): one runs, the other is refused at
+    // once rather than queued. Tried until the two overlap.
+    let later = Query::at(Timestamp::now().plus_seconds(-1));
+    let mut refused = None;
+    for _ in 0..20 {
+        let (a, b) = tokio::join!(
+            projections.query("open-complaints", &later),
+            projections.replay("open-complaints", Basis::Occurred, &later)
+        );
+        match (a, b) {
+            (Ok(_), Ok(_)) => continue, // one finished before the other began
+            (Ok(answer), Err(error)) | (Err(error), Ok(answer)) => {
+                // Every complaint received by `later` (all but those of its last second).
+                assert!(answer["count"].as_u64().is_some_and(|n| n > 1_000), "count {}", answer["count"]);
+                refused = Some(error);
+                break;
+            }
+            (a, b) => panic!("{a:?} {b:?}"),
+        }
+    }
+    let refused = refused.expect("two overlapping replays: one was refused");
+    assert!(matches!(refused, ProjectionError::Busy(_)), "{refused:?}");
+    // The permit goes with the replay: the next one runs.
+    let again = projections.replay("open-complaints", Basis::Occurred, &later).await.unwrap();
+    assert!(again["count"].as_u64().is_some_and(|n| n > 1_000), "count {}", again["count"]);
+    projections.stop().await;
+}
