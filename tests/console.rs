@@ -471,3 +471,108 @@ fn serde_urlencoded_pair(key: &str, value: &str) -> String {
         .collect();
     format!("{key}={value}")
 }
+
+/// Signs in to the console of the server at `base` with `token`; returns the session cookie.
+async fn sign_in_at(base: &str, token: &str) -> String {
+    let response = plain().post(format!("{base}/console/login")).form(&[("token", token)]).send().await.unwrap();
+    let set_cookie = response.headers().get("set-cookie").unwrap().to_str().unwrap().to_owned();
+    set_cookie.split(';').next().unwrap().to_owned()
+}
+
+async fn page_at(base: &str, path: &str, cookie: &str) -> (StatusCode, String) {
+    let response = plain().get(format!("{base}{path}")).header("cookie", cookie).send().await.unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+async fn post_at(base: &str, path: &str, cookie: &str, form: &[(&str, &str)]) -> (StatusCode, Option<String>) {
+    let response = plain().post(format!("{base}{path}")).header("cookie", cookie).form(form).send().await.unwrap();
+    let location = response.headers().get("location").map(|v| v.to_str().unwrap().to_owned());
+    (response.status(), location)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_page_shows_the_signed_checkpoint_an_admin_erases_from_it_and_retries_parked_events() {
+    use crate::subscriptions::{call, serve, ADMIN, AUDITOR, PUBLISHER};
+    use reqwest::Method;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_owned();
+    let server = tokio::task::spawn_blocking(move || serve(&path, &[])).await.unwrap();
+    let base = server.base.clone();
+    let received = json!({"event_type": "complaint_received", "data": {
+        "complaint_id": "ER1", "customer_id": "K-ERASE-1", "channel": "web", "category": "delivery",
+        "severity": "high", "description": "call me on 13800138000"}});
+    let (status, _) =
+        call(&base, Method::POST, "/streams/complaint-ER1/events", PUBLISHER, Some(json!({"events": [received]})))
+            .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, checkpoint) = call(&base, Method::GET, "/audit/checkpoint", AUDITOR, None).await;
+
+    // The auditor sees the checkpoint, and no erasure control; a crafted post is refused.
+    let auditor = sign_in_at(&base, AUDITOR).await;
+    let (status, page) = page_at(&base, "/console/audit", &auditor).await;
+    assert_eq!(status, StatusCode::OK);
+    let position = format!(r#"id="checkpoint-position">{}<"#, checkpoint["position"]);
+    assert!(page.contains(&position), "the page shows the signed checkpoint {checkpoint}");
+    assert!(page.contains(checkpoint["public_key"].as_str().unwrap()));
+    assert!(!page.contains("/console/audit/erase"), "no erasure form for an auditor");
+    let form = [
+        ("csrf", csrf_of(&page)),
+        ("customer_id", "K-ERASE-1".into()),
+        ("requested_by", "x".into()),
+        ("legal_basis", "y".into()),
+    ];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(post_at(&base, "/console/audit/erase", &auditor, &form).await.0, StatusCode::FORBIDDEN);
+    let (_, stream) = call(&base, Method::GET, "/streams/complaint-ER1", AUDITOR, None).await;
+    assert_eq!(stream["events"][0]["data"]["description"], "call me on 13800138000", "nothing erased");
+
+    // The admin erases from the form: the texts read as erased, the page names the pseudonym.
+    let admin = sign_in_at(&base, ADMIN).await;
+    let (_, page) = page_at(&base, "/console/audit", &admin).await;
+    assert!(page.contains(r#"action="/console/audit/erase""#));
+    let csrf = csrf_of(&page);
+    let blank =
+        [("csrf", csrf.as_str()), ("customer_id", "K-ERASE-1"), ("requested_by", " "), ("legal_basis", "GDPR Art. 17")];
+    assert_eq!(post_at(&base, "/console/audit/erase", &admin, &blank).await.0, StatusCode::BAD_REQUEST);
+    let good = [
+        ("csrf", csrf.as_str()),
+        ("customer_id", "K-ERASE-1"),
+        ("requested_by", "the customer"),
+        ("legal_basis", "GDPR Art. 17"),
+    ];
+    let (status, location) = post_at(&base, "/console/audit/erase", &admin, &good).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let location = location.unwrap();
+    assert!(location.starts_with("/console/audit?erased="), "{location}");
+    let (_, page) = page_at(&base, &location, &admin).await;
+    assert!(page.contains(r#"id="erased""#));
+    let (_, stream) = call(&base, Method::GET, "/streams/complaint-ER1", AUDITOR, None).await;
+    assert_eq!(stream["events"][0]["data"]["description"], "[erased]");
+    assert_eq!(post_at(&base, "/console/audit/erase", &admin, &good).await.0, StatusCode::UNPROCESSABLE_ENTITY, "once");
+
+    // Operations: a subscription with a parked event; the admin puts it back into delivery.
+    let (status, _) = call(&base, Method::PUT, "/subscriptions/ops-sub", ADMIN, Some(json!({"max_attempts": 1}))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, fetched) =
+        call(&base, Method::POST, "/subscriptions/ops-sub/fetch", PUBLISHER, Some(json!({"max": 1, "wait_ms": 0})))
+            .await;
+    let position = fetched["events"][0]["position"].as_u64().unwrap();
+    let nack = json!({"positions": [position], "park": true});
+    call(&base, Method::POST, "/subscriptions/ops-sub/nack", PUBLISHER, Some(nack)).await;
+    let (_, page) = page_at(&base, "/console/operations", &auditor).await;
+    assert!(page.contains("ops-sub") && !page.contains("/retry"), "the auditor sees it and no retry control");
+    let (_, page) = page_at(&base, "/console/operations", &admin).await;
+    assert!(page.contains(r#"action="/console/operations/subscriptions/ops-sub/retry""#));
+    let (status, _) =
+        post_at(&base, "/console/operations/subscriptions/ops-sub/retry", &admin, &[("csrf", "forged")]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, state) = call(&base, Method::GET, "/subscriptions/ops-sub", ADMIN, None).await;
+    assert_eq!(state["parked"], 1, "a forged post retried nothing");
+    let (status, _) =
+        post_at(&base, "/console/operations/subscriptions/ops-sub/retry", &admin, &[("csrf", &csrf_of(&page))]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, state) = call(&base, Method::GET, "/subscriptions/ops-sub", ADMIN, None).await;
+    // Owed again: the retried event, and the erasure after it, not fetched yet.
+    assert_eq!((state["parked"].clone(), state["pending"].clone()), (json!(0), json!(2)), "{state}");
+    assert!(server.terminate().success());
+}

@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub const ADMIN: &str = "subs-admin-token-0123456789abcdef";
 pub const PUBLISHER: &str = "subs-publisher-token-0123456789ab";
-const AUDITOR: &str = "subs-auditor-token-0123456789abcd";
+pub const AUDITOR: &str = "subs-auditor-token-0123456789abcd";
 const SECRET: &str = "s3cret-0123456789-abcdef";
 
 pub fn tokens() -> String {
@@ -45,7 +45,7 @@ pub async fn append_complaint(base: &str, id: &str, updates: usize) {
     assert_eq!(status, StatusCode::CREATED, "{answer}");
 }
 
-fn serve(dir: &Path, args: &[&str]) -> ServerProcess {
+pub fn serve(dir: &Path, args: &[&str]) -> ServerProcess {
     let mut command = redress();
     command.arg("--data-dir").arg(dir).args(["serve", "--listen", "127.0.0.1:0"]).args(args);
     command.env("REDRESS_TOKENS", tokens());

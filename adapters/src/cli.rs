@@ -703,6 +703,10 @@ async fn tail(store: Arc<dyn EventStore>, from: u64, event_type: &Option<String>
                 .collect::<Result<Vec<_>, _>>()?,
         ),
     };
+    // Registered once, before the loop: a Ctrl-C (or SIGTERM) that arrives while an event is being
+    // printed is kept for the next look. A listener made anew in each turn missed it, and tail went on.
+    let stop = ShutdownSignals::install()?.recv();
+    tokio::pin!(stop);
     let mut subscription = Subscription::new(store, Position(from), filter);
     loop {
         tokio::select! {
@@ -711,7 +715,7 @@ async fn tail(store: Arc<dyn EventStore>, from: u64, event_type: &Option<String>
                 let mut out = std::io::stdout().lock();
                 writeln!(out, "{}", event.to_json()).and_then(|_| out.flush()).map_err(stdout_error)?;
             }
-            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = &mut stop => return Ok(()),
         }
     }
 }
@@ -1139,8 +1143,17 @@ async fn demo_ending_now(
     let bar = progress(Some(appends.len() as u64), "demo");
     let summary = crate::demo::load(store, appends, |done, _| bar.set_position(done as u64)).await?;
     bar.finish_and_clear();
-    // The summary judges what is open and overdue at the last event's instant: the tour asks at the same one.
-    let judged_at = summary.last_event_at.unwrap_or_else(|| config.end());
+    // The summary judges what is open and overdue at the last event's instant (whole seconds). The tour
+    // asks at the log's last `recorded_at`, which is that instant or a few nanoseconds later (appends
+    // within one second are recorded a nanosecond apart): earlier, the query would be a replay that
+    // leaves those last appends out; and no deadline (whole seconds) falls between the two.
+    let mut judged_at = summary.last_event_at.unwrap_or_else(|| config.end());
+    if let Some(head) = store.head().await? {
+        let last = store.read_all(head.position, 1, &redress_engine::EventFilter::all()).await?;
+        if let Some(event) = last.events.first() {
+            judged_at = judged_at.max(event.recorded_at);
+        }
+    }
     Ok((serde_json::to_string_pretty(&summary).unwrap_or_else(|_| format!("{summary:?}")), judged_at))
 }
 

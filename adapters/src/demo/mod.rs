@@ -44,7 +44,7 @@ use catalogue::{Lang, ProductKind, Theme, CLOSINGS_EN, CLOSINGS_HANS, CLOSINGS_H
 use population::Customer;
 use problems::Problems;
 pub use record::Recorder;
-use redress_engine::lifecycle::{self, ComplaintStatus, StreamState};
+use redress_engine::lifecycle::{self, StreamState};
 use redress_engine::{EventStore, ExpectedVersion, StoreError};
 use redress_schemas::{
     Channel, ComplaintLinked, ComplaintReceived, CustomerTier, EventData, EventId, LinkRelation, Metadata,
@@ -333,15 +333,6 @@ pub struct DemoSummary {
 }
 
 /// The service levels of API.md: hours to acknowledge, hours to resolve.
-fn sla_hours(severity: Severity) -> (i64, i64) {
-    match severity {
-        Severity::Critical => (2, 24),
-        Severity::High => (4, 72),
-        Severity::Normal => (24, 7 * 24),
-        Severity::Low => (48, 14 * 24),
-    }
-}
-
 /// The date in China (UTC+8) at `at`: year, month 1..=12, day.
 fn local_date(at: Timestamp) -> (i32, u8, u8) {
     let seconds = at.unix_nanos().div_euclid(1_000_000_000) + 8 * HOUR;
@@ -755,9 +746,9 @@ struct Tally {
     counts: DemoSummary,
     /// The latest `occurred_at` so far: at the end, the end of the demo, where open complaints are judged.
     as_of: Option<Timestamp>,
-    /// For each open complaint with a deadline still to meet, the instant after which it is overdue (known
-    /// only once the whole demo is counted: it is judged at `as_of`).
-    overdue_after: Vec<Timestamp>,
+    /// Each open complaint's state at the end, judged overdue or not only once the whole demo is counted
+    /// (at `as_of`), by the clocks the views use (`SlaPolicy::deadlines_of`, API.md's default levels).
+    open_at_end: Vec<lifecycle::ComplaintState>,
     /// Agents and teams assigned so far (a dozen: bounded by the roster).
     owners: BTreeSet<String>,
     teams: BTreeSet<String>,
@@ -828,15 +819,7 @@ impl Tally {
         counts.waiting_at_end += usize::from(c.is_waiting());
         if c.is_open() {
             counts.open_at_end += 1;
-            let (ack_hours, resolve_hours) = sla_hours(c.severity);
-            let ack_due = c.acknowledged_at.is_none().then(|| c.received_at.plus_seconds(ack_hours * HOUR));
-            // API.md v1.1: a commitment is a promise beside the service level, not a new deadline.
-            let unresolved = !matches!(c.status, ComplaintStatus::Resolved | ComplaintStatus::Confirmed);
-            let resolve_due = unresolved.then(|| c.received_at.plus_seconds(resolve_hours * HOUR));
-            let promise_due = c.commitment_due.filter(|_| unresolved);
-            if let Some(due) = ack_due.into_iter().chain(resolve_due).chain(promise_due).min() {
-                self.overdue_after.push(due);
-            }
+            self.open_at_end.push(c.clone());
         }
     }
 
@@ -845,7 +828,16 @@ impl Tally {
     fn summary(&self, customers: impl Iterator<Item = (usize, bool)>) -> DemoSummary {
         let mut summary = self.counts.clone();
         let as_of = self.as_of.unwrap_or(Timestamp::from_unix_nanos(i64::MIN));
-        summary.overdue_at_end = self.overdue_after.iter().filter(|due| as_of > **due).count();
+        // The same clocks as the open-complaints view (acknowledgement, resolution, promise and the v1.1
+        // update deadline, waits on the customer), so the tour and the summary agree.
+        let policy = redress_projections::policy::SlaPolicy::default();
+        summary.overdue_at_end = self
+            .open_at_end
+            .iter()
+            .filter(|c| {
+                !policy.deadlines_of(&redress_projections::policy::Clock::from(*c), as_of).overdue_reasons.is_empty()
+            })
+            .count();
         summary.owners = self.owners.len();
         summary.teams = self.teams.len();
         for (complaints, key) in customers {

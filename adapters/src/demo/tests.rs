@@ -1,4 +1,5 @@
 use super::*;
+use redress_engine::lifecycle::ComplaintStatus;
 use redress_engine::{verify_store, SledStore, Verification};
 use redress_schemas::{validate_for_stream, validate_values, StreamKind};
 use std::collections::{BTreeMap, BTreeSet};

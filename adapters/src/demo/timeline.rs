@@ -12,8 +12,8 @@ use super::catalogue::{
     TRANSFER_NOTES, UNFOUNDED_CAUSES, UNFOUNDED_NOTES, UNSATISFIED_COMMENTS, VISITORS, VISIT_GIFTS, VISIT_NOTES,
     WITHDRAWALS,
 };
+use super::local_date;
 use super::rng::Rng;
-use super::{local_date, sla_hours};
 use redress_engine::lifecycle::{self, ComplaintStatus, StreamState};
 use redress_schemas::{
     ApologySent, ApologyVisitMade, CauseAnalyzed, Channel, CommitmentMade, ComplaintAcknowledged, ComplaintAssigned,
@@ -460,7 +460,8 @@ fn work(case: &Case<'_>, rng: &mut Rng) -> Vec<Planned> {
     h.push(case.received_at, EventData::ComplaintReceived(case.received.clone()), &case.intake.0, case.intake.1);
 
     // Acknowledge: at once at the counter and on the phone, otherwise mostly within the service level.
-    let (ack_hours, _) = sla_hours(severity);
+    // API.md's default levels: the policy the views judge by.
+    let ack_hours = redress_projections::policy::SlaPolicy::default().level(severity).acknowledge_within_hours;
     let ack_sla = ack_hours * HOUR;
     let immediate = matches!(case.received.channel, Channel::Hotline | Channel::InPerson) && rng.chance(0.95);
     let on_time = if case.key_customer || critical { 0.95 } else { 0.88 };

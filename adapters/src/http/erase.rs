@@ -26,12 +26,20 @@ pub struct ErasureRequest {
 pub fn parse_erasure_body(body: &[u8]) -> Result<ErasureRequest, ApiError> {
     let request: ErasureRequest =
         serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("malformed erasure request: {e}")))?;
-    for (field, value) in [("requested_by", &request.requested_by), ("legal_basis", &request.legal_basis)] {
-        if value.trim().is_empty() {
-            return Err(ApiError::bad_request(format!("{field} must not be empty")));
-        }
-    }
+    request.check()?;
     Ok(request)
+}
+
+impl ErasureRequest {
+    /// Refuses a blank `requested_by` or `legal_basis`.
+    pub fn check(&self) -> Result<(), ApiError> {
+        for (field, value) in [("requested_by", &self.requested_by), ("legal_basis", &self.legal_basis)] {
+            if value.trim().is_empty() {
+                return Err(ApiError::bad_request(format!("{field} must not be empty")));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[utoipa::path(post, path = "/customers/{customer_id}/erase", tag = "audit",
@@ -56,26 +64,38 @@ pub(super) async fn erase_customer(
     let body = state.read_body(body).await?;
     StreamName::customer(&customer_id).map_err(|e| ApiError::bad_request(format!("bad customer id: {e}")))?;
     let request = parse_erasure_body(&body)?;
+    let answer = erase(&state, caller.name().clone(), &customer_id, &request, "redress-http").await?;
+    Ok((StatusCode::CREATED, Json(answer)))
+}
+
+/// Erases `customer_id`'s personal data as the credential `by` asked through `source` (the API or the
+/// console): destroys the key, appends `customer_data_erased`, and starts the rebuild of every fold so
+/// the read models drop the texts. Returns the 201 answer's body. The caller checked the role.
+pub(super) async fn erase(
+    state: &AppState,
+    by: redress_schemas::RecordedBy,
+    customer_id: &str,
+    request: &ErasureRequest,
+    source: &str,
+) -> Result<Value, ApiError> {
+    StreamName::customer(customer_id).map_err(|e| ApiError::bad_request(format!("bad customer id: {e}")))?;
+    request.check()?;
     let Some(shreddable) = state.erasure.as_ref() else {
         return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "this store has no key table"));
     };
     let mut metadata = Metadata::default();
     metadata.0.insert("actor".into(), request.requested_by.clone());
-    metadata.0.insert("source".into(), "redress-http".into());
-    let by = caller.name().clone();
-    let outcome = shreddable.erase(&customer_id, &request.requested_by, &request.legal_basis, metadata, by).await?;
+    metadata.0.insert("source".into(), source.into());
+    let outcome = shreddable.erase(customer_id, &request.requested_by, &request.legal_basis, metadata, by).await?;
     let projections = &state.inner.projections;
     for view in projections.names() {
         // One fold serves several views: the second call finds its rebuild already running.
         let _ = projections.rebuild(view);
     }
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({
-            "customer_id": customer_id,
-            "pseudonym": KeyId::of_customer(&customer_id).pseudonym(),
-            "position": outcome.result.last_position.0,
-            "projections_rebuilding": true,
-        })),
-    ))
+    Ok(json!({
+        "customer_id": customer_id,
+        "pseudonym": KeyId::of_customer(customer_id).pseudonym(),
+        "position": outcome.result.last_position.0,
+        "projections_rebuilding": true,
+    }))
 }

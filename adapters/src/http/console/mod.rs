@@ -73,7 +73,9 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/console/answer-gaps", get(answer_gaps_page))
         .route("/console/audit", get(audit_page))
         .route("/console/operations", get(operations_page))
+        .route("/console/audit/erase", post(erase))
         .route("/console/operations/rebuild/{name}", post(rebuild))
+        .route("/console/operations/subscriptions/{name}/retry", post(retry_parked))
 }
 
 /// Headers every console answer carries: no framing (clickjacking), no sniffing, no script or style
@@ -473,7 +475,56 @@ async fn audit_page(
         None
     };
     let status = if allowed { StatusCode::OK } else { StatusCode::FORBIDDEN };
-    page.render(status, reports::audit(viewer.lang, verification.as_ref(), allowed))
+    // The latest checkpoint as stored (a page view signs nothing; `GET /audit/checkpoint` does).
+    let checkpoint = if allowed {
+        match state.inner.store.latest_checkpoint().await {
+            Ok(latest) => latest.map(|c| c.to_json()),
+            Err(error) => return page.api_error(&ApiError::from(error)),
+        }
+    } else {
+        None
+    };
+    let erase_csrf = (viewer.may(Access::Admin) && state.erasure.is_some()).then_some(viewer.user.csrf.as_str());
+    let extras = reports::AuditExtras {
+        checkpoint: checkpoint.as_ref(),
+        erased: query.get("erased").map(String::as_str),
+        erase_csrf,
+    };
+    page.render(status, reports::audit(viewer.lang, verification.as_ref(), allowed, &extras))
+}
+
+/// An admin's erasure of a customer's personal data, as `POST /customers/{id}/erase`.
+async fn erase(State(state): State<AppState>, viewer: Viewer, body: Body) -> Response {
+    let page = viewer.page(Msg::Audit);
+    let fields = match writing_form(&state, &viewer, &page, Access::Admin, body).await {
+        Ok(fields) => fields,
+        Err(refused) => return refused,
+    };
+    let field = |name: &str| fields.get(name).map(|v| v.trim().to_owned()).unwrap_or_default();
+    let request = super::ErasureRequest { requested_by: field("requested_by"), legal_basis: field("legal_basis") };
+    match super::erase::erase(&state, viewer.user.name.clone(), &field("customer_id"), &request, "redress-console")
+        .await
+    {
+        Ok(answer) => {
+            let pseudonym = answer["pseudonym"].as_str().unwrap_or_default();
+            let query = serde_urlencoded::to_string([("erased", pseudonym)]).unwrap_or_default();
+            see_other(&format!("/console/audit?{query}"))
+        }
+        Err(error) => page.api_error(&error),
+    }
+}
+
+/// An admin's retry of a subscription's parked events, as `POST /subscriptions/{name}/parked/retry`.
+async fn retry_parked(State(state): State<AppState>, viewer: Viewer, Path(name): Path<String>, body: Body) -> Response {
+    let page = viewer.page(Msg::Operations);
+    if let Err(refused) = writing_form(&state, &viewer, &page, Access::Admin, body).await {
+        return refused;
+    }
+    let Some(subscriptions) = state.subscriptions.as_ref() else { return see_other("/console/operations") };
+    match subscriptions.retry_parked(&name, redress_subscriptions::limits::FETCH_EVENTS_MAX).await {
+        Ok(_) => see_other("/console/operations"),
+        Err(error) => page.api_error(&ApiError::from(error)),
+    }
 }
 
 async fn operations_page(State(state): State<AppState>, viewer: Viewer) -> Response {
@@ -484,7 +535,15 @@ async fn operations_page(State(state): State<AppState>, viewer: Viewer) -> Respo
         other => json!({"status": "unavailable", "reason": format!("{other:?}")}),
     };
     let csrf = viewer.may(Access::Admin).then_some(viewer.user.csrf.as_str());
-    page.render(StatusCode::OK, reports::operations(viewer.lang, &statuses, &health, csrf))
+    let mut subscriptions = Vec::new();
+    if let Some(service) = state.subscriptions.as_ref() {
+        for name in service.names().await.unwrap_or_default() {
+            if let Ok(status) = service.status(&name).await {
+                subscriptions.push(status.to_json());
+            }
+        }
+    }
+    page.render(StatusCode::OK, reports::operations(viewer.lang, &statuses, &subscriptions, &health, csrf))
 }
 
 /// An admin's rebuild of one projection, as `POST /projections/{name}/rebuild`.

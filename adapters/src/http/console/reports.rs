@@ -194,11 +194,32 @@ pub fn answer_gaps(lang: Lang, answer: &Value) -> Markup {
 
 /// The audit page: verify the chain (on request: it reads the whole log), replay the lists as of an
 /// instant.
-pub fn audit(lang: Lang, verification: Option<&Value>, allowed: bool) -> Markup {
+/// What the audit page shows besides the verification: the latest signed checkpoint (`None`: none yet),
+/// the erasure just made (its pseudonym), and the admin's CSRF token (`None`: no erasure form).
+pub struct AuditExtras<'a> {
+    pub checkpoint: Option<&'a Value>,
+    pub erased: Option<&'a str>,
+    pub erase_csrf: Option<&'a str>,
+}
+
+pub fn audit(lang: Lang, verification: Option<&Value>, allowed: bool, extras: &AuditExtras<'_>) -> Markup {
     let t = |m: Msg| m.in_lang(lang);
     html! {
         @if !allowed { p.readonly #read-only { (t(Msg::AuditOnly)) } }
         @else {
+            section.card.wide #checkpoint {
+                h2 { (t(Msg::SignedCheckpoint)) }
+                @match extras.checkpoint {
+                    Some(c) => dl.facts {
+                        dt { (t(Msg::Position)) } dd #checkpoint-position { (c["position"]) }
+                        dt { (t(Msg::HeadHash)) } dd { code { (text(c, "hash")) } }
+                        dt { (t(Msg::SignedAt)) } dd { (text(c, "recorded_at")) }
+                        dt { (t(Msg::PublicKey)) } dd { code #public-key { (text(c, "public_key")) } }
+                        dt { (t(Msg::Signature)) } dd { code.wrap { (text(c, "signature")) } }
+                    },
+                    None => p { (t(Msg::NoCheckpoint)) },
+                }
+            }
             section.card.wide {
                 h2 { (t(Msg::VerifyChain)) }
                 form method="get" action="/console/audit" {
@@ -229,12 +250,28 @@ pub fn audit(lang: Lang, verification: Option<&Value>, allowed: bool) -> Markup 
                     button type="submit" { (t(Msg::NeedsAttention)) }
                 }
             }
+            @if let Some(csrf) = extras.erase_csrf {
+                section.card.wide #erasure {
+                    h2 { (t(Msg::Erasure)) }
+                    p { (t(Msg::ErasureHelp)) }
+                    @if let Some(pseudonym) = extras.erased { p.ok #erased { (t(Msg::Erased)) " " code { (pseudonym) } } }
+                    form method="post" action="/console/audit/erase" {
+                        input type="hidden" name="csrf" value=(csrf);
+                        label { (t(Msg::CustomerId)) input type="text" name="customer_id" required pattern="[A-Za-z0-9_.:-]{1,191}"; }
+                        label { (t(Msg::RequestedBy)) input type="text" name="requested_by" required; }
+                        label { (t(Msg::LegalBasis)) input type="text" name="legal_basis" required placeholder="GDPR Art. 17 / PIPL Art. 47"; }
+                        button type="submit" #erase { (t(Msg::Erase)) }
+                    }
+                }
+            }
         }
     }
 }
 
-/// Operations: each projection's checkpoint, lag and state (admins may rebuild), and the store's health.
-pub fn operations(lang: Lang, statuses: &Value, health: &Value, csrf: Option<&str>) -> Markup {
+/// Operations: each projection's checkpoint, lag and state (admins may rebuild), each subscription's
+/// position, lag, in-flight and parked events and last error (admins may retry the parked), and the
+/// store's health.
+pub fn operations(lang: Lang, statuses: &Value, subscriptions: &[Value], health: &Value, csrf: Option<&str>) -> Markup {
     let t = |m: Msg| m.in_lang(lang);
     html! {
         p { (t(Msg::Health)) ": " strong #health { (text(health, "status")) } @if let Some(reason) = health.get("reason").and_then(Value::as_str) { " · " (reason) } }
@@ -249,6 +286,30 @@ pub fn operations(lang: Lang, statuses: &Value, health: &Value, csrf: Option<&st
                             td { form method="post" action={ "/console/operations/rebuild/" (path_segment(name)) } {
                                 input type="hidden" name="csrf" value=(csrf);
                                 button type="submit" { (t(Msg::Rebuild)) }
+                            } }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { (t(Msg::Subscriptions)) }
+        table.rows #subscriptions {
+            thead { tr {
+                th { (t(Msg::Subscriptions)) } th { (t(Msg::Position)) } th { (t(Msg::Lag)) } th { (t(Msg::InFlight)) }
+                th { (t(Msg::Parked)) } th { (t(Msg::LastError)) } @if csrf.is_some() { th { (t(Msg::RetryParked)) } }
+            } }
+            tbody {
+                @for sub in subscriptions {
+                    @let name = text(sub, "name");
+                    tr {
+                        td { (name) } td { (sub["position"]) } td { (sub["lag"]) } td { (sub["in_flight"]) }
+                        td.parked { (sub["parked"]) } td { (text(sub, "last_error")) }
+                        @if let Some(csrf) = csrf {
+                            td { @if sub["parked"].as_u64().unwrap_or(0) > 0 {
+                                form method="post" action={ "/console/operations/subscriptions/" (path_segment(name)) "/retry" } {
+                                    input type="hidden" name="csrf" value=(csrf);
+                                    button type="submit" { (t(Msg::RetryParked)) }
+                                }
                             } }
                         }
                     }

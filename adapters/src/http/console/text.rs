@@ -263,6 +263,26 @@ messages! {
     Health => ("健康", "Health"),
     Count => ("数量", "Count"),
     Complaints => ("投诉数", "Complaints"),
+    SignedCheckpoint => ("最新签名检查点", "Latest signed checkpoint"),
+    NoCheckpoint => ("还没有签名检查点（日志为空）。", "No signed checkpoint yet (the log is empty)."),
+    SignedAt => ("签名时刻", "Signed at"),
+    PublicKey => ("公钥", "Public key"),
+    Signature => ("签名", "Signature"),
+    Erasure => ("删除客户个人信息", "Erase a customer's personal data"),
+    ErasureHelp => (
+        "销毁该客户的数据密钥：其投诉中的个人文本从此显示为 [erased]，哈希链仍可校验。不可撤销。",
+        "Destroys the customer's data key: the personal texts of their complaints read as [erased] from now on, and the chain still verifies. It cannot be undone."
+    ),
+    CustomerId => ("客户编号", "Customer id"),
+    RequestedBy => ("申请人", "Requested by"),
+    LegalBasis => ("法律依据", "Legal basis"),
+    Erase => ("删除", "Erase"),
+    Erased => ("已删除，客户假名：", "Erased; the customer's pseudonym:"),
+    Subscriptions => ("订阅", "Subscriptions"),
+    Parked => ("搁置", "Parked"),
+    InFlight => ("处理中", "In flight"),
+    LastError => ("最近错误", "Last error"),
+    RetryParked => ("重试搁置事件", "Retry parked"),
 }
 
 #[cfg(test)]
