@@ -850,7 +850,7 @@ async fn sealed(opts: &Opts) -> Vec<Row> {
         let store = open_maybe_sealed(dir.path(), sealed).await;
         let (total, _) = load(&store, read_events).await;
         // The stored form is ciphertext exactly when the store seals.
-        let stored = store.read_written(Position(1), 1).await.expect("read_written");
+        let stored = store.read_written(Position(2), 1).await.expect("read_written"); // 0 received, 1 acknowledged, 2 a note
         let note = stored.events[0].data["note"].as_str().expect("a progress note").to_owned();
         assert_eq!(note.starts_with(redress_engine::personal::SEALED_PREFIX), sealed, "{note}");
         let mut passes = Vec::new();
