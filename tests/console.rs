@@ -458,6 +458,25 @@ async fn in_a_real_browser_a_supervisor_assigns_live_an_auditor_cannot_write_and
     assert_eq!(status, StatusCode::OK, "{replay}");
     assert_eq!(replay["count"].as_u64(), Some(replayed), "the replayed page shows /audit/replay's numbers");
     screenshot(&b, "open-complaints-as-of").await;
+
+    // A tablet held upright (820 × 1180 CSS pixels): every page fits its width, wide tables scroll
+    // inside themselves rather than the page sideways.
+    b.set_window_size(820, 1180).await.unwrap();
+    for (page, name) in [
+        ("/console/needs-attention", "tablet-needs-attention"),
+        ("/console/open-complaints", "tablet-open-complaints"),
+        ("/console/satisfaction", "tablet-satisfaction"),
+        ("/console/operations", "tablet-operations"),
+    ] {
+        b.goto(&format!("{}{page}", s.base)).await.unwrap();
+        let widths = b
+            .execute("return [document.documentElement.scrollWidth, document.documentElement.clientWidth];", vec![])
+            .await
+            .unwrap();
+        let (scroll, client) = (widths[0].as_u64().unwrap(), widths[1].as_u64().unwrap());
+        assert!(scroll <= client, "{page} on a tablet: the page is {scroll} px wide in a {client} px window");
+        screenshot(&b, name).await;
+    }
     b.close().await.unwrap();
 }
 
