@@ -128,12 +128,8 @@ pub async fn run(cli: &Cli, store: &Arc<dyn EventStore>, action: &SubscriptionsA
     let service = crate::cli::open_subscriptions(cli, store, config.without_webhook_delivery()).await?;
     match action {
         SubscriptionsAction::List => {
-            for name in service.names().await.map_err(refused)? {
-                match service.status(&name).await {
-                    Ok(status) => say!("{}", status.to_json()),
-                    Err(SubscriptionError::NotFound { .. }) => {} // deleted meanwhile (PostgreSQL, by a server)
-                    Err(error) => return Err(refused(error)),
-                }
+            for status in service.statuses().await.map_err(refused)? {
+                say!("{}", status.to_json());
             }
         }
         SubscriptionsAction::Show { name } => show(&service, name).await?,

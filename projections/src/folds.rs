@@ -28,8 +28,6 @@ const READ_AHEAD_PAGES: usize = 2;
 const ANOMALIES_KEPT: usize = 20;
 /// How often a quiet runner checkpoints what is left unsaved.
 const TICK: Duration = Duration::from_millis(250);
-/// How long a replay waits for the one running before it (then: busy, retry later).
-const REPLAY_WAIT: Duration = Duration::from_secs(30);
 /// The longest a query may wait for `min_position`.
 pub const WAIT_MS_MAX: u64 = 30_000;
 /// How long a query waits for `min_position` when it does not say.
@@ -176,8 +174,6 @@ struct Runner<F: Fold> {
     /// stopped fold lands after a successor has opened the same storage.
     saving: Arc<tokio::sync::Mutex<()>>,
     rebuilding: AtomicBool,
-    /// One replay at a time per fold: a replay holds a whole state.
-    replays: Semaphore,
     caught_up: AtomicBool,
     last_recorded_nanos: AtomicU64,
 }
@@ -236,7 +232,6 @@ impl<F: Fold> Runner<F> {
             anomalies: Mutex::new((0, VecDeque::new())),
             saving: Arc::new(tokio::sync::Mutex::new(())),
             rebuilding: AtomicBool::new(false),
-            replays: Semaphore::new(1),
             caught_up: AtomicBool::new(false),
             last_recorded_nanos: AtomicU64::new(0),
         }))
@@ -474,11 +469,7 @@ impl<F: Fold> Running for Runner<F> {
         basis: Basis,
         query: &Query,
     ) -> Result<Value, ProjectionError> {
-        // One replay at a time per fold (each holds a whole state); others wait a bounded while.
-        let _permit = match tokio::time::timeout(REPLAY_WAIT, self.replays.acquire()).await {
-            Ok(Ok(permit)) => permit,
-            _ => return Err(ProjectionError::Busy(format!("another replay of {} is running", self.fold.name()))),
-        };
+        // One replay at a time in the process: `Folds::replay_on` holds the permit.
         let stores = MemoryFoldStores::default();
         let (generation, fold_store) = stores.current(self.fold.name()).await?;
         let state = self.fold.open(&*fold_store).await?;

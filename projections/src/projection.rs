@@ -160,7 +160,7 @@ pub enum ProjectionError {
     /// retry, or wait longer (`wait_ms`).
     #[error("{name} has applied the log up to {checkpoint:?}, not yet position {min_position}")]
     NotCaughtUp { name: String, checkpoint: Option<u64>, min_position: u64 },
-    /// Too much of this work is running already (a replay per fold at a time) (HTTP 503). Retry later.
+    /// Too much of this work is running already (one replay at a time per process) (HTTP 503). Retry later.
     #[error("busy: {0}")]
     Busy(String),
     /// Folds were registered wrongly (two serve one view): a programming error at start.

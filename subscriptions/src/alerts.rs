@@ -26,8 +26,8 @@ pub const KIND_HEADER: &str = "X-Redress-Kind";
 pub const ALERT_KIND: &str = "deadline_alert";
 
 /// The ids of `alerts` (objects with a string `alert_id`; others are skipped).
-pub fn alert_ids(alerts: &[Value]) -> Vec<String> {
-    alerts.iter().filter_map(|a| a["alert_id"].as_str().map(str::to_owned)).collect()
+pub fn alert_ids<'a>(alerts: impl IntoIterator<Item = &'a Value>) -> Vec<String> {
+    alerts.into_iter().filter_map(|a| a["alert_id"].as_str().map(str::to_owned)).collect()
 }
 
 impl Subscriptions {
@@ -57,9 +57,7 @@ impl Subscriptions {
                 self.record_error(name, &reason);
                 return Err(SubscriptionError::Delivery(reason));
             }
-            let batch_ids: Vec<String> =
-                batch.iter().filter_map(|a| a["alert_id"].as_str().map(str::to_owned)).collect();
-            self.inner.ledgers.record_alerts(name, &batch_ids).await?;
+            self.inner.ledgers.record_alerts(name, &alert_ids(batch.iter().copied())).await?;
             sent += batch.len();
         }
         Ok(sent)

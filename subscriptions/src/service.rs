@@ -82,6 +82,17 @@ pub struct Delivery {
     pub attempt: u32,
 }
 
+impl Delivery {
+    /// The event's envelope as `/all` gives it, plus `attempt`: what a fetch answers and a webhook posts.
+    pub fn to_json(&self) -> Value {
+        let mut event = self.event.to_json();
+        if let Some(object) = event.as_object_mut() {
+            object.insert("attempt".into(), json!(self.attempt));
+        }
+        event
+    }
+}
+
 /// What a fetch leased: the events, in position order, held until `lease_until`.
 #[derive(Debug, Clone)]
 pub struct Fetched {
@@ -277,6 +288,20 @@ impl Subscriptions {
     /// Every subscription's name, sorted.
     pub async fn names(&self) -> Result<Vec<String>, SubscriptionError> {
         self.inner.ledgers.names().await
+    }
+
+    /// Every subscription's [`Subscriptions::status`], by name; one deleted meanwhile (by another
+    /// server, on PostgreSQL) is left out.
+    pub async fn statuses(&self) -> Result<Vec<Status>, SubscriptionError> {
+        let mut statuses = Vec::new();
+        for name in self.names().await? {
+            match self.status(&name).await {
+                Ok(status) => statuses.push(status),
+                Err(SubscriptionError::NotFound { .. }) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(statuses)
     }
 
     /// The subscription's definition (secret left out), position, lag, leases, parked count and

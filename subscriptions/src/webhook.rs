@@ -110,17 +110,7 @@ async fn post(
     // Checked again at send time: the allow-list may have been narrowed since the definition was made.
     inner.config.webhook_hosts.check(&hook.url).map_err(|e| e.to_string())?;
     let delivery_id = uuid::Uuid::new_v4().to_string();
-    let events: Vec<_> = fetched
-        .events
-        .iter()
-        .map(|d| {
-            let mut event = d.event.to_json();
-            if let Some(object) = event.as_object_mut() {
-                object.insert("attempt".into(), json!(d.attempt));
-            }
-            event
-        })
-        .collect();
+    let events: Vec<_> = fetched.events.iter().map(crate::service::Delivery::to_json).collect();
     let body = serde_json::to_vec(&json!({"subscription": name, "delivery_id": delivery_id, "events": events}))
         .map_err(|e| format!("encoding the batch: {e}"))?;
     signed_post(subscriptions, hook, &delivery_id, None, body).await

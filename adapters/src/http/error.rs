@@ -111,6 +111,14 @@ impl ApiError {
         .with_header(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds))
     }
 
+    /// 503 for work refused because the same kind of work is running (a whole-log replay or audit job):
+    /// retry after `retry_after_seconds`, in the body and in `Retry-After`.
+    pub fn busy(message: impl Into<String>, retry_after_seconds: u64) -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+            .with("retry_after_seconds", json!(retry_after_seconds))
+            .with_header(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds))
+    }
+
     /// 422 for one event of a request, naming it, the field when there is one, and `rule` when the
     /// event matches its type's schema but not the stream it is appended to (the document's schemas
     /// cannot say which stream an event belongs to; a `field` without `rule` means the event itself

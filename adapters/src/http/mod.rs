@@ -25,7 +25,7 @@ pub use openapi::{event_schema_name, openapi_json, openapi_value, ROUTES};
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequestParts, MatchedPath, Path, Query, Request, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -588,30 +588,20 @@ const AUDIT_RETRY_AFTER_SECONDS: u64 = 5;
 /// not stop it: queued, abandoned jobs would hold the cores for minutes (a fuzzer's 10 s timeouts did
 /// exactly that). So one runs per server and the next is refused, with `Retry-After`.
 fn audit_permit(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
-    Arc::clone(&state.inner.audit_work).try_acquire_owned().map_err(|_| {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "another audit job (verify or replay) is running")
-            .with("retry_after_seconds", json!(AUDIT_RETRY_AFTER_SECONDS))
-            .with_header(header::RETRY_AFTER, HeaderValue::from(AUDIT_RETRY_AFTER_SECONDS))
-    })
-}
-
-/// Runs a whole-log audit job on the blocking pool. It hashes or folds for seconds with few awaits, and
-/// on a runtime worker it would hold that worker, and the tasks queued behind it, just as long: every
-/// other request then waits (a fuzzer saw 10 s timeouts on trivial requests).
-async fn on_blocking_pool<T: Send + 'static>(
-    job: impl std::future::Future<Output = T> + Send + 'static,
-) -> Result<T, ApiError> {
-    let runtime = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || runtime.block_on(job))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("an audit job failed: {e}")))
+    Arc::clone(&state.inner.audit_work)
+        .try_acquire_owned()
+        .map_err(|_| ApiError::busy("another audit job (verify or replay) is running", AUDIT_RETRY_AFTER_SECONDS))
 }
 
 /// The chain verified from the first event: `/audit/verify`'s answer (the console's audit page shows it).
+/// It runs on the blocking pool: it hashes for seconds with few awaits, and on a runtime worker it would
+/// hold that worker, and the tasks queued behind it, just as long (as `Folds::replay` does for replays).
 async fn verification_json(state: &AppState) -> Result<Value, ApiError> {
     let _permit = audit_permit(state)?;
-    let store = Arc::clone(&state.inner.store);
-    let verdict = on_blocking_pool(async move { verify_store(&*store, |_| {}).await }).await?;
+    let (store, runtime) = (Arc::clone(&state.inner.store), tokio::runtime::Handle::current());
+    let verdict = tokio::task::spawn_blocking(move || runtime.block_on(verify_store(&*store, |_| {})))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("the verify failed: {e}")))?;
     Ok(match verdict? {
         Verification::Intact { events, head } => json!({
             "ok": true, "events": events,
@@ -698,8 +688,7 @@ impl From<ProjectionError> for ApiError {
                     .with("min_position", json!(min_position))
             }
             ProjectionError::NotFound(_) => ApiError::not_found(message),
-            ProjectionError::Busy(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
-                .with("retry_after_seconds", json!(5)),
+            ProjectionError::Busy(_) => ApiError::busy(message, AUDIT_RETRY_AFTER_SECONDS),
             ProjectionError::Store(e) => e.into(),
             other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", other.to_string()),
         }

@@ -214,14 +214,7 @@ pub struct RetryRequest {
 pub(super) async fn list_subscriptions(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(Access::Read, "read subscriptions")?;
     let service = service(&state)?;
-    let mut list = Vec::new();
-    for name in service.names().await? {
-        match service.status(&name).await {
-            Ok(status) => list.push(status.to_json()),
-            Err(SubscriptionError::NotFound { .. }) => {} // deleted meanwhile
-            Err(error) => return Err(error.into()),
-        }
-    }
+    let list: Vec<Value> = service.statuses().await?.iter().map(|s| s.to_json()).collect();
     Ok(Json(json!({"count": list.len(), "subscriptions": list})))
 }
 
@@ -308,17 +301,7 @@ pub(super) async fn fetch(
     let max = number("max", 100, FETCH_EVENTS_MAX as u64)? as usize;
     let wait_ms = number("wait_ms", 5_000, FETCH_WAIT_MAX.as_millis() as u64)?;
     let fetched = service.fetch(&name, max, Duration::from_millis(wait_ms)).await?;
-    let events: Vec<Value> = fetched
-        .events
-        .iter()
-        .map(|delivery| {
-            let mut event = delivery.event.to_json();
-            if let Some(object) = event.as_object_mut() {
-                object.insert("attempt".into(), json!(delivery.attempt));
-            }
-            event
-        })
-        .collect();
+    let events: Vec<Value> = fetched.events.iter().map(redress_subscriptions::Delivery::to_json).collect();
     let until = redress_schemas::Timestamp::from_unix_nanos(fetched.lease_until_ms.saturating_mul(1_000_000));
     Ok(Json(json!({"lease_id": fetched.lease_id, "lease_until": until.to_rfc3339(), "events": events})))
 }

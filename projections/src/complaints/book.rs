@@ -238,19 +238,11 @@ impl Dimension {
         Dimension::RecordedBy,
     ];
 
-    /// The names `parse` takes, in order.
+    /// The names `parse` takes, in the order of `ALL`.
     pub(crate) const NAMES: [&'static str; 6] = ["department", "category", "channel", "owner", "team", "recorded_by"];
 
     pub(crate) fn parse(name: &str) -> Option<Dimension> {
-        match name {
-            "department" => Some(Dimension::Department),
-            "category" => Some(Dimension::Category),
-            "channel" => Some(Dimension::Channel),
-            "owner" => Some(Dimension::Owner),
-            "team" => Some(Dimension::Team),
-            "recorded_by" => Some(Dimension::RecordedBy),
-            _ => None,
-        }
+        Dimension::NAMES.iter().position(|n| *n == name).map(|i| Dimension::ALL[i])
     }
 
     fn index(self) -> usize {

@@ -535,14 +535,13 @@ async fn operations_page(State(state): State<AppState>, viewer: Viewer) -> Respo
         other => json!({"status": "unavailable", "reason": format!("{other:?}")}),
     };
     let csrf = viewer.may(Access::Admin).then_some(viewer.user.csrf.as_str());
-    let mut subscriptions = Vec::new();
-    if let Some(service) = state.subscriptions.as_ref() {
-        for name in service.names().await.unwrap_or_default() {
-            if let Ok(status) = service.status(&name).await {
-                subscriptions.push(status.to_json());
-            }
-        }
-    }
+    let subscriptions = match state.subscriptions.as_ref().map(|service| service.statuses()) {
+        None => Vec::new(),
+        Some(statuses) => match statuses.await {
+            Ok(statuses) => statuses.iter().map(|s| s.to_json()).collect(),
+            Err(error) => return page.api_error(&ApiError::from(error)),
+        },
+    };
     page.render(StatusCode::OK, reports::operations(viewer.lang, &statuses, &subscriptions, &health, csrf))
 }
 
