@@ -852,7 +852,7 @@ async fn sealed(opts: &Opts) -> Vec<Row> {
         // The stored form is ciphertext exactly when the store seals.
         let stored = store.read_written(Position(2), 1).await.expect("read_written"); // 0 received, 1 acknowledged, 2 a note
         let note = stored.events[0].data["note"].as_str().expect("a progress note").to_owned();
-        assert_eq!(note.starts_with(redress_engine::personal::SEALED_PREFIX), sealed, "{note}");
+        assert_eq!(note.starts_with(redress_engine::personal::SEALED_PREFIX_CURRENT), sealed, "{note}");
         let mut passes = Vec::new();
         for _ in 0..3 {
             passes.push(read_pass(store.as_ref(), total).await);

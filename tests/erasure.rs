@@ -203,7 +203,7 @@ async fn an_erased_customer_reads_as_erased_verifies_and_leaves_no_byte_of_its_t
     ok(run(&data, &["export", "--output", &export_arg, "--keys", &keys_arg]), "export with keys");
     let exported = std::fs::read_to_string(&export).unwrap();
     assert!(!exported.contains(&marker) && !exported.contains(&kept), "an export holds ciphertext only");
-    assert!(exported.contains("enc:v1:"));
+    assert!(exported.contains("enc:v2:"));
     ok(redress().args(["verify", "--file", &export_arg]).output().unwrap(), "an auditor verifies without keys");
     let key_lines = lines(&std::fs::read_to_string(&keys).unwrap());
     assert!(key_lines.iter().any(|k| k["customer_id"] == "K-KEEP" && k["key"].is_string()), "{key_lines:?}");
@@ -339,4 +339,97 @@ async fn on_postgresql_an_erased_customer_reads_as_erased_and_no_table_file_hold
     assert!(files.iter().any(|(name, _)| name.starts_with("pg_toast")), "TOAST relations are read too");
     assert!(!holding("K-PG").is_empty(), "the scan sees what the tables hold (the customer id is in clear)");
     assert_eq!(holding(&marker), Vec::<&str>::new(), "no table, index or TOAST file holds the erased text");
+}
+
+/// The store of tests/fixtures/v1_1_sealed: written when texts were sealed `enc:v1`.
+fn sealed_v1_fixture(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1_1_sealed").join(name)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+/// The personal texts of `complaint-S-1` as `redress read` prints them.
+fn s1_texts(data: &Path) -> Vec<String> {
+    let read = lines(&ok(run(data, &["read", "--stream", "complaint-S-1"]), "read S-1"));
+    read.iter()
+        .map(|e| {
+            let d = &e["data"];
+            d["description"].as_str().or(d["message"].as_str()).or(d["note"].as_str()).unwrap_or("").to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn texts_sealed_in_the_v1_format_still_open_and_new_ones_are_sealed_v2_beside_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    copy_dir(&sealed_v1_fixture("data"), &data);
+    let head = "be58b05615dbe6af33a972c03f62984590e58605234962a4f7fbcd01328228c0";
+    assert!(ok(run(&data, &["verify"]), "verify the old store").contains(head));
+
+    let texts = s1_texts(&data);
+    assert!(texts[0].contains("FIXTURE-V1-TEXT") && texts[1].contains("FIXTURE-V1-ACK"), "{texts:?}");
+    let s2 = lines(&ok(run(&data, &["read", "--stream", "complaint-S-2"]), "read S-2"));
+    assert_eq!(s2[0]["data"]["description"], "[erased]", "the customer erased by the old build stays erased");
+    assert!(s2[0]["data"]["customer_id"].as_str().unwrap().starts_with("erased-"));
+
+    // A new event of the same customer: sealed v2, beside the v1 texts, all of them readable.
+    let note = json!({"expected_version": 1, "events": [{"event_type": "progress_updated",
+        "data": {"note": "FIXTURE-V2-NOTE 已安排换货", "customer_informed": true}}]});
+    let mut append = redress();
+    append.arg("--data-dir").arg(&data).args(["append", "--stream", "complaint-S-1"]);
+    append.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = append.spawn().unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), note.to_string().as_bytes()).unwrap();
+    ok(child.wait_with_output().unwrap(), "append to the old store");
+    let texts = s1_texts(&data);
+    assert!(texts[0].contains("FIXTURE-V1-TEXT") && texts[2].starts_with("FIXTURE-V2-NOTE"), "{texts:?}");
+    let export = dir.path().join("export.jsonl");
+    ok(run(&data, &["export", "--output", export.to_str().unwrap()]), "export");
+    let stored = lines(&std::fs::read_to_string(&export).unwrap());
+    let formats: Vec<&str> = stored
+        .iter()
+        .filter(|e| e["stream"] == "complaint-S-1")
+        .map(|e| {
+            let d = &e["data"];
+            let text = d["description"].as_str().or(d["message"].as_str()).or(d["note"].as_str()).unwrap();
+            &text[..7]
+        })
+        .collect();
+    assert_eq!(formats, ["enc:v1:", "enc:v1:", "enc:v2:"], "old texts stay as written; new ones are v2");
+    ok(run(&data, &["verify"]), "verify after the new append");
+}
+
+#[test]
+fn an_export_of_v1_sealed_texts_imports_with_its_keys_readable_and_without_them_erased() {
+    for with_keys in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let export = sealed_v1_fixture("export.jsonl");
+        let keys = sealed_v1_fixture("keys.jsonl");
+        let mut args = vec!["import", "--input", export.to_str().unwrap()];
+        if with_keys {
+            args.extend(["--keys", keys.to_str().unwrap()]);
+        }
+        ok(run(&data, &args), "import the old export");
+        ok(run(&data, &["verify"]), "verify the import");
+        let texts = s1_texts(&data);
+        if with_keys {
+            assert!(texts[0].contains("FIXTURE-V1-TEXT") && texts[1].contains("FIXTURE-V1-ACK"), "{texts:?}");
+        } else {
+            assert_eq!(texts, ["[erased]", "[erased]"], "without the keys nothing opens");
+        }
+        let s2 = lines(&ok(run(&data, &["read", "--stream", "complaint-S-2"]), "read S-2"));
+        assert_eq!(s2[0]["data"]["description"], "[erased]");
+    }
 }

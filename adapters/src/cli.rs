@@ -235,6 +235,10 @@ pub enum Command {
         complaints: usize,
         #[arg(long, default_value_t = 7)]
         seed: u64,
+        /// Load and print the summary, without the tour (which folds the whole history in memory: for
+        /// large loads, let `redress serve` fold it into its persistent state instead).
+        #[arg(long)]
+        no_tour: bool,
     },
     /// Print the OpenAPI document of the HTTP API.
     Openapi,
@@ -607,7 +611,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                     let text = text.as_deref().unwrap_or_default();
                     suggest(Arc::clone(&store), text, category, *k, *min_confidence).await
                 }
-                Command::Demo { complaints, seed } => demo_and_tour(Arc::clone(&store), *complaints, *seed).await,
+                Command::Demo { complaints, seed, no_tour } => {
+                    demo_and_tour(Arc::clone(&store), *complaints, *seed, !*no_tour).await
+                }
                 Command::Subscriptions { action } => crate::subscription_commands::run(&cli, &store, action).await,
                 Command::Serve { .. } | Command::Openapi | Command::Verify { file: Some(_), .. } => {
                     unreachable!("handled above")
@@ -1035,9 +1041,17 @@ async fn suggest_eval(
 }
 
 /// `redress demo`: loads the sample history, prints its summary and the tour.
-async fn demo_and_tour(store: Arc<dyn EventStore>, complaints: usize, seed: u64) -> Result<(), CliError> {
+async fn demo_and_tour(
+    store: Arc<dyn EventStore>,
+    complaints: usize,
+    seed: u64,
+    with_tour: bool,
+) -> Result<(), CliError> {
     let (summary, end) = demo_ending_now(&*store, complaints, seed).await?;
     say!("{summary}\n");
+    if !with_tour {
+        return Ok(());
+    }
     tour(store, end).await
 }
 
@@ -1139,9 +1153,10 @@ async fn demo_ending_now(
     let now = redress_schemas::Timestamp::now().unix_nanos();
     let start = redress_schemas::Timestamp::from_unix_nanos(now - now % 1_000_000_000).plus_seconds(-365 * 86_400);
     let config = crate::demo::DemoConfig { seed, complaints, start, ..crate::demo::DemoConfig::default() };
-    let appends = crate::demo::generate(&config, &answers);
-    let bar = progress(Some(appends.len() as u64), "demo");
-    let summary = crate::demo::load(store, appends, |done, _| bar.set_position(done as u64)).await?;
+    // Streamed, in bounded memory: a million complaints are about 23 million events.
+    let appends = crate::demo::stream(&config, &answers);
+    let bar = progress(None, "demo");
+    let summary = crate::demo::load_stream(store, appends, |done| bar.set_position(done as u64)).await?;
     bar.finish_and_clear();
     // The summary judges what is open and overdue at the last event's instant (whole seconds). The tour
     // asks at the log's last `recorded_at`, which is that instant or a few nanoseconds later (appends

@@ -1,6 +1,6 @@
 //! [`ShreddableStore`]: any [`EventStore`] with personal data sealed on the way in, opened on the way out.
 
-use super::{open, seal_event, sealed_key_id, KeyId, KeyState, KeyTable, SealError, SEALED_PREFIX};
+use super::{seal_event, KeyId, KeyState, KeyTable, OpeningKey, SealError, Sealed, SEALED_PREFIX};
 use crate::error::StoreError;
 use crate::lifecycle::LifecycleViolation;
 use crate::store::{
@@ -11,7 +11,7 @@ use redress_schemas::{
     CustomerDataErased, EventData, EventId, InvalidEvent, Metadata, Position, ProposedEvent, RecordedEvent, StreamKind,
     StreamName, WrittenEvent, ERASED_TEXT,
 };
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::broadcast;
 
@@ -45,40 +45,114 @@ fn forged(position: Position, error: SealError) -> StoreError {
 
 impl Opener {
     /// Replaces the sealed texts of `events` by their plain text, or by `"[erased]"` (and the customer
-    /// id by its pseudonym) where the key is gone. The keys are looked up once for all the events.
+    /// id by its pseudonym) where the key is gone.
     async fn open_events(&self, events: &mut [RecordedEvent]) -> Result<(), StoreError> {
-        let mut key_ids = BTreeSet::new();
+        let keys = self.keys_of(events).await?;
+        open_all(events, &keys)
+    }
+
+    /// The keys the sealed texts of `events` name, looked up and their ciphers set up once for all the
+    /// events (`None`: erased, or absent from the table).
+    async fn keys_of(&self, events: &mut [RecordedEvent]) -> Result<OpeningKeys, StoreError> {
+        let mut keys: OpeningKeys = HashMap::new();
         for event in events.iter_mut().filter(|e| e.stream.kind().0 == StreamKind::Complaint) {
             for (_, text) in event.data.personal_texts_mut() {
-                key_ids.extend(sealed_key_id(text).map_err(|e| forged(event.position, e))?);
+                if let Some(sealed) = Sealed::parse(text).map_err(|e| forged(event.position, e))? {
+                    if !keys.contains_key(sealed.key_id()) {
+                        let key_id = KeyId::parse(sealed.key_id()).expect("a parsed sealed text names a key id");
+                        keys.insert(key_id, None);
+                    }
+                }
             }
         }
-        if key_ids.is_empty() {
-            return Ok(());
+        if keys.is_empty() {
+            return Ok(keys);
         }
-        let states = self.keys.keys(&key_ids.into_iter().collect::<Vec<_>>()).await?;
-        for event in events.iter_mut().filter(|e| e.stream.kind().0 == StreamKind::Complaint) {
-            open_event(event, &states)?;
+        let wanted: Vec<KeyId> = keys.keys().cloned().collect();
+        for (key_id, state) in self.keys.keys(&wanted).await? {
+            if let KeyState::Live(key) = state {
+                keys.insert(key_id, Some(OpeningKey::new(key)));
+            }
         }
-        Ok(())
+        Ok(keys)
     }
 
     async fn open_page(&self, mut page: Page<RecordedEvent>) -> Result<Page<RecordedEvent>, StoreError> {
         self.open_events(&mut page.events).await?;
         Ok(page)
     }
+
+    /// `read_all` of every type, `limit` events from `from`, read from `inner` in chunks of
+    /// [`OPEN_CHUNK_EVENTS`]: each chunk is opened on the blocking pool while the next is read, so on a
+    /// machine with a spare core a long read costs about what the inner read costs (BENCHMARKS.md,
+    /// "Crypto-shredding"). The result is the page one inner read of `limit` would give, opened: at most
+    /// `limit` events, in order, and the `next` of the last chunk. (Unfiltered only: a filtered inner
+    /// read may scan far more events than it returns, and chunks would multiply that bound.)
+    async fn read_all_ahead(
+        &self,
+        inner: &dyn EventStore,
+        mut from: Position,
+        limit: usize,
+    ) -> Result<Page<RecordedEvent>, StoreError> {
+        let filter = &EventFilter::all();
+        let mut events = Vec::with_capacity(limit.min(crate::limits::READ_EVENTS_MAX));
+        let mut opening: Option<tokio::task::JoinHandle<Result<Vec<RecordedEvent>, StoreError>>> = None;
+        let mut asked = 0;
+        let next = loop {
+            let chunk_limit = (limit - asked).min(OPEN_CHUNK_EVENTS);
+            asked += chunk_limit;
+            let mut chunk = inner.read_all(from, chunk_limit, filter).await?;
+            let keys = self.keys_of(&mut chunk.events).await?;
+            let mut sealed = std::mem::take(&mut chunk.events);
+            let got = sealed.len();
+            let opened = tokio::task::spawn_blocking(move || open_all(&mut sealed, &keys).map(|()| sealed));
+            if let Some(earlier) = opening.replace(opened) {
+                events.extend(joined(earlier).await?);
+            }
+            match chunk.next {
+                // A short chunk: the inner read reached the head of the log.
+                Some(next) if asked < limit && got == chunk_limit => from = Position(next),
+                next => break next,
+            }
+        };
+        if let Some(last) = opening {
+            events.extend(joined(last).await?);
+        }
+        Ok(Page { events, next })
+    }
 }
 
-fn open_event(event: &mut RecordedEvent, states: &HashMap<KeyId, KeyState>) -> Result<(), StoreError> {
+/// Events of one `read_all` chunk: above this, a sealed store opens one chunk while it reads the next.
+pub const OPEN_CHUNK_EVENTS: usize = 1_000;
+
+/// The keys of a page of events: key id → its cipher (`None`: erased or absent).
+type OpeningKeys = HashMap<KeyId, Option<OpeningKey>>;
+
+async fn joined(
+    handle: tokio::task::JoinHandle<Result<Vec<RecordedEvent>, StoreError>>,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    handle.await.map_err(|e| StoreError::Io(format!("opening a page of sealed texts: {e}")))?
+}
+
+/// Opens the texts of every event of `events` with `keys`.
+fn open_all(events: &mut [RecordedEvent], keys: &OpeningKeys) -> Result<(), StoreError> {
+    for event in events.iter_mut().filter(|e| e.stream.kind().0 == StreamKind::Complaint) {
+        open_event(event, keys)?;
+    }
+    Ok(())
+}
+
+/// Opens the texts of `event` with `keys` (`None`: erased or absent).
+fn open_event(event: &mut RecordedEvent, keys: &OpeningKeys) -> Result<(), StoreError> {
     let (event_id, position) = (event.event_id, event.position);
     let mut erased: Option<KeyId> = None;
     for (field, text) in event.data.personal_texts_mut() {
-        let Some(key_id) = sealed_key_id(text).map_err(|e| forged(position, e))? else { continue };
-        match states.get(&key_id) {
-            Some(KeyState::Live(key)) => *text = open(key, &event_id, field, text).map_err(|e| forged(position, e))?,
-            Some(KeyState::Erased | KeyState::Absent) | None => {
+        let Some(sealed) = Sealed::parse(text).map_err(|e| forged(position, e))? else { continue };
+        match keys.get(sealed.key_id()) {
+            Some(Some(key)) => *text = key.open(&sealed, &event_id, field).map_err(|e| forged(position, e))?,
+            Some(None) | None => {
+                erased = KeyId::parse(sealed.key_id());
                 ERASED_TEXT.clone_into(text);
-                erased = Some(key_id);
             }
         }
     }
@@ -244,7 +318,10 @@ impl EventStore for ShreddableStore {
         limit: usize,
         filter: &EventFilter,
     ) -> Result<Page<RecordedEvent>, StoreError> {
-        self.opener.open_page(self.inner.read_all(from, limit, filter).await?).await
+        if limit <= OPEN_CHUNK_EVENTS || filter.event_types.is_some() {
+            return self.opener.open_page(self.inner.read_all(from, limit, filter).await?).await;
+        }
+        self.opener.read_all_ahead(self.inner.as_ref(), from, limit).await
     }
 
     async fn read_written(&self, from: Position, limit: usize) -> Result<Page<WrittenEvent>, StoreError> {
@@ -308,5 +385,73 @@ impl EventStore for ShreddableStore {
 
     async fn close(&self) -> Result<(), StoreError> {
         self.inner.close().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{FileKeyTable, SledStore};
+    use redress_schemas::RecordedBy;
+    use serde_json::json;
+
+    fn complaint(stream: &StreamName, customer: &str, notes: usize) -> Vec<ProposedEvent> {
+        let id = stream.as_str().strip_prefix("complaint-").expect("a complaint stream");
+        let received = json!({"event_type": "complaint_received", "data": {
+            "complaint_id": id, "customer_id": customer, "channel": "hotline", "category": "delivery",
+            "severity": "high", "description": format!("MARKER description of {id}")}});
+        let mut events = vec![ProposedEvent::from_json(received, stream).expect("valid")];
+        for n in 0..notes {
+            let note = json!({"event_type": "progress_updated", "data": {
+                "note": format!("MARKER note {n} of {id}"), "customer_informed": true}});
+            events.push(ProposedEvent::from_json(note, stream).expect("valid"));
+        }
+        events
+    }
+
+    /// A read of more than one chunk is read ahead and opened on the blocking pool: it must give exactly
+    /// the page small reads give, opened (and erased where the key is gone), with the same `next`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_long_read_opened_ahead_in_chunks_equals_short_reads_and_erases_what_it_must() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let inner: Arc<dyn EventStore> = Arc::new(SledStore::open(dir.path().join("log")).expect("open sled"));
+        let keys = Arc::new(FileKeyTable::open(&dir.path().join("keys")).expect("open keys"));
+        let store = ShreddableStore::new(inner, keys);
+        for c in 0..7 {
+            let stream = StreamName::new(format!("complaint-C-{c}")).expect("valid");
+            let events = complaint(&stream, &format!("K-{}", c % 3), 499);
+            store.append(&stream, ExpectedVersion::NoStream, events).await.expect("append");
+        }
+        store.erase("K-1", "dpo", "GDPR Art. 17", Metadata::default(), RecordedBy::local("test")).await.expect("erase");
+        let total = 7 * 500 + 1;
+
+        let mut small = Vec::new();
+        let mut from = Position(0);
+        loop {
+            let page = store.read_all(from, OPEN_CHUNK_EVENTS, &EventFilter::all()).await.expect("short read");
+            small.extend(page.events);
+            match page.next {
+                Some(next) => from = Position(next),
+                None => break,
+            }
+        }
+        assert_eq!(small.len(), total);
+
+        for (from, limit) in [(0, 2_500), (1, 10_000), (2_999, 1_001), (3_400, 10_000)] {
+            let page = store.read_all(Position(from), limit, &EventFilter::all()).await.expect("long read");
+            let want: Vec<RecordedEvent> = small.iter().filter(|e| e.position.0 >= from).take(limit).cloned().collect();
+            assert_eq!(page.events, want, "read_all({from}, {limit})");
+            let next = if from as usize + limit < total { Some(from + limit as u64) } else { None };
+            assert_eq!(page.next, next, "read_all({from}, {limit}).next");
+        }
+        let texts: Vec<String> = small
+            .iter_mut()
+            .flat_map(|e| e.data.personal_texts_mut().into_iter().map(|(_, t)| t.clone()).collect::<Vec<_>>())
+            .collect();
+        let erased = texts.iter().filter(|t| t.as_str() == ERASED_TEXT).count();
+        assert_eq!(erased, 2 * 500, "complaints 1 and 4 belong to the erased customer");
+        assert!(texts.iter().all(|t| t.as_str() == ERASED_TEXT || t.starts_with("MARKER ")), "every other text opens");
+        let pseudonyms = small.iter().filter_map(|e| e.data.customer_id()).filter(|c| c.starts_with("erased-")).count();
+        assert_eq!(pseudonyms, 2, "the erased customer's receipts read with the pseudonym");
     }
 }
