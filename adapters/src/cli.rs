@@ -213,6 +213,9 @@ pub enum Command {
         /// Leave out answers below this confidence (0..=1; default: the server's default).
         #[arg(long, value_parser = parse_confidence)]
         min_confidence: Option<f64>,
+        /// Show titles in this language (a BCP 47 tag such as en or zh; default: detected from the text).
+        #[arg(long)]
+        lang: Option<String>,
         /// JSON lines `{"text", "category", "expected_answer_id"}` (no expected answer: an off-topic
         /// text): prints top-1, recall@3, MRR and the misses instead of ranking one text.
         #[arg(long, conflicts_with = "text")]
@@ -607,9 +610,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 Command::Suggest { eval: Some(cases), history, min_confidence, .. } => {
                     suggest_eval(&*store, cases, history.as_deref(), *min_confidence).await
                 }
-                Command::Suggest { text, category, k, min_confidence, .. } => {
+                Command::Suggest { text, category, k, min_confidence, lang, .. } => {
                     let text = text.as_deref().unwrap_or_default();
-                    suggest(Arc::clone(&store), text, category, *k, *min_confidence).await
+                    suggest(Arc::clone(&store), text, category, *k, *min_confidence, lang).await
                 }
                 Command::Demo { complaints, seed, no_tour } => {
                     demo_and_tour(Arc::clone(&store), *complaints, *seed, !*no_tour).await
@@ -976,10 +979,14 @@ async fn suggest(
     category: &Option<String>,
     k: u64,
     min_confidence: Option<f64>,
+    lang: &Option<String>,
 ) -> Result<(), CliError> {
     let mut query = Query::at(redress_schemas::Timestamp::now()).with("text", text).with("k", &k.to_string());
     if let Some(category) = category {
         query = query.with("category", category);
+    }
+    if let Some(lang) = lang {
+        query = query.with("lang", lang);
     }
     if let Some(min) = min_confidence {
         query = query.with("min_confidence", &min.to_string());

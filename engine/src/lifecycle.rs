@@ -1776,6 +1776,7 @@ mod tests {
             title: "Damaged on arrival".into(),
             answer: "We replace it within 3 days.".into(),
             keywords: vec!["broken".into(), "damaged".into()],
+            translations: None,
         })
     }
     fn revise_title(title: &str) -> EventData {
@@ -1784,6 +1785,7 @@ mod tests {
             answer: None,
             keywords: None,
             category: None,
+            translations: None,
         })
     }
     fn retire() -> EventData {
@@ -2463,6 +2465,7 @@ mod tests {
             answer: Some("We replace it within 2 days.".into()),
             keywords: Some(vec!["cracked".into()]),
             category: None,
+            translations: None,
         });
         let state = given(&[publish(), revise_title("Broken on arrival")]);
         assert_eq!(check(&state, &revision), Ok(()));

@@ -10,7 +10,7 @@
 //!   `confidence` and whether it was the expected answer, for the calibration fit.
 //!
 //! ```text
-//! cargo run -p redress-projections --example answers_eval [-- --min 0.3]
+//! cargo run -p redress-projections --example answers_eval [-- --min 0.3] [--untranslated]
 //! ```
 
 use redress_projections::library::eval::{
@@ -33,10 +33,15 @@ fn read(relative: &str) -> String {
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
+/// The shared library as the demo publishes it: with the demo's English translations, unless
+/// `--untranslated` is given (the Chinese text alone).
 fn library() -> LibraryState {
     let fold = LibraryFold::default();
     let mut state = LibraryState::default();
-    let events = published_library(&read("../../shared/data/qa-standard-answers.jsonl")).expect("a library");
+    let untranslated = std::env::args().any(|a| a == "--untranslated");
+    let english = (!untranslated).then(|| read("../adapters/src/demo/answers-en.jsonl"));
+    let shared = read("../../shared/data/qa-standard-answers.jsonl");
+    let events = published_library(&shared, english.as_deref()).expect("a library");
     for event in &events {
         fold.apply(&mut state, event).expect("publishing applies");
     }
@@ -72,7 +77,8 @@ fn print(label: &str, report: &EvalReport) {
 /// Adds to `out` a line per suggestion: its confidence inputs and whether it is right.
 fn features(state: &LibraryState, cases: &[EvalCase], set: &str, out: &mut Vec<String>) {
     for case in cases {
-        let options = SuggestOptions { category: case.category.as_deref(), k: 20, confidence_min: 0.0 };
+        let lang = redress_projections::suggestions::detect_lang(&case.text);
+        let options = SuggestOptions { category: case.category.as_deref(), k: 20, confidence_min: 0.0, lang };
         for (rank, s) in state.answers().suggest_with(&case.text, options).iter().enumerate() {
             let right = case.expected_answer_id.as_deref() == Some(s.answer_id.as_str());
             out.push(format!(

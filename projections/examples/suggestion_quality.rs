@@ -80,6 +80,7 @@ fn published(position: u64, line: &AnswerLine) -> RecordedEvent {
         title,
         answer: line.answer_zh.clone(),
         keywords: line.keywords_zh.clone(),
+        translations: None,
     });
     recorded(position, StreamName::standard_answer(&line.answer_id).expect("answer ids name streams"), data)
 }
@@ -481,6 +482,7 @@ fn main() {
         answer: Some("非常抱歉，我们会尽快处理。".into()),
         keywords: None,
         category: None,
+        translations: None,
     };
     let stream = StreamName::standard_answer(&answers[0].answer_id).expect("answer ids name streams");
     let revised = recorded(LARGE_LIBRARY_ANSWERS as u64, stream, EventData::StandardAnswerRevised(revision));

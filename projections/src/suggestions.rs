@@ -21,7 +21,7 @@
 use crate::library::Evidence;
 use crate::projection::{ProjectionError, Query};
 use crate::text::{self, Term, TermKind};
-use redress_schemas::{EventData, RecordedEvent, StreamKind};
+use redress_schemas::{AnswerTranslation, EventData, RecordedEvent, StreamKind, Translations};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -122,8 +122,57 @@ pub struct StandardAnswer {
     pub title: String,
     pub answer: String,
     pub keywords: Vec<String>,
+    /// The answer in other languages, by language tag; a revision's languages replace those languages.
+    pub translations: Translations,
     /// Retired answers are kept (a late revise still finds its answer) but never suggested.
     pub retired: bool,
+}
+
+impl StandardAnswer {
+    /// The title to show a reader of `lang`: the translation whose tag is `lang` or shares its primary
+    /// language (`en` for `en-GB`), else the answer's own title.
+    pub fn title_in(&self, lang: Option<&str>) -> &str {
+        lang.and_then(|lang| translation_for(&self.translations, lang)).map_or(&self.title, |t| &t.title)
+    }
+
+    /// Every text of the answer in every language: (titles, keyword lists, answer texts).
+    fn texts(&self) -> (Vec<&str>, Vec<&[String]>, Vec<&str>) {
+        let own = std::iter::once((self.title.as_str(), self.keywords.as_slice(), self.answer.as_str()));
+        let translated =
+            self.translations.values().map(|t| (t.title.as_str(), t.keywords.as_slice(), t.answer.as_str()));
+        let mut texts = (Vec::new(), Vec::new(), Vec::new());
+        for (title, keywords, answer) in own.chain(translated) {
+            texts.0.push(title);
+            texts.1.push(keywords);
+            texts.2.push(answer);
+        }
+        texts
+    }
+}
+
+/// The translation of `translations` for a reader of `lang` (its tag, or its primary language).
+fn translation_for<'a>(translations: &'a Translations, lang: &str) -> Option<&'a AnswerTranslation> {
+    let primary = |tag: &str| tag.split('-').next().unwrap_or(tag).to_ascii_lowercase();
+    translations
+        .iter()
+        .find(|(tag, _)| tag.eq_ignore_ascii_case(lang))
+        .or_else(|| translations.iter().find(|(tag, _)| primary(tag) == primary(lang)))
+        .map(|(_, translation)| translation)
+}
+
+/// The language of a query text, when the caller does not say: `zh` when Han characters make up at
+/// least a third of its letters, else `en` when it has Latin letters, else none.
+pub fn detect_lang(text: &str) -> Option<&'static str> {
+    let han = text.chars().filter(|c| matches!(*c as u32, 0x4E00..=0x9FFF | 0x3400..=0x4DBF)).count();
+    let latin = text.chars().filter(char::is_ascii_alphabetic).count();
+    // A Han character carries about as much as a short Latin word: weigh them so.
+    if han > 0 && han * 3 >= latin / 2 {
+        Some("zh")
+    } else if latin > 0 {
+        Some("en")
+    } else {
+        None
+    }
 }
 
 /// Every standard answer of the log, by id.
@@ -147,6 +196,7 @@ impl Library {
                     title: p.title.clone(),
                     answer: p.answer.clone(),
                     keywords: p.keywords.clone(),
+                    translations: p.translations.clone().unwrap_or_default(),
                     retired: false,
                 };
                 self.answers.insert(p.answer_id.clone(), answer);
@@ -165,6 +215,9 @@ impl Library {
                 }
                 if let Some(category) = &r.category {
                     answer.category.clone_from(category);
+                }
+                for (lang, translation) in r.translations.iter().flatten() {
+                    answer.translations.insert(lang.clone(), translation.clone());
                 }
                 true
             }
@@ -210,7 +263,6 @@ struct Posting {
 #[derive(Debug, Clone)]
 struct IndexedAnswer {
     answer_id: String,
-    title: String,
     category: String,
 }
 
@@ -253,11 +305,9 @@ impl AnswerIndex {
             }
             answer_terms.push(tfs);
             field_lengths.push(lengths);
-            index.answers.push(IndexedAnswer {
-                answer_id: answer.answer_id.clone(),
-                title: answer.title.clone(),
-                category: answer.category.clone(),
-            });
+            index
+                .answers
+                .push(IndexedAnswer { answer_id: answer.answer_id.clone(), category: answer.category.clone() });
         }
         let n = active.len() as f32;
         let mut average = [0.0f32; 4];
@@ -394,14 +444,16 @@ pub(crate) struct AnswerCut {
 }
 
 impl AnswerCut {
-    /// Cuts every field of `answer`.
+    /// Cuts every field of `answer`, in every language it has: a field's terms are those of its own
+    /// text and of each translation's, so a query matches the answer in whichever language it is written.
     pub(crate) fn of(answer: &StandardAnswer) -> AnswerCut {
+        let (titles, keywords, answers) = answer.texts();
         AnswerCut {
             source: answer.clone(),
             fields: Field::ALL.map(|field| match field {
-                Field::Title => text::terms(&answer.title),
-                Field::Keywords => answer.keywords.iter().flat_map(|k| text::terms(k)).collect(),
-                Field::Answer => text::terms(&answer.answer),
+                Field::Title => titles.iter().flat_map(|t| text::terms(t)).collect(),
+                Field::Keywords => keywords.iter().flat_map(|list| list.iter()).flat_map(|k| text::terms(k)).collect(),
+                Field::Answer => answers.iter().flat_map(|a| text::terms(a)).collect(),
                 Field::Category => text::terms(&answer.category.replace(['_', '-'], " ")),
             }),
         }
@@ -554,6 +606,8 @@ pub struct SuggestOptions<'a> {
     pub k: usize,
     /// Suggestions below this confidence are left out.
     pub confidence_min: f64,
+    /// The reader's language: titles are shown in it where the answer has it.
+    pub lang: Option<&'a str>,
 }
 
 /// The calibrated probability that a suggestion fits, from the share of the query it explains and its
@@ -652,7 +706,7 @@ impl AnswerLibrary {
     /// The best `k` active answers for `text`, best first; answers of `category` get a boost. No
     /// minimum confidence: [`AnswerLibrary::suggest_with`] applies one.
     pub fn suggest(&self, text: &str, category: Option<&str>, k: usize) -> Vec<Suggestion> {
-        self.suggest_with(text, SuggestOptions { category, k, confidence_min: 0.0 })
+        self.suggest_with(text, SuggestOptions { category, k, confidence_min: 0.0, lang: detect_lang(text) })
     }
 
     /// The best `options.k` active answers for `text` whose confidence reaches `options.confidence_min`,
@@ -739,9 +793,10 @@ impl AnswerLibrary {
                 let explained = matched / total.max(f32::MIN_POSITIVE);
                 let relative = score / top;
                 let confidence = confidence(explained, matched, relative);
+                let title = self.library.get(&answer.answer_id).map_or("", |a| a.title_in(options.lang));
                 (confidence >= options.confidence_min).then(|| Suggestion {
                     answer_id: answer.answer_id.clone(),
-                    title: answer.title.clone(),
+                    title: title.to_owned(),
                     score: (f64::from(score) * 1000.0).round() / 1000.0,
                     confidence,
                     why: self.why(&index, &query, doc, options.category, sym.map(|s| history[s as usize])),
@@ -814,7 +869,7 @@ impl AnswerLibrary {
 /// Errors: [`ProjectionError::BadQuery`] for a missing or too long text, a bad `k` or `min_confidence`, or
 /// an unknown parameter.
 pub fn view(answers: &AnswerLibrary, query: &Query, confidence_min: f64) -> Result<Value, ProjectionError> {
-    query.only(&["text", "category", "k", "min_confidence"])?;
+    query.only(&["text", "category", "k", "min_confidence", "lang"])?;
     let text = query.get("text").ok_or_else(|| ProjectionError::BadQuery("text is required".into()))?;
     let chars = text.chars().count();
     if chars > QUERY_TEXT_CHARS_MAX {
@@ -830,8 +885,17 @@ pub fn view(answers: &AnswerLibrary, query: &Query, confidence_min: f64) -> Resu
     if !(0.0..=1.0).contains(&confidence_min) {
         return Err(ProjectionError::BadQuery(format!("min_confidence: {confidence_min} is not in 0..=1")));
     }
-    let options = SuggestOptions { category: query.get("category"), k, confidence_min };
-    Ok(json!({ "suggestions": answers.suggest_with(text, options) }))
+    let lang = match query.get("lang") {
+        Some(lang) if redress_schemas::is_language_tag(lang) => Some(lang),
+        Some(lang) => {
+            return Err(ProjectionError::BadQuery(format!(
+                "lang: {lang:?} is not a language tag (BCP 47: \"en\", \"zh\", \"zh-Hant\")"
+            )))
+        }
+        None => detect_lang(text),
+    };
+    let options = SuggestOptions { category: query.get("category"), k, confidence_min, lang };
+    Ok(json!({ "lang": lang, "suggestions": answers.suggest_with(text, options) }))
 }
 
 /// Events for the tests of this module, of [`crate::answer_gaps`] and of [`crate::library`].
@@ -871,6 +935,7 @@ pub(crate) mod fixtures {
                 title: title.into(),
                 answer: answer.into(),
                 keywords: keywords.iter().map(|k| (*k).to_owned()).collect(),
+                translations: None,
             });
             self.push(StreamName::standard_answer(id).expect("valid id"), data)
         }
@@ -1052,12 +1117,91 @@ mod tests {
             answer: Some("安排工程师上门重新安装调试。".into()),
             keywords: Some(vec!["安装".into(), "调试".into()]),
             category: Some("installation".into()),
+            translations: None,
         };
         log.revise("A-3", revision);
         let state = fold(&log);
         assert!(ids(&state, "打印机老是卡纸", None).is_empty(), "the old text no longer matches");
         assert_eq!(ids(&state, "安装师傅没调试就走了", None), ["A-3"]);
         assert_eq!(state.answers().suggest("安装", None, 1)[0].title, "上门安装 / Installation");
+    }
+
+    fn english(title: &str, answer: &str, keywords: &[&str]) -> redress_schemas::Translations {
+        let translation = AnswerTranslation {
+            title: title.into(),
+            answer: answer.into(),
+            keywords: keywords.iter().map(|k| (*k).to_owned()).collect(),
+        };
+        [("en".to_owned(), translation)].into()
+    }
+
+    #[test]
+    fn an_answer_is_matched_in_every_language_it_has_and_titled_in_the_readers() {
+        let mut log = Log::default();
+        log.publish("A-1", "repair", "维修后数据丢失", "请先不要写入新数据，我们安排数据恢复。", &["数据丢失", "备份"])
+            .publish("A-2", "delivery", "配送延迟", "我们会联系物流核实包裹位置。", &["配送延迟", "物流"]);
+        let query = "the service desk wiped my files";
+        assert!(ids(&fold(&log), query, None).is_empty(), "no English yet: nothing matches");
+
+        log.revise(
+            "A-1",
+            StandardAnswerRevised {
+                title: None,
+                answer: None,
+                keywords: None,
+                category: None,
+                translations: Some(english(
+                    "Data lost during repair",
+                    "Do not write new data; we arrange data recovery.",
+                    &["files gone", "wiped", "data recovery"],
+                )),
+            },
+        );
+        let state = fold(&log);
+        assert_eq!(ids(&state, query, None), ["A-1"], "the English translation matches");
+        assert_eq!(ids(&state, "维修以后数据丢失了", None)[0], "A-1", "the Chinese text still matches");
+        let titled = |text: &str, lang: Option<&str>| {
+            let options = SuggestOptions { category: None, k: 1, confidence_min: 0.0, lang };
+            state.answers().suggest_with(text, options)[0].title.clone()
+        };
+        assert_eq!(titled(query, Some("en")), "Data lost during repair");
+        assert_eq!(titled(query, Some("en-GB")), "Data lost during repair", "the primary language is enough");
+        assert_eq!(titled(query, Some("zh")), "维修后数据丢失", "no zh translation: the answer's own title");
+        assert_eq!(titled(query, None), "维修后数据丢失");
+
+        // A later revision of one language replaces that language only.
+        log.revise(
+            "A-1",
+            StandardAnswerRevised {
+                title: None,
+                answer: None,
+                keywords: None,
+                category: None,
+                translations: Some(english("Lost files after a repair", "We recover what we can.", &["lost files"])),
+            },
+        );
+        let state = fold(&log);
+        let answer = state.answers().library().get("A-1").expect("published");
+        assert_eq!(answer.title_in(Some("en")), "Lost files after a repair");
+        assert_eq!(answer.title, "维修后数据丢失");
+        assert!(ids(&state, "the shop wiped everything", None).is_empty(), "the old English is gone");
+    }
+
+    #[test]
+    fn the_language_of_a_query_is_detected_unless_given() {
+        assert_eq!(detect_lang("打印机一直卡纸"), Some("zh"));
+        assert_eq!(detect_lang("My laptop arrived with a cracked screen"), Some("en"));
+        assert_eq!(detect_lang("LX-14 笔记本屏幕碎了"), Some("zh"), "a model number does not make it English");
+        assert_eq!(detect_lang("12345 !!!"), None);
+        let state = fold(&library());
+        let answer = |query: Query| view(state.answers(), &query, 0.0).map(|v| v["lang"].clone());
+        let at = || Query::at(redress_schemas::Timestamp::from_unix_nanos(0));
+        assert_eq!(answer(at().with("text", "printer jam")).unwrap(), "en");
+        assert_eq!(answer(at().with("text", "printer jam").with("lang", "zh-Hant")).unwrap(), "zh-Hant");
+        assert!(matches!(
+            answer(at().with("text", "printer jam").with("lang", "english!")),
+            Err(ProjectionError::BadQuery(_))
+        ));
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::ids::StreamKind;
 use crate::time::Timestamp;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// How a complaint reached the company.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
@@ -370,7 +371,60 @@ pub struct ProblemReopened {
     pub reason: String,
 }
 
-/// `standard_answer_published`: the first event of a `qa-` stream.
+/// Languages one standard answer may be translated into (`translations`).
+pub const TRANSLATIONS_MAX: usize = 16;
+
+/// A BCP 47 language tag as `translations` takes it: a 2–3 letter language, then subtags of 1–8 letters
+/// or digits (`en`, `zh-Hant`, `pt-BR`). At most 35 characters.
+pub const LANGUAGE_TAG_PATTERN: &str = "^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,3}$";
+
+/// Whether `tag` is a language tag `translations` takes ([`LANGUAGE_TAG_PATTERN`]).
+pub fn is_language_tag(tag: &str) -> bool {
+    let mut parts = tag.split('-');
+    let language = parts.next().unwrap_or("");
+    let subtags: Vec<&str> = parts.collect();
+    (2..=3).contains(&language.len())
+        && language.bytes().all(|b| b.is_ascii_alphabetic())
+        && subtags.len() <= 3
+        && subtags.iter().all(|s| (1..=8).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+/// One language's text of a standard answer (v1.1): what `translations` maps a language tag to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerTranslation {
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
+    pub title: String,
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
+    pub answer: String,
+    #[schemars(inner(length(min = 1), regex(pattern = r"\S")))]
+    pub keywords: Vec<String>,
+}
+
+/// A standard answer's texts in other languages than its own, by BCP 47 tag (v1.1).
+pub type Translations = BTreeMap<String, AnswerTranslation>;
+
+fn translations_schema(generator: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
+    let mut schema = generator.subschema_for::<Translations>().into_object();
+    let object = schema.object();
+    object.min_properties = Some(1);
+    object.max_properties = Some(TRANSLATIONS_MAX as u32);
+    object.property_names = Some(Box::new(schemars::schema::Schema::Object(schemars::schema::SchemaObject {
+        string: Some(Box::new(schemars::schema::StringValidation {
+            pattern: Some(LANGUAGE_TAG_PATTERN.to_owned()),
+            ..Default::default()
+        })),
+        ..Default::default()
+    })));
+    schema.metadata().description = Some(format!(
+        "The answer in other languages, by BCP 47 tag (e.g. \"en\"), at most {TRANSLATIONS_MAX}: each is matched \
+         like the answer's own text."
+    ));
+    schemars::schema::Schema::Object(schema)
+}
+
+/// `standard_answer_published`: the first event of a `qa-` stream (schema version 2: adds the optional
+/// `translations`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StandardAnswerPublished {
@@ -384,9 +438,14 @@ pub struct StandardAnswerPublished {
     pub answer: String,
     #[schemars(inner(length(min = 1), regex(pattern = r"\S")))]
     pub keywords: Vec<String>,
+    /// The answer in other languages (schema version 2).
+    #[serde(default)]
+    #[schemars(schema_with = "translations_schema")]
+    pub translations: Option<Translations>,
 }
 
-/// `standard_answer_revised`: any of the fields, at least one.
+/// `standard_answer_revised`: any of the fields, at least one (schema version 2: adds the optional
+/// `translations`).
 ///
 /// The schema says a given field is a non-blank value (`null` reads as absent, but a revision of only
 /// nulls is refused); "at least one" is `minProperties` (`crate::jsonschema`).
@@ -405,6 +464,10 @@ pub struct StandardAnswerRevised {
     #[serde(default)]
     #[schemars(with = "String", length(min = 1), regex(pattern = r"\S"))]
     pub category: Option<String>,
+    /// Languages given replace those languages; the others stay (schema version 2).
+    #[serde(default)]
+    #[schemars(schema_with = "translations_schema")]
+    pub translations: Option<Translations>,
 }
 
 /// `standard_answer_retired`: retired answers are never suggested.
@@ -548,8 +611,8 @@ catalogue! {
     WaitingOnCustomer(WaitingOnCustomer) = "waiting_on_customer", code 19, version 1, stream Complaint;
     CustomerResponded(CustomerResponded) = "customer_responded", code 20, version 1, stream Complaint;
     ComplaintLinked(ComplaintLinked) = "complaint_linked", code 21, version 1, stream Complaint;
-    StandardAnswerPublished(StandardAnswerPublished) = "standard_answer_published", code 101, version 1, stream StandardAnswer;
-    StandardAnswerRevised(StandardAnswerRevised) = "standard_answer_revised", code 102, version 1, stream StandardAnswer;
+    StandardAnswerPublished(StandardAnswerPublished) = "standard_answer_published", code 101, version 2, stream StandardAnswer;
+    StandardAnswerRevised(StandardAnswerRevised) = "standard_answer_revised", code 102, version 2, stream StandardAnswer;
     StandardAnswerRetired(StandardAnswerRetired) = "standard_answer_retired", code 103, version 1, stream StandardAnswer;
     ProblemIdentified(ProblemIdentified) = "problem_identified", code 201, version 1, stream Problem;
     CorrectiveActionTaken(CorrectiveActionTaken) = "corrective_action_taken", code 202, version 1, stream Problem;

@@ -273,11 +273,28 @@ pub fn validate_values(data: &EventData) -> Result<(), InvalidEvent> {
     fn optional_text(field: &str, value: &Option<String>) -> Result<(), InvalidEvent> {
         value.as_deref().map_or(Ok(()), |value| text(field, value))
     }
-    fn keywords(list: &[String]) -> Result<(), InvalidEvent> {
+    fn keywords(field: &str, list: &[String]) -> Result<(), InvalidEvent> {
         match list.iter().position(|k| k.trim().is_empty()) {
-            Some(i) => Err(InvalidEvent::field(format!("data.keywords[{i}]"), "must not be empty")),
+            Some(i) => Err(InvalidEvent::field(format!("{field}[{i}]"), "must not be empty")),
             None => Ok(()),
         }
+    }
+    fn translations(all: &crate::catalogue::Translations) -> Result<(), InvalidEvent> {
+        use crate::catalogue::{is_language_tag, TRANSLATIONS_MAX};
+        if all.is_empty() || all.len() > TRANSLATIONS_MAX {
+            let reason = format!("holds {} languages: 1 to {TRANSLATIONS_MAX} may be given", all.len());
+            return Err(InvalidEvent::field("data.translations", reason));
+        }
+        for (tag, translation) in all {
+            if !is_language_tag(tag) {
+                let reason = "is not a language tag (BCP 47: \"en\", \"zh-Hant\", \"pt-BR\")";
+                return Err(InvalidEvent::field(format!("data.translations.{tag}"), reason));
+            }
+            text(&format!("translations.{tag}.title"), &translation.title)?;
+            text(&format!("translations.{tag}.answer"), &translation.answer)?;
+            keywords(&format!("data.translations.{tag}.keywords"), &translation.keywords)?;
+        }
+        Ok(())
     }
     match data {
         EventData::ComplaintReceived(d) => {
@@ -338,18 +355,24 @@ pub fn validate_values(data: &EventData) -> Result<(), InvalidEvent> {
             text("category", &d.category)?;
             text("title", &d.title)?;
             text("answer", &d.answer)?;
-            keywords(&d.keywords)
+            keywords("data.keywords", &d.keywords)?;
+            d.translations.as_ref().map_or(Ok(()), translations)
         }
         EventData::StandardAnswerRevised(d) => {
-            if d.title.is_none() && d.answer.is_none() && d.keywords.is_none() && d.category.is_none() {
-                return Err(InvalidEvent::field("data", "names none of title, answer, keywords, category"));
+            let none = d.title.is_none() && d.answer.is_none() && d.keywords.is_none() && d.category.is_none();
+            if none && d.translations.is_none() {
+                return Err(InvalidEvent::field(
+                    "data",
+                    "names none of title, answer, keywords, category, translations",
+                ));
             }
             for (field, value) in [("title", &d.title), ("answer", &d.answer), ("category", &d.category)] {
                 if let Some(value) = value {
                     text(field, value)?;
                 }
             }
-            d.keywords.as_deref().map_or(Ok(()), keywords)
+            d.keywords.as_deref().map_or(Ok(()), |list| keywords("data.keywords", list))?;
+            d.translations.as_ref().map_or(Ok(()), translations)
         }
         EventData::StandardAnswerRetired(d) => text("reason", &d.reason),
         EventData::ProblemIdentified(d) => {
@@ -778,5 +801,40 @@ mod tests {
         let h = Hash([0xab; 32]);
         assert_eq!(Hash::from_hex(&h.to_hex()), Some(h));
         assert_eq!(Hash::from_hex("zz"), None);
+    }
+
+    #[test]
+    fn translations_of_a_standard_answer_are_checked_like_its_own_text() {
+        let stream = stream("qa-qa-1");
+        let published = |translations: Value| {
+            json!({"event_type": "standard_answer_published", "data": {"answer_id": "qa-1", "category": "delivery",
+                "title": "配送延迟", "answer": "非常抱歉", "keywords": ["物流"], "translations": translations}})
+        };
+        let english = json!({"title": "Late delivery", "answer": "We are sorry.", "keywords": ["late"]});
+        let ok = ProposedEvent::from_json(published(json!({"en": english, "zh-Hant": english})), &stream).unwrap();
+        validate_values(&ok.data).expect("two languages");
+        let EventData::StandardAnswerPublished(p) = &ok.data else { panic!("published") };
+        assert_eq!(p.translations.as_ref().unwrap()["en"].title, "Late delivery");
+        let refused = |translations: Value| {
+            let event = ProposedEvent::from_json(published(translations), &stream);
+            field_of(event.and_then(|e| validate_values(&e.data).map(|()| e)).unwrap_err())
+        };
+        assert_eq!(refused(json!({"english": english})), "data.translations.english", "not a language tag");
+        assert_eq!(refused(json!({})), "data.translations", "no language");
+        let blank = json!({"title": " ", "answer": "We are sorry.", "keywords": ["late"]});
+        assert_eq!(refused(json!({"en": blank})), "data.translations.en.title");
+        let blank_keyword = json!({"title": "Late", "answer": "Sorry.", "keywords": ["late", ""]});
+        assert_eq!(refused(json!({"en": blank_keyword})), "data.translations.en.keywords[1]");
+        let many: serde_json::Map<String, Value> =
+            (0..17).map(|i| (format!("x{}", char::from(b'a' + i)), english.clone())).collect();
+        assert_eq!(refused(Value::Object(many)), "data.translations", "at most 16 languages");
+        assert!(
+            ProposedEvent::from_json(published(json!({"en": {"title": "t"}})), &stream).is_err(),
+            "a missing field"
+        );
+
+        let revision = json!({"event_type": "standard_answer_revised", "data": {"translations": {"en": english}}});
+        let revision = ProposedEvent::from_json(revision, &stream).unwrap();
+        validate_values(&revision.data).expect("a revision of one translation alone");
     }
 }

@@ -75,6 +75,31 @@ pub struct ComplaintClosedV1 {
     pub outcome: Outcome,
 }
 
+/// `standard_answer_published` as written with schema version 1, before `translations` (v1.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StandardAnswerPublishedV1 {
+    pub answer_id: String,
+    pub category: String,
+    pub title: String,
+    pub answer: String,
+    pub keywords: Vec<String>,
+}
+
+/// `standard_answer_revised` as written with schema version 1, before `translations` (v1.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StandardAnswerRevisedV1 {
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub answer: Option<String>,
+    #[serde(default)]
+    pub keywords: Option<Vec<String>>,
+    #[serde(default)]
+    pub category: Option<String>,
+}
+
 /// The next version's JSON: the same fields, and `field` absent (`null`), as every optional field added so far.
 fn with_null(field: &'static str) -> impl Fn(Value) -> Value {
     move |mut value| {
@@ -95,6 +120,10 @@ fn resolution_confirmed_v1_to_v2(value: Value) -> Value {
 
 fn complaint_closed_v1_to_v2(value: Value) -> Value {
     with_null("override_reason")(value)
+}
+
+fn standard_answer_v1_to_v2(value: Value) -> Value {
+    with_null("translations")(value)
 }
 
 pub(crate) static OLD_VERSIONS: &[OldVersion] = &[
@@ -125,6 +154,20 @@ pub(crate) static OLD_VERSIONS: &[OldVersion] = &[
         to_json: to_json::<ComplaintClosedV1>,
         from_json: from_json::<ComplaintClosedV1>,
         to_next: complaint_closed_v1_to_v2,
+    },
+    OldVersion {
+        event_type: EventType::StandardAnswerPublished,
+        schema_version: 1,
+        to_json: to_json::<StandardAnswerPublishedV1>,
+        from_json: from_json::<StandardAnswerPublishedV1>,
+        to_next: standard_answer_v1_to_v2,
+    },
+    OldVersion {
+        event_type: EventType::StandardAnswerRevised,
+        schema_version: 1,
+        to_json: to_json::<StandardAnswerRevisedV1>,
+        from_json: from_json::<StandardAnswerRevisedV1>,
+        to_next: standard_answer_v1_to_v2,
     },
 ];
 
@@ -263,6 +306,46 @@ mod tests {
         assert_eq!(
             decoded(EventType::ComplaintClosed, &close),
             EventData::ComplaintClosed(ComplaintClosed { outcome: Outcome::Refunded, override_reason: None })
+        );
+    }
+
+    #[test]
+    fn standard_answers_written_before_translations_read_untranslated() {
+        use crate::catalogue::{StandardAnswerPublished, StandardAnswerRevised};
+        let v1 = StandardAnswerPublishedV1 {
+            answer_id: "qa-1".into(),
+            category: "delivery".into(),
+            title: "配送延迟".into(),
+            answer: "非常抱歉".into(),
+            keywords: vec!["物流".into()],
+        };
+        let mut published = Vec::new();
+        encode_into(&mut published, &v1).unwrap();
+        assert!(EventData::decode_current(EventType::StandardAnswerPublished, &published).is_err());
+        assert_eq!(
+            decoded(EventType::StandardAnswerPublished, &published),
+            EventData::StandardAnswerPublished(StandardAnswerPublished {
+                answer_id: "qa-1".into(),
+                category: "delivery".into(),
+                title: "配送延迟".into(),
+                answer: "非常抱歉".into(),
+                keywords: vec!["物流".into()],
+                translations: None,
+            })
+        );
+        let mut revised = Vec::new();
+        let v1 =
+            StandardAnswerRevisedV1 { title: Some("新标题".into()), answer: None, keywords: None, category: None };
+        encode_into(&mut revised, &v1).unwrap();
+        assert_eq!(
+            decoded(EventType::StandardAnswerRevised, &revised),
+            EventData::StandardAnswerRevised(StandardAnswerRevised {
+                title: Some("新标题".into()),
+                answer: None,
+                keywords: None,
+                category: None,
+                translations: None,
+            })
         );
     }
 }

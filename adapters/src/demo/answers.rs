@@ -5,10 +5,11 @@
 use super::catalogue::revision_keywords;
 use super::rng::Rng;
 use super::timeline::{Planned, DAY, MINUTE};
-use super::{DemoConfig, StandardAnswer, RNG_ANSWERS};
+use super::{DemoConfig, RNG_ANSWERS};
 use redress_engine::lifecycle;
 use redress_schemas::{
-    EventData, StandardAnswerPublished, StandardAnswerRetired, StandardAnswerRevised, StreamName, Timestamp,
+    AnswerTranslation, EventData, StandardAnswerPublished, StandardAnswerRetired, StandardAnswerRevised, StreamName,
+    Timestamp, Translations,
 };
 use std::collections::{BTreeMap, HashSet};
 
@@ -34,17 +35,34 @@ impl AnswerPlan {
     }
 }
 
+/// The translations of `target` after `retired` was merged into it: per language both have, the
+/// target's text followed by the retired answer's title and text, and both keyword lists.
+fn merged_translations(target: &StandardAnswerPublished, retired: &StandardAnswerPublished) -> Option<Translations> {
+    let (target, retired) = (target.translations.as_ref()?, retired.translations.as_ref()?);
+    let merged: Translations = target
+        .iter()
+        .filter_map(|(lang, kept)| {
+            let gone = retired.get(lang)?;
+            let mut keywords = kept.keywords.clone();
+            keywords.extend(gone.keywords.iter().filter(|k| !kept.keywords.contains(k)).cloned());
+            let answer = format!("{}\n\n{}: {}", kept.answer, gone.title, gone.answer);
+            Some((lang.clone(), AnswerTranslation { title: kept.title.clone(), answer, keywords }))
+        })
+        .collect();
+    (!merged.is_empty()).then_some(merged)
+}
+
 const REVISION_NOTE: &str =
     "（修订）自本次修订起，处理进度将通过短信和邮件同步告知；超过承诺时限仍未完成的，您可直接要求升级至主管处理。";
 
 impl AnswerBook {
     /// Publishes every usable answer at `start`; merges two answers into a sibling of their category (the
     /// sibling gets the merged keywords and text, the other is retired) and revises three more.
-    pub(super) fn plan(config: &DemoConfig, answers: &[StandardAnswer]) -> AnswerBook {
+    pub(super) fn plan(config: &DemoConfig, answers: &[StandardAnswerPublished]) -> AnswerBook {
         let mut rng = Rng::derive(config.seed, RNG_ANSWERS, 0);
         let span = i64::from(config.days.max(1)) * DAY;
         let mut seen = HashSet::new();
-        let usable: Vec<&StandardAnswer> = answers
+        let usable: Vec<&StandardAnswerPublished> = answers
             .iter()
             .filter(|a| {
                 !a.answer_id.trim().is_empty()
@@ -63,11 +81,8 @@ impl AnswerBook {
                 let at = config.start.plus_seconds(i as i64);
                 let keywords: Vec<String> = a.keywords.iter().filter(|k| !k.trim().is_empty()).cloned().collect();
                 let data = EventData::StandardAnswerPublished(StandardAnswerPublished {
-                    answer_id: a.answer_id.clone(),
-                    category: a.category.clone(),
-                    title: a.title.clone(),
-                    answer: a.answer.clone(),
                     keywords: keywords.clone(),
+                    ..(*a).clone()
                 });
                 AnswerPlan {
                     answer_id: a.answer_id.clone(),
@@ -105,6 +120,7 @@ impl AnswerBook {
                 answer: Some(answer),
                 keywords: Some(keywords.clone()),
                 category: None,
+                translations: merged_translations(usable[target], usable[retired]),
             });
             plans[target].events.push(Planned { at, data: revision, actor: editor(&mut rng), source: "qa-library" });
             plans[target].keywords.push((at, keywords));
@@ -137,6 +153,7 @@ impl AnswerBook {
                 answer: Some(format!("{}\n\n{REVISION_NOTE}", usable[i].answer)),
                 keywords: Some(keywords.clone()),
                 category: None,
+                translations: None,
             });
             plans[i].events.push(Planned { at, data: revision, actor: editor(&mut rng), source: "qa-library" });
             plans[i].keywords.push((at, keywords));

@@ -48,12 +48,12 @@ use redress_engine::lifecycle::{self, StreamState};
 use redress_engine::{EventStore, ExpectedVersion, StoreError};
 use redress_schemas::{
     Channel, ComplaintLinked, ComplaintReceived, CustomerTier, EventData, EventId, LinkRelation, Metadata,
-    ProposedEvent, RecordedBy, Severity, StreamName, Timestamp, WrittenEvent,
+    ProposedEvent, RecordedBy, Severity, StandardAnswerPublished, StreamName, Timestamp, WrittenEvent,
 };
 use rng::Rng;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 pub use stream::DemoStream;
 use timeline::{Case, Planned, DAY, HOUR, MINUTE};
 
@@ -113,20 +113,6 @@ impl DemoConfig {
     }
 }
 
-/// One standard answer of the Q&A library, as the demo publishes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StandardAnswer {
-    /// The stream is `qa-<answer_id>` (so `qa-001` lives in `qa-qa-001`).
-    pub answer_id: String,
-    pub category: String,
-    /// `"<title_zh> / <title_en>"`, or the Chinese title alone when the line has no English one: both
-    /// languages of complaint text then find it by title.
-    pub title: String,
-    pub answer: String,
-    /// `keywords_zh` of the line.
-    pub keywords: Vec<String>,
-}
-
 /// Why the standard answers could not be read.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -144,7 +130,7 @@ pub enum DemoError {
     DuplicateAnswer { line: usize, answer_id: String },
 }
 
-use redress_projections::library::eval::LibraryLine as AnswerLine;
+use redress_projections::library::eval::{library_answers, LibraryFileError};
 
 /// The demo desk's service-level policy, as a policy file: API.md's levels, with low and normal
 /// severity on business hours (Monday to Friday, 09:00–18:00 in Asia/Shanghai, with days off for the
@@ -167,52 +153,32 @@ pub fn policy() -> redress_projections::policy::SlaPolicy {
         .expect("the demo policy is valid (a test reads it)")
 }
 
+/// The English of the demo library, written for the demo (not the shared file's `title_en`): a
+/// `translations["en"]` for every answer (`library::eval::TranslationLine` lines).
+pub const DEMO_TRANSLATIONS: &str = include_str!("answers-en.jsonl");
+
 /// Reads the shared standard-answers file (JSON Lines: `answer_id`, `category`, `title_zh`, optional
-/// `title_en`, `answer_zh`, `keywords_zh`; other fields are ignored, blank lines skipped).
+/// `title_en`, `answer_zh`, `keywords_zh`; other fields are ignored, blank lines skipped) as the answers
+/// the demo publishes: the Chinese text as each answer's own, [`DEMO_TRANSLATIONS`] as its English.
 ///
 /// Fails on the first line that is not such an object, has a blank required field, an id that cannot name a
 /// stream, or an id seen before. Blank keywords are dropped.
-pub fn parse_standard_answers(jsonl: &str) -> Result<Vec<StandardAnswer>, DemoError> {
-    let mut answers = Vec::new();
-    let mut seen = HashSet::new();
-    for (index, text) in jsonl.lines().enumerate() {
-        let line = index + 1;
-        if text.trim().is_empty() {
-            continue;
+pub fn parse_standard_answers(jsonl: &str) -> Result<Vec<StandardAnswerPublished>, DemoError> {
+    // The translations name answers of the shared file; a library without them is published untranslated.
+    let answers = library_answers(jsonl, None).map_err(DemoError::from)?;
+    let translated = library_answers(jsonl, Some(DEMO_TRANSLATIONS));
+    Ok(translated.unwrap_or(answers))
+}
+
+impl From<LibraryFileError> for DemoError {
+    fn from(error: LibraryFileError) -> DemoError {
+        match error {
+            LibraryFileError::Line { line, reason } => DemoError::AnswerLine { line, reason },
+            LibraryFileError::AnswerId { line, answer_id, reason } => DemoError::AnswerId { line, answer_id, reason },
+            LibraryFileError::Duplicate { line, answer_id } => DemoError::DuplicateAnswer { line, answer_id },
+            other => DemoError::AnswerLine { line: 0, reason: other.to_string() },
         }
-        let parsed: AnswerLine =
-            serde_json::from_str(text).map_err(|e| DemoError::AnswerLine { line, reason: e.to_string() })?;
-        for (field, value) in [
-            ("answer_id", &parsed.answer_id),
-            ("category", &parsed.category),
-            ("title_zh", &parsed.title_zh),
-            ("answer_zh", &parsed.answer_zh),
-        ] {
-            if value.trim().is_empty() {
-                return Err(DemoError::AnswerLine { line, reason: format!("{field} is blank") });
-            }
-        }
-        StreamName::standard_answer(&parsed.answer_id).map_err(|e| DemoError::AnswerId {
-            line,
-            answer_id: parsed.answer_id.clone(),
-            reason: e.to_string(),
-        })?;
-        if !seen.insert(parsed.answer_id.clone()) {
-            return Err(DemoError::DuplicateAnswer { line, answer_id: parsed.answer_id });
-        }
-        let title = match parsed.title_en.as_deref().map(str::trim) {
-            Some(en) if !en.is_empty() => format!("{} / {en}", parsed.title_zh.trim()),
-            _ => parsed.title_zh.trim().to_owned(),
-        };
-        answers.push(StandardAnswer {
-            answer_id: parsed.answer_id,
-            category: parsed.category,
-            title,
-            answer: parsed.answer_zh,
-            keywords: parsed.keywords_zh.into_iter().filter(|k| !k.trim().is_empty()).collect(),
-        });
     }
-    Ok(answers)
 }
 
 /// One append of the demo: events for one stream, with the version the stream is expected at.
@@ -351,14 +317,14 @@ fn local_date(at: Timestamp) -> (i32, u8, u8) {
 ///
 /// Answers whose id cannot name a stream, whose required text is blank, or whose id repeats an earlier one
 /// are left out (the store would refuse them); [`parse_standard_answers`] never returns such answers.
-pub fn generate(config: &DemoConfig, answers: &[StandardAnswer]) -> Vec<DemoAppend> {
+pub fn generate(config: &DemoConfig, answers: &[StandardAnswerPublished]) -> Vec<DemoAppend> {
     stream(config, answers).collect()
 }
 
 /// The demo of [`generate`], append by append, in the same order, in bounded memory: complaints are drawn in
 /// arrival order, and an append comes out once no complaint still to be drawn can come before it. See
 /// [`DemoStream`] for the memory it holds; [`DemoStream::summary`] counts what it yielded.
-pub fn stream(config: &DemoConfig, answers: &[StandardAnswer]) -> DemoStream {
+pub fn stream(config: &DemoConfig, answers: &[StandardAnswerPublished]) -> DemoStream {
     DemoStream::new(config, answers, stream::DRAWN_AHEAD_SECONDS)
 }
 

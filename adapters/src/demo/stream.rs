@@ -13,8 +13,7 @@ use super::population::{arrival_times, Customers};
 use super::problems::Problems;
 use super::timeline::{Planned, DAY};
 use super::{
-    cut_into_appends, draw_complaint, local_date, DemoAppend, DemoConfig, DemoSummary, StandardAnswer, Tally,
-    REPEAT_WINDOW_SECONDS,
+    cut_into_appends, draw_complaint, local_date, DemoAppend, DemoConfig, DemoSummary, Tally, REPEAT_WINDOW_SECONDS,
 };
 use redress_schemas::{CustomerTier, StreamName, Timestamp};
 use std::cmp::Ordering;
@@ -130,7 +129,11 @@ pub struct DemoStream {
 impl DemoStream {
     /// The stream of [`super::stream`], keeping appends drawn up to `drawn_ahead_seconds` ahead (tests compare
     /// horizons: the appends must not depend on it).
-    pub(super) fn new(config: &DemoConfig, answers: &[StandardAnswer], drawn_ahead_seconds: i64) -> DemoStream {
+    pub(super) fn new(
+        config: &DemoConfig,
+        answers: &[redress_schemas::StandardAnswerPublished],
+        drawn_ahead_seconds: i64,
+    ) -> DemoStream {
         let mut book = AnswerBook::plan(config, answers);
         let customers = Customers::draw(config);
         let unseen = CustomerSoFar {

@@ -452,6 +452,11 @@ pub struct SuggestionQuery {
     /// every answer sharing a term with the text.
     #[param(minimum = 0, maximum = 1)]
     min_confidence: Option<f64>,
+    /// The reader's language, a BCP 47 tag (`zh`, `en`, `zh-Hant`): titles are shown in it where the
+    /// answer has that translation. Default: detected from the text (`zh` or `en`). Matching uses every
+    /// language an answer has, whatever this says.
+    #[param(pattern = "^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,3}$")]
+    lang: Option<String>,
 }
 
 /// The query of `answer-gaps`.
@@ -805,6 +810,10 @@ pub struct SatisfactionDoc {
 pub struct SuggestionsDoc {
     #[schema(required = true)]
     checkpoint: Option<u64>,
+    /// The language titles are shown in: `lang` as given, else detected from the text (`zh`, `en`);
+    /// `null` when the text has no letters to tell.
+    #[schema(required = true)]
+    lang: Option<String>,
     suggestions: Vec<SuggestionDoc>,
 }
 
@@ -812,6 +821,7 @@ pub struct SuggestionsDoc {
 #[allow(dead_code)]
 pub struct SuggestionDoc {
     answer_id: String,
+    /// In `lang` where the answer has that translation, else the answer's own title.
     title: String,
     /// The ranking score (comparable within one answer only).
     score: f64,

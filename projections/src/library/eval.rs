@@ -13,8 +13,8 @@ use super::{LibraryFold, LibraryState};
 use crate::fold::{Anomaly, Fold};
 use crate::suggestions::{SuggestOptions, SUGGESTIONS_MAX};
 use redress_schemas::{
-    Channel, ComplaintReceived, EventData, EventId, Hash, Metadata, Position, RecordedEvent, ResolutionConfirmed,
-    Severity, StandardAnswerPublished, StandardAnswerUsed, StreamName, Timestamp,
+    AnswerTranslation, Channel, ComplaintReceived, EventData, EventId, Hash, Metadata, Position, RecordedEvent,
+    ResolutionConfirmed, Severity, StandardAnswerPublished, StandardAnswerUsed, StreamName, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 
@@ -78,7 +78,7 @@ pub fn parse_cases(jsonl: &str, needs_answer: bool) -> Result<Vec<EvalCase>, Eva
 }
 
 /// A line of a standard-answer library file (`shared/data/qa-standard-answers.jsonl`'s shape; other
-/// fields are ignored): read here, by the demo and by the examples.
+/// fields are ignored): read by [`library_answers`] and by the examples.
 #[derive(Debug, Clone, Deserialize)]
 pub struct LibraryLine {
     pub answer_id: String,
@@ -91,29 +91,106 @@ pub struct LibraryLine {
     pub keywords_zh: Vec<String>,
 }
 
+/// A line of a translations file: one answer in one more language (`{"answer_id", "lang", "title",
+/// "answer", "keywords"}`), published as that answer's `translations[lang]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TranslationLine {
+    pub answer_id: String,
+    pub lang: String,
+    pub title: String,
+    pub answer: String,
+    pub keywords: Vec<String>,
+}
+
+/// Why a library file (or its translations file) was refused: nothing of it is used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LibraryFileError {
+    /// A line is not a library line, or has a blank required field. Handling: fix the line (1-based).
+    #[error("line {line}: {reason}")]
+    Line { line: usize, reason: String },
+    /// An `answer_id` that cannot name a stream. Handling: rename the answer.
+    #[error("line {line}: answer_id {answer_id:?} cannot name a stream: {reason}")]
+    AnswerId { line: usize, answer_id: String, reason: String },
+    /// The same `answer_id` twice. Handling: fix the file.
+    #[error("line {line}: answer_id {answer_id:?} appears twice")]
+    Duplicate { line: usize, answer_id: String },
+    /// A translation that the published event would refuse (unknown answer, bad language tag, blank text).
+    /// Handling: fix the translations file's line.
+    #[error("translations, line {line}: {reason}")]
+    Translation { line: usize, reason: String },
+}
+
 /// Reads a library file (`{"answer_id", "category", "title_zh", "title_en"?, "answer_zh", "keywords_zh"}`
-/// lines) as the events that publish it, titled `"<title_zh> / <title_en>"` as the demo publishes them,
-/// at positions `0..`: a library for [`evaluate`] without a store.
-pub fn published_library(jsonl: &str) -> Result<Vec<RecordedEvent>, EvalError> {
-    let mut events = Vec::new();
-    for (i, line) in jsonl.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let bad = |reason: String| EvalError::BadLine { line: i + 1, reason };
-        let a: LibraryLine = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
-        let stream = StreamName::standard_answer(&a.answer_id).map_err(|e| bad(e.to_string()))?;
-        let title = match a.title_en.as_deref().map(str::trim) {
-            Some(en) if !en.is_empty() => format!("{} / {en}", a.title_zh.trim()),
-            _ => a.title_zh.trim().to_owned(),
-        };
-        let data = EventData::StandardAnswerPublished(StandardAnswerPublished {
+/// lines, other fields ignored, blank lines skipped) as the payloads that publish it: the Chinese title,
+/// text and keywords as the answer's own, and, from `translations` (lines of [`TranslationLine`]), its
+/// other languages. `title_en` is not used: a library's English is its translations'. Blank keywords are
+/// dropped. This is how the demo and the evaluations publish a library.
+pub fn library_answers(
+    jsonl: &str,
+    translations: Option<&str>,
+) -> Result<Vec<StandardAnswerPublished>, LibraryFileError> {
+    let mut answers: Vec<StandardAnswerPublished> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (i, text) in jsonl.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let line = i + 1;
+        let a: LibraryLine =
+            serde_json::from_str(text).map_err(|e| LibraryFileError::Line { line, reason: e.to_string() })?;
+        for (field, value) in [
+            ("answer_id", &a.answer_id),
+            ("category", &a.category),
+            ("title_zh", &a.title_zh),
+            ("answer_zh", &a.answer_zh),
+        ] {
+            if value.trim().is_empty() {
+                return Err(LibraryFileError::Line { line, reason: format!("{field} is blank") });
+            }
+        }
+        StreamName::standard_answer(&a.answer_id).map_err(|e| LibraryFileError::AnswerId {
+            line,
+            answer_id: a.answer_id.clone(),
+            reason: e.to_string(),
+        })?;
+        if !seen.insert(a.answer_id.clone()) {
+            return Err(LibraryFileError::Duplicate { line, answer_id: a.answer_id });
+        }
+        answers.push(StandardAnswerPublished {
             answer_id: a.answer_id,
             category: a.category,
-            title,
+            title: a.title_zh.trim().to_owned(),
             answer: a.answer_zh,
-            keywords: a.keywords_zh,
+            keywords: a.keywords_zh.into_iter().filter(|k| !k.trim().is_empty()).collect(),
+            translations: None,
         });
-        events.push(recorded(events.len() as u64, stream, data));
     }
-    Ok(events)
+    for (i, text) in translations.unwrap_or("").lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let bad = |reason: String| LibraryFileError::Translation { line: i + 1, reason };
+        let t: TranslationLine = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+        let answer = answers
+            .iter_mut()
+            .find(|a| a.answer_id == t.answer_id)
+            .ok_or_else(|| bad(format!("answer_id {:?} is not in the library", t.answer_id)))?;
+        let translation = AnswerTranslation { title: t.title, answer: t.answer, keywords: t.keywords };
+        answer.translations.get_or_insert_with(Default::default).insert(t.lang, translation);
+        redress_schemas::validate_values(&EventData::StandardAnswerPublished(answer.clone()))
+            .map_err(|e| bad(e.to_string()))?;
+    }
+    Ok(answers)
+}
+
+/// [`library_answers`] as the events that publish it, at positions `0..`: a library for [`evaluate`]
+/// without a store.
+pub fn published_library(jsonl: &str, translations: Option<&str>) -> Result<Vec<RecordedEvent>, LibraryFileError> {
+    let answers = library_answers(jsonl, translations)?;
+    Ok(answers
+        .into_iter()
+        .enumerate()
+        .map(|(position, answer)| {
+            let stream = StreamName::standard_answer(&answer.answer_id).expect("checked by library_answers");
+            recorded(position as u64, stream, EventData::StandardAnswerPublished(answer))
+        })
+        .collect())
 }
 
 /// An envelope for an event folded outside a store (an evaluation's library and history): a fixed id
@@ -210,7 +287,8 @@ pub fn evaluate(state: &LibraryState, cases: &[EvalCase], confidence_min: f64) -
     let mut misses = Vec::new();
     let mut misses_count = 0;
     for case in cases {
-        let options = SuggestOptions { category: case.category.as_deref(), k: SUGGESTIONS_MAX, confidence_min };
+        let lang = crate::suggestions::detect_lang(&case.text);
+        let options = SuggestOptions { category: case.category.as_deref(), k: SUGGESTIONS_MAX, confidence_min, lang };
         let found = state.answers().suggest_with(&case.text, options);
         let rank = case
             .expected_answer_id

@@ -191,8 +191,9 @@ impl Fold for LibraryFold {
         "library"
     }
 
+    /// 2: answers keep their `translations` (the stored answer's layout changed).
     fn version(&self) -> u32 {
-        1
+        2
     }
 
     fn event_types(&self) -> Option<Vec<EventType>> {

@@ -143,6 +143,7 @@ fn coverage_follows_an_answer_published_revised_and_retired() {
         answer: Some("请清理搓纸轮和进纸通道。".into()),
         keywords: Some(vec!["打印机".into(), "卡纸".into()]),
         category: None,
+        translations: None,
     };
     log.revise("A-3", about_printers);
     assert_eq!(themes(&fold(&log)).len(), 1);
@@ -153,13 +154,19 @@ fn coverage_follows_an_answer_published_revised_and_retired() {
         answer: Some("电池鼓包请停止使用，我们免费更换电池。".into()),
         keywords: Some(vec!["电池".into(), "鼓包".into()]),
         category: Some("battery".into()),
+        translations: None,
     };
     log.revise("A-3", back_elsewhere);
     assert_eq!(themes(&fold(&log)).len(), 1);
 
     // When it is moved back, then covered; when retired, then the gap is back.
-    let home =
-        StandardAnswerRevised { title: None, answer: None, keywords: None, category: Some("product_quality".into()) };
+    let home = StandardAnswerRevised {
+        title: None,
+        answer: None,
+        keywords: None,
+        category: Some("product_quality".into()),
+        translations: None,
+    };
     log.revise("A-3", home);
     assert!(themes(&fold(&log)).is_empty());
     log.retire("A-3");
@@ -210,6 +217,7 @@ fn rejudging_late_answers_as_rejudging_at_once() {
         answer: Some("请清理搓纸轮和进纸通道。".into()),
         keywords: Some(vec!["打印机".into(), "卡纸".into()]),
         category: None,
+        translations: None,
     };
     log.revise("A-3", printers).receive("B-9", "product_quality", "电池鼓包，充不进电");
     log.publish("A-4", "billing", "发票 / Invoice", "发票问题请联系财务。", &["发票"]);
