@@ -891,6 +891,19 @@ fn suggest_ranks_published_standard_answers_and_never_a_retired_one() {
     assert_eq!(suggest(&["发票 卡纸", "--k", "1"]).len(), 1, "--k bounds the list");
     assert!(!suggest(&["paper jam", "--category", "hardware"]).is_empty());
 
+    // A translation published later is matched, and titles the answer for a reader of its language.
+    let translated = json!({"event_type": "standard_answer_revised", "data": {"translations": {"en": {
+        "title": "Invoice issued wrong", "answer": "We reissue the invoice.", "keywords": ["billing error", "receipt"]}}}});
+    append(dir.path(), "qa-invoice", "0", vec![translated]);
+    let receipt = suggest(&["my receipt shows a billing error"]);
+    assert_eq!(receipt[0]["answer_id"], "invoice", "{receipt:?}");
+    assert_eq!(receipt[0]["title"], "Invoice issued wrong", "an English text reads the English title");
+    let in_chinese = suggest(&["my receipt shows a billing error", "--lang", "zh"]);
+    assert_eq!(in_chinese[0]["title"], "发票开错 / Wrong invoice", "--lang overrides the detected language");
+    let output = run(dir.path(), &["suggest", "receipt", "--lang", "not a tag"]);
+    assert_exit(&output, 1, "suggest --lang with a bad tag");
+    assert!(stderr(&output).contains("lang"), "{}", stderr(&output));
+
     let output = run(dir.path(), &["suggest", "卡纸", "--k", "0"]);
     assert_exit(&output, 2, "suggest --k 0");
     assert!(stderr(&output).contains("k"), "{}", stderr(&output));
