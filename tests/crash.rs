@@ -6,8 +6,8 @@
 //! the store acknowledged. The seed is printed; `REDRESS_CRASH_SEED=<seed>` replays the same kill delays
 //! and writer seeds (the interleaving of the writer's tasks is up to the scheduler).
 
-use redress_adapters::demo::rng::{mix, Rng};
 use redress_engine::{verify_store, EventFilter, EventStore, SledStore, Verification};
+use redress_schemas::rng::{mix, Rng};
 use redress_schemas::{EventId, Position, RecordedEvent, StreamName};
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader};

@@ -3,8 +3,8 @@
 //! configured timeouts so each test takes about a second.
 
 use crate::http::{body, read_sse, received_json, start, start_with, Server, ADMIN, AUDITOR, PUBLISHER};
-use redress_adapters::demo::rng::Rng;
 use redress_adapters::http::ServeLimits;
+use redress_schemas::rng::Rng;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;

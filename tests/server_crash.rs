@@ -10,7 +10,7 @@
 //! (the interleaving of the clients is up to the scheduler).
 
 use crate::cli::ServerProcess;
-use redress_adapters::demo::rng::{mix, Rng};
+use redress_schemas::rng::{mix, Rng};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 use std::collections::HashMap;

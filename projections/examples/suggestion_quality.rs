@@ -45,6 +45,7 @@ const TIMED_PAGES: usize = 50;
 const MADE_UP_WORDS: usize = 20_000;
 
 use redress_projections::library::eval::LibraryLine as AnswerLine;
+use redress_schemas::rng::Rng;
 
 #[derive(Deserialize)]
 struct Case {
@@ -93,37 +94,16 @@ fn state_of(lines: &[AnswerLine]) -> LibraryState {
     state
 }
 
-/// A small deterministic generator (xorshift64*), so every run times the same library.
-///
-/// Not `redress_adapters::demo::rng::Rng`, the code base's one seedable generator, for two reasons: an example
-/// of `redress-projections` cannot depend on `redress-adapters` (dependencies point schemas ← engine ←
-/// projections ← adapters), and the synthetic library BENCHMARKS.md's latency figures were measured on is
-/// this generator's draws: another generator would time another library.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[(self.next() % items.len() as u64) as usize]
-    }
-}
-
 /// `LARGE_LIBRARY_ANSWERS` answers: the real ones, then synthetic ones whose titles, keywords and texts
 /// recombine the real answers' keywords and sentences with made-up words (so the vocabulary grows too).
 fn large_library(real: &[AnswerLine]) -> Vec<AnswerLine> {
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut rng = Rng::new(0x9E37_79B9_7F4A_7C15);
     let sentences: Vec<&str> =
         real.iter().flat_map(|a| a.answer_zh.split_inclusive('。')).filter(|s| !s.trim().is_empty()).collect();
     let keywords: Vec<&str> = real.iter().flat_map(|a| a.keywords_zh.iter().map(String::as_str)).collect();
     let chars: Vec<char> = real.iter().flat_map(|a| a.answer_zh.chars()).filter(|c| !c.is_ascii()).collect();
     let categories: Vec<&str> = real.iter().map(|a| a.category.as_str()).collect();
-    let made_up_word = |rng: &mut Rng| -> String { (0..2 + rng.next() % 2).map(|_| *rng.pick(&chars)).collect() };
+    let made_up_word = |rng: &mut Rng| -> String { (0..2 + rng.next_u64() % 2).map(|_| *rng.pick(&chars)).collect() };
     let mut out: Vec<AnswerLine> = real
         .iter()
         .map(|a| AnswerLine {
@@ -312,7 +292,7 @@ fn gaps_figures(answers: &[AnswerLine], cases: &[Case], count: usize) {
     let fold = LibraryFold::default();
     let mut state = state_of(answers);
     let mut position = answers.len() as u64;
-    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    let mut rng = Rng::new(0x2545_F491_4F6C_DD1D);
     let chars: Vec<char> = cases.iter().flat_map(|c| c.text.chars()).filter(|c| !c.is_ascii()).collect();
     let clauses: Vec<&str> =
         cases.iter().flat_map(|c| c.text.split(['，', '。', ','])).filter(|s| !s.is_empty()).collect();
@@ -322,7 +302,7 @@ fn gaps_figures(answers: &[AnswerLine], cases: &[Case], count: usize) {
     let mut events = Vec::with_capacity(count * 2);
     for n in 0..count {
         let case = rng.pick(cases);
-        let skewed = (rng.next() % MADE_UP_WORDS as u64) * (rng.next() % MADE_UP_WORDS as u64);
+        let skewed = (rng.next_u64() % MADE_UP_WORDS as u64) * (rng.next_u64() % MADE_UP_WORDS as u64);
         let made_up = &pool[skewed as usize / MADE_UP_WORDS];
         let id = format!("S-{n:07}");
         let description = format!("{}，{}{made_up}", case.text, rng.pick(&clauses));
@@ -338,11 +318,11 @@ fn gaps_figures(answers: &[AnswerLine], cases: &[Case], count: usize) {
         });
         events.push(complaint_event(position, &id, data));
         position += 1;
-        if rng.next() % 5 < 2 {
+        if rng.next_u64() % 5 < 2 {
             let used = EventData::StandardAnswerUsed(StandardAnswerUsed { answer_id: case.expected_answer_id.clone() });
             events.push(complaint_event(position, &id, used));
             let confirmed = EventData::ResolutionConfirmed(ResolutionConfirmed {
-                satisfied: !rng.next().is_multiple_of(4),
+                satisfied: !rng.next_u64().is_multiple_of(4),
                 comment: None,
                 via: None,
             });

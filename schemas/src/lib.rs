@@ -28,6 +28,7 @@ mod ids;
 mod jsonschema;
 mod personal;
 mod recorded_by;
+pub mod rng;
 mod time;
 mod upcast;
 mod written;

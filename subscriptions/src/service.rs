@@ -213,7 +213,7 @@ impl Subscriptions {
                 stats: Mutex::new(HashMap::new()),
                 tasks: Mutex::new(HashMap::new()),
                 // Lease ids only need to differ between fetches of one subscription, across servers too.
-                lease_ids: AtomicU64::new(fastrand::u64(..) >> 1),
+                lease_ids: AtomicU64::new(redress_schemas::rng::Rng::unseeded().next_u64() >> 1),
                 client,
             }),
         })

@@ -96,7 +96,13 @@ pub(crate) async fn deliver(subscriptions: Subscriptions, name: String) {
 async fn fail(subscriptions: &Subscriptions, name: &str, failures: u32, reason: &str) {
     subscriptions.record_error(name, reason);
     let config = &subscriptions.inner.config;
-    tokio::time::sleep(backoff(failures, config.backoff_min, config.backoff_max, fastrand::f64())).await;
+    tokio::time::sleep(backoff(
+        failures,
+        config.backoff_min,
+        config.backoff_max,
+        redress_schemas::rng::Rng::unseeded().unit(),
+    ))
+    .await;
 }
 
 /// POSTs one batch; `Err` says why it did not count as delivered (never the secret).

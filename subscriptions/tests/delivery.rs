@@ -69,7 +69,7 @@ async fn compete(subscriptions: &[Subscriptions], consumers: usize, expected: us
                 for p in &positions {
                     assert!(held.lock().unwrap().insert(*p), "position {p} leased to two consumers at once");
                 }
-                tokio::time::sleep(Duration::from_millis(fastrand::u64(0..3))).await;
+                tokio::time::sleep(Duration::from_millis(redress_schemas::rng::Rng::unseeded().between(0, 2))).await;
                 delivered.lock().unwrap().extend(&positions);
                 for p in &positions {
                     held.lock().unwrap().remove(p);

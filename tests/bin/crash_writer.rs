@@ -19,8 +19,8 @@
 //! parent kills this process with SIGKILL at a random moment; it never exits by itself unless something
 //! unexpected happens (then it says so on stderr and exits with status 2).
 
-use redress_adapters::demo::rng::{mix, Rng};
 use redress_engine::{EventStore, ExpectedVersion, SledStore, StoreError};
+use redress_schemas::rng::{mix, Rng};
 use redress_schemas::{ProposedEvent, StreamName};
 use serde_json::json;
 use std::io::Write;

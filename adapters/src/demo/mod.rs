@@ -35,7 +35,7 @@ mod catalogue;
 mod population;
 mod problems;
 mod record;
-pub mod rng;
+pub use redress_schemas::rng;
 mod stream;
 mod timeline;
 

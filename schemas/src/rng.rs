@@ -1,13 +1,14 @@
-//! The one seedable random generator of Redress: the demo draws its year with it, and the crash tests, their
-//! child writers and the benchmarks draw their delays, choices and ids with it, so a printed seed replays a
-//! run.
+//! The one random generator of Redress: the demo draws its year with it, the crash tests, their child
+//! writers, the benchmarks and the examples draw their delays, choices and ids with it, so a printed seed
+//! replays a run; webhook backoff jitter and lease ids draw from it seeded by [`Rng::unseeded`]. It lives
+//! in `schemas`, the crate every other one depends on, so no crate needs another.
 //!
 //! splitmix64 with integer and IEEE-exact arithmetic only: one seed gives the same numbers on every platform
 //! and with every version of every dependency (no `rand`, no libm). It is not cryptographic: never draw a
 //! token or a secret with it.
 //!
 //! ```
-//! use redress_adapters::demo::rng::{mix, Rng};
+//! use redress_schemas::rng::{mix, Rng};
 //!
 //! let seed = 42;
 //! let mut rng = Rng::new(seed);
@@ -39,6 +40,19 @@ impl Rng {
     /// A generator for `seed` (every seed is a good one, 0 included).
     pub fn new(seed: u64) -> Self {
         Rng { state: seed }
+    }
+
+    /// A generator seeded differently in every call (from the standard library's per-process random hash
+    /// keys, the clock and a counter): for jitter and ids that must differ between processes, never for
+    /// secrets.
+    pub fn unseeded() -> Self {
+        use std::hash::{BuildHasher, Hasher};
+        static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        hasher.write_u128(nanos);
+        hasher.write_u64(CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        Rng::new(mix(hasher.finish()))
     }
 
     /// An independent generator for item `index` of purpose `label`: changing how one item is drawn
