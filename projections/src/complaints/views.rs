@@ -9,7 +9,8 @@ use crate::StateReader;
 use redress_engine::lifecycle::{ComplaintStatus, StreamState};
 use redress_schemas::{Channel, Timestamp};
 use serde_json::{json, Map, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 const DAY_NANOS: i64 = 86_400 * 1_000_000_000;
@@ -530,16 +531,21 @@ pub(super) fn satisfaction(book: &Book, query: &Query) -> Result<Value, Projecti
     let in_period = |s: &Summary| from.is_none_or(|f| s.received_at >= f) && to.is_none_or(|t| s.received_at < t);
     let period = from.is_some() || to.is_some();
     let as_of = query.as_of;
-    // The settled figures, plus what the instant decides: open complaints whose deadline passed by then.
-    // Accumulated by group symbol; named once at the end.
-    let mut by_group: HashMap<Sym, GroupFigures> = HashMap::new();
-    if period {
+    // The settled figures — kept up to date by the fold for the whole log, counted here for a period —
+    // plus what the instant decides: open complaints whose deadline passed by then (`late`: acknowledgement,
+    // resolution, promise). The fold's figures are read, never copied: they hold every complaint's times.
+    let counted: HashMap<Sym, GroupFigures>;
+    let settled: &HashMap<Sym, GroupFigures> = if period {
+        let mut by_group: HashMap<Sym, GroupFigures> = HashMap::new();
         for s in book.slots.iter().filter(|s| in_period(s)) {
             by_group.entry(book.group_of(s, dimension)).or_default().account(s, &book.policy, 1);
         }
+        counted = by_group;
+        &counted
     } else {
-        by_group.clone_from(&book.figures[dimension as usize]);
-    }
+        &book.figures[dimension as usize]
+    };
+    let mut late: HashMap<Sym, [u64; 3]> = HashMap::new();
     for (_, id) in &book.queue {
         let Some(&slot) = book.by_id.get(id) else { continue };
         let s = &book.slots[slot as usize];
@@ -547,32 +553,33 @@ pub(super) fn satisfaction(book: &Book, query: &Query) -> Result<Value, Projecti
             continue;
         }
         let d = book.policy.deadlines_of(&s.clock(), as_of);
-        let group = by_group.entry(book.group_of(s, dimension)).or_default();
-        if s.acknowledged_at.is_none() && as_of > d.ack_due {
-            group.ack_judged += 1;
-        }
-        if s.delivered_at.is_none() && as_of > d.resolution_due {
-            group.resolution_judged += 1;
-        }
-        if s.delivered_at.is_none() && d.promised_due.is_some_and(|due| as_of > due) {
-            group.promise_judged += 1;
-        }
+        let judged = late.entry(book.group_of(s, dimension)).or_default();
+        judged[0] += u64::from(s.acknowledged_at.is_none() && as_of > d.ack_due);
+        judged[1] += u64::from(s.delivered_at.is_none() && as_of > d.resolution_due);
+        judged[2] += u64::from(s.delivered_at.is_none() && d.promised_due.is_some_and(|due| as_of > due));
     }
-    let mut figures: BTreeMap<String, GroupFigures> = BTreeMap::new();
-    for (sym, group) in by_group {
-        let name = group_name(book, dimension, sym);
-        match figures.get_mut(&name) {
-            // Two symbols with one name (an unnamed group): add them up.
-            Some(existing) => existing.merge(&group),
-            None => {
-                figures.insert(name, group);
+    // Named once at the end; two symbols with one name (an unnamed group) are added up.
+    let no_figures = GroupFigures::default();
+    let mut figures: BTreeMap<String, (Cow<'_, GroupFigures>, [u64; 3])> = BTreeMap::new();
+    let symbols: BTreeSet<Sym> = settled.keys().chain(late.keys()).copied().collect();
+    for sym in symbols {
+        let group = settled.get(&sym).unwrap_or(&no_figures);
+        let judged = late.get(&sym).copied().unwrap_or_default();
+        match figures.entry(group_name(book, dimension, sym)) {
+            std::collections::btree_map::Entry::Occupied(mut existing) => {
+                let (figures, late) = existing.get_mut();
+                figures.to_mut().merge(group);
+                late.iter_mut().zip(judged).for_each(|(sum, n)| *sum += n);
+            }
+            std::collections::btree_map::Entry::Vacant(vacant) => {
+                vacant.insert((Cow::Borrowed(group), judged));
             }
         }
     }
     let rows: Vec<Value> = figures
         .into_iter()
-        .filter(|(_, g)| g.complaints > 0)
-        .map(|(name, g)| {
+        .filter(|(_, (g, _))| g.complaints > 0)
+        .map(|(name, (g, late))| {
             let revisits: u64 = g.grades.iter().sum();
             let satisfied = g.grades[3] + g.grades[4];
             let sum: u64 = g.grades.iter().enumerate().map(|(i, n)| (i as u64 + 1) * n).sum();
@@ -591,9 +598,12 @@ pub(super) fn satisfaction(book: &Book, query: &Query) -> Result<Value, Projecti
                 "hours_to_resolve".into(),
                 json!({"p50": percentile(&g.resolve_seconds, 0.5), "p90": percentile(&g.resolve_seconds, 0.9)}),
             );
-            row.insert("acknowledgement_deadlines_met".into(), json!(share(g.ack_met, g.ack_judged)));
-            row.insert("resolution_deadlines_met".into(), json!(share(g.resolution_met, g.resolution_judged)));
-            row.insert("promise_deadlines_met".into(), json!(share(g.promise_met, g.promise_judged)));
+            row.insert("acknowledgement_deadlines_met".into(), json!(share(g.ack_met, g.ack_judged + late[0])));
+            row.insert(
+                "resolution_deadlines_met".into(),
+                json!(share(g.resolution_met, g.resolution_judged + late[1])),
+            );
+            row.insert("promise_deadlines_met".into(), json!(share(g.promise_met, g.promise_judged + late[2])));
             Value::Object(row)
         })
         .collect();
