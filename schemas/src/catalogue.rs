@@ -423,6 +423,19 @@ fn translations_schema(generator: &mut schemars::gen::SchemaGenerator) -> schema
     schemars::schema::Schema::Object(schema)
 }
 
+/// [`translations_schema`] that also admits `null` (read as absent): the publication's, whose `default` is
+/// `null`. A revision's stays non-null, like its other fields (a revision of only nulls is refused).
+fn nullable_translations_schema(generator: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
+    use schemars::schema::{InstanceType, Schema, SingleOrVec};
+    match translations_schema(generator) {
+        Schema::Object(mut schema) => {
+            schema.instance_type = Some(SingleOrVec::Vec(vec![InstanceType::Object, InstanceType::Null]));
+            Schema::Object(schema)
+        }
+        other => other,
+    }
+}
+
 /// `standard_answer_published`: the first event of a `qa-` stream (schema version 2: adds the optional
 /// `translations`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -440,7 +453,7 @@ pub struct StandardAnswerPublished {
     pub keywords: Vec<String>,
     /// The answer in other languages (schema version 2).
     #[serde(default)]
-    #[schemars(schema_with = "translations_schema")]
+    #[schemars(schema_with = "nullable_translations_schema")]
     pub translations: Option<Translations>,
 }
 
