@@ -1135,6 +1135,17 @@ mod tests {
         [("en".to_owned(), translation)].into()
     }
 
+    /// A revision that gives `translations` and nothing else.
+    fn only_translations(translations: redress_schemas::Translations) -> StandardAnswerRevised {
+        StandardAnswerRevised {
+            title: None,
+            answer: None,
+            keywords: None,
+            category: None,
+            translations: Some(translations),
+        }
+    }
+
     #[test]
     fn an_answer_is_matched_in_every_language_it_has_and_titled_in_the_readers() {
         let mut log = Log::default();
@@ -1145,17 +1156,11 @@ mod tests {
 
         log.revise(
             "A-1",
-            StandardAnswerRevised {
-                title: None,
-                answer: None,
-                keywords: None,
-                category: None,
-                translations: Some(english(
-                    "Data lost during repair",
-                    "Do not write new data; we arrange data recovery.",
-                    &["files gone", "wiped", "data recovery"],
-                )),
-            },
+            only_translations(english(
+                "Data lost during repair",
+                "Do not write new data; we arrange data recovery.",
+                &["files gone", "wiped", "data recovery"],
+            )),
         );
         let state = fold(&log);
         assert_eq!(ids(&state, query, None), ["A-1"], "the English translation matches");
@@ -1172,13 +1177,7 @@ mod tests {
         // A later revision of one language replaces that language only.
         log.revise(
             "A-1",
-            StandardAnswerRevised {
-                title: None,
-                answer: None,
-                keywords: None,
-                category: None,
-                translations: Some(english("Lost files after a repair", "We recover what we can.", &["lost files"])),
-            },
+            only_translations(english("Lost files after a repair", "We recover what we can.", &["lost files"])),
         );
         let state = fold(&log);
         let answer = state.answers().library().get("A-1").expect("published");

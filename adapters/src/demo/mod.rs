@@ -113,21 +113,13 @@ impl DemoConfig {
     }
 }
 
-/// Why the standard answers could not be read.
+/// Why the standard answers could not be read: the library file's own refusal
+/// ([`LibraryFileError`]: the line, counted from 1, and what is wrong with it). Handling: fix the file.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DemoError {
-    /// A line is not a JSON object with the fields of the shared answers file, or one of them is blank.
-    /// Handling: fix the file; `line` counts from 1.
-    #[error("standard answers, line {line}: {reason}")]
-    AnswerLine { line: usize, reason: String },
-    /// An `answer_id` that cannot name a stream (`qa-<answer_id>` must be a valid stream name).
-    /// Handling: fix the id in the file.
-    #[error("standard answers, line {line}: answer_id {answer_id:?} cannot name a stream: {reason}")]
-    AnswerId { line: usize, answer_id: String, reason: String },
-    /// The same `answer_id` twice. Handling: fix the file.
-    #[error("standard answers, line {line}: answer_id {answer_id:?} appears twice")]
-    DuplicateAnswer { line: usize, answer_id: String },
+    #[error("standard answers, {0}")]
+    Answers(#[from] LibraryFileError),
 }
 
 use redress_projections::library::eval::{library_answers, LibraryFileError};
@@ -164,21 +156,13 @@ pub const DEMO_TRANSLATIONS: &str = include_str!("answers-en.jsonl");
 /// Fails on the first line that is not such an object, has a blank required field, an id that cannot name a
 /// stream, or an id seen before. Blank keywords are dropped.
 pub fn parse_standard_answers(jsonl: &str) -> Result<Vec<StandardAnswerPublished>, DemoError> {
-    // The translations name answers of the shared file; a library without them is published untranslated.
-    let answers = library_answers(jsonl, None).map_err(DemoError::from)?;
-    let translated = library_answers(jsonl, Some(DEMO_TRANSLATIONS));
-    Ok(translated.unwrap_or(answers))
-}
-
-impl From<LibraryFileError> for DemoError {
-    fn from(error: LibraryFileError) -> DemoError {
-        match error {
-            LibraryFileError::Line { line, reason } => DemoError::AnswerLine { line, reason },
-            LibraryFileError::AnswerId { line, answer_id, reason } => DemoError::AnswerId { line, answer_id, reason },
-            LibraryFileError::Duplicate { line, answer_id } => DemoError::DuplicateAnswer { line, answer_id },
-            other => DemoError::AnswerLine { line: 0, reason: other.to_string() },
-        }
-    }
+    // The translations name the shared file's answers: another library (`REDRESS_QA_LIBRARY`) is
+    // published untranslated.
+    let answers = match library_answers(jsonl, Some(DEMO_TRANSLATIONS)) {
+        Err(LibraryFileError::Translation { .. }) => library_answers(jsonl, None),
+        read => read,
+    };
+    Ok(answers?)
 }
 
 /// One append of the demo: events for one stream, with the version the stream is expected at.

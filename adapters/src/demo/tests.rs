@@ -278,13 +278,22 @@ fn malformed_answer_lines_are_refused_with_their_line_number() {
         r#"{"answer_id": "a1", "category": "delivery", "title_zh": "t", "answer_zh": "x", "keywords_zh": ["k"]}"#;
     assert_eq!(parse_standard_answers(&format!("\n{good}\n")).unwrap()[0].title, "t");
     let err = parse_standard_answers(&format!("{good}\nnot json")).unwrap_err();
-    assert!(matches!(err, DemoError::AnswerLine { line: 2, .. }), "{err}");
+    assert!(matches!(err, DemoError::Answers(LibraryFileError::Line { line: 2, .. })), "{err}");
     let blank = good.replace(r#""answer_zh": "x""#, r#""answer_zh": " ""#);
-    assert!(matches!(parse_standard_answers(&blank).unwrap_err(), DemoError::AnswerLine { line: 1, .. }));
+    assert!(matches!(
+        parse_standard_answers(&blank).unwrap_err(),
+        DemoError::Answers(LibraryFileError::Line { line: 1, .. })
+    ));
     let bad_id = good.replace("a1", "a 1");
-    assert!(matches!(parse_standard_answers(&bad_id).unwrap_err(), DemoError::AnswerId { line: 1, .. }));
+    assert!(matches!(
+        parse_standard_answers(&bad_id).unwrap_err(),
+        DemoError::Answers(LibraryFileError::AnswerId { line: 1, .. })
+    ));
     let twice = format!("{good}\n{good}");
-    assert!(matches!(parse_standard_answers(&twice).unwrap_err(), DemoError::DuplicateAnswer { line: 2, .. }));
+    assert!(matches!(
+        parse_standard_answers(&twice).unwrap_err(),
+        DemoError::Answers(LibraryFileError::Duplicate { line: 2, .. })
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
