@@ -18,6 +18,7 @@ macro_rules! conformance_suite {
             expected_version_any_no_stream_exists_and_exact_are_enforced,
             append_with_stale_version_is_rejected_and_writes_nothing,
             racing_tasks_on_one_stream_lose_no_update_and_share_no_version,
+            a_conflict_is_answered_only_once_the_version_it_names_is_readable,
             a_batch_is_written_whole_in_order_or_not_at_all,
             retrying_an_append_returns_the_first_result_and_writes_nothing,
             a_retry_mixing_stored_and_new_ids_is_refused_and_writes_nothing,
@@ -337,6 +338,48 @@ pub mod cases {
             answers.push(t.await.expect("the task finishes"));
         }
         answers
+    }
+
+    /// Racing openers of one stream: each loser is told the current version, and must then be able to
+    /// read it. The writer checks an append against its own view, which includes the staged appends of
+    /// the same group; a refusal answered before that group was durable let an HTTP client's next append
+    /// be refused "no complaint yet" (seen once in the server crash test).
+    pub async fn a_conflict_is_answered_only_once_the_version_it_names_is_readable(open: Opener) {
+        let f = open().await;
+        const ROUNDS: u128 = 30;
+        const RACERS: u128 = 6;
+        let mut conflicts = 0;
+        for round in 0..ROUNDS {
+            let s = complaint(&format!("opened-by-many-{round}"));
+            let racers: Vec<_> = (0..RACERS)
+                .map(|racer| {
+                    let (store, s) = (Arc::clone(&f.store), s.clone());
+                    tokio::spawn(async move {
+                        let opening = with_id(received(&s), 10_000 * (round + 1) + racer);
+                        match store.append(&s, ExpectedVersion::NoStream, vec![opening]).await {
+                            Ok(_) => None,
+                            Err(StoreError::WrongExpectedVersion { current, .. }) => {
+                                // Read at once, before anything else can make the winner durable.
+                                let page = store.read_stream(&s, 0, Direction::Forward, 1).await.unwrap();
+                                Some((current, page.events.len()))
+                            }
+                            Err(other) => panic!("unexpected {other:?}"),
+                        }
+                    })
+                })
+                .collect();
+            for racer in racers {
+                if let Some((current, readable)) = racer.await.unwrap() {
+                    assert_eq!(current, Some(0), "round {round}: a loser is told the winner's version");
+                    assert_eq!(
+                        readable, 1,
+                        "round {round}: the version a conflict names is readable when it is answered"
+                    );
+                    conflicts += 1;
+                }
+            }
+        }
+        assert_eq!(conflicts, ROUNDS * (RACERS - 1), "one opener wins each round");
     }
 
     pub async fn concurrent_copies_of_one_append_write_it_once(open: Opener) {

@@ -119,3 +119,58 @@ async fn opening_a_directory_that_is_already_open_fails_cleanly() {
     let err = SledStore::open(dir.path()).err().expect("sled's lock keeps a second writer out");
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
 }
+
+/// Writes the head entry `head` straight into the store's sled files, as if the groups after it had
+/// reached the log but their head had not.
+fn rewind_head(dir: &std::path::Path, head: redress_engine::Head) {
+    // sled's I/O threads may hold the directory lock a moment after the store is dropped.
+    let db = (0..200)
+        .find_map(|_| sled::open(dir).map_err(|_| std::thread::sleep(std::time::Duration::from_millis(10))).ok())
+        .expect("open sled directly");
+    let tree = db.open_tree("events").expect("events tree");
+    let mut value = (head.position.0 + 1).to_be_bytes().to_vec();
+    value.extend_from_slice(&head.hash.0);
+    tree.insert(b"M", value).expect("write the head");
+    db.flush().expect("flush");
+}
+
+/// The head is the commit record: it is written in the same batch as its group's events and answered
+/// only once synced. sled 0.34 was seen (after a full disk, then SIGTERM) to keep a never-acknowledged
+/// group's log entry without its head; the store then refused to open. Opening now rolls such a
+/// remnant back — log, stream index and id entries — and keeps everything acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_entries_past_the_head_are_rolled_back_at_open_with_their_index_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let (kept, lost) = (complaint("kept"), complaint("lost"));
+    let (head, acknowledged) = {
+        let store = SledStore::open(dir.path()).unwrap();
+        store.append(&kept, ExpectedVersion::NoStream, vec![received(&kept), offered(&kept, "s1")]).await.unwrap();
+        let head = store.head().await.unwrap().expect("two events");
+        let acknowledged = read_everything(&store).await;
+        let remnant = vec![with_id(received(&lost), 77), progress(&lost, "never acknowledged")];
+        assert_eq!(
+            store.append(&lost, ExpectedVersion::NoStream, remnant).await.unwrap().result.last_position,
+            Position(3)
+        );
+        (head, acknowledged)
+    };
+    rewind_head(dir.path(), head);
+
+    let store = SledStore::open(dir.path()).expect("a log past the head is rolled back, not refused");
+    assert_eq!(store.recoveries().rolled_back, 2);
+    assert_eq!(store.head().await.unwrap(), Some(head));
+    assert_eq!(read_everything(&store).await, acknowledged);
+    assert!(store.read_stream(&lost, 0, Direction::Forward, 10).await.unwrap().events.is_empty());
+    // The stream index and the id index forgot the remnant: the same event id is a new append, at the
+    // next position, on a stream that does not exist yet.
+    let again = store.append(&lost, ExpectedVersion::NoStream, vec![with_id(received(&lost), 77)]).await.unwrap();
+    assert!(!again.idempotent_retry);
+    assert_eq!((again.result.first_position, again.result.first_version), (Position(2), 0));
+    assert!(verify_store(&store, |_| {}).await.unwrap().is_intact());
+    drop(store);
+
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(store.recoveries().rolled_back, 0, "the roll-back was made durable");
+    assert_eq!(store.head().await.unwrap().map(|h| h.position), Some(Position(2)));
+    assert!(verify_store(&store, |_| {}).await.unwrap().is_intact());
+}

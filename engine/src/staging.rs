@@ -30,6 +30,24 @@ pub enum WriteCommand {
     },
 }
 
+/// A command a writer's check refused, answered only when the rest of its group is durable or has
+/// failed. The check read the writer's view, which includes the group's staged events: answered at
+/// once, "wrong expected version, current 0" could reach a caller who then reads the stream and finds
+/// no version 0 (seen: an HTTP client's next append was refused "no complaint yet").
+pub enum Refusal {
+    Append(oneshot::Sender<Result<AppendOutcome, StoreError>>, StoreError),
+    Import(oneshot::Sender<Result<(), StoreError>>, StoreError),
+}
+
+impl Refusal {
+    pub fn send(self) {
+        match self {
+            Refusal::Append(reply, error) => drop(reply.send(Err(error))),
+            Refusal::Import(reply, error) => drop(reply.send(Err(error))),
+        }
+    }
+}
+
 impl WriteCommand {
     /// How many events the command carries (group commits are bounded in events).
     pub fn event_count(&self) -> usize {

@@ -12,7 +12,7 @@
 use super::schema::Statements;
 use super::{describe, pg_error, pool_error, to_hash, to_u64};
 use crate::lifecycle;
-use crate::staging::{self, ImportIds, StoredId, StreamCache, StreamHead, WriteCommand as Command};
+use crate::staging::{self, ImportIds, Refusal, StoredId, StreamCache, StreamHead, WriteCommand as Command};
 use crate::{AppendOutcome, AppendResult, CommittedBatch, ExpectedVersion, PreparedEvent, StoreError, StoreOptions};
 use deadpool_postgres::{Pool, Transaction};
 use redress_schemas::{
@@ -116,6 +116,8 @@ struct Staged {
     touched: HashSet<StreamName>,
     appends: Vec<StagedAppend>,
     imports: Vec<(oneshot::Sender<Result<(), StoreError>>, Position)>,
+    /// Refused by a check: answered once the group has committed or failed (see [`Refusal`]).
+    refusals: Vec<Refusal>,
 }
 
 pub(crate) struct Writer {
@@ -179,14 +181,14 @@ impl Writer {
                         Ok(outcome) => {
                             staged.appends.push(StagedAppend { reply, outcome, stream, expected, first_id });
                         }
-                        Err(error) => drop(reply.send(Err(error))),
+                        Err(error) => staged.refusals.push(Refusal::Append(reply, error)),
                     }
                 }
                 Command::Import { events, reply } => {
                     let first = events[0].header.position;
                     match self.stage_import(&mut view, events, &mut staged) {
                         Ok(()) => staged.imports.push((reply, first)),
-                        Err(error) => drop(reply.send(Err(error))),
+                        Err(error) => staged.refusals.push(Refusal::Import(reply, error)),
                     }
                 }
             }
@@ -216,6 +218,7 @@ impl Writer {
                 self.answer_unique_violation(&client, &constraint, staged).await;
             }
             Err(WriteError::Other(error)) => {
+                staged.refusals.into_iter().for_each(Refusal::send);
                 // A commit whose answer was lost may have happened: a retry with the same ids finds out.
                 for append in staged.appends {
                     let _ = append.reply.send(Err(replicate(&error)));
@@ -537,6 +540,7 @@ impl Writer {
     /// A unique index refused a row. Under the head lock it cannot happen between Redress servers; if a
     /// foreign writer bypassed the lock, each append gets the conflict the sled store would give.
     async fn answer_unique_violation(&self, client: &deadpool_postgres::Client, constraint: &str, staged: Staged) {
+        staged.refusals.into_iter().for_each(Refusal::send);
         for append in staged.appends {
             let error = if constraint.contains("event_id") {
                 StoreError::IdempotencyConflict {
@@ -574,6 +578,7 @@ fn put(view: &mut View, staged: &mut Staged, header: &RecordHeader, record: Vec<
 
 /// Answers every staged append and import after the commit.
 fn answer(staged: Staged) {
+    staged.refusals.into_iter().for_each(Refusal::send);
     for append in staged.appends {
         let _ = append.reply.send(Ok(append.outcome));
     }

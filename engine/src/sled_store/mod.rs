@@ -43,6 +43,8 @@ struct Shared {
     /// Failed instances replaced by a reopen, and how many of them had to be cut off their files.
     reopened: AtomicU64,
     fenced: AtomicU64,
+    /// Log entries past the head removed by opening the files (see `writer::roll_back_uncommitted`).
+    rolled_back: AtomicU64,
     opened: Instant,
     options: StoreOptions,
     path: PathBuf,
@@ -73,6 +75,10 @@ pub struct Recoveries {
     /// Failed instances that would not close within [`crate::limits::DISPOSE_WAIT`] and were cut off
     /// from their files; each keeps its memory until the process ends.
     pub fenced: u64,
+    /// Log entries found past the head when the files were opened (at start or by a reopen) and
+    /// removed with their index entries: the remnant of a write that failed before it was
+    /// acknowledged, which sled 0.34 can leave behind when the disk fills mid-write.
+    pub rolled_back: u64,
 }
 
 /// The sled-backed [`EventStore`]. Open one per directory (sled locks it).
@@ -131,6 +137,7 @@ impl SledStore {
             writing_since_nanos: AtomicU64::new(0),
             reopened: AtomicU64::new(0),
             fenced: AtomicU64::new(0),
+            rolled_back: AtomicU64::new(instance.rolled_back),
             opened: Instant::now(),
             options,
             path,
@@ -161,6 +168,7 @@ impl SledStore {
         Recoveries {
             reopened: self.shared.reopened.load(Ordering::Relaxed),
             fenced: self.shared.fenced.load(Ordering::Relaxed),
+            rolled_back: self.shared.rolled_back.load(Ordering::Relaxed),
         }
     }
 

@@ -16,7 +16,7 @@ use crate::error::StoreError;
 use crate::lifecycle::{self, StreamState};
 use crate::limits::{DISPOSE_WAIT, RECOVERY_BACKOFF_MIN, RECOVERY_FREE_BYTES_MIN};
 use crate::prepare::PreparedEvent;
-use crate::staging::{self, ImportIds, StoredId, StreamCache, StreamHead, WriteCommand as Command};
+use crate::staging::{self, ImportIds, Refusal, StoredId, StreamCache, StreamHead, WriteCommand as Command};
 use crate::store::{AppendOutcome, ExpectedVersion, Head, StoreHealth, StoreOptions};
 use redress_schemas::{
     codec, EventId, Hash, Position, RecordHeader, RecordedEvent, StreamName, Timestamp, WrittenEvent,
@@ -37,7 +37,8 @@ pub(crate) struct Recovered {
 }
 
 impl Recovered {
-    /// Reads the head and checks it against the last log entry (they are written in one batch).
+    /// Reads the head and checks it against the last log entry (they are written in one batch). Run
+    /// [`roll_back_uncommitted`] first: a log that runs past the head is refused here.
     pub(crate) fn load(tree: &sled::Tree) -> Result<Recovered, StoreError> {
         let head = tree.get(keys::HEAD)?;
         let last = tree.scan_prefix([keys::LOG]).next_back().transpose()?;
@@ -48,10 +49,7 @@ impl Recovered {
                 last_recorded_at: Timestamp::from_unix_nanos(0),
             }),
             (Some(head), Some((key, record))) => {
-                let (next_position, last_hash) = keys::decode_head(&head).ok_or_else(|| StoreError::Corruption {
-                    position: Position(u64::MAX),
-                    reason: "the head entry is malformed".into(),
-                })?;
+                let (next_position, last_hash) = decode_head(&head)?;
                 let last_position = keys::log_position(&key).unwrap_or(u64::MAX);
                 if last_position.checked_add(1) != Some(next_position) {
                     return Err(StoreError::Corruption {
@@ -78,6 +76,58 @@ impl Recovered {
     }
 }
 
+fn decode_head(head: &[u8]) -> Result<(u64, Hash), StoreError> {
+    keys::decode_head(head).ok_or_else(|| StoreError::Corruption {
+        position: Position(u64::MAX),
+        reason: "the head entry is malformed".into(),
+    })
+}
+
+/// Removes what a failed write left in the log past the head, with the stream-index and id entries
+/// of those events; returns how many log entries it removed.
+///
+/// The head is the commit record: every group writes it in the same sled batch as its events, and
+/// is answered only after that batch is flushed and synced. So no acknowledged event lies past the
+/// head. sled 0.34 has been seen to break that batch's atomicity when the disk filled mid-write
+/// (a later open found the log entry of a never-acknowledged group, but not its head): such an
+/// entry is the remnant of an append whose caller heard "outcome unknown", possibly only part of
+/// its batch, so it is rolled back, never adopted. A log that ends *before* the head is another
+/// matter (acknowledged events are missing) and stays a refusal.
+pub(crate) fn roll_back_uncommitted(tree: &sled::Tree) -> Result<u64, StoreError> {
+    let Some(head) = tree.get(keys::HEAD)? else { return Ok(0) };
+    let (next_position, _) = decode_head(&head)?;
+    let mut batch = sled::Batch::default();
+    let mut removed = 0u64;
+    for entry in tree.range(keys::log(next_position)..=keys::log(u64::MAX)) {
+        let (key, record) = entry?;
+        let Some(position) = keys::log_position(&key) else { break };
+        batch.remove(key);
+        removed += 1;
+        // A remnant too damaged to name its stream and id leaves nothing they could find: the writer
+        // reads the log entry behind every index entry it uses, and that entry is gone now.
+        let Ok((header, _)) = codec::decode_header(&record) else { continue };
+        let stream_key = keys::stream_version(&header.stream, header.version);
+        if tree.get(&stream_key)?.as_deref().and_then(keys::u64_value) == Some(position) {
+            batch.remove(stream_key);
+        }
+        let id_key = keys::event_id(&header.event_id);
+        if tree.get(id_key)?.as_deref().and_then(IdEntry::decode).is_some_and(|e| e.position.0 == position) {
+            batch.remove(&id_key[..]);
+        }
+    }
+    if removed > 0 {
+        tree.apply_batch(batch)?;
+        // Flushed here; the open that follows syncs the files.
+        tree.flush()?;
+        tracing::warn!(
+            removed,
+            next_position,
+            "removed log entries past the head: the remnant of a write that failed before it was acknowledged"
+        );
+    }
+    Ok(removed)
+}
+
 /// What one group has staged so far.
 #[derive(Default)]
 struct Staged {
@@ -87,6 +137,8 @@ struct Staged {
     ids: HashMap<EventId, (StreamName, IdEntry)>,
     appends: Vec<(oneshot::Sender<Result<AppendOutcome, StoreError>>, AppendOutcome)>,
     imports: Vec<oneshot::Sender<Result<(), StoreError>>>,
+    /// Refused by a check: answered once the group is durable or has failed (see [`Refusal`]).
+    refusals: Vec<Refusal>,
 }
 
 /// One opened sled database: the handle the writer flushes, the tree it writes, the syncs that make
@@ -96,6 +148,8 @@ pub(crate) struct Instance {
     pub(crate) tree: sled::Tree,
     disk: DiskSync,
     pub(crate) recovered: Recovered,
+    /// Log entries past the head that opening removed (see [`roll_back_uncommitted`]).
+    pub(crate) rolled_back: u64,
 }
 
 impl Instance {
@@ -105,10 +159,11 @@ impl Instance {
         let faults = &options.faults;
         let db = super::open_sled(path, options.cache_bytes)?;
         let loaded = db.open_tree("events").map_err(StoreError::from).and_then(|tree| {
+            let rolled_back = roll_back_uncommitted(&tree)?;
             let recovered = Recovered::load(&tree)?;
-            Ok((tree, recovered))
+            Ok((tree, recovered, rolled_back))
         });
-        let (tree, recovered) = match loaded {
+        let (tree, recovered, rolled_back) = match loaded {
             Ok(loaded) => loaded,
             Err(error @ StoreError::Io(_)) => {
                 abandon(db, None, path, dev_null);
@@ -118,7 +173,7 @@ impl Instance {
         };
         // A failure here is ours (a sync), not sled's: sled can be closed normally.
         let disk = DiskSync::open(path, faults.clone())?;
-        Ok(Instance { db, tree, disk, recovered })
+        Ok(Instance { db, tree, disk, recovered, rolled_back })
     }
 }
 
@@ -277,7 +332,7 @@ impl Writer {
                         }
                         Err(error) => {
                             let failed = storage_failure(&error);
-                            let _ = reply.send(Err(refusal_for(error, &failed)));
+                            staged.refusals.push(Refusal::Append(reply, refusal_for(error, &failed)));
                             failed
                         }
                     }
@@ -289,7 +344,7 @@ impl Writer {
                     }
                     Err(error) => {
                         let failed = storage_failure(&error);
-                        let _ = reply.send(Err(refusal_for(error, &failed)));
+                        staged.refusals.push(Refusal::Import(reply, refusal_for(error, &failed)));
                         failed
                     }
                 },
@@ -306,6 +361,7 @@ impl Writer {
             let cause = format!("reading the store failed: {cause}");
             self.break_down(cause.clone(), Culprit::Sled);
             let refusal = || StoreError::Unavailable(format!("the store cannot write: {cause}"));
+            staged.refusals.into_iter().for_each(Refusal::send);
             for (reply, _) in staged.appends {
                 let _ = reply.send(Err(refusal()));
             }
@@ -329,6 +385,7 @@ impl Writer {
                 let cause = format!("a write failed: {error}");
                 // Unhealthy before anyone hears of the failure, so a caller who then asks sees why.
                 self.break_down(cause.clone(), culprit);
+                staged.refusals.into_iter().for_each(Refusal::send);
                 for (reply, _) in staged.appends {
                     let _ = reply.send(Err(StoreError::OutcomeUnknown(cause.clone())));
                 }
@@ -344,6 +401,7 @@ impl Writer {
             // No subscriber is not an error; a slow one lags and catches up from the log.
             let _ = self.shared.live.send(Arc::from(std::mem::take(&mut staged.events)));
         }
+        staged.refusals.into_iter().for_each(Refusal::send);
         for (reply, outcome) in staged.appends {
             let _ = reply.send(Ok(outcome));
         }
@@ -486,6 +544,7 @@ impl Writer {
             );
         }
         // Adopt it.
+        let instance_rolled_back = instance.rolled_back;
         let recovered = &instance.recovered;
         self.next_position = recovered.next_position;
         self.last_hash = recovered.last_hash;
@@ -496,6 +555,7 @@ impl Writer {
         self.shared.durable_next.store(recovered.next_position, Ordering::Release);
         self.instance = Some(instance);
         self.shared.reopened.fetch_add(1, Ordering::Relaxed);
+        self.shared.rolled_back.fetch_add(instance_rolled_back, Ordering::Relaxed);
         Ok(tail)
     }
 
