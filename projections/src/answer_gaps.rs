@@ -19,6 +19,7 @@
 //! and per (category, word) the complaints holding it. A query never cuts a text.
 
 use crate::fold::{Anomaly, Change, Key, StateReader};
+use crate::glossary;
 use crate::library::coverage::{CategoryIndex, Judgement};
 use crate::library::terms::{chunk_key, chunk_number, corrupt, encode_vector, IdMap, TermTable, Vector};
 use crate::projection::{ProjectionError, Query};
@@ -43,6 +44,18 @@ const TOP_TERMS_MAX: usize = 5;
 /// A theme's top terms are counted over its most recent complaints, at most this many: naming a theme
 /// of 100,000 complaints does not need all of them, and a page of 100 themes stays a few milliseconds.
 pub const TOP_TERMS_SAMPLE_MAX: usize = 200;
+/// A theme's most recent complaints that decide whether it splits in two.
+const SPLIT_SAMPLE_MAX: usize = 200;
+/// Two groups of one theme word whose centroids are less similar than this (cosine over their other
+/// theme keys) are two themes.
+const SPLIT_SIMILARITY_MAX: f32 = 0.3;
+/// A split whose parts are at least this share written in different scripts is a split by language,
+/// and is not made.
+const SPLIT_LANGUAGE_SHARE: f32 = 0.8;
+/// How many times a theme may split (up to 2^this parts).
+const SPLIT_DEPTH_MAX: u32 = 3;
+/// Two-means rounds at most.
+const SPLIT_ROUNDS_MAX: usize = 8;
 /// Complaints stored under one key: a checkpoint rewrites the chunks whose complaints changed.
 pub const COMPLAINTS_PER_CHUNK: usize = 64;
 /// Distinct categories the model holds (symbols are `u16`); a complaint of one more is an anomaly.
@@ -58,6 +71,11 @@ const SCAN_SLOTS_PER_JUDGEMENT: usize = 32;
 
 /// No answer (a `u32` symbol).
 const NO_ANSWER: u32 = u32::MAX;
+/// A word that names no theme (a filler, or a bigram): its theme key.
+const NO_KEY: u32 = u32::MAX;
+/// Theme keys with this bit are glossary concepts; the others are term ids (a term id with this bit,
+/// past two billion distinct terms, names no theme).
+const CONCEPT_BIT: u32 = 1 << 31;
 /// Key prefixes of the model (the fold's answers use others).
 const MODEL: u8 = b'm';
 const TERMS: u8 = b't';
@@ -159,12 +177,15 @@ struct Holders {
     slots: Vec<u32>,
 }
 
-/// One theme before rendering: its category, the word it rests on, its complaints by slot.
+/// One theme before rendering: its category, the theme key (word or concept) it rests on, its
+/// complaints by slot.
 #[derive(Debug)]
 struct Draft {
     category: u16,
     term: u32,
     members: Vec<u32>,
+    /// One of the parts its word's complaints were split into (the word then names it less well).
+    split: bool,
 }
 
 /// The themes of one query's parameters at one state of the model.
@@ -191,6 +212,12 @@ pub struct GapModel {
     /// By term id, for words: whether an active answer uses the word's text, as a word or a bigram
     /// (such a word never names a theme).
     answered_words: Vec<bool>,
+    /// By term id: the theme key the term counts under — the glossary concept it names (with
+    /// [`CONCEPT_BIT`]), itself, or [`NO_KEY`] (a bigram, or a filler word: see
+    /// [`text::is_filler_word`]). Derived from the term's text alone.
+    keys: Vec<u32>,
+    /// By concept: how many of its words an active answer uses (one is enough to answer the concept).
+    concept_answered: Vec<u32>,
     /// The active answers, by symbol: a library change re-cuts and re-counts only the answer it changed.
     active_answers: IdMap<u32, ActiveAnswer>,
     /// By category symbol: active answers of the category.
@@ -213,10 +240,10 @@ pub struct GapModel {
     vectors: Vec<u8>,
     vector_ends: Vec<u64>,
 
-    // Aggregates.
-    /// By term id (words only): complaints holding the word, and uncovered ones.
-    df: Vec<u32>,
-    udf: Vec<u32>,
+    // Aggregates, by theme key.
+    /// Complaints holding the key, and uncovered ones.
+    df: KeyCounts,
+    udf: KeyCounts,
     holders: IdMap<(u16, u32), Holders>,
     /// Bit per slot: uncovered.
     uncovered: Vec<u64>,
@@ -230,7 +257,160 @@ pub struct GapModel {
     /// Bumped by every change a query can see: a cached answer is reused only at the same generation.
     generation: u64,
     themes: Option<Themes>,
+    /// How the last grouping split its themes, to reuse for the themes whose complaints did not change.
+    splits: Splits,
     scratch: Vec<f32>,
+    key_scratch: Vec<u32>,
+}
+
+/// Scales a sparse vector (sorted by key) to length 1.
+fn normalize(vector: &mut [(u32, f32)]) {
+    let norm = vector.iter().map(|(_, w)| w * w).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        vector.iter_mut().for_each(|(_, w)| *w /= norm);
+    }
+}
+
+/// The dot product of two sparse vectors sorted by key.
+fn dot(a: &[(u32, f32)], b: &[(u32, f32)]) -> f32 {
+    let (mut i, mut j, mut sum) = (0, 0, 0.0);
+    while i < a.len() && j < b.len() {
+        match a[i].0.cmp(&b[j].0) {
+            Ordering::Less => i += 1,
+            Ordering::Greater => j += 1,
+            Ordering::Equal => {
+                sum += a[i].1 * b[j].1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    sum
+}
+
+/// A centroid: weights by theme key.
+type Centroid = IdMap<u32, f32>;
+
+/// The dot product of a sparse vector with a centroid.
+fn dot_centroid(vector: &[(u32, f32)], centroid: &Centroid) -> f32 {
+    vector.iter().map(|(k, w)| w * centroid.get(k).copied().unwrap_or(0.0)).sum()
+}
+
+/// The mean of `members` of `vectors`, scaled to length 1.
+fn centroid(vectors: &[Vec<(u32, f32)>], members: impl Iterator<Item = usize>) -> Centroid {
+    let mut sum = Centroid::default();
+    for i in members {
+        for &(k, w) in &vectors[i] {
+            *sum.entry(k).or_default() += w;
+        }
+    }
+    let norm = sum.values().map(|w| w * w).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        sum.values_mut().for_each(|w| *w /= norm);
+    }
+    sum
+}
+
+/// The cosine of two centroids (each of length 1).
+fn centroid_similarity(a: &Centroid, b: &Centroid) -> f32 {
+    let (small, large) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    let mut pairs: Vec<(u32, f32)> = small.iter().map(|(&k, &w)| (k, w)).collect();
+    // Summed in key order, so the result does not depend on the maps' layout.
+    pairs.sort_unstable_by_key(|(k, _)| *k);
+    dot_centroid(&pairs, large)
+}
+
+/// Two-means on unit vectors (cosine): seeded with the vector nearest the mean and the one farthest
+/// from it, at most [`SPLIT_ROUNDS_MAX`] rounds. `None` when all vectors fall on one side.
+fn two_means(vectors: &[Vec<(u32, f32)>]) -> Option<[Centroid; 2]> {
+    let mean = centroid(vectors, 0..vectors.len());
+    let by_mean: Vec<f32> = vectors.iter().map(|v| dot_centroid(v, &mean)).collect();
+    let nearest = (0..vectors.len()).max_by(|&a, &b| by_mean[a].total_cmp(&by_mean[b]).then(b.cmp(&a)))?;
+    let far = (0..vectors.len()).min_by(|&a, &b| {
+        dot(&vectors[a], &vectors[nearest]).total_cmp(&dot(&vectors[b], &vectors[nearest])).then(a.cmp(&b))
+    })?;
+    let mut centroids = [centroid(vectors, std::iter::once(nearest)), centroid(vectors, std::iter::once(far))];
+    let mut sides: Vec<usize> = Vec::new();
+    for _ in 0..SPLIT_ROUNDS_MAX {
+        let next: Vec<usize> = vectors
+            .iter()
+            .map(|v| usize::from(dot_centroid(v, &centroids[1]) > dot_centroid(v, &centroids[0])))
+            .collect();
+        if next == sides {
+            break;
+        }
+        sides = next;
+        if sides.iter().all(|&s| s == sides[0]) {
+            return None;
+        }
+        for (side, c) in centroids.iter_mut().enumerate() {
+            *c = centroid(vectors, (0..vectors.len()).filter(|&i| sides[i] == side));
+        }
+    }
+    Some(centroids)
+}
+
+/// Splits of themes (see [`GapModel::split`]) by a hash of what decides them: the theme word, its
+/// complaints and `min_count`. A split is a function of those alone (binary vectors of the complaints'
+/// keys), so a reused one is the one a fresh grouping would make; only the last grouping's are kept.
+#[derive(Default)]
+struct Splits {
+    by_theme: IdMap<u64, (usize, Vec<Vec<u32>>)>,
+}
+
+impl Splits {
+    fn hash(anchor: u32, members: &[u32], min_count: usize) -> u64 {
+        let fnv = |h: u64, n: u64| (h ^ n).wrapping_mul(0x0100_0000_01b3);
+        let h = fnv(fnv(0xcbf2_9ce4_8422_2325, u64::from(anchor)), min_count as u64);
+        members.iter().fold(h, |h, &slot| fnv(h, u64::from(slot)))
+    }
+
+    fn take(&mut self, anchor: u32, members: &[u32], min_count: usize) -> Option<Vec<Vec<u32>>> {
+        let (len, parts) = self.by_theme.remove(&Splits::hash(anchor, members, min_count))?;
+        (len == members.len()).then_some(parts)
+    }
+
+    fn keep(&mut self, anchor: u32, members: &[u32], min_count: usize, parts: &[Vec<u32>]) {
+        self.by_theme.insert(Splits::hash(anchor, members, min_count), (members.len(), parts.to_vec()));
+    }
+}
+
+/// A count per theme key: term keys by term id, concept keys by concept.
+#[derive(Debug, Default)]
+struct KeyCounts {
+    terms: Vec<u32>,
+    concepts: Vec<u32>,
+}
+
+impl KeyCounts {
+    fn get(&self, key: u32) -> u32 {
+        if key & CONCEPT_BIT == 0 {
+            self.terms[key as usize]
+        } else {
+            self.concepts[(key & !CONCEPT_BIT) as usize]
+        }
+    }
+
+    fn add(&mut self, key: u32, up: bool) {
+        let count = if key & CONCEPT_BIT == 0 {
+            &mut self.terms[key as usize]
+        } else {
+            &mut self.concepts[(key & !CONCEPT_BIT) as usize]
+        };
+        *count = if up { *count + 1 } else { *count - 1 };
+    }
+
+    fn heap_bytes(&self) -> usize {
+        (self.terms.capacity() + self.concepts.capacity()) * std::mem::size_of::<u32>()
+    }
+}
+
+/// The distinct theme keys of a complaint's term vector, into `out` (cleared first), sorted.
+fn keys_of(vector: Vector<'_>, keys: &[u32], out: &mut Vec<u32>) {
+    out.clear();
+    out.extend(vector.map(|(term, _)| keys[term as usize]).filter(|&k| k != NO_KEY));
+    out.sort_unstable();
+    out.dedup();
 }
 
 /// Where a [`GapModel`]'s heap goes.
@@ -349,10 +529,12 @@ impl GapModel {
                 + vec(&self.uncovered),
             holders: map(&self.holders) + self.holders.values().map(|h| vec(&h.slots)).sum::<usize>(),
             terms: self.terms.heap_bytes()
-                + vec(&self.df)
-                + vec(&self.udf)
+                + self.df.heap_bytes()
+                + self.udf.heap_bytes()
                 + vec(&self.answer_term_uses)
-                + vec(&self.answered_words),
+                + vec(&self.answered_words)
+                + vec(&self.keys)
+                + vec(&self.concept_answered),
         }
     }
 
@@ -411,22 +593,34 @@ impl GapModel {
         set_bit(&mut self.uncovered, slot, uncovered);
         self.generation += 1;
         let category = self.records[slot as usize].category;
-        let GapModel { terms, vectors, vector_ends, udf, holders, uncovered_count, .. } = self;
         if uncovered {
-            *uncovered_count += 1;
+            self.uncovered_count += 1;
         } else {
-            *uncovered_count -= 1;
+            self.uncovered_count -= 1;
         }
-        for (term, _) in Vector::new(vector_bytes(vectors, vector_ends, slot)).filter(|(t, _)| terms.is_word(*t)) {
-            let entry = holders.get_mut(&(category, term)).expect("every word of a complaint has holders");
+        let mut keys = std::mem::take(&mut self.key_scratch);
+        keys_of(Vector::new(vector_bytes(&self.vectors, &self.vector_ends, slot)), &self.keys, &mut keys);
+        for &key in &keys {
+            let entry = self.holders.get_mut(&(category, key)).expect("every key of a complaint has holders");
+            self.udf.add(key, uncovered);
             if uncovered {
-                udf[term as usize] += 1;
                 entry.uncovered += 1;
             } else {
-                udf[term as usize] -= 1;
                 entry.uncovered -= 1;
             }
         }
+        self.key_scratch = keys;
+    }
+
+    /// Counts a new complaint's theme keys (its coverage is counted by [`GapModel::set_uncovered`]).
+    fn count_keys(&mut self, category: u16, slot: u32) {
+        let mut keys = std::mem::take(&mut self.key_scratch);
+        keys_of(Vector::new(vector_bytes(&self.vectors, &self.vector_ends, slot)), &self.keys, &mut keys);
+        for &key in &keys {
+            self.df.add(key, true);
+            self.holders.entry((category, key)).or_default().slots.push(slot);
+        }
+        self.key_scratch = keys;
     }
 
     fn refresh_coverage(&mut self, slot: u32) {
@@ -438,14 +632,58 @@ impl GapModel {
     fn fit_terms(&mut self) {
         let n = self.terms.len();
         let known = self.answered_words.len();
-        self.df.resize(n, 0);
-        self.udf.resize(n, 0);
+        self.df.terms.resize(n, 0);
+        self.udf.terms.resize(n, 0);
+        self.df.concepts.resize(glossary::len(), 0);
+        self.udf.concepts.resize(glossary::len(), 0);
+        self.concept_answered.resize(glossary::len(), 0);
         self.answer_term_uses.resize(n, 0);
         self.answered_words.resize(n, false);
+        for id in known as u32..n as u32 {
+            let key = self.key_for(id);
+            self.keys.push(key);
+        }
         // A new word's text may be a bigram an answer uses (a new term itself is used by no answer yet:
         // `count_answer` counts an answer's terms after interning them).
         for id in known as u32..n as u32 {
-            self.answered_words[id as usize] = self.answer_uses_text(id);
+            let answered = self.answer_uses_text(id);
+            self.set_answered(id, answered);
+        }
+    }
+
+    /// The theme key of term `id` (see `keys`).
+    fn key_for(&self, id: u32) -> u32 {
+        let text = self.terms.text(id);
+        if !self.terms.is_word(id) || text::is_filler_word(text) {
+            NO_KEY
+        } else if let Some(concept) = glossary::concept_of(text) {
+            CONCEPT_BIT | concept
+        } else if id & CONCEPT_BIT == 0 {
+            id
+        } else {
+            NO_KEY
+        }
+    }
+
+    /// Sets whether an active answer uses word `id`'s text, keeping its concept's count.
+    fn set_answered(&mut self, id: u32, answered: bool) {
+        if self.answered_words[id as usize] == answered {
+            return;
+        }
+        self.answered_words[id as usize] = answered;
+        let key = self.keys[id as usize];
+        if key != NO_KEY && key & CONCEPT_BIT != 0 {
+            let count = &mut self.concept_answered[(key & !CONCEPT_BIT) as usize];
+            *count = if answered { *count + 1 } else { *count - 1 };
+        }
+    }
+
+    /// Whether an active answer uses theme key `key`: the word, or any word of the concept.
+    fn key_answered(&self, key: u32) -> bool {
+        if key & CONCEPT_BIT == 0 {
+            self.answered_words[key as usize]
+        } else {
+            self.concept_answered[(key & !CONCEPT_BIT) as usize] > 0
         }
     }
 
@@ -491,8 +729,11 @@ impl GapModel {
         }
         let category = self.category(category)?;
         let mut counts: BTreeMap<u32, u32> = BTreeMap::new();
-        for term in text::words_and_bigrams(description) {
-            let id = self.terms.intern(term.kind, &term.text).ok_or_else(|| Anomaly::from("the term table is full"))?;
+        for (term, written) in text::words_and_bigrams_as_written(description) {
+            let id = self
+                .terms
+                .intern_written(term.kind, &term.text, written.as_deref())
+                .ok_or_else(|| Anomaly::from("the term table is full"))?;
             *counts.entry(id).or_default() += 1;
         }
         self.fit_terms();
@@ -519,10 +760,7 @@ impl GapModel {
             self.uncovered.push(0);
         }
         self.category_counts[category as usize] += 1;
-        for &(term, _) in counts.iter().filter(|(t, _)| self.terms.is_word(*t)) {
-            self.df[term as usize] += 1;
-            self.holders.entry((category, term)).or_default().slots.push(slot);
-        }
+        self.count_keys(category, slot);
         self.refresh_coverage(slot);
         self.touch(slot);
         Ok(())
@@ -678,7 +916,8 @@ impl GapModel {
                     self.terms.lookup(TermKind::Word, self.terms.text(term))
                 };
                 if let Some(word) = word {
-                    self.answered_words[word as usize] = self.answer_uses_text(word);
+                    let answered = self.answer_uses_text(word);
+                    self.set_answered(word, answered);
                 }
             }
         }
@@ -774,39 +1013,52 @@ impl GapModel {
                 return Arc::clone(&cached.drafts);
             }
         }
-        let drafts = Arc::new(self.group(min_count, category));
+        let mut splits = std::mem::take(&mut self.splits);
+        let drafts = Arc::new(self.group(min_count, category, &mut splits));
+        self.splits = splits;
         self.themes = Some(Themes { generation: self.generation, min_count, category, drafts: Arc::clone(&drafts) });
         drafts
     }
 
-    fn specificity(&self, term: u32) -> f32 {
-        (1.0 + self.records.len() as f32 / self.df[term as usize].max(1) as f32).ln()
+    fn specificity(&self, key: u32) -> f32 {
+        (1.0 + self.records.len() as f32 / self.df.get(key).max(1) as f32).ln()
     }
 
-    /// Whether word `term` may name a theme: no active answer uses it, and it is mostly uncovered
-    /// complaints that hold it (a word as common among covered complaints — a product name — says what
-    /// is complained about, not what is unanswered).
-    fn may_name_a_theme(&self, term: u32) -> bool {
-        2 * self.udf[term as usize] > self.df[term as usize] && !self.answered_words[term as usize]
+    /// Whether theme key `key` may name a theme: no active answer uses it (or a word of its concept),
+    /// and it is mostly uncovered complaints that hold it (a word as common among covered complaints — a
+    /// product name — says what is complained about, not what is unanswered).
+    fn may_name_a_theme(&self, key: u32) -> bool {
+        2 * self.udf.get(key) > self.df.get(key) && !self.key_answered(key)
+    }
+
+    /// A theme key's name, for ordering and cursors: the concept's names in both languages, or the
+    /// word as first written.
+    fn key_name(&self, key: u32) -> &str {
+        if key & CONCEPT_BIT == 0 {
+            self.terms.label(key)
+        } else {
+            glossary::name(key & !CONCEPT_BIT)
+        }
     }
 
     /// The greedy grouping (lazy: a candidate's score only falls as complaints are taken, so a popped
     /// candidate whose refreshed score still beats the next one is the best).
-    fn group(&self, min_count: usize, category: Option<u16>) -> Vec<Draft> {
+    fn group(&self, min_count: usize, category: Option<u16>, splits: &mut Splits) -> Vec<Draft> {
         let min_count = min_count.max(1);
+        let mut next_splits = Splits::default();
         let mut heap: BinaryHeap<Candidate<'_>> = BinaryHeap::new();
-        for (&(k, term), holders) in &self.holders {
+        for (&(k, key), holders) in &self.holders {
             if (holders.uncovered as usize) < min_count
                 || category.is_some_and(|c| c != k)
-                || !self.may_name_a_theme(term)
+                || !self.may_name_a_theme(key)
             {
                 continue;
             }
             heap.push(Candidate {
-                score: holders.uncovered as f32 * self.specificity(term),
+                score: holders.uncovered as f32 * self.specificity(key),
                 category: self.categories.name(u32::from(k)),
-                term: self.terms.text(term),
-                key: (k, term),
+                term: self.key_name(key),
+                key: (k, key),
             });
         }
         // A bit per slot: uncovered and in no theme yet. Counting it is the loop all the time goes to
@@ -831,44 +1083,175 @@ impl GapModel {
             for &slot in &members {
                 set_bit(&mut free, slot, false);
             }
-            drafts.push(Draft { category: refreshed.key.0, term: refreshed.key.1, members });
+            // Complaints that share the word but little else are two themes (an overheating laptop and
+            // a router that drops video calls both say "video"); a part too small for a theme is left out.
+            let parts = match splits.take(refreshed.key.1, &members, min_count) {
+                Some(parts) => parts,
+                None => self.split(refreshed.key.1, members.clone(), min_count, SPLIT_DEPTH_MAX),
+            };
+            next_splits.keep(refreshed.key.1, &members, min_count, &parts);
+            let split = parts.len() > 1;
+            for part in parts.into_iter().filter(|p| p.len() >= min_count) {
+                drafts.push(Draft { category: refreshed.key.0, term: refreshed.key.1, members: part, split });
+            }
         }
         drafts.sort_by_cached_key(|d| self.cursor_key(d));
+        *splits = next_splits;
         drafts
     }
 
-    /// A theme's place in the answer, as its paging cursor: largest first, then by category and word.
+    /// A theme's place in the answer, as its paging cursor: largest first, then by category, word and
+    /// first complaint (the parts of a split theme share the rest).
     fn cursor_key(&self, draft: &Draft) -> String {
         format!(
-            "{:010}|{}|{}",
+            "{:010}|{}|{}|{:010}",
             u32::MAX as usize - draft.members.len(),
             self.categories.name(u32::from(draft.category)),
-            self.terms.text(draft.term)
+            self.key_name(draft.term),
+            draft.members.first().copied().unwrap_or(0)
         )
     }
 
-    fn render(&self, draft: &Draft) -> GapTheme {
-        // Words shared by at least two of the theme's (most recent) complaints: those no answer uses
-        // first, then the most shared, the most specific; no fragment of a word already listed.
-        let sample = &draft.members[draft.members.len().saturating_sub(TOP_TERMS_SAMPLE_MAX)..];
-        let mut shared: IdMap<u32, u32> = IdMap::default();
-        for &slot in sample {
-            for (term, _) in self.vector(slot).filter(|(t, _)| self.terms.is_word(*t)) {
-                *shared.entry(term).or_default() += 1;
+    /// Whether complaint `slot` is written mostly in a Latin script (more such words than Chinese ones).
+    fn is_latin(&self, slot: u32) -> bool {
+        let (mut han, mut latin) = (0, 0);
+        for (term, _) in self.vector(slot).filter(|(t, _)| self.terms.is_word(*t)) {
+            if self.terms.text(term).chars().any(text::is_han) {
+                han += 1;
+            } else {
+                latin += 1;
             }
         }
-        let mut ranked: Vec<(bool, u32, f32, &str)> = shared
+        latin > han
+    }
+
+    /// Whether two parts differ by the language they are written in rather than by what they say: at
+    /// least [`SPLIT_LANGUAGE_SHARE`] of one part Latin and of the other Chinese. Where the glossary does
+    /// not reach, one theme in two languages shares little but its theme word; it stays one theme.
+    fn split_by_language(&self, parts: &[Vec<u32>; 2]) -> bool {
+        let share = |part: &[u32]| {
+            let sample = &part[part.len().saturating_sub(SPLIT_SAMPLE_MAX)..];
+            sample.iter().filter(|&&s| self.is_latin(s)).count() as f32 / sample.len().max(1) as f32
+        };
+        let (a, b) = (share(&parts[0]), share(&parts[1]));
+        (a >= SPLIT_LANGUAGE_SHARE && b <= 1.0 - SPLIT_LANGUAGE_SHARE)
+            || (b >= SPLIT_LANGUAGE_SHARE && a <= 1.0 - SPLIT_LANGUAGE_SHARE)
+    }
+
+    /// A complaint's theme keys but `anchor`, each weighted by its specificity, scaled to length 1.
+    fn theme_vector(&self, slot: u32, anchor: u32, keys: &mut Vec<u32>) -> Vec<(u32, f32)> {
+        keys_of(self.vector(slot), &self.keys, keys);
+        let mut vector: Vec<(u32, f32)> = keys.iter().filter(|&&k| k != anchor).map(|&k| (k, 1.0)).collect();
+        normalize(&mut vector);
+        vector
+    }
+
+    /// Splits the complaints of one theme word in two while they fall into two groups that share
+    /// little besides that word: two-means on the most recent [`SPLIT_SAMPLE_MAX`] of them (cosine on
+    /// their other theme keys, weighted by specificity), kept when the two centroids' similarity is
+    /// below [`SPLIT_SIMILARITY_MAX`] and each group has enough complaints for a theme; then every
+    /// complaint joins the nearer centroid, and each part may split again (`depth` more times).
+    fn split(&self, anchor: u32, members: Vec<u32>, min_count: usize, depth: u32) -> Vec<Vec<u32>> {
+        if depth == 0 || members.len() < 2 * min_count.max(2) {
+            return vec![members];
+        }
+        let mut keys = Vec::new();
+        let sample = &members[members.len().saturating_sub(SPLIT_SAMPLE_MAX)..];
+        let vectors: Vec<Vec<(u32, f32)>> = sample.iter().map(|&s| self.theme_vector(s, anchor, &mut keys)).collect();
+        let Some(centroids) = two_means(&vectors) else { return vec![members] };
+        if centroid_similarity(&centroids[0], &centroids[1]) >= SPLIT_SIMILARITY_MAX {
+            return vec![members];
+        }
+        let mut parts = [Vec::new(), Vec::new()];
+        let side = |vector: &[(u32, f32)]| {
+            usize::from(dot_centroid(vector, &centroids[1]) > dot_centroid(vector, &centroids[0]))
+        };
+        if sample.len() == members.len() {
+            for (&slot, vector) in members.iter().zip(&vectors) {
+                parts[side(vector)].push(slot);
+            }
+        } else {
+            for &slot in &members {
+                parts[side(&self.theme_vector(slot, anchor, &mut keys))].push(slot);
+            }
+        }
+        let needed = min_count.max(2);
+        if parts.iter().any(|p| p.len() < needed) || self.split_by_language(&parts) {
+            return vec![members];
+        }
+        parts.into_iter().flat_map(|part| self.split(anchor, part, min_count, depth - 1)).collect()
+    }
+
+    fn render(&self, draft: &Draft) -> GapTheme {
+        // Theme keys shared by at least two of the theme's (most recent) complaints: those no answer
+        // uses first, then the most telling (shared by many of them, rare elsewhere); no fragment of a
+        // label already listed. A key is labelled with the words the theme's complaints wrote it in,
+        // the commonest of each language ("路由器 / router" when both are there).
+        let sample = &draft.members[draft.members.len().saturating_sub(TOP_TERMS_SAMPLE_MAX)..];
+        let mut shared: IdMap<u32, (u32, Vec<(u32, u32)>)> = IdMap::default();
+        let mut seen: Vec<(u32, u32)> = Vec::new();
+        for &slot in sample {
+            seen.clear();
+            for (term, _) in self.vector(slot) {
+                let key = self.keys[term as usize];
+                if key != NO_KEY {
+                    seen.push((key, term));
+                }
+            }
+            seen.sort_unstable();
+            let mut previous = NO_KEY;
+            for &(key, term) in &seen {
+                let entry = shared.entry(key).or_default();
+                if key != previous {
+                    entry.0 += 1;
+                    previous = key;
+                }
+                match entry.1.iter_mut().find(|(t, _)| *t == term) {
+                    Some((_, n)) => *n += 1,
+                    None => entry.1.push((term, 1)),
+                }
+            }
+        }
+        let mut anchor_label = None;
+        let mut ranked: Vec<(bool, f32, String, u32)> = shared
             .into_iter()
-            .filter(|(_, n)| *n >= 2)
-            .map(|(t, n)| (!self.answered_words[t as usize], n, self.specificity(t), self.terms.text(t)))
+            .filter(|(_, (n, _))| *n >= 2)
+            .map(|(key, (n, words))| {
+                let label = self.label(words);
+                if key == draft.term {
+                    anchor_label = Some(label.clone());
+                }
+                (!self.key_answered(key), n as f32 * self.specificity(key), label, n)
+            })
             .collect();
-        ranked.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(b.2.total_cmp(&a.2)).then_with(|| a.3.cmp(b.3)));
+        // jieba's search cut also gives the dictionary words inside a long word (笔记 in 笔记本, 格调 in
+        // 价格调整): a label inside a longer one held by nearly as many complaints is that fragment.
+        let fragments: Vec<bool> = ranked
+            .iter()
+            .map(|(_, _, label, n)| {
+                ranked.iter().any(|(_, _, longer, m)| {
+                    longer.len() > label.len() && longer.contains(label.as_str()) && 5 * m >= 4 * n
+                })
+            })
+            .collect();
+        let mut fragment = fragments.into_iter();
+        ranked.retain(|_| !fragment.next().unwrap_or(false));
+        // The theme's own word first: it is what the theme rests on (a part of a split theme is told
+        // apart by its other words).
+        let anchor = anchor_label.as_deref().filter(|_| !draft.split);
+        ranked.sort_by(|a, b| {
+            (Some(b.2.as_str()) == anchor)
+                .cmp(&(Some(a.2.as_str()) == anchor))
+                .then(b.0.cmp(&a.0))
+                .then(b.1.total_cmp(&a.1))
+                .then_with(|| a.2.cmp(&b.2))
+        });
         let mut top_terms: Vec<String> = Vec::new();
-        for (_, _, _, text) in ranked {
-            if top_terms.iter().any(|t| t.contains(text) || text.contains(t.as_str())) {
+        for (_, _, label, _) in ranked {
+            if top_terms.iter().any(|t| t.contains(&label) || label.contains(t.as_str())) {
                 continue;
             }
-            top_terms.push(text.to_owned());
+            top_terms.push(label);
             if top_terms.len() == TOP_TERMS_MAX {
                 break;
             }
@@ -905,6 +1288,24 @@ impl GapModel {
                 answer_id: id.to_owned(),
                 similarity: (f64::from(similarity) / 10.0).round() / 1000.0,
             }),
+        }
+    }
+
+    /// A theme key's label from the words its complaints wrote it in (`words`: term and count): the
+    /// commonest Chinese word and the commonest other word, as first written, Chinese first.
+    fn label(&self, mut words: Vec<(u32, u32)>) -> String {
+        // The commonest, then the longest (路由器 over 路由, which jieba's search cut gives with it).
+        words.sort_by(|a, b| {
+            let (a_label, b_label) = (self.terms.label(a.0), self.terms.label(b.0));
+            b.1.cmp(&a.1).then(b_label.chars().count().cmp(&a_label.chars().count())).then_with(|| a_label.cmp(b_label))
+        });
+        let han = |term: u32| self.terms.label(term).chars().any(text::is_han);
+        let zh = words.iter().find(|(t, _)| han(*t)).map(|(t, _)| self.terms.label(*t));
+        let other = words.iter().find(|(t, _)| !han(*t)).map(|(t, _)| self.terms.label(*t));
+        match (zh, other) {
+            (Some(zh), Some(other)) => format!("{zh} / {other}"),
+            (Some(one), None) | (None, Some(one)) => one.to_owned(),
+            (None, None) => String::new(),
         }
     }
 
@@ -1055,10 +1456,7 @@ impl GapModel {
                 self.uncovered.push(0);
             }
             self.category_counts[stored.category as usize] += 1;
-            for (term, _) in Vector::new(&vector).filter(|(t, _)| self.terms.is_word(*t)) {
-                self.df[term as usize] += 1;
-                self.holders.entry((stored.category, term)).or_default().slots.push(slot);
-            }
+            self.count_keys(stored.category, slot);
         }
         Ok(())
     }
@@ -1089,7 +1487,8 @@ async fn for_each_stored(
     }
 }
 
-/// A (category, word) in the greedy grouping, ordered by score, then the smaller category and word.
+/// A (category, theme key) in the greedy grouping, ordered by score, then the smaller category and
+/// key name.
 struct Candidate<'a> {
     score: f32,
     category: &'a str,
@@ -1236,6 +1635,81 @@ mod tests {
         assert_eq!(theme.top_terms[..2], ["电池", "鼓包"]);
         assert_eq!(theme.suggested_title, "电池、鼓包");
         assert_eq!(theme.reason, "weak_match");
+    }
+
+    #[test]
+    fn one_theme_written_in_two_languages_is_one_gap_labelled_in_whole_words_of_both() {
+        let mut log = library();
+        let texts = [
+            "路由器升级固件以后经常掉线",
+            "The router keeps disconnecting since the firmware updates",
+            "升级固件之后路由器每天掉线好几次",
+            "Our routers disconnected twice a day after a firmware upgrade",
+            "路由器固件更新后老是掉线",
+            "Since updating the firmware our router disconnects every hour",
+        ];
+        for (i, text) in texts.iter().enumerate() {
+            log.receive(&format!("C-{i}"), "network", text);
+        }
+        let gaps = gaps_of(&fold(&log), 3, None);
+        assert_eq!(gaps.len(), 1, "{gaps:#?}");
+        assert_eq!(gaps[0].count, 6);
+        // A stem is labelled with the form first written ("disconnecting"), never itself ("disconnect").
+        for label in ["固件 / firmware", "路由器 / router", "掉线 / disconnecting"] {
+            assert!(gaps[0].top_terms.iter().any(|t| t == label), "{label} in {:?}", gaps[0].top_terms);
+        }
+        // Whole words: every English word of a label is written in some complaint.
+        let written = texts.join(" ").to_lowercase();
+        for label in &gaps[0].top_terms {
+            for word in label.split([' ', '/']).filter(|w| w.is_ascii() && !w.is_empty()) {
+                assert!(written.split(|c: char| !c.is_alphanumeric()).any(|w| w == word), "{word:?} is not a word");
+            }
+        }
+    }
+
+    #[test]
+    fn a_theme_that_shares_only_its_word_across_languages_is_not_split_by_language() {
+        let mut log = library();
+        for i in 0..3 {
+            log.receive(&format!("Z-{i}"), "printing", &format!("打印机卡纸严重，第{i}次了"));
+            log.receive(&format!("E-{i}"), "printing", &format!("Printer paper gets stuck constantly, attempt {i}"));
+        }
+        let gaps = gaps_of(&fold(&log), 3, None);
+        assert_eq!(gaps.iter().map(|g| g.count).collect::<Vec<_>>(), [6], "{gaps:#?}");
+        assert_eq!(gaps[0].top_terms[0], "打印机 / printer", "the theme's word first");
+    }
+
+    #[test]
+    fn complaints_that_share_only_one_word_are_two_themes() {
+        let mut log = library();
+        for i in 0..4 {
+            log.receive(&format!("H-{i}"), "hardware", "开视频会议时笔记本风扇噪音很大，机身烫手还降频");
+            log.receive(&format!("R-{i}"), "hardware", "路由器总是掉线，视频会议全被打断");
+        }
+        let gaps = gaps_of(&fold(&log), 3, None);
+        let mut themes: Vec<(usize, Vec<String>)> = gaps
+            .iter()
+            .map(|g| (g.count, g.example_complaint_ids.iter().map(|id| id[..1].to_owned()).collect()))
+            .collect();
+        themes.sort();
+        assert_eq!(themes.len(), 2, "{gaps:#?}");
+        for (count, kinds) in themes {
+            assert_eq!(count, 4);
+            assert!(kinds.iter().all(|k| *k == kinds[0]), "one kind of complaint per theme: {kinds:?}");
+        }
+    }
+
+    #[test]
+    fn fillers_name_no_theme_and_stay_out_of_labels() {
+        let mut log = library();
+        log.receive("C-1", "misc", "一两天就坏了，键盘失灵")
+            .receive("C-2", "misc", "一两次以后，鼠标失灵")
+            .receive("C-3", "misc", "一两个月后 extremely slow scanner")
+            .receive("C-4", "misc", "一两周 extremely noisy printer");
+        let gaps = gaps_of(&fold(&log), 2, None);
+        let labels: Vec<&String> = gaps.iter().flat_map(|g| &g.top_terms).collect();
+        assert!(labels.iter().all(|l| !l.contains("一两") && !l.contains("extrem")), "{gaps:#?}");
+        assert!(labels.iter().any(|l| l.as_str() == "失灵"), "{gaps:#?}");
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod calendar;
 pub mod complaints;
 mod fold;
 mod folds;
+pub mod glossary;
 mod keyed;
 pub mod library;
 pub mod policy;

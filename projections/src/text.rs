@@ -108,6 +108,253 @@ const STOP_WORDS_EN: &[&str] = &[
     "when", "which", "who", "why", "how", "all", "any", "some", "just", "very",
 ];
 
+/// English words that may be matched on but never name a theme: function words beyond
+/// [`STOP_WORDS_EN`], adverbs of degree, time and frequency, light verbs and nouns that fit any
+/// complaint. General English, not chosen from any complaint set; compared by stem, as terms are kept.
+const FILLER_WORDS_EN: &[&str] = &[
+    "about",
+    "above",
+    "after",
+    "again",
+    "against",
+    "ago",
+    "already",
+    "also",
+    "although",
+    "always",
+    "among",
+    "another",
+    "anyone",
+    "anything",
+    "around",
+    "away",
+    "back",
+    "because",
+    "before",
+    "behind",
+    "below",
+    "between",
+    "both",
+    "came",
+    "come",
+    "coming",
+    "day",
+    "days",
+    "despite",
+    "done",
+    "down",
+    "during",
+    "each",
+    "either",
+    "else",
+    "enough",
+    "even",
+    "ever",
+    "every",
+    "everything",
+    "extremely",
+    "few",
+    "finally",
+    "first",
+    "get",
+    "getting",
+    "give",
+    "given",
+    "go",
+    "going",
+    "gone",
+    "got",
+    "happen",
+    "happened",
+    "hardly",
+    "however",
+    "instead",
+    "into",
+    "issue",
+    "keep",
+    "kept",
+    "know",
+    "last",
+    "later",
+    "latest",
+    "least",
+    "less",
+    "let",
+    "like",
+    "made",
+    "make",
+    "many",
+    "may",
+    "maybe",
+    "might",
+    "more",
+    "most",
+    "much",
+    "must",
+    "need",
+    "needed",
+    "never",
+    "new",
+    "next",
+    "nobody",
+    "none",
+    "nothing",
+    "now",
+    "often",
+    "once",
+    "one",
+    "only",
+    "other",
+    "others",
+    "out",
+    "over",
+    "own",
+    "per",
+    "perhaps",
+    "problem",
+    "quite",
+    "rather",
+    "really",
+    "said",
+    "same",
+    "say",
+    "second",
+    "see",
+    "seem",
+    "several",
+    "since",
+    "someone",
+    "something",
+    "soon",
+    "still",
+    "such",
+    "sure",
+    "take",
+    "taken",
+    "tell",
+    "than",
+    "then",
+    "thing",
+    "things",
+    "think",
+    "though",
+    "through",
+    "time",
+    "times",
+    "today",
+    "told",
+    "too",
+    "took",
+    "totally",
+    "two",
+    "under",
+    "until",
+    "up",
+    "upon",
+    "us",
+    "usually",
+    "want",
+    "wanted",
+    "way",
+    "week",
+    "weeks",
+    "well",
+    "went",
+    "where",
+    "whether",
+    "while",
+    "without",
+    "yes",
+    "yet",
+    "yesterday",
+    "able",
+    "bit",
+    "bring",
+    "brings",
+    "couple",
+    "half",
+    "lot",
+    "little",
+    "whole",
+    "hasn",
+    "haven",
+    "isn",
+    "aren",
+    "wasn",
+    "weren",
+    "doesn",
+    "didn",
+    "don",
+    "won",
+    "wouldn",
+    "couldn",
+    "shouldn",
+    "can",
+    "cannot",
+    "ll",
+    "ve",
+    "re",
+];
+
+/// Chinese words that fit any complaint (jieba tags them as nouns or verbs, but they name nothing).
+const FILLER_WORDS_ZH: &[&str] = &[
+    "问题", "情况", "办法", "事情", "东西", "地方", "方面", "方式", "时间", "结果", "原因", "感觉", "部分", "样子",
+    "过程", "消息", "发现", "开始", "希望", "觉得", "知道", "出现", "发生", "表示", "反映", "需要", "进行", "没有",
+    "不用", "只是", "还要", "等于", "之后", "之前", "以后", "以前", "上次", "下次", "每次", "全都", "根本", "对方",
+    "一样", "其他", "别人", "有人", "本来", "居然", "竟然", "完全", "才能", "每隔", "不能", "容易", "不容", "准备",
+    "明显", "用户", "说法",
+];
+
+/// jieba's part-of-speech classes that carry no subject: conjunctions, adverbs, interjections, locality
+/// and time words, numerals and measure words, onomatopoeia, prepositions, pronouns, particles, modal
+/// particles, place words, state words and unknown strings.
+fn is_function_class(tag: &str) -> bool {
+    matches!(
+        tag,
+        "c" | "d"
+            | "df"
+            | "dg"
+            | "e"
+            | "f"
+            | "m"
+            | "mg"
+            | "mq"
+            | "o"
+            | "p"
+            | "q"
+            | "r"
+            | "rg"
+            | "rr"
+            | "rz"
+            | "s"
+            | "t"
+            | "tg"
+            | "u"
+            | "ud"
+            | "ug"
+            | "uj"
+            | "ul"
+            | "uv"
+            | "uz"
+            | "y"
+            | "z"
+            | "zg"
+            | "x"
+    )
+}
+
+/// Whether a word (a term's text: normalised, English stemmed) may be matched on but must not name a
+/// theme: a word of a function class, or one that fits any complaint. Chinese words are looked up in
+/// jieba's tagged dictionary, and one it splits is a filler when any piece is ("一两", "就断").
+pub fn is_filler_word(word: &str) -> bool {
+    if word.chars().any(is_han) {
+        let lists = stop_lists();
+        return lists.fillers_zh.contains(word)
+            || jieba().tag(word, false).iter().any(|tag| is_function_class(tag.tag));
+    }
+    stop_lists().filler_stems_en.contains(word)
+}
+
 /// Folds the forms one text may be typed in onto one: full-width ASCII to half-width, the ideographic
 /// space to a space, upper to lower case, traditional Chinese characters to simplified.
 pub fn normalize(text: &str) -> String {
@@ -148,18 +395,33 @@ pub fn warm_up() {
 
 /// The terms of `text` (normalised first), in text order, repeats kept (they are term frequencies).
 pub fn terms(text: &str) -> Vec<Term> {
-    cut(text, true)
+    let mut out = Vec::new();
+    cut(text, true, &mut |term, _| out.push(term));
+    out
 }
 
 /// The words and bigrams of `text`, without single characters: what the answer-gap model keeps of a
 /// complaint (single characters are too weak to judge coverage or name a theme, and a third of the terms).
 pub fn words_and_bigrams(text: &str) -> Vec<Term> {
-    cut(text, false)
+    let mut out = Vec::new();
+    cut(text, false, &mut |term, _| out.push(term));
+    out
 }
 
-fn cut(text: &str, with_chars: bool) -> Vec<Term> {
-    let normalized = normalize(text);
+/// [`words_and_bigrams`], each English word with the word as written (lower case, before stemming):
+/// a label shows "firmware", never the stem "firmwar". `None` where the term is the word as written.
+pub fn words_and_bigrams_as_written(text: &str) -> Vec<(Term, Option<String>)> {
     let mut out = Vec::new();
+    cut(text, false, &mut |term, written| {
+        let written = written.filter(|w| *w != term.text).map(str::to_owned);
+        out.push((term, written))
+    });
+    out
+}
+
+/// Cuts `text` and hands each term to `emit`, with the word as written for English words.
+fn cut(text: &str, with_chars: bool, emit: &mut dyn FnMut(Term, Option<&str>)) {
+    let normalized = normalize(text);
     let mut run = String::new();
     let mut run_is_han = false;
     for c in normalized.chars().chain(std::iter::once(' ')) {
@@ -172,9 +434,9 @@ fn cut(text: &str, with_chars: bool) -> Vec<Term> {
         }
         if !run.is_empty() {
             if run_is_han {
-                han_terms(&run, with_chars, &mut out);
-            } else {
-                latin_term(&run, &mut out);
+                han_terms(&run, with_chars, &mut |term| emit(term, None));
+            } else if let Some(term) = latin_term(&run) {
+                emit(term, Some(&run));
             }
             run.clear();
         }
@@ -183,13 +445,15 @@ fn cut(text: &str, with_chars: bool) -> Vec<Term> {
             run_is_han = han;
         }
     }
-    out
 }
 
 /// The stop lists as sets, built on first use (a text's every token and character is looked up).
 struct StopLists {
     words_zh: HashSet<&'static str>,
     words_en: HashSet<&'static str>,
+    fillers_zh: HashSet<&'static str>,
+    /// [`FILLER_WORDS_EN`] as terms keep them.
+    filler_stems_en: HashSet<String>,
     /// Sorted, for a binary search.
     chars_zh: Vec<char>,
 }
@@ -202,6 +466,8 @@ fn stop_lists() -> &'static StopLists {
         StopLists {
             words_zh: STOP_WORDS_ZH.iter().copied().collect(),
             words_en: STOP_WORDS_EN.iter().copied().collect(),
+            fillers_zh: FILLER_WORDS_ZH.iter().copied().collect(),
+            filler_stems_en: FILLER_WORDS_EN.iter().map(|w| stem(w)).collect(),
             chars_zh,
         }
     })
@@ -212,36 +478,36 @@ fn is_stop_char(c: char) -> bool {
 }
 
 /// Words, bigrams and (when asked) single characters of a run of Chinese characters.
-fn han_terms(run: &str, with_chars: bool, out: &mut Vec<Term>) {
+fn han_terms(run: &str, with_chars: bool, out: &mut dyn FnMut(Term)) {
     for token in jieba().cut_for_search(run, true) {
         if token.word.chars().nth(1).is_some() && !stop_lists().words_zh.contains(token.word) {
-            out.push(Term::new(TermKind::Word, token.word));
+            out(Term::new(TermKind::Word, token.word));
         }
     }
     let chars: Vec<char> = run.chars().collect();
     for pair in chars.windows(2) {
         if !(is_stop_char(pair[0]) && is_stop_char(pair[1])) {
-            out.push(Term::new(TermKind::Bigram, pair.iter().collect::<String>()));
+            out(Term::new(TermKind::Bigram, pair.iter().collect::<String>()));
         }
     }
     if with_chars {
         for &c in chars.iter().filter(|c| !is_stop_char(**c)) {
-            out.push(Term::new(TermKind::Char, c));
+            out(Term::new(TermKind::Char, c));
         }
     }
 }
 
 /// One English (or other alphabetic) word: stop words and bare numbers dropped, plurals folded.
-fn latin_term(word: &str, out: &mut Vec<Term>) {
+fn latin_term(word: &str) -> Option<Term> {
     if word.chars().count() < 2 || word.chars().all(|c| c.is_ascii_digit()) || stop_lists().words_en.contains(word) {
-        return;
+        return None;
     }
-    out.push(Term::new(TermKind::Word, stem(word)));
+    Some(Term::new(TermKind::Word, stem(word)))
 }
 
 /// A light English stemmer: folds plurals, the commonest verb endings and a final e or y, so that
 /// "charge", "charges" and "charged" meet, and so do "delivery" and "delivered".
-fn stem(word: &str) -> String {
+pub(crate) fn stem(word: &str) -> String {
     if !word.is_ascii() {
         return word.to_owned();
     }
@@ -315,6 +581,33 @@ mod tests {
         let text = "打印机频繁卡纸 printer jams";
         let all: Vec<Term> = terms(text).into_iter().filter(|t| t.kind != TermKind::Char).collect();
         assert_eq!(words_and_bigrams(text), all);
+    }
+
+    #[test]
+    fn english_words_keep_the_form_they_were_written_in() {
+        let cut = words_and_bigrams_as_written("The firmware updates FAILED");
+        let words: Vec<(&str, Option<&str>)> = cut.iter().map(|(t, w)| (t.text.as_str(), w.as_deref())).collect();
+        assert_eq!(words, [("firmwar", Some("firmware")), ("updat", Some("updates")), ("fail", Some("failed"))]);
+        let terms: Vec<Term> = cut.into_iter().map(|(t, _)| t).collect();
+        assert_eq!(terms, words_and_bigrams("The firmware updates FAILED"));
+        assert!(words_and_bigrams_as_written("路由器").iter().all(|(_, written)| written.is_none()));
+    }
+
+    #[test]
+    fn fillers_are_function_classes_and_words_that_fit_any_complaint() {
+        for filler in ["一两", "几十", "第二", "必须", "全都", "这里", "之后", "情况", "一跑"] {
+            assert!(is_filler_word(filler), "{filler}");
+        }
+        for subject in ["固件", "路由器", "打印机", "卡纸", "退款", "掉线", "过热", "以旧换新"] {
+            assert!(!is_filler_word(subject), "{subject}");
+        }
+        let stemmed = |w: &str| words_and_bigrams(w).remove(0).text;
+        for filler in ["extremely", "before", "several", "latest", "although", "went"] {
+            assert!(is_filler_word(&stemmed(filler)), "{filler}");
+        }
+        for subject in ["firmware", "router", "overheating", "refund", "loud"] {
+            assert!(!is_filler_word(&stemmed(subject)), "{subject}");
+        }
     }
 
     #[test]

@@ -191,9 +191,10 @@ impl Fold for LibraryFold {
         "library"
     }
 
-    /// 2: answers keep their `translations` (the stored answer's layout changed).
+    /// 2: answers keep their `translations` (the stored answer's layout changed). 3: stored terms
+    /// keep their words as written, and answer gaps group by theme key (word or glossary concept).
     fn version(&self) -> u32 {
-        2
+        3
     }
 
     fn event_types(&self) -> Option<Vec<EventType>> {

@@ -62,6 +62,8 @@ pub(crate) struct TermTable {
     words: HashMap<Arc<str>, u32>,
     bigrams: HashMap<Arc<str>, u32>,
     entries: Vec<(TermKind, Arc<str>)>,
+    /// Each English word's form as first written, where it differs from the (stemmed) term.
+    written: IdMap<u32, Box<str>>,
     /// Terms written by the last checkpoint: the chunks from `saved / TERMS_PER_CHUNK` on are new.
     saved: usize,
 }
@@ -70,6 +72,17 @@ impl TermTable {
     /// How many terms there are.
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// [`TermTable::intern`], keeping `written` (the word as written, when it differs from `text`) as
+    /// the term's label if the term is new: a label shows a whole word, never a stem.
+    pub(crate) fn intern_written(&mut self, kind: TermKind, text: &str, written: Option<&str>) -> Option<u32> {
+        let before = self.entries.len();
+        let id = self.intern(kind, text)?;
+        if let (true, Some(written)) = (id as usize == before, written) {
+            self.written.insert(id, written.into());
+        }
+        Some(id)
     }
 
     /// The id of `text` as a term of `kind`, given now if it has none; `None` past [`TERMS_MAX`].
@@ -105,7 +118,14 @@ impl TermTable {
         let texts: usize = self.entries.iter().map(|(_, text)| text.len() + 2 * std::mem::size_of::<usize>()).sum();
         let entry = std::mem::size_of::<(TermKind, Arc<str>)>();
         let slot = std::mem::size_of::<(Arc<str>, u32)>() + 1;
-        texts + self.entries.capacity() * entry + (self.words.capacity() + self.bigrams.capacity()) * slot
+        let written: usize = self.written.values().map(|w| w.len()).sum::<usize>()
+            + self.written.capacity() * (std::mem::size_of::<(u32, Box<str>)>() + 1);
+        texts + written + self.entries.capacity() * entry + (self.words.capacity() + self.bigrams.capacity()) * slot
+    }
+
+    /// Term `id` as a label shows it: the word as first written, or the term's text.
+    pub(crate) fn label(&self, id: u32) -> &str {
+        self.written.get(&id).map_or_else(|| self.text(id), |w| &**w)
     }
 
     /// The text of term `id`.
@@ -130,7 +150,9 @@ impl TermTable {
         }
         let first = self.saved / TERMS_PER_CHUNK;
         for (n, chunk) in self.entries.chunks(TERMS_PER_CHUNK).enumerate().skip(first) {
-            let stored: Vec<(u8, &str)> = chunk.iter().map(|(kind, text)| (kind_code(*kind), &**text)).collect();
+            let written = |i: usize| self.written.get(&((n * TERMS_PER_CHUNK + i) as u32)).map(|w| &**w);
+            let stored: Vec<(u8, &str, Option<&str>)> =
+                chunk.iter().enumerate().map(|(i, (kind, text))| (kind_code(*kind), &**text, written(i))).collect();
             changes.push((chunk_key(prefix, n as u32), Some(codec::encode_snapshot(&stored)?)));
         }
         Ok(())
@@ -147,15 +169,15 @@ impl TermTable {
         if !self.entries.len().is_multiple_of(TERMS_PER_CHUNK) || chunk_number(key) != Some(expected as u32) {
             return Err(corrupt(format!("term chunk {key:?} is not chunk {expected}")));
         }
-        let stored: Vec<(u8, String)> = codec::decode_snapshot(bytes)?;
-        for (code, text) in stored {
+        let stored: Vec<(u8, String, Option<String>)> = codec::decode_snapshot(bytes)?;
+        for (code, text, written) in stored {
             let kind = match code {
                 0 => TermKind::Word,
                 1 => TermKind::Bigram,
                 other => return Err(corrupt(format!("term kind {other}"))),
             };
             let before = self.entries.len();
-            if self.intern(kind, &text) != Some(before as u32) {
+            if self.intern_written(kind, &text, written.as_deref()) != Some(before as u32) {
                 return Err(corrupt(format!("term {text:?} stored twice")));
             }
         }
@@ -305,6 +327,9 @@ mod tests {
         let word = table.intern(TermKind::Word, "电池").unwrap();
         let bigram = table.intern(TermKind::Bigram, "电池").unwrap();
         assert_ne!(word, bigram, "a word and a bigram of the same text are two terms");
+        let stem = table.intern_written(TermKind::Word, "firmwar", Some("firmware")).unwrap();
+        assert_eq!(table.intern_written(TermKind::Word, "firmwar", Some("firmwares")), Some(stem));
+        assert_eq!((table.label(stem), table.label(word)), ("firmware", "电池"), "the first form written is kept");
         for n in 0..TERMS_PER_CHUNK {
             table.intern(TermKind::Word, &format!("w{n}")).unwrap();
         }
@@ -322,6 +347,7 @@ mod tests {
         assert_eq!(restored.len(), table.len());
         assert_eq!(restored.lookup(TermKind::Bigram, "电池"), Some(bigram));
         assert_eq!(restored.lookup(TermKind::Word, "新词"), table.lookup(TermKind::Word, "新词"));
+        assert_eq!(restored.label(stem), "firmware", "labels are stored with their terms");
         assert!(restored.load_chunk(&changes[0].0, changes[0].1.as_deref().unwrap()).is_err(), "out of order");
     }
 }
