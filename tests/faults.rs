@@ -10,7 +10,7 @@
 use crate::cli::{signal, wait_for_exit, ServerProcess};
 use crate::support::*;
 use redress_engine::{
-    verify_store, DiskFaults, EventFilter, EventStore, ExpectedVersion, SledStore, StoreError, StoreHealth,
+    verify_store, Direction, DiskFaults, EventFilter, EventStore, ExpectedVersion, SledStore, StoreError, StoreHealth,
     StoreOptions, Subscription,
 };
 use redress_schemas::{Position, ProposedEvent, StreamName};
@@ -453,6 +453,7 @@ fn sigterm_on_a_full_disk_ends_the_server_in_bounded_time_and_a_new_one_can_star
     let address = server.address().to_owned();
     let mut connection = KeptConnection::open(&address, "fault-test-admin-token-0123456789");
     let note = "x".repeat(20_000);
+    let mut acknowledged = Vec::new();
     for n in 0..2_000 {
         let body = json!({"events": [{"event_type": "complaint_received", "data": {"complaint_id": format!("F-{n}"),
             "customer_id": "K-1", "channel": "web", "category": "delivery", "severity": "normal", "description": note}}]});
@@ -461,6 +462,7 @@ fn sigterm_on_a_full_disk_ends_the_server_in_bounded_time_and_a_new_one_can_star
             break;
         }
         assert_eq!(status, 201);
+        acknowledged.push(n);
     }
     drop(connection);
     signal(&server.child, "TERM");
@@ -480,4 +482,17 @@ fn sigterm_on_a_full_disk_ends_the_server_in_bounded_time_and_a_new_one_can_star
         status.success() || stderr.contains("Abandoned"),
         "a new server starts on the directory and stops in bounded time: {status:?}\n{stderr}"
     );
+    // Every acknowledged append is there, whole, and the chain verifies (what the disk filled up in the
+    // middle of was never acknowledged: it is there whole or not at all).
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let store = SledStore::open(&dir).expect("the store opens after the full disk");
+        assert!(!acknowledged.is_empty(), "some appends were acknowledged before the disk filled");
+        for n in &acknowledged {
+            let events =
+                store.read_stream(&complaint(&format!("F-{n}")), 0, Direction::Forward, 10).await.unwrap().events;
+            assert_eq!(events.len(), 1, "acknowledged complaint F-{n} is stored once");
+        }
+        assert!(verify_store(&store, |_| {}).await.unwrap().is_intact(), "the chain verifies");
+    });
 }

@@ -222,9 +222,8 @@ pub fn names(concept: ConceptId) -> (&'static str, &'static str) {
 /// The concept's name in both languages, "固件 / firmware".
 pub fn name(concept: ConceptId) -> &'static str {
     static NAMES: OnceLock<Vec<String>> = OnceLock::new();
-    let names = NAMES.get_or_init(|| {
-        (0..CONCEPTS.len() as ConceptId).map(names).map(|(zh, en)| format!("{zh} / {en}")).collect()
-    });
+    let names = NAMES
+        .get_or_init(|| (0..CONCEPTS.len() as ConceptId).map(names).map(|(zh, en)| format!("{zh} / {en}")).collect());
     &names[concept as usize]
 }
 
