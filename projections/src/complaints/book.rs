@@ -361,6 +361,9 @@ pub(crate) struct Book {
     pub figures: [HashMap<Sym, GroupFigures>; Dimension::ALL.len()],
     /// Bumped by every change: caches compare it.
     pub changes: u64,
+    /// Bumped by a change repeat chains depend on (a complaint arrives, or its customer, category or
+    /// receipt changes): most events leave the cached chains valid.
+    pub chain_changes: u64,
     pub repeat_cache: Mutex<Vec<RepeatCache>>,
 }
 
@@ -379,6 +382,7 @@ impl Book {
             resolved_ever: 0,
             figures: Default::default(),
             changes: 0,
+            chain_changes: 0,
             repeat_cache: Mutex::new(Vec::new()),
         }
     }
@@ -487,6 +491,12 @@ impl Book {
                 self.index(slot, -1);
                 let id = Arc::clone(&self.slots[slot as usize].id);
                 let summary = self.summary_of(parts, id);
+                let before = &self.slots[slot as usize];
+                if (before.customer, before.category, before.received_at)
+                    != (summary.customer, summary.category, summary.received_at)
+                {
+                    self.chain_changes += 1;
+                }
                 self.slots[slot as usize] = summary;
                 self.index(slot, 1);
                 slot
@@ -495,6 +505,7 @@ impl Book {
                 let slot = self.slots.len() as u32;
                 let id: Arc<str> = parts.complaint_id.into();
                 let summary = self.summary_of(parts, Arc::clone(&id));
+                self.chain_changes += 1;
                 self.by_customer.entry(summary.customer).or_default().push(slot);
                 self.slots.push(summary);
                 self.by_id.insert(id, slot);

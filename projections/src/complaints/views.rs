@@ -338,52 +338,53 @@ fn preview(text: &str) -> (&str, bool) {
 /// least two: largest first, then by first complaint id.
 fn repeat_chains(book: &Book, window_days: i64) -> Arc<Vec<(Sym, Sym, Vec<u32>)>> {
     let mut cache = book.repeat_cache.lock().expect("repeat cache lock");
-    if let Some(hit) = cache.iter().find(|c| c.changes == book.changes && c.window_days == window_days) {
+    if let Some(hit) = cache.iter().find(|c| c.changes == book.chain_changes && c.window_days == window_days) {
         return Arc::clone(&hit.chains);
     }
     let window = window_days * DAY_NANOS;
     let mut chains = Vec::new();
+    let mut list: Vec<(Sym, Timestamp, &str, u32)> = Vec::new();
     for (&customer, slots) in &book.by_customer {
         if slots.len() < 2 {
             continue;
         }
-        let mut by_category: HashMap<Sym, Vec<u32>> = HashMap::new();
-        for &slot in slots {
-            by_category.entry(book.slots[slot as usize].category).or_default().push(slot);
-        }
-        for (category, mut list) in by_category {
-            if list.len() < 2 {
-                continue;
-            }
-            list.sort_by(|a, b| {
-                let (a, b) = (&book.slots[*a as usize], &book.slots[*b as usize]);
-                a.received_at.cmp(&b.received_at).then_with(|| a.id.cmp(&b.id))
-            });
-            let mut chain: Vec<u32> = Vec::new();
-            for slot in list {
-                let received = book.slots[slot as usize].received_at.unix_nanos();
-                if chain.last().is_some_and(|&l| received - book.slots[l as usize].received_at.unix_nanos() > window) {
-                    if chain.len() >= 2 {
-                        chains.push((customer, category, std::mem::take(&mut chain)));
-                    }
-                    chain.clear();
+        // One sort by (category, receipt, id) lays out every category's complaints in order.
+        list.clear();
+        list.extend(slots.iter().map(|&slot| {
+            let s = &book.slots[slot as usize];
+            (s.category, s.received_at, &*s.id, slot)
+        }));
+        list.sort_unstable();
+        let mut chain: Vec<u32> = Vec::new();
+        let mut previous: Option<(Sym, i64)> = None;
+        for &(category, received, _, slot) in &list {
+            let received = received.unix_nanos();
+            let continues = previous.is_some_and(|(c, at)| c == category && received - at <= window);
+            if !continues {
+                if chain.len() >= 2 {
+                    let first = book.slots[chain[0] as usize].category;
+                    chains.push((customer, first, std::mem::take(&mut chain)));
                 }
-                chain.push(slot);
+                chain.clear();
             }
-            if chain.len() >= 2 {
-                chains.push((customer, category, chain));
-            }
+            chain.push(slot);
+            previous = Some((category, received));
+        }
+        if chain.len() >= 2 {
+            let first = book.slots[chain[0] as usize].category;
+            chains.push((customer, first, chain));
         }
     }
-    chains.sort_by(|a, b| {
-        b.2.len().cmp(&a.2.len()).then_with(|| book.slots[a.2[0] as usize].id.cmp(&book.slots[b.2[0] as usize].id))
+    // Longest first, then by the first complaint's id (the cursor's order); keys read once.
+    chains.sort_by_cached_key(|(_, _, chain)| {
+        (std::cmp::Reverse(chain.len()), Arc::clone(&book.slots[chain[0] as usize].id))
     });
     let chains = Arc::new(chains);
-    cache.retain(|c| c.changes == book.changes);
+    cache.retain(|c| c.changes == book.chain_changes);
     if cache.len() == REPEAT_CACHE_WINDOWS_MAX {
         cache.remove(0);
     }
-    cache.push(super::book::RepeatCache { changes: book.changes, window_days, chains: Arc::clone(&chains) });
+    cache.push(super::book::RepeatCache { changes: book.chain_changes, window_days, chains: Arc::clone(&chains) });
     chains
 }
 
@@ -416,23 +417,33 @@ pub(super) fn repeat_issues(book: &Book, query: &Query) -> Result<Value, Project
     }
     let as_of = query.as_of;
     let chains = repeat_chains(book, window_days);
-    let known = |slot: &u32| book.slots[*slot as usize].received_at <= as_of;
+    // A chain is in receipt order: what was known at `as_of` is a prefix of it.
+    let known = |chain: &[u32]| chain.partition_point(|&slot| book.slots[slot as usize].received_at <= as_of);
     let ranked = chains.iter().filter_map(|(customer, category, chain)| {
-        let chain: Vec<u32> = chain.iter().copied().filter(known).collect();
+        let chain = &chain[..known(chain)];
         (chain.len() >= 2).then_some((customer, category, chain))
     });
     let key = |chain: &[u32]| format!("{:010}|{}", u32::MAX as usize - chain.len(), book.slots[chain[0] as usize].id);
+    // The cursor as the key's parts, so that skipping to it formats no key.
+    let cursor: Option<(usize, &str)> = paging.cursor.as_deref().and_then(|c| {
+        let (len, id) = c.split_once('|')?;
+        Some((len.parse().ok()?, id))
+    });
     let (mut count, mut rows, mut more): (usize, Vec<(String, Value)>, bool) = (0, Vec::new(), false);
     for (customer, category, chain) in ranked {
         count += 1;
-        let k = key(&chain);
-        if paging.cursor.as_deref().is_some_and(|c| k.as_str() <= c) {
+        let after_cursor = cursor.is_none_or(|(len, id)| {
+            let inverted = u32::MAX as usize - chain.len();
+            (inverted, &*book.slots[chain[0] as usize].id) > (len, id)
+        });
+        if !after_cursor {
             continue;
         }
         if rows.len() == paging.limit {
             more = true;
             continue;
         }
+        let k = key(chain);
         let ids: Vec<&str> = chain.iter().map(|&s| &*book.slots[s as usize].id).collect();
         rows.push((
             k,
