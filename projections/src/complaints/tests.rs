@@ -332,7 +332,8 @@ async fn repeat_issues_chain_within_the_window_rank_by_size_and_report_causes_re
     assert_eq!(wide["repeat_complaints"][0]["complaint_ids"], json!(["r1", "r2", "r3"]));
     // As of a past instant a chain holds only what had arrived by then (r3 and t3 had not).
     let past = g.ok("repeat-issues", &at("2026-08-02T12:00:00Z").with("window_days", "200")).await;
-    let chains: Vec<&Value> = past["repeat_complaints"].as_array().unwrap().iter().map(|c| &c["complaint_ids"]).collect();
+    let chains: Vec<&Value> =
+        past["repeat_complaints"].as_array().unwrap().iter().map(|c| &c["complaint_ids"]).collect();
     assert_eq!(chains, [&json!(["r1", "r2"]), &json!(["t1", "t2"])], "{past}");
     let paged = g.ok("repeat-issues", &at("2026-09-02T00:00:00Z").with("limit", "1")).await;
     assert_eq!((paged["count"].clone(), paged["repeat_complaints"][0]["customer_id"].clone()), (json!(2), json!("K3")));
