@@ -326,9 +326,8 @@ fn two_means(vectors: &[Vec<(u32, f32)>]) -> Option<[Centroid; 2]> {
     let mean = centroid(vectors, 0..vectors.len());
     let by_mean: Vec<f32> = vectors.iter().map(|v| dot_centroid(v, &mean)).collect();
     let nearest = (0..vectors.len()).max_by(|&a, &b| by_mean[a].total_cmp(&by_mean[b]).then(b.cmp(&a)))?;
-    let far = (0..vectors.len()).min_by(|&a, &b| {
-        dot(&vectors[a], &vectors[nearest]).total_cmp(&dot(&vectors[b], &vectors[nearest])).then(a.cmp(&b))
-    })?;
+    let by_nearest: Vec<f32> = vectors.iter().map(|v| dot(v, &vectors[nearest])).collect();
+    let far = (0..vectors.len()).min_by(|&a, &b| by_nearest[a].total_cmp(&by_nearest[b]).then(a.cmp(&b)))?;
     let mut centroids = [centroid(vectors, std::iter::once(nearest)), centroid(vectors, std::iter::once(far))];
     let mut sides: Vec<usize> = Vec::new();
     for _ in 0..SPLIT_ROUNDS_MAX {
@@ -360,8 +359,7 @@ struct Splits {
 
 impl Splits {
     fn hash(anchor: u32, members: &[u32], min_count: usize) -> u64 {
-        let fnv = |h: u64, n: u64| (h ^ n).wrapping_mul(0x0100_0000_01b3);
-        let h = fnv(fnv(0xcbf2_9ce4_8422_2325, u64::from(anchor)), min_count as u64);
+        let h = fnv(fnv(FNV_OFFSET, u64::from(anchor)), min_count as u64);
         members.iter().fold(h, |h, &slot| fnv(h, u64::from(slot)))
     }
 
@@ -457,9 +455,17 @@ struct StoredRecord {
     used: Vec<(u32, u8)>,
 }
 
+/// FNV-1a's starting value.
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// One FNV-1a step: `word` folded into `hash`.
+fn fnv(hash: u64, word: u64) -> u64 {
+    (hash ^ word).wrapping_mul(0x0100_0000_01b3)
+}
+
 /// FNV-1a: a hash of a complaint id that is the same in every process (the map's key).
 fn id_hash(id: &str) -> u64 {
-    id.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    id.bytes().fold(FNV_OFFSET, |h, b| fnv(h, u64::from(b)))
 }
 
 fn bit(bits: &[u64], slot: u32) -> bool {
