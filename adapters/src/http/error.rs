@@ -83,6 +83,14 @@ impl ApiError {
         .with_header(header::CONNECTION, HeaderValue::from_static("close"))
     }
 
+    /// 413 for a body refused before it was read whole (its declared length, or the bytes read so far,
+    /// exceed `max`). The connection is closed, as its remaining bytes are unread: a keep-alive client
+    /// would otherwise send its next request into them.
+    pub fn body_too_large(max: usize) -> ApiError {
+        ApiError::payload_too_large(format!("the request body exceeds {max} bytes"))
+            .with_header(header::CONNECTION, HeaderValue::from_static("close"))
+    }
+
     /// 414: the request line (method, path and query) is longer than `max` bytes.
     pub fn uri_too_long(max: usize) -> ApiError {
         ApiError::new(

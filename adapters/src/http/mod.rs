@@ -132,7 +132,7 @@ impl AppState {
     async fn read_body(&self, body: Body) -> Result<Bytes, ApiError> {
         use http_body_util::BodyExt;
         let max = self.limits.body_bytes_max;
-        let too_large = || ApiError::payload_too_large(format!("the request body exceeds {max} bytes"));
+        let too_large = || ApiError::body_too_large(max);
         if http_body::Body::size_hint(&body).lower() > max as u64 {
             return Err(too_large());
         }
