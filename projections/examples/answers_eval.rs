@@ -82,11 +82,12 @@ fn features(state: &LibraryState, cases: &[EvalCase], set: &str, out: &mut Vec<S
         for (rank, s) in state.answers().suggest_with(&case.text, options).iter().enumerate() {
             let right = case.expected_answer_id.as_deref() == Some(s.answer_id.as_str());
             out.push(format!(
-                "{{\"set\":\"{set}\",\"rank\":{rank},\"explained\":{},\"matched\":{},\"relative\":{},\"right\":{}}}",
-                s.explained,
+                "{{\"set\":\"{set}\",\"rank\":{rank},\"matched\":{},\"named\":{},\"relative\":{},\"right\":{},\"case\":{:?}}}",
                 s.matched,
+                s.named,
                 s.relative,
-                u8::from(right)
+                u8::from(right),
+                case.case_id.as_deref().unwrap_or_default()
             ));
         }
     }

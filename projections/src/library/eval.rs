@@ -390,4 +390,30 @@ mod tests {
         assert_eq!(report.misses_count, 1);
         assert_eq!(report.misses[0].text, "发票抬头开错了");
     }
+
+    /// The confidence as a guard of the targets it was fitted for (BENCHMARKS.md "Standard answers
+    /// (issue 11)"): at the default minimum, English complaints still get their answer and off-topic
+    /// texts get nothing, also once the desk's history has taught the answers its customers' words.
+    #[test]
+    fn at_the_default_minimum_english_complaints_are_answered_and_off_topic_texts_are_not() {
+        let shared = include_str!("../../../../shared/data/qa-standard-answers.jsonl");
+        let english = include_str!("../../../adapters/src/demo/answers-en.jsonl");
+        let fold = LibraryFold::default();
+        let mut state = LibraryState::default();
+        for event in published_library(shared, Some(english)).expect("a library") {
+            fold.apply(&mut state, &event).expect("publishing applies");
+        }
+        let min = crate::suggestions::CONFIDENCE_MIN_DEFAULT;
+        let english = parse_cases(include_str!("../../data/eval-english.jsonl"), true).expect("cases");
+        let off_topic = parse_cases(include_str!("../../data/off-topic.jsonl"), false).expect("cases");
+        let report = evaluate(&state, &english, min);
+        assert!(report.recall_at_3 >= 0.9, "English recall@3 {} ({:?})", report.recall_at_3, report.misses);
+        assert!(evaluate(&state, &off_topic, min).off_topic_answered <= 0.05);
+
+        let dev = parse_cases(include_str!("../../../../shared/data/qa-eval-dev.jsonl"), true).expect("cases");
+        learn_history(&fold, &mut state, &dev).expect("history applies");
+        let report = evaluate(&state, &off_topic, min);
+        assert!(report.off_topic_answered <= 0.05, "with history: {:?}", report.misses);
+        assert!(evaluate(&state, &english, min).recall_at_3 >= 0.9);
+    }
 }
