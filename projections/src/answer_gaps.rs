@@ -29,7 +29,7 @@ use redress_schemas::codec;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
 use std::sync::Arc;
 
 /// Below this best cosine similarity to an active answer of its category, a complaint's text is not
@@ -734,16 +734,27 @@ impl GapModel {
             return Err(Anomaly(format!("more than {COMPLAINTS_MAX} complaints: not kept")));
         }
         let category = self.category(category)?;
-        let mut counts: BTreeMap<u32, u32> = BTreeMap::new();
-        for (term, written) in text::words_and_bigrams_as_written(description) {
-            let id = self
-                .terms
-                .intern_written(term.kind, &term.text, written.as_deref())
-                .ok_or_else(|| Anomaly::from("the term table is full"))?;
-            *counts.entry(id).or_default() += 1;
+        let mut ids: Vec<u32> = Vec::with_capacity(description.len() / 2);
+        let mut full = false;
+        text::for_each_word_and_bigram(description, &mut |kind, term, written| match self
+            .terms
+            .intern_written(kind, term, written)
+        {
+            Some(id) => ids.push(id),
+            None => full = true,
+        });
+        if full {
+            return Err(Anomaly::from("the term table is full"));
         }
         self.fit_terms();
-        let counts: Vec<(u32, u32)> = counts.into_iter().collect();
+        ids.sort_unstable();
+        let mut counts: Vec<(u32, u32)> = Vec::with_capacity(ids.len());
+        for id in ids {
+            match counts.last_mut() {
+                Some((last, n)) if *last == id => *n += 1,
+                _ => counts.push((id, 1)),
+            }
+        }
         let start = self.vectors.len();
         encode_vector(&counts, &mut self.vectors);
         self.vector_ends.push(self.vectors.len() as u64);

@@ -10,8 +10,8 @@
 //!
 //! Architecture invariant: pure functions, no I/O; the jieba dictionary is compiled into the binary.
 
+use foldhash::HashSet;
 use jieba_rs::Jieba;
-use std::collections::HashSet;
 use std::sync::OnceLock;
 
 /// What kind of cut a term comes from; the scorers weigh the kinds differently.
@@ -396,7 +396,7 @@ pub fn warm_up() {
 /// The terms of `text` (normalised first), in text order, repeats kept (they are term frequencies).
 pub fn terms(text: &str) -> Vec<Term> {
     let mut out = Vec::new();
-    cut(text, true, &mut |term, _| out.push(term));
+    cut(text, true, &mut |kind, term, _| out.push(Term::new(kind, term)));
     out
 }
 
@@ -404,7 +404,7 @@ pub fn terms(text: &str) -> Vec<Term> {
 /// complaint (single characters are too weak to judge coverage or name a theme, and a third of the terms).
 pub fn words_and_bigrams(text: &str) -> Vec<Term> {
     let mut out = Vec::new();
-    cut(text, false, &mut |term, _| out.push(term));
+    cut(text, false, &mut |kind, term, _| out.push(Term::new(kind, term)));
     out
 }
 
@@ -412,38 +412,45 @@ pub fn words_and_bigrams(text: &str) -> Vec<Term> {
 /// a label shows "firmware", never the stem "firmwar". `None` where the term is the word as written.
 pub fn words_and_bigrams_as_written(text: &str) -> Vec<(Term, Option<String>)> {
     let mut out = Vec::new();
-    cut(text, false, &mut |term, written| {
-        let written = written.filter(|w| *w != term.text).map(str::to_owned);
-        out.push((term, written))
+    for_each_word_and_bigram(text, &mut |kind, term, written| {
+        out.push((Term::new(kind, term), written.map(str::to_owned)))
     });
     out
 }
 
+/// [`words_and_bigrams_as_written`] without building a term: each (kind, text, the word as written
+/// where it differs from the text) is handed to `emit` and borrowed only for the call. What the fold
+/// uses: a complaint's terms are looked up in the term table, and only new ones are ever copied.
+pub(crate) fn for_each_word_and_bigram(text: &str, emit: &mut dyn FnMut(TermKind, &str, Option<&str>)) {
+    cut(text, false, &mut |kind, term, written| emit(kind, term, written.filter(|w| *w != term)))
+}
+
 /// Cuts `text` and hands each term to `emit`, with the word as written for English words.
-fn cut(text: &str, with_chars: bool, emit: &mut dyn FnMut(Term, Option<&str>)) {
+fn cut(text: &str, with_chars: bool, emit: &mut dyn FnMut(TermKind, &str, Option<&str>)) {
     let normalized = normalize(text);
-    let mut run = String::new();
-    let mut run_is_han = false;
-    for c in normalized.chars().chain(std::iter::once(' ')) {
+    // Runs of Chinese characters and runs of other letters and digits, as slices of the text.
+    let mut run: Option<(usize, bool)> = None;
+    let mut flush = |text: &str, han: bool| {
+        if han {
+            han_terms(text, with_chars, &mut |kind, term| emit(kind, term, None));
+        } else if let Some(term) = latin_term(text) {
+            emit(TermKind::Word, &term, Some(text));
+        }
+    };
+    for (at, c) in normalized.char_indices() {
         let han = is_han(c);
-        let latin = !han && c.is_alphanumeric();
-        if (han || latin) && (run.is_empty() || run_is_han == han) {
-            run.push(c);
-            run_is_han = han;
-            continue;
-        }
-        if !run.is_empty() {
-            if run_is_han {
-                han_terms(&run, with_chars, &mut |term| emit(term, None));
-            } else if let Some(term) = latin_term(&run) {
-                emit(term, Some(&run));
+        let letter = han || c.is_alphanumeric();
+        match run {
+            Some((_, run_han)) if letter && run_han == han => {}
+            Some((start, run_han)) => {
+                flush(&normalized[start..at], run_han);
+                run = letter.then_some((at, han));
             }
-            run.clear();
+            None => run = letter.then_some((at, han)),
         }
-        if han || latin {
-            run.push(c);
-            run_is_han = han;
-        }
+    }
+    if let Some((start, han)) = run {
+        flush(&normalized[start..], han);
     }
 }
 
@@ -477,32 +484,45 @@ fn is_stop_char(c: char) -> bool {
     stop_lists().chars_zh.binary_search(&c).is_ok()
 }
 
-/// Words, bigrams and (when asked) single characters of a run of Chinese characters.
-fn han_terms(run: &str, with_chars: bool, out: &mut dyn FnMut(Term)) {
+/// Words, bigrams and (when asked) single characters of a run of Chinese characters, each borrowed for
+/// the call (a bigram or a character is encoded on the stack: no allocation per term).
+fn han_terms(run: &str, with_chars: bool, out: &mut dyn FnMut(TermKind, &str)) {
+    let lists = stop_lists();
     for token in jieba().cut_for_search(run, true) {
-        if token.word.chars().nth(1).is_some() && !stop_lists().words_zh.contains(token.word) {
-            out(Term::new(TermKind::Word, token.word));
+        if token.word.chars().nth(1).is_some() && !lists.words_zh.contains(token.word) {
+            out(TermKind::Word, token.word);
         }
     }
-    let chars: Vec<char> = run.chars().collect();
-    for pair in chars.windows(2) {
-        if !(is_stop_char(pair[0]) && is_stop_char(pair[1])) {
-            out(Term::new(TermKind::Bigram, pair.iter().collect::<String>()));
+    let mut previous: Option<(char, bool)> = None;
+    let mut buffer = [0u8; 8];
+    for c in run.chars() {
+        let stop = is_stop_char(c);
+        if let Some((p, p_stop)) = previous {
+            if !(p_stop && stop) {
+                let first = p.encode_utf8(&mut buffer).len();
+                let second = c.encode_utf8(&mut buffer[first..]).len();
+                // Both halves are whole UTF-8 characters.
+                if let Ok(pair) = std::str::from_utf8(&buffer[..first + second]) {
+                    out(TermKind::Bigram, pair);
+                }
+            }
         }
+        previous = Some((c, stop));
     }
     if with_chars {
-        for &c in chars.iter().filter(|c| !is_stop_char(**c)) {
-            out(Term::new(TermKind::Char, c));
+        for c in run.chars().filter(|c| !is_stop_char(*c)) {
+            out(TermKind::Char, c.encode_utf8(&mut buffer));
         }
     }
 }
 
-/// One English (or other alphabetic) word: stop words and bare numbers dropped, plurals folded.
-fn latin_term(word: &str) -> Option<Term> {
+/// One English (or other alphabetic) word, as the term keeps it: stop words and bare numbers dropped,
+/// plurals folded.
+fn latin_term(word: &str) -> Option<String> {
     if word.chars().count() < 2 || word.chars().all(|c| c.is_ascii_digit()) || stop_lists().words_en.contains(word) {
         return None;
     }
-    Some(Term::new(TermKind::Word, stem(word)))
+    Some(stem(word))
 }
 
 /// A light English stemmer: folds plurals, the commonest verb endings and a final e or y, so that
@@ -621,5 +641,58 @@ mod tests {
         assert_eq!(stem("batteries"), stem("battery"));
         assert_eq!(stem("address"), "address");
         assert_eq!(stem("bus"), "bus");
+    }
+
+    proptest::proptest! {
+        /// The cut hands out borrowed slices and stack-encoded bigrams: whatever the mix of scripts, the
+        /// bigrams are every adjacent pair of a Chinese run (not both stop characters), in order, and
+        /// the English words are the run's stems with the word as written beside them.
+        #[test]
+        fn bigrams_and_english_words_are_those_of_the_runs(
+            text in proptest::collection::vec(proptest::sample::select(vec![
+                "打", "印", "机", "的", "了", "卡", "纸", "發", "票", "ａ", "B", "z", "7", " ", "，", "-", "é", "jammed",
+            ]), 0..40)
+        ) {
+            let text: String = text.concat();
+            let normalized = normalize(&text);
+            let mut expected_bigrams = Vec::new();
+            let mut expected_words = Vec::new();
+            let chars: Vec<char> = normalized.chars().collect();
+            let mut at = 0;
+            while at < chars.len() {
+                let han = is_han(chars[at]);
+                if !(han || chars[at].is_alphanumeric()) {
+                    at += 1;
+                    continue;
+                }
+                let mut end = at + 1;
+                while end < chars.len() && is_han(chars[end]) == han && (han || chars[end].is_alphanumeric()) {
+                    end += 1;
+                }
+                let run = &chars[at..end];
+                if han {
+                    for pair in run.windows(2).filter(|p| !(is_stop_char(p[0]) && is_stop_char(p[1]))) {
+                        expected_bigrams.push(pair.iter().collect::<String>());
+                    }
+                } else {
+                    let word: String = run.iter().collect();
+                    if let Some(term) = latin_term(&word) {
+                        let written = (term != word).then_some(word);
+                        expected_words.push((term, written));
+                    }
+                }
+                at = end;
+            }
+            let cut = words_and_bigrams_as_written(&text);
+            let bigrams: Vec<String> =
+                cut.iter().filter(|(t, _)| t.kind == TermKind::Bigram).map(|(t, _)| t.text.clone()).collect();
+            let words: Vec<(String, Option<String>)> = cut
+                .into_iter()
+                .filter(|(t, _)| t.kind == TermKind::Word && !t.text.chars().any(is_han))
+                .map(|(t, w)| (t.text, w))
+                .collect();
+            proptest::prop_assert_eq!(bigrams, expected_bigrams);
+            proptest::prop_assert_eq!(words, expected_words);
+        }
     }
 }

@@ -57,8 +57,9 @@ pub struct Evidence {
     judged: Vec<[u32; 2]>,
     /// Answers with at least one satisfied complaint.
     answers_with_evidence: u32,
-    words: HashMap<Arc<str>, Vec<Entry>>,
-    bigrams: HashMap<Arc<str>, Vec<Entry>>,
+    /// Hashed with foldhash, like the term table's maps: looked up, never iterated.
+    words: foldhash::HashMap<Arc<str>, Vec<Entry>>,
+    bigrams: foldhash::HashMap<Arc<str>, Vec<Entry>>,
     pairs: usize,
     pairs_refused: u64,
 }

@@ -59,8 +59,10 @@ pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 /// Every word and bigram met, by id.
 #[derive(Default)]
 pub(crate) struct TermTable {
-    words: HashMap<Arc<str>, u32>,
-    bigrams: HashMap<Arc<str>, u32>,
+    /// Hashed with foldhash (seeded per process, several times faster than SipHash on short keys; only
+    /// looked up, never iterated, so the seed changes no result).
+    words: foldhash::HashMap<Arc<str>, u32>,
+    bigrams: foldhash::HashMap<Arc<str>, u32>,
     entries: Vec<(TermKind, Arc<str>)>,
     /// Each English word's form as first written, where it differs from the (stemmed) term.
     written: IdMap<u32, Box<str>>,
