@@ -56,8 +56,8 @@ pub use postgres_store::PostgresStore;
 pub use prepare::{prepare, PreparedEvent};
 pub use sled_store::{Recoveries, SledStore};
 pub use store::{
-    AppendOutcome, AppendResult, CommittedBatch, Direction, EventFilter, EventStore, ExpectedVersion, Head, Page,
-    StoreHealth, StoreOptions,
+    on_blocking_pool, AppendOutcome, AppendResult, CommittedBatch, Direction, EventFilter, EventStore, ExpectedVersion,
+    Head, Page, StoreHealth, StoreOptions,
 };
 pub use subscription::Subscription;
 

@@ -292,3 +292,14 @@ pub trait EventStore: Send + Sync + 'static {
         Ok(())
     }
 }
+
+/// Runs `work` to completion on tokio's blocking pool, driven by the current runtime: for long jobs
+/// that read the whole store with few awaits (verifying the chain, replaying a fold as of a past instant).
+/// On a runtime worker such a job would hold the worker, and every task queued behind it, as long as
+/// it runs. Must be called from within a runtime. A panic in `work` comes back as the `JoinError`.
+pub async fn on_blocking_pool<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> Result<T, tokio::task::JoinError> {
+    let runtime = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || runtime.block_on(work)).await
+}

@@ -781,9 +781,7 @@ impl Folds {
         };
         let (runner, store, view, query) =
             (Arc::clone(runner), Arc::clone(&self.store), view.to_owned(), query.clone());
-        let runtime = tokio::runtime::Handle::current();
-        let job = move || runtime.block_on(async move { runner.replay(&*store, &view, basis, &query).await });
-        tokio::task::spawn_blocking(job)
+        redress_engine::on_blocking_pool(async move { runner.replay(&*store, &view, basis, &query).await })
             .await
             .map_err(|e| ProjectionError::Busy(format!("the replay ended abnormally: {e}")))?
     }

@@ -598,8 +598,8 @@ fn audit_permit(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, A
 /// hold that worker, and the tasks queued behind it, just as long (as `Folds::replay` does for replays).
 async fn verification_json(state: &AppState) -> Result<Value, ApiError> {
     let _permit = audit_permit(state)?;
-    let (store, runtime) = (Arc::clone(&state.inner.store), tokio::runtime::Handle::current());
-    let verdict = tokio::task::spawn_blocking(move || runtime.block_on(verify_store(&*store, |_| {})))
+    let store = Arc::clone(&state.inner.store);
+    let verdict = redress_engine::on_blocking_pool(async move { verify_store(&*store, |_| {}).await })
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("the verify failed: {e}")))?;
     Ok(match verdict? {

@@ -228,6 +228,9 @@ pub(crate) enum Dimension {
     RecordedBy,
 }
 
+/// The `group_by` values of the `satisfaction` view, in the order it lists them.
+pub const SATISFACTION_GROUP_BY: [&str; 6] = ["department", "category", "channel", "owner", "team", "recorded_by"];
+
 impl Dimension {
     pub(crate) const ALL: [Dimension; 6] = [
         Dimension::Department,
@@ -239,7 +242,7 @@ impl Dimension {
     ];
 
     /// The names `parse` takes, in the order of `ALL`.
-    pub(crate) const NAMES: [&'static str; 6] = ["department", "category", "channel", "owner", "team", "recorded_by"];
+    pub(crate) const NAMES: [&'static str; 6] = SATISFACTION_GROUP_BY;
 
     pub(crate) fn parse(name: &str) -> Option<Dimension> {
         Dimension::NAMES.iter().position(|n| *n == name).map(|i| Dimension::ALL[i])

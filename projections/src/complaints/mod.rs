@@ -17,7 +17,7 @@ mod views;
 #[cfg(test)]
 mod tests;
 
-pub use book::Summary;
+pub use book::{Summary, SATISFACTION_GROUP_BY};
 pub use views::complaint_json;
 
 use crate::fold::{Anomaly, Change, Fold, Key, StateReader};

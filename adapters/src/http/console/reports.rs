@@ -96,8 +96,8 @@ pub fn problems(lang: Lang, problems: &Value, repeat: &Value) -> Markup {
     }
 }
 
-/// The satisfaction groups a page may ask for (the view's own `group_by` values).
-pub const SATISFACTION_GROUPS: &[&str] = &["department", "category", "channel", "owner", "team", "recorded_by"];
+/// The satisfaction groups a page may ask for: the view's own `group_by` values.
+pub const SATISFACTION_GROUPS: &[&str] = &redress_projections::complaints::SATISFACTION_GROUP_BY;
 
 /// Satisfaction and service levels per group over a period: a chart and the numbers.
 pub fn satisfaction(lang: Lang, params: &HashMap<String, String>, answer: &Value) -> Markup {
