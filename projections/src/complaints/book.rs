@@ -274,6 +274,9 @@ pub(crate) struct GroupFigures {
     pub resolution_judged: u64,
     pub promise_met: u64,
     pub promise_judged: u64,
+    /// Seconds to acknowledge and to deliver of complaints loaded from a checkpoint, not yet in the two
+    /// maps: a load adds them in bulk ([`GroupFigures::settle`]), a sort instead of a tree search each.
+    deferred: [Vec<u32>; 2],
 }
 
 impl GroupFigures {
@@ -300,6 +303,13 @@ impl GroupFigures {
 
     /// Adds (`sign` 1) or removes (`sign` -1) one complaint's settled part.
     pub(crate) fn account(&mut self, s: &Summary, policy: &SlaPolicy, sign: i64) {
+        self.account_deferring(s, policy, sign, false);
+    }
+
+    /// [`GroupFigures::account`], keeping the seconds aside when `defer` (adding only) until
+    /// [`GroupFigures::settle`].
+    fn account_deferring(&mut self, s: &Summary, policy: &SlaPolicy, sign: i64, defer: bool) {
+        let defer = defer && sign > 0;
         let add = |n: &mut u64, yes: bool| {
             if yes {
                 *n = n.wrapping_add_signed(sign);
@@ -311,7 +321,12 @@ impl GroupFigures {
             add(&mut self.grades[usize::from(*grade) - 1], true);
         }
         if let Some(at) = s.acknowledged_at {
-            bump(&mut self.ack_seconds, seconds_after(s.received_at, at), sign);
+            let seconds = seconds_after(s.received_at, at);
+            if defer {
+                self.deferred[0].push(seconds);
+            } else {
+                bump(&mut self.ack_seconds, seconds, sign);
+            }
             add(&mut self.ack_judged, true);
             add(&mut self.ack_met, at <= d.ack_due);
         } else if let Some(closed) = s.closed_at {
@@ -319,12 +334,42 @@ impl GroupFigures {
             add(&mut self.ack_judged, closed > d.ack_due);
         }
         if let Some(at) = s.delivered_at {
-            bump(&mut self.resolve_seconds, seconds_after(s.received_at, at), sign);
+            let seconds = seconds_after(s.received_at, at);
+            if defer {
+                self.deferred[1].push(seconds);
+            } else {
+                bump(&mut self.resolve_seconds, seconds, sign);
+            }
             add(&mut self.resolution_judged, true);
             add(&mut self.resolution_met, at <= d.resolution_due);
             if let Some(promised) = s.promised_due {
                 add(&mut self.promise_judged, true);
                 add(&mut self.promise_met, at <= promised);
+            }
+        }
+    }
+}
+
+impl GroupFigures {
+    /// Adds the deferred seconds to their maps: sorted, counted in runs, and built in one pass when the
+    /// map is empty (as after a load).
+    fn settle(&mut self) {
+        let [ack, resolve] = std::mem::take(&mut self.deferred);
+        for (mut seconds, map) in [(ack, &mut self.ack_seconds), (resolve, &mut self.resolve_seconds)] {
+            seconds.sort_unstable();
+            let mut runs: Vec<(u32, u64)> = Vec::new();
+            for s in seconds {
+                match runs.last_mut() {
+                    Some((last, n)) if *last == s => *n += 1,
+                    _ => runs.push((s, 1)),
+                }
+            }
+            if map.is_empty() {
+                *map = runs.into_iter().collect();
+            } else {
+                for (s, n) in runs {
+                    *map.entry(s).or_default() += n;
+                }
             }
         }
     }
@@ -368,6 +413,8 @@ pub(crate) struct Book {
     /// receipt changes): most events leave the cached chains valid.
     pub chain_changes: u64,
     pub repeat_cache: Mutex<Vec<RepeatCache>>,
+    /// While a checkpoint is loaded: the groups' seconds wait for [`Book::loaded`].
+    loading: bool,
 }
 
 impl Book {
@@ -387,6 +434,7 @@ impl Book {
             changes: 0,
             chain_changes: 0,
             repeat_cache: Mutex::new(Vec::new()),
+            loading: false,
         }
     }
 
@@ -480,7 +528,7 @@ impl Book {
         self.resolved_ever = self.resolved_ever.wrapping_add_signed(if resolved { sign } else { 0 });
         for (dimension, group) in groups {
             let figures = self.figures[dimension].entry(group).or_default();
-            figures.account(&self.slots[slot as usize], &self.policy, sign);
+            figures.account_deferring(&self.slots[slot as usize], &self.policy, sign, self.loading);
             if figures.complaints == 0 {
                 self.figures[dimension].remove(&group);
             }
@@ -519,9 +567,21 @@ impl Book {
     }
 
     /// Takes in a stored summary (at open).
+    /// Puts back a summary read from the checkpoint; call [`Book::loaded`] after the last one.
     pub(crate) fn load(&mut self, stored: &StoredSummary) {
         let mut grades = stored.grades.iter().copied();
-        self.put(stored.parts(&mut grades));
+        let parts = stored.parts(&mut grades);
+        // Only a first load of a complaint may defer: a second one takes the first out of the maps.
+        self.loading = !self.by_id.contains_key(parts.complaint_id);
+        self.put(parts);
+        self.loading = false;
+    }
+
+    /// Ends a load: the groups' figures take in what [`Book::load`] set aside.
+    pub(crate) fn loaded(&mut self) {
+        for figures in self.figures.iter_mut().flat_map(|by_group| by_group.values_mut()) {
+            figures.settle();
+        }
     }
 
     /// Brings `complaint`'s summary up to date after an event `recorded_by` appended; returns its slot.

@@ -135,6 +135,7 @@ impl Fold for ComplaintsFold {
                 break;
             }
         }
+        book.loaded();
         let problems = problems::Problems::open(stored).await?;
         Ok(ComplaintsState {
             records: KeyedMap::new(RECORD, self.resident_records_max),
