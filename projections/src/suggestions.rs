@@ -762,19 +762,14 @@ impl AnswerLibrary {
         });
         ranked.truncate(options.k);
         let top = ranked.first().map_or(1.0, |r| r.1);
-        // The query's evidence: each distinct term weighed by its kind and by how rare it is among the
-        // answers (or their learned words); a term no answer knows counts as the rarest.
-        let idf_unknown = idf(index.answers.len() as f32, 0.0);
+        // The confidence's evidence: each distinct term weighed by its kind and by how rare it is among
+        // the answers or their learned words (a term neither knows matches no answer: it weighs nothing).
         let term_idf: Vec<f32> = distinct
             .iter()
             .map(|(t, _)| {
-                let known = index.term_ids.get(t).map(|&id| index.idf[id as usize]);
+                let known = index.term_ids.get(t).map_or(0.0, |&id| index.idf[id as usize]);
                 let learned = if t.kind == TermKind::Char { 0.0 } else { self.evidence.idf(t.kind, &t.text) };
-                match known {
-                    Some(idf) => idf.max(learned),
-                    None if learned > 0.0 => learned,
-                    None => idf_unknown,
-                }
+                known.max(learned)
             })
             .collect();
         ranked
