@@ -726,7 +726,14 @@ impl AnswerLibrary {
     /// the same state always gives the same list.
     pub fn suggest_with(&self, text: &str, options: SuggestOptions<'_>) -> Vec<Suggestion> {
         let index = self.index.get(&self.library);
-        let query_terms = text::terms(text);
+        let (query_terms, written): (Vec<Term>, Vec<Option<String>>) = text::terms_as_written(text).into_iter().unzip();
+        // A matched English term is named as the query wrote it.
+        let mut as_written: HashMap<&str, &str> = HashMap::new();
+        for (term, written) in query_terms.iter().zip(&written) {
+            if let Some(written) = written {
+                as_written.entry(term.text.as_str()).or_insert(written.as_str());
+            }
+        }
         let query = index.resolve(&query_terms);
         let mut scores = index.text_scores(&query);
         let distinct = distinct_terms(&query_terms);
@@ -798,7 +805,7 @@ impl AnswerLibrary {
                     title: title.to_owned(),
                     score: (f64::from(score) * 1000.0).round() / 1000.0,
                     confidence,
-                    why: self.why(&index, &query, doc, options.category, sym.map(|s| history[s as usize])),
+                    why: self.why(&index, &query, doc, options.category, sym.map(|s| history[s as usize]), &as_written),
                     matched,
                     named,
                     relative,
@@ -814,13 +821,15 @@ impl AnswerLibrary {
         doc: u32,
         category: Option<&str>,
         learned: Option<f32>,
+        as_written: &HashMap<&str, &str>,
     ) -> String {
         let answer = &index.answers[doc as usize];
         let matched = index.matched_terms(query, doc);
         let mut parts = Vec::new();
         if !matched.is_empty() {
             let fields = matched.iter().fold(0u8, |bits, (_, _, f)| bits | f);
-            let names: Vec<&str> = matched.iter().map(|(t, _, _)| t.as_str()).collect();
+            let names: Vec<&str> =
+                matched.iter().map(|(t, _, _)| as_written.get(t.as_str()).copied().unwrap_or(t.as_str())).collect();
             let places: Vec<&str> = Field::ALL.iter().filter(|f| fields & f.bit() != 0).map(|f| f.label()).collect();
             parts.push(format!("matches {} in {}", names.join(", "), places.join(", ")));
         }
@@ -1210,6 +1219,12 @@ mod tests {
         assert_eq!(simplified, traditional);
         assert_eq!(ids(&state, "ＰＲＩＮＴＥＲ ＰＡＰＥＲ ＪＡＭ", None), ["A-3"]);
         assert_eq!(ids(&state, "My printer keeps jamming", None), ["A-3"]);
+        // The reason names the words as the complaint wrote them, never a stem ("jam" for "jamming").
+        let why = &state.answers().suggest("My printers keep jamming", None, 1)[0].why;
+        let named = why.strip_prefix("matches ").and_then(|w| w.split(" in ").next()).expect("a match");
+        let mut named: Vec<&str> = named.split(", ").collect();
+        named.sort_unstable();
+        assert_eq!(named, ["jamming", "printers"], "{why}");
     }
 
     #[test]

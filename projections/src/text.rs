@@ -400,6 +400,16 @@ pub fn terms(text: &str) -> Vec<Term> {
     out
 }
 
+/// [`terms`], each English word with the word as written where it differs from the term (lower case,
+/// before stemming): a reason shows "arrived", never the stem "arriv".
+pub fn terms_as_written(text: &str) -> Vec<(Term, Option<String>)> {
+    let mut out = Vec::new();
+    cut(text, true, &mut |kind, term, written| {
+        out.push((Term::new(kind, term), written.filter(|w| *w != term).map(str::to_owned)))
+    });
+    out
+}
+
 /// The words and bigrams of `text`, without single characters: what the answer-gap model keeps of a
 /// complaint (single characters are too weak to judge coverage or name a theme, and a third of the terms).
 pub fn words_and_bigrams(text: &str) -> Vec<Term> {
