@@ -404,9 +404,7 @@ pub fn terms(text: &str) -> Vec<Term> {
 /// before stemming): a reason shows "arrived", never the stem "arriv".
 pub fn terms_as_written(text: &str) -> Vec<(Term, Option<String>)> {
     let mut out = Vec::new();
-    cut(text, true, &mut |kind, term, written| {
-        out.push((Term::new(kind, term), written.filter(|w| *w != term).map(str::to_owned)))
-    });
+    cut(text, true, &mut |kind, term, written| out.push((Term::new(kind, term), written.map(str::to_owned))));
     out
 }
 
@@ -432,10 +430,11 @@ pub fn words_and_bigrams_as_written(text: &str) -> Vec<(Term, Option<String>)> {
 /// where it differs from the text) is handed to `emit` and borrowed only for the call. What the fold
 /// uses: a complaint's terms are looked up in the term table, and only new ones are ever copied.
 pub(crate) fn for_each_word_and_bigram(text: &str, emit: &mut dyn FnMut(TermKind, &str, Option<&str>)) {
-    cut(text, false, &mut |kind, term, written| emit(kind, term, written.filter(|w| *w != term)))
+    cut(text, false, emit)
 }
 
-/// Cuts `text` and hands each term to `emit`, with the word as written for English words.
+/// Cuts `text` and hands each term to `emit`, with the word as written for an English word whose term
+/// differs from it (a stem).
 fn cut(text: &str, with_chars: bool, emit: &mut dyn FnMut(TermKind, &str, Option<&str>)) {
     let normalized = normalize(text);
     // Runs of Chinese characters and runs of other letters and digits, as slices of the text.
@@ -444,7 +443,7 @@ fn cut(text: &str, with_chars: bool, emit: &mut dyn FnMut(TermKind, &str, Option
         if han {
             han_terms(text, with_chars, &mut |kind, term| emit(kind, term, None));
         } else if let Some(term) = latin_term(text) {
-            emit(TermKind::Word, &term, Some(text));
+            emit(TermKind::Word, &term, (term != text).then_some(text));
         }
     };
     for (at, c) in normalized.char_indices() {
@@ -494,8 +493,8 @@ fn is_stop_char(c: char) -> bool {
     stop_lists().chars_zh.binary_search(&c).is_ok()
 }
 
-/// Words, bigrams and (when asked) single characters of a run of Chinese characters, each borrowed for
-/// the call (a bigram or a character is encoded on the stack: no allocation per term).
+/// Words, bigrams and (when asked) single characters of a run of Chinese characters, each borrowed from
+/// the run for the call (no allocation per term).
 fn han_terms(run: &str, with_chars: bool, out: &mut dyn FnMut(TermKind, &str)) {
     let lists = stop_lists();
     for token in jieba().cut_for_search(run, true) {
@@ -503,25 +502,20 @@ fn han_terms(run: &str, with_chars: bool, out: &mut dyn FnMut(TermKind, &str)) {
             out(TermKind::Word, token.word);
         }
     }
-    let mut previous: Option<(char, bool)> = None;
-    let mut buffer = [0u8; 8];
-    for c in run.chars() {
-        let stop = is_stop_char(c);
-        if let Some((p, p_stop)) = previous {
-            if !(p_stop && stop) {
-                let first = p.encode_utf8(&mut buffer).len();
-                let second = c.encode_utf8(&mut buffer[first..]).len();
-                // Both halves are whole UTF-8 characters.
-                if let Ok(pair) = std::str::from_utf8(&buffer[..first + second]) {
-                    out(TermKind::Bigram, pair);
-                }
+    // A bigram is two adjacent characters of the run, a character one: slices of the run itself.
+    let mut previous: Option<(usize, bool)> = None;
+    for (at, c) in run.char_indices() {
+        let (end, stop) = (at + c.len_utf8(), is_stop_char(c));
+        if let Some((start, previous_stop)) = previous {
+            if !(previous_stop && stop) {
+                out(TermKind::Bigram, &run[start..end]);
             }
         }
-        previous = Some((c, stop));
+        previous = Some((at, stop));
     }
     if with_chars {
-        for c in run.chars().filter(|c| !is_stop_char(*c)) {
-            out(TermKind::Char, c.encode_utf8(&mut buffer));
+        for (at, c) in run.char_indices().filter(|(_, c)| !is_stop_char(*c)) {
+            out(TermKind::Char, &run[at..at + c.len_utf8()]);
         }
     }
 }

@@ -228,7 +228,7 @@ pub(crate) enum Dimension {
     RecordedBy,
 }
 
-/// The `group_by` values of the `satisfaction` view, in the order it lists them.
+/// The `group_by` values of the `satisfaction` view, in the order it lists them (and of `Dimension::ALL`).
 pub const SATISFACTION_GROUP_BY: [&str; 6] = ["department", "category", "channel", "owner", "team", "recorded_by"];
 
 impl Dimension {
@@ -241,11 +241,9 @@ impl Dimension {
         Dimension::RecordedBy,
     ];
 
-    /// The names `parse` takes, in the order of `ALL`.
-    pub(crate) const NAMES: [&'static str; 6] = SATISFACTION_GROUP_BY;
-
+    /// Parses a name of [`SATISFACTION_GROUP_BY`] (in the order of `ALL`).
     pub(crate) fn parse(name: &str) -> Option<Dimension> {
-        Dimension::NAMES.iter().position(|n| *n == name).map(|i| Dimension::ALL[i])
+        SATISFACTION_GROUP_BY.iter().position(|n| *n == name).map(|i| Dimension::ALL[i])
     }
 
     fn index(self) -> usize {
@@ -348,9 +346,7 @@ impl GroupFigures {
             }
         }
     }
-}
 
-impl GroupFigures {
     /// Adds the deferred seconds to their maps: sorted, counted in runs, and built in one pass when the
     /// map is empty (as after a load).
     fn settle(&mut self) {

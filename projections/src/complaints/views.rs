@@ -532,8 +532,9 @@ fn group_name(book: &Book, dimension: Dimension, sym: Sym) -> String {
 pub(super) fn satisfaction(book: &Book, query: &Query) -> Result<Value, ProjectionError> {
     query.only(&["group_by", "from", "to"])?;
     let group_by = query.get("group_by").unwrap_or("department");
-    let dimension = Dimension::parse(group_by)
-        .ok_or_else(|| bad(format!("group_by: {group_by:?}; use one of {}", Dimension::NAMES.join(", "))))?;
+    let dimension = Dimension::parse(group_by).ok_or_else(|| {
+        bad(format!("group_by: {group_by:?}; use one of {}", super::book::SATISFACTION_GROUP_BY.join(", ")))
+    })?;
     let instant = |name: &str| -> Result<Option<Timestamp>, ProjectionError> {
         query.get(name).map(|v| Timestamp::parse(v).map_err(|e| bad(format!("{name}: {e}")))).transpose()
     };
